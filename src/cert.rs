@@ -1,0 +1,506 @@
+//! Owned certificate: the DER plus the parsed facts every later stage needs.
+//!
+//! This is the only module that imports x509-parser (its extension types change shape between
+//! releases, see `../shared/notes/crates.md`). Everything downstream works on [`Certificate`],
+//! which owns its DER, so certificates can move between threads and outlive the file they came
+//! from. Signature checks re-parse the two DER blobs involved; they are cheap next to the
+//! public-key operation itself.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use sha2::{Digest, Sha256};
+use x509_parser::certificate::X509Certificate;
+use x509_parser::error::X509Error;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::oid_registry::{
+    OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_NIST_EC_P521,
+    OID_PKCS1_RSAENCRYPTION, OID_SIG_ED25519,
+};
+use x509_parser::prelude::FromDer;
+use x509_parser::public_key::PublicKey;
+use x509_parser::signature_algorithm::SignatureAlgorithm;
+use x509_parser::x509::X509Name;
+
+/// OID of the caIssuers access method (RFC 5280 §4.2.2.1).
+const CA_ISSUERS: &str = "1.3.6.1.5.5.7.48.2";
+
+/// The hash inside a signature algorithm, ordered from weakest to strongest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Hash {
+    Md2,
+    Md5,
+    Sha1,
+    Unknown,
+    Sha256,
+    Sha384,
+    Sha512,
+    /// Ed25519 / Ed448 carry their own hash.
+    Intrinsic,
+}
+
+impl Hash {
+    /// MD2, MD5 and SHA-1 are broken for certificate signatures (RFC 6151, RFC 9155).
+    pub fn is_weak(self) -> bool {
+        matches!(self, Hash::Md2 | Hash::Md5 | Hash::Sha1)
+    }
+}
+
+/// The public key algorithm and size of a certificate's subject key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyKind {
+    Rsa { bits: u32 },
+    Ec { curve: &'static str },
+    Ed25519,
+    Other { oid: String },
+}
+
+impl fmt::Display for KeyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyKind::Rsa { bits } => write!(f, "RSA-{bits}"),
+            KeyKind::Ec { curve } => write!(f, "EC {curve}"),
+            KeyKind::Ed25519 => write!(f, "Ed25519"),
+            KeyKind::Other { oid } => write!(f, "key {oid}"),
+        }
+    }
+}
+
+/// The result of checking one certificate's signature with a candidate issuer's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SigCheck {
+    /// The issuer's key verifies the child's signature.
+    Valid,
+    /// The signature does not verify: this candidate did not issue the child.
+    Invalid,
+    /// The verifier cannot check this algorithm (MD5/MD2, P-521, RSA-PSS with a non-standard
+    /// salt, ...). The link may still be right; callers chain it by name and key id and flag it.
+    Unverifiable(String),
+}
+
+/// An owned, parsed X.509 certificate.
+#[derive(Clone)]
+pub struct Certificate {
+    pub der: Vec<u8>,
+    pub sha256: [u8; 32],
+    /// RFC 4514-style display form of the subject.
+    pub subject: String,
+    pub issuer: String,
+    /// Normalised subject/issuer used for matching (RFC 5280 §7.1: case-insensitive, whitespace
+    /// folded), so a PrintableString issuer matches a UTF8String subject.
+    pub subject_key: String,
+    pub issuer_key: String,
+    pub serial: String,
+    /// Unix seconds.
+    pub not_before: i64,
+    pub not_after: i64,
+    /// basicConstraints cA (RFC 5280 §4.2.1.9).
+    pub is_ca: bool,
+    pub ski: Option<Vec<u8>>,
+    pub aki: Option<Vec<u8>>,
+    /// AIA caIssuers locations, any scheme, in certificate order.
+    pub ca_issuers: Vec<String>,
+    pub dns_names: Vec<String>,
+    pub ip_addrs: Vec<IpAddr>,
+    pub common_name: Option<String>,
+    pub sig_alg: String,
+    pub sig_hash: Hash,
+    pub key: KeyKind,
+    /// SHA-256 of the SubjectPublicKeyInfo: with `subject_key`, the identity RFC 4158 uses for
+    /// loop detection and RFC 5280 §6.1.1(d) for trust anchors.
+    pub spki_sha256: [u8; 32],
+    /// Canonical public key bytes, comparable with [`private_key_id`] for key matching.
+    pub public_key_id: Vec<u8>,
+}
+
+impl fmt::Debug for Certificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Certificate")
+            .field("subject", &self.subject)
+            .field("issuer", &self.issuer)
+            .field("sha256", &hex(&self.sha256))
+            .finish()
+    }
+}
+
+/// Why a blob is not a certificate.
+#[derive(Debug, thiserror::Error)]
+#[error("not a valid X.509 certificate: {0}")]
+pub struct ParseError(String);
+
+impl Certificate {
+    /// Parses one DER certificate. Trailing bytes after the certificate are refused.
+    pub fn from_der(der: &[u8]) -> Result<Certificate, ParseError> {
+        let (rest, x) =
+            X509Certificate::from_der(der).map_err(|e| ParseError(short_error(&e.to_string())))?;
+        if !rest.is_empty() {
+            return Err(ParseError(format!("{} trailing bytes", rest.len())));
+        }
+        let used = &der[..der.len() - rest.len()];
+        Ok(facts(used, &x))
+    }
+
+    pub fn sha256_hex(&self) -> String {
+        hex(&self.sha256)
+    }
+
+    /// Subject and issuer are the same name (RFC 5280 §3.2: self-issued).
+    pub fn is_self_issued(&self) -> bool {
+        self.subject_key == self.issuer_key
+    }
+
+    /// A short human name: the CN, else the first DNS name, else the full subject.
+    pub fn short_name(&self) -> String {
+        self.common_name
+            .clone()
+            .or_else(|| self.dns_names.first().cloned())
+            .unwrap_or_else(|| self.subject.clone())
+    }
+
+    /// Whether `now` (unix seconds) lies inside notBefore..=notAfter.
+    pub fn valid_at(&self, now: i64) -> bool {
+        self.not_before <= now && now <= self.not_after
+    }
+
+    pub fn to_pem(&self) -> String {
+        ::pem::encode_config(
+            &::pem::Pem::new("CERTIFICATE", self.der.clone()),
+            ::pem::EncodeConfig::new().set_line_ending(::pem::LineEnding::LF),
+        )
+    }
+}
+
+fn facts(der: &[u8], x: &X509Certificate<'_>) -> Certificate {
+    let mut ski = None;
+    let mut aki = None;
+    let mut ca_issuers = Vec::new();
+    let mut dns_names = Vec::new();
+    let mut ip_addrs = Vec::new();
+    let mut is_ca = false;
+    for ext in x.extensions() {
+        match ext.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(k) => ski = Some(k.0.to_vec()),
+            ParsedExtension::AuthorityKeyIdentifier(a) => {
+                aki = a.key_identifier.as_ref().map(|k| k.0.to_vec())
+            }
+            ParsedExtension::BasicConstraints(bc) => is_ca = bc.ca,
+            ParsedExtension::AuthorityInfoAccess(aia) => {
+                for desc in &aia.accessdescs {
+                    if desc.access_method.to_id_string() == CA_ISSUERS {
+                        if let GeneralName::URI(uri) = desc.access_location {
+                            ca_issuers.push(uri.trim().to_string());
+                        }
+                    }
+                }
+            }
+            ParsedExtension::SubjectAlternativeName(san) => {
+                for name in &san.general_names {
+                    match name {
+                        GeneralName::DNSName(d) => dns_names.push(d.to_string()),
+                        GeneralName::IPAddress(b) => {
+                            if let Some(ip) = ip_from_bytes(b) {
+                                ip_addrs.push(ip);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let common_name = x
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .map(str::to_string);
+    let spki = x.public_key();
+    let (sig_alg, sig_hash) = signature_algorithm(x);
+    Certificate {
+        der: der.to_vec(),
+        sha256: Sha256::digest(der).into(),
+        subject: display_name(x.subject()),
+        issuer: display_name(x.issuer()),
+        subject_key: name_key(x.subject()),
+        issuer_key: name_key(x.issuer()),
+        serial: x.raw_serial_as_string(),
+        not_before: x.validity().not_before.timestamp(),
+        not_after: x.validity().not_after.timestamp(),
+        is_ca,
+        ski,
+        aki,
+        ca_issuers,
+        dns_names,
+        ip_addrs,
+        common_name,
+        sig_alg,
+        sig_hash,
+        key: key_kind(x),
+        spki_sha256: Sha256::digest(spki.raw).into(),
+        public_key_id: spki_key_id(x),
+    }
+}
+
+fn display_name(name: &X509Name<'_>) -> String {
+    let s = name.to_string();
+    if s.is_empty() {
+        "(empty name)".to_string()
+    } else {
+        s
+    }
+}
+
+/// RFC 5280 §7.1 name comparison, simplified: attribute type plus the value with case folded
+/// and internal whitespace collapsed. Values that are not strings compare by their bytes.
+fn name_key(name: &X509Name<'_>) -> String {
+    let mut key = String::new();
+    for rdn in name.iter_rdn() {
+        key.push('/');
+        for (i, attr) in rdn.iter().enumerate() {
+            if i > 0 {
+                key.push('+');
+            }
+            key.push_str(&attr.attr_type().to_id_string());
+            key.push('=');
+            match attr.as_str() {
+                Ok(s) => {
+                    let folded = s.split_whitespace().collect::<Vec<_>>().join(" ");
+                    key.push_str(&folded.to_lowercase());
+                }
+                Err(_) => key.push_str(&hex(attr.attr_value().data)),
+            }
+        }
+    }
+    key
+}
+
+fn signature_algorithm(x: &X509Certificate<'_>) -> (String, Hash) {
+    let oid = x.signature_algorithm.algorithm.to_id_string();
+    let (name, hash) = match oid.as_str() {
+        "1.2.840.113549.1.1.2" => ("md2WithRSAEncryption", Hash::Md2),
+        "1.2.840.113549.1.1.4" => ("md5WithRSAEncryption", Hash::Md5),
+        "1.2.840.113549.1.1.5" | "1.3.14.3.2.29" => ("sha1WithRSAEncryption", Hash::Sha1),
+        "1.2.840.113549.1.1.11" => ("sha256WithRSAEncryption", Hash::Sha256),
+        "1.2.840.113549.1.1.12" => ("sha384WithRSAEncryption", Hash::Sha384),
+        "1.2.840.113549.1.1.13" => ("sha512WithRSAEncryption", Hash::Sha512),
+        "1.2.840.10045.4.1" => ("ecdsa-with-SHA1", Hash::Sha1),
+        "1.2.840.10045.4.3.2" => ("ecdsa-with-SHA256", Hash::Sha256),
+        "1.2.840.10045.4.3.3" => ("ecdsa-with-SHA384", Hash::Sha384),
+        "1.2.840.10045.4.3.4" => ("ecdsa-with-SHA512", Hash::Sha512),
+        "1.3.101.112" => ("Ed25519", Hash::Intrinsic),
+        "1.3.101.113" => ("Ed448", Hash::Intrinsic),
+        "1.2.840.10040.4.3" => ("dsa-with-SHA1", Hash::Sha1),
+        "1.2.840.113549.1.1.10" => return pss_name(x),
+        _ => return (oid, Hash::Unknown),
+    };
+    (name.to_string(), hash)
+}
+
+fn pss_name(x: &X509Certificate<'_>) -> (String, Hash) {
+    match SignatureAlgorithm::try_from(&x.signature_algorithm) {
+        Ok(SignatureAlgorithm::RSASSA_PSS(params)) => {
+            let hash = match params.hash_algorithm_oid().to_id_string().as_str() {
+                "1.3.14.3.2.26" => Hash::Sha1,
+                "2.16.840.1.101.3.4.2.1" => Hash::Sha256,
+                "2.16.840.1.101.3.4.2.2" => Hash::Sha384,
+                "2.16.840.1.101.3.4.2.3" => Hash::Sha512,
+                _ => Hash::Unknown,
+            };
+            (format!("rsassa-pss (salt {})", params.salt_length()), hash)
+        }
+        _ => ("rsassa-pss".to_string(), Hash::Unknown),
+    }
+}
+
+fn key_kind(x: &X509Certificate<'_>) -> KeyKind {
+    let spki = x.public_key();
+    let alg = &spki.algorithm.algorithm;
+    if *alg == OID_PKCS1_RSAENCRYPTION {
+        let bits = match spki.parsed() {
+            Ok(PublicKey::RSA(rsa)) => rsa_bits(rsa.modulus),
+            _ => 0,
+        };
+        KeyKind::Rsa { bits }
+    } else if *alg == OID_KEY_TYPE_EC_PUBLIC_KEY {
+        let curve = spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.as_oid().ok())
+            .map(|oid| {
+                if oid == OID_EC_P256 {
+                    "P-256"
+                } else if oid == OID_NIST_EC_P384 {
+                    "P-384"
+                } else if oid == OID_NIST_EC_P521 {
+                    "P-521"
+                } else {
+                    "unknown curve"
+                }
+            })
+            .unwrap_or("unknown curve");
+        KeyKind::Ec { curve }
+    } else if *alg == OID_SIG_ED25519 {
+        KeyKind::Ed25519
+    } else {
+        KeyKind::Other {
+            oid: alg.to_id_string(),
+        }
+    }
+}
+
+fn rsa_bits(modulus: &[u8]) -> u32 {
+    let m = strip_zeros(modulus);
+    match m.first() {
+        None => 0,
+        Some(&b) => (m.len() as u32 - 1) * 8 + (8 - b.leading_zeros()),
+    }
+}
+
+fn spki_key_id(x: &X509Certificate<'_>) -> Vec<u8> {
+    let spki = x.public_key();
+    match spki.parsed() {
+        Ok(PublicKey::RSA(rsa)) => rsa_key_id(rsa.modulus, rsa.exponent),
+        _ => raw_key_id(&spki.subject_public_key.data),
+    }
+}
+
+/// Canonical id of an RSA public key: modulus and exponent without leading zeros.
+pub fn rsa_key_id(modulus: &[u8], exponent: &[u8]) -> Vec<u8> {
+    let (n, e) = (strip_zeros(modulus), strip_zeros(exponent));
+    let mut id = b"rsa:".to_vec();
+    id.extend_from_slice(&(n.len() as u32).to_be_bytes());
+    id.extend_from_slice(n);
+    id.extend_from_slice(e);
+    id
+}
+
+/// Canonical id of an EC point or EdDSA key: the public key bytes themselves.
+pub fn raw_key_id(public: &[u8]) -> Vec<u8> {
+    let mut id = b"raw:".to_vec();
+    id.extend_from_slice(public);
+    id
+}
+
+fn strip_zeros(b: &[u8]) -> &[u8] {
+    let start = b.iter().position(|&x| x != 0).unwrap_or(b.len());
+    &b[start..]
+}
+
+fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
+    match b.len() {
+        4 => <[u8; 4]>::try_from(b).ok().map(IpAddr::from),
+        16 => <[u8; 16]>::try_from(b).ok().map(IpAddr::from),
+        _ => None,
+    }
+}
+
+/// Checks `child`'s signature with `issuer`'s public key.
+///
+/// x509-parser (ring) reports a forged signature and an RSA key below 2048 bits with the same
+/// error; for RSA PKCS#1 we retry with ring's legacy 1024..8192-bit verifier so weak-but-genuine
+/// links verify (and are flagged as weak keys downstream) while forged ones stay invalid.
+pub fn check_signature(child: &Certificate, issuer: &Certificate) -> SigCheck {
+    let (Ok((_, c)), Ok((_, i))) = (
+        X509Certificate::from_der(&child.der),
+        X509Certificate::from_der(&issuer.der),
+    ) else {
+        return SigCheck::Invalid;
+    };
+    match c.verify_signature(Some(i.public_key())) {
+        Ok(()) => SigCheck::Valid,
+        Err(X509Error::SignatureUnsupportedAlgorithm) => SigCheck::Unverifiable(format!(
+            "{} is not supported by the verifier",
+            child.sig_alg
+        )),
+        Err(_) => retry_unusual(&c, &i, child, issuer),
+    }
+}
+
+fn retry_unusual(
+    c: &X509Certificate<'_>,
+    i: &X509Certificate<'_>,
+    child: &Certificate,
+    issuer: &Certificate,
+) -> SigCheck {
+    use ring::signature as rs;
+    if let KeyKind::Rsa { bits } = issuer.key {
+        if child.sig_alg.starts_with("rsassa-pss") && !pss_salt_is_standard(c) {
+            return SigCheck::Unverifiable(format!(
+                "{} uses an RSA-PSS salt length the verifier does not support",
+                child.sig_alg
+            ));
+        }
+        if bits < 2048 {
+            let alg: &dyn rs::VerificationAlgorithm = match child.sig_hash {
+                Hash::Sha256 => &rs::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+                Hash::Sha512 => &rs::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
+                Hash::Sha1 => &rs::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+                _ => {
+                    return SigCheck::Unverifiable(format!(
+                        "{} with an RSA-{bits} key is not supported by the verifier",
+                        child.sig_alg
+                    ))
+                }
+            };
+            let key = rs::UnparsedPublicKey::new(alg, &i.public_key().subject_public_key.data);
+            return match key.verify(c.tbs_certificate.as_ref(), &c.signature_value.data) {
+                Ok(()) => SigCheck::Valid,
+                Err(_) => SigCheck::Invalid,
+            };
+        }
+    }
+    SigCheck::Invalid
+}
+
+/// ring verifies RSA-PSS only with salt length == hash length (RFC 8446 §4.2.3 profile).
+fn pss_salt_is_standard(c: &X509Certificate<'_>) -> bool {
+    match SignatureAlgorithm::try_from(&c.signature_algorithm) {
+        Ok(SignatureAlgorithm::RSASSA_PSS(p)) => {
+            let hash_len = match p.hash_algorithm_oid().to_id_string().as_str() {
+                "2.16.840.1.101.3.4.2.1" => 32,
+                "2.16.840.1.101.3.4.2.2" => 48,
+                "2.16.840.1.101.3.4.2.3" => 64,
+                _ => return false,
+            };
+            p.salt_length() == hash_len
+        }
+        _ => false,
+    }
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+fn short_error(s: &str) -> String {
+    s.chars().take(120).collect()
+}
+
+/// Formats unix seconds as an RFC 3339 UTC timestamp.
+pub fn format_time(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|d| {
+            d.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| t.to_string())
+}
+
+/// Formats unix seconds as a calendar date (YYYY-MM-DD).
+pub fn format_date(t: i64) -> String {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|d| d.format(&fmt).ok())
+        .unwrap_or_else(|| t.to_string())
+}

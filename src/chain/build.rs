@@ -1,0 +1,195 @@
+//! Path building: a depth-first search from the leaf towards a trust anchor (RFC 4158 §2-3).
+//!
+//! At each certificate the pool's candidate issuers are tried in order; a candidate is kept
+//! only if its key verifies the child's signature, or if the verifier cannot check that
+//! algorithm at all (then the link stands on name and key id, and is flagged). When no
+//! candidate is accepted, the [`IssuerSource`] is asked (AIA). A (subject, key) pair already on
+//! the path is refused, which cuts every loop (RFC 4158 §5.2). Every step is charged to a
+//! [`Budget`].
+
+use crate::cert::SigCheck;
+use crate::pool::{Id, Pool};
+
+use super::{Budget, IssuerSource, Limit, SigCache};
+
+/// How one link (child signed by the next certificate) was established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    Verified,
+    /// Chained by name and key id; the signature algorithm could not be checked.
+    Unverifiable(String),
+}
+
+/// A candidate path: `ids[0]` is the leaf; `links[i]` joins `ids[i]` to its issuer `ids[i+1]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Path {
+    pub ids: Vec<Id>,
+    pub links: Vec<Link>,
+    /// The last certificate is a trust anchor.
+    pub anchored: bool,
+}
+
+impl Path {
+    pub fn tip(&self) -> Id {
+        self.ids[self.ids.len() - 1]
+    }
+
+    /// The path ends at a root: a trust anchor, or a self-signed CA above the leaf. A path
+    /// that does not ends at a missing issuer.
+    pub fn ends_at_root(&self, pool: &Pool) -> bool {
+        self.ids.len() > 1 && (self.anchored || pool.cert(self.tip()).is_self_issued())
+    }
+}
+
+/// Everything the search learned about one leaf.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Paths that end at a trust anchor.
+    pub complete: Vec<Path>,
+    /// Paths that could not be extended (missing issuer, untrusted root, loop, budget).
+    pub partial: Vec<Path>,
+    /// (child, refused issuer): the issuer's subject and key were already on the path.
+    pub loops: Vec<(Id, Id)>,
+    /// (child, candidate): same name, but its key does not verify the child's signature.
+    pub rejected: Vec<(Id, Id)>,
+    pub limits: Vec<Limit>,
+}
+
+struct Search<'a> {
+    pool: &'a mut Pool,
+    fetch: &'a mut dyn IssuerSource,
+    budget: &'a Budget,
+    sigs: &'a mut SigCache,
+    calls: usize,
+    checks: usize,
+    out: Outcome,
+}
+
+/// Finds the paths from `leaf` to trust anchors.
+pub fn build(
+    leaf: Id,
+    pool: &mut Pool,
+    fetch: &mut dyn IssuerSource,
+    budget: &Budget,
+    sigs: &mut SigCache,
+) -> Outcome {
+    let mut search = Search {
+        pool,
+        fetch,
+        budget,
+        sigs,
+        calls: 0,
+        checks: 0,
+        out: Outcome::default(),
+    };
+    let mut path = Path {
+        ids: vec![leaf],
+        links: Vec::new(),
+        anchored: false,
+    };
+    if let Err(limit) = search.extend(&mut path) {
+        search.out.limits.push(limit);
+        if search.out.complete.is_empty() && search.out.partial.is_empty() {
+            search.out.partial.push(path);
+        }
+    }
+    search.out
+}
+
+impl Search<'_> {
+    fn extend(&mut self, path: &mut Path) -> Result<(), Limit> {
+        self.calls += 1;
+        if self.calls > self.budget.max_build_calls {
+            return Err(Limit::BuildCalls);
+        }
+        if self.out.complete.len() >= self.budget.max_paths {
+            return Ok(());
+        }
+        let tip = path.tip();
+        let tip_cert = self.pool.cert(tip).clone();
+        if self.pool.is_anchor(&tip_cert) {
+            let mut done = path.clone();
+            done.anchored = true;
+            self.out.complete.push(done);
+            return Ok(());
+        }
+        if tip_cert.is_self_issued() && self.self_signed(tip)? {
+            self.out.partial.push(path.clone()); // an untrusted root: nothing above it
+            return Ok(());
+        }
+        if path.ids.len() >= self.budget.max_depth {
+            if !self.out.limits.contains(&Limit::Depth) {
+                self.out.limits.push(Limit::Depth);
+            }
+            self.out.partial.push(path.clone());
+            return Ok(());
+        }
+        let mut candidates = self.accepted(tip, self.pool.issuers_of(&tip_cert))?;
+        if candidates.is_empty() {
+            let fetched = self.fetch.fetch_issuers(&tip_cert, self.pool);
+            candidates = self.accepted(tip, fetched)?;
+        }
+        let mut extended = false;
+        for (id, link) in candidates {
+            let cand = self.pool.cert(id).clone();
+            let on_path = path.ids.iter().any(|&p| {
+                let c = self.pool.cert(p);
+                c.subject_key == cand.subject_key && c.spki_sha256 == cand.spki_sha256
+            });
+            if on_path {
+                self.out.loops.push((tip, id));
+                continue;
+            }
+            extended = true;
+            path.ids.push(id);
+            path.links.push(link);
+            let result = self.extend(path);
+            path.ids.pop();
+            path.links.pop();
+            result?;
+        }
+        if !extended {
+            self.out.partial.push(path.clone());
+        }
+        Ok(())
+    }
+
+    /// Checks candidate issuers of `child`; returns the accepted ones with how they link.
+    fn accepted(&mut self, child: Id, candidates: Vec<Id>) -> Result<Vec<(Id, Link)>, Limit> {
+        let mut out: Vec<(Id, Link)> = Vec::new();
+        for id in candidates {
+            if out.iter().any(|(seen, _)| *seen == id) {
+                continue;
+            }
+            match self.check(child, id)? {
+                SigCheck::Valid => out.push((id, Link::Verified)),
+                SigCheck::Unverifiable(why) => out.push((id, Link::Unverifiable(why))),
+                SigCheck::Invalid => {
+                    if !self.out.rejected.contains(&(child, id)) {
+                        self.out.rejected.push((child, id));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn self_signed(&mut self, id: Id) -> Result<bool, Limit> {
+        Ok(!matches!(self.check(id, id)?, SigCheck::Invalid))
+    }
+
+    fn check(&mut self, child: Id, issuer: Id) -> Result<SigCheck, Limit> {
+        let (c, i) = (
+            self.pool.cert(child).clone(),
+            self.pool.cert(issuer).clone(),
+        );
+        if let Some(done) = self.sigs.get(&c, &i) {
+            return Ok(done.clone());
+        }
+        self.checks += 1;
+        if self.checks > self.budget.max_signature_checks {
+            return Err(Limit::SignatureChecks);
+        }
+        Ok(self.sigs.check(&c, &i))
+    }
+}

@@ -1,0 +1,184 @@
+//! Path selection: of several paths (cross-signs, re-issued intermediates, an expired
+//! cross-signed root as with DST Root CA X3), pick one deterministically and say why each
+//! other path lost. The order of preference is:
+//! 1. ends at a trust anchor;
+//! 2. every certificate valid at `now`;
+//! 3. no intermediate expires before the leaf;
+//! 4. strongest signature algorithms and keys;
+//! 5. shortest;
+//! 6. (tie) lowest fingerprints, so the choice never depends on input order.
+
+use crate::cert::{Certificate, Hash, KeyKind};
+use crate::pool::Pool;
+
+use super::{Link, Outcome, Path};
+
+#[derive(Debug, Clone)]
+pub struct Rejected {
+    pub path: Path,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Choice {
+    pub best: Path,
+    pub rejected: Vec<Rejected>,
+}
+
+/// Picks the best path; `None` only if the outcome holds no path at all.
+pub fn choose(outcome: &Outcome, pool: &Pool, now: i64) -> Option<Choice> {
+    let mut paths: Vec<&Path> = outcome.complete.iter().collect();
+    if paths.is_empty() {
+        paths = outcome.partial.iter().collect();
+    }
+    paths.dedup();
+    let mut scored: Vec<(Score, &Path)> = paths
+        .into_iter()
+        .map(|p| (Score::of(p, pool, now), p))
+        .collect();
+    scored.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+    let mut iter = scored.into_iter();
+    let (best_score, best) = iter.next()?;
+    let rejected = iter
+        .filter(|(_, p)| *p != best)
+        .map(|(score, p)| Rejected {
+            path: p.clone(),
+            reason: score.why_worse_than(&best_score),
+        })
+        .collect();
+    Some(Choice {
+        best: best.clone(),
+        rejected,
+    })
+}
+
+struct Score {
+    key: Key,
+    invalid: Vec<String>,
+    outlived: Vec<String>,
+}
+
+/// Lower is better, compared field by field in the order of the module docs.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    not_anchored: bool,
+    /// A partial path that ends at a self-signed root beats one that ends at a missing issuer.
+    open_ended: bool,
+    invalid: usize,
+    outlived: usize,
+    weakness: Weakness,
+    len: usize,
+    fingerprints: Vec<[u8; 32]>,
+}
+
+/// Lower is stronger.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Weakness {
+    /// Inverse rank of the weakest hash below the anchor.
+    hash: std::cmp::Reverse<Hash>,
+    unverifiable: usize,
+    /// Smallest RSA key below the anchor, negated so that bigger is better.
+    rsa_bits: std::cmp::Reverse<u32>,
+}
+
+impl Score {
+    fn of(path: &Path, pool: &Pool, now: i64) -> Score {
+        let certs: Vec<&Certificate> = path.ids.iter().map(|&id| pool.cert(id).as_ref()).collect();
+        let leaf = certs[0];
+        let below_anchor = if path.anchored {
+            &certs[..certs.len() - 1]
+        } else {
+            &certs[..]
+        };
+        let invalid: Vec<String> = certs
+            .iter()
+            .filter(|c| !c.valid_at(now))
+            .map(|c| describe_validity(c, now))
+            .collect();
+        let outlived: Vec<String> = certs[1..]
+            .iter()
+            .filter(|c| c.not_after < leaf.not_after)
+            .map(|c| format!("{} expires before the leaf", c.subject))
+            .collect();
+        let weakness = Weakness {
+            hash: std::cmp::Reverse(
+                below_anchor
+                    .iter()
+                    .map(|c| c.sig_hash)
+                    .min()
+                    .unwrap_or(Hash::Intrinsic),
+            ),
+            unverifiable: path
+                .links
+                .iter()
+                .filter(|l| matches!(l, Link::Unverifiable(_)))
+                .count(),
+            rsa_bits: std::cmp::Reverse(
+                certs
+                    .iter()
+                    .filter_map(|c| match c.key {
+                        KeyKind::Rsa { bits } => Some(bits),
+                        _ => None,
+                    })
+                    .min()
+                    .unwrap_or(u32::MAX),
+            ),
+        };
+        Score {
+            key: Key {
+                not_anchored: !path.anchored,
+                open_ended: !path.ends_at_root(pool),
+                invalid: invalid.len(),
+                outlived: outlived.len(),
+                weakness,
+                len: certs.len(),
+                fingerprints: certs.iter().map(|c| c.sha256).collect(),
+            },
+            invalid,
+            outlived,
+        }
+    }
+
+    fn why_worse_than(&self, best: &Score) -> String {
+        let (me, them) = (&self.key, &best.key);
+        if me.not_anchored != them.not_anchored {
+            return "does not end at a trusted root".into();
+        }
+        if me.open_ended != them.open_ended {
+            return "ends at a missing issuer".into();
+        }
+        if me.invalid != them.invalid {
+            if let Some(first) = self.invalid.first() {
+                return first.clone();
+            }
+        }
+        if me.outlived != them.outlived {
+            if let Some(first) = self.outlived.first() {
+                return first.clone();
+            }
+        }
+        if me.weakness != them.weakness {
+            return "uses weaker signature algorithms or keys".into();
+        }
+        if me.len != them.len {
+            return format!("longer ({} certificates instead of {})", me.len, them.len);
+        }
+        "equivalent; the path with the lower fingerprints was chosen".into()
+    }
+}
+
+fn describe_validity(c: &Certificate, now: i64) -> String {
+    if c.not_after < now {
+        format!(
+            "{} expired on {}",
+            c.subject,
+            crate::cert::format_date(c.not_after)
+        )
+    } else {
+        format!(
+            "{} is not valid until {}",
+            c.subject,
+            crate::cert::format_date(c.not_before)
+        )
+    }
+}

@@ -1,0 +1,685 @@
+//! Diagnose stage: compares what a leaf's file presents with the chain that was built and
+//! turns every problem into a [`Finding`]: a stable code, a severity, the certificate it is
+//! about, one plain sentence, and where it applies what a receiving MTA reports.
+//!
+//! Findings are data: a missing intermediate is not an error of chainfix, it is the answer.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::cert::{format_date, Certificate, Hash, KeyKind};
+use crate::chain::{Budget, Choice, Limit, Link, Outcome};
+use crate::fetch::{Aia, UrlOutcome};
+use crate::hostname;
+use crate::load::LocatedKey;
+use crate::pool::{Id, Pool};
+
+/// What Exchange Online says when the chain does not lead to a root it trusts.
+pub const UNTRUSTED_ROOT_NDR: &str =
+    "Exchange Online: 450 4.4.317 Cannot connect to remote server [Message=UntrustedRoot]; \
+as a relay's client certificate: 550 5.7.64 TenantAttribution; Relay Access Denied";
+const EXPIRED_NDR: &str = "Exchange Online: 4.7.322 certificate-expired";
+const HOST_NDR: &str = "Exchange Online: 4.7.325 certificate-host-mismatch";
+const WEAK_SIG_NDR: &str =
+    "TLS 1.2 and 1.3 receivers refuse MD5 and MD2 signatures (RFC 9155); the handshake fails";
+
+/// Stable finding codes. The strings are part of the JSON schema; never rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Code {
+    MissingIntermediate,
+    WrongOrder,
+    ExtraCertificate,
+    DuplicateCertificate,
+    RootIncluded,
+    UntrustedRoot,
+    SelfSignedLeaf,
+    Expired,
+    NotYetValid,
+    ExpiresSoon,
+    IntermediateOutlived,
+    WeakSignature,
+    WeakKey,
+    KeyMismatch,
+    NoAia,
+    AiaFetchFailed,
+    HostnameMismatch,
+    SignatureUnverifiable,
+    IssuerSignatureInvalid,
+    ChainLoop,
+    DepthExceeded,
+    SearchBudgetExceeded,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::MissingIntermediate => "missing-intermediate",
+            Code::WrongOrder => "wrong-order",
+            Code::ExtraCertificate => "extra-certificate",
+            Code::DuplicateCertificate => "duplicate-certificate",
+            Code::RootIncluded => "root-included",
+            Code::UntrustedRoot => "untrusted-root",
+            Code::SelfSignedLeaf => "self-signed-leaf",
+            Code::Expired => "expired",
+            Code::NotYetValid => "not-yet-valid",
+            Code::ExpiresSoon => "expires-soon",
+            Code::IntermediateOutlived => "intermediate-outlived",
+            Code::WeakSignature => "weak-signature",
+            Code::WeakKey => "weak-key",
+            Code::KeyMismatch => "key-mismatch",
+            Code::NoAia => "no-aia",
+            Code::AiaFetchFailed => "aia-fetch-failed",
+            Code::HostnameMismatch => "hostname-mismatch",
+            Code::SignatureUnverifiable => "signature-unverifiable",
+            Code::IssuerSignatureInvalid => "issuer-signature-invalid",
+            Code::ChainLoop => "chain-loop",
+            Code::DepthExceeded => "depth-exceeded",
+            Code::SearchBudgetExceeded => "search-budget-exceeded",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// The certificate a finding is about.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertRef {
+    pub subject: String,
+    pub sha256: String,
+}
+
+impl CertRef {
+    pub fn of(c: &Certificate) -> CertRef {
+        CertRef {
+            subject: c.subject.clone(),
+            sha256: c.sha256_hex(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub code: Code,
+    pub severity: Severity,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert: Option<CertRef>,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receiver_view: Option<String>,
+    /// For `aia-fetch-failed`: the failing URL and a stable reason code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<&'static str>,
+    /// Writing the built chain fixes this finding.
+    pub repairable: bool,
+}
+
+impl Finding {
+    fn new(code: Code, severity: Severity, cert: Option<&Certificate>, message: String) -> Finding {
+        Finding {
+            code,
+            severity,
+            cert: cert.map(CertRef::of),
+            message,
+            receiver_view: None,
+            url: None,
+            detail: None,
+            repairable: false,
+        }
+    }
+
+    fn receiver(mut self, view: &str) -> Finding {
+        self.receiver_view = Some(view.to_string());
+        self
+    }
+
+    fn repairable(mut self) -> Finding {
+        self.repairable = true;
+        self
+    }
+}
+
+/// Overall verdict for one leaf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// No error findings.
+    Ok,
+    /// Every error is fixed by serving the chain chainfix built.
+    Repairable,
+    /// Errors remain that a new chain file cannot fix.
+    Broken,
+}
+
+impl Status {
+    pub fn of(findings: &[Finding]) -> Status {
+        let errors = findings.iter().filter(|f| f.severity == Severity::Error);
+        let mut any = false;
+        for f in errors {
+            any = true;
+            if !f.repairable {
+                return Status::Broken;
+            }
+        }
+        if any {
+            Status::Repairable
+        } else {
+            Status::Ok
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Repairable => "repairable",
+            Status::Broken => "broken",
+        }
+    }
+}
+
+/// Whether the leaf's private key is known.
+#[derive(Debug, Clone)]
+pub enum KeyStatus {
+    Matched(LocatedKey),
+    /// Keys were given or found next to the leaf, but none matches it.
+    Mismatch(Vec<PathBuf>),
+    Unknown,
+}
+
+/// Pairs a leaf with its private key by public key. A key passed with `--key`, or keys in the
+/// leaf's own directory that belong to no leaf at all, that do not match are a mismatch.
+pub fn key_status(
+    leaf: &Certificate,
+    leaf_path: &std::path::Path,
+    explicit: &[LocatedKey],
+    found: &[LocatedKey],
+    all_leaves: &[&Certificate],
+) -> KeyStatus {
+    let matches = |k: &LocatedKey| k.key.public_id.as_deref() == Some(&leaf.public_key_id[..]);
+    if let Some(k) = explicit.iter().chain(found).find(|k| matches(k)) {
+        return KeyStatus::Matched(k.clone());
+    }
+    let orphan = |k: &&LocatedKey| {
+        !all_leaves
+            .iter()
+            .any(|l| k.key.public_id.as_deref() == Some(&l.public_key_id[..]))
+    };
+    let near = |k: &&LocatedKey| k.path.parent() == leaf_path.parent();
+    let mut mismatched: Vec<PathBuf> = explicit.iter().map(|k| k.path.clone()).collect();
+    mismatched.extend(
+        found
+            .iter()
+            .filter(orphan)
+            .filter(near)
+            .map(|k| k.path.clone()),
+    );
+    mismatched.dedup();
+    if mismatched.is_empty() {
+        KeyStatus::Unknown
+    } else {
+        KeyStatus::Mismatch(mismatched)
+    }
+}
+
+/// Everything known about one leaf, for diagnosis.
+pub struct Case<'a> {
+    pub pool: &'a Pool,
+    pub leaf: Id,
+    /// The certificates in the leaf's file, in file order.
+    pub presented: &'a [Id],
+    pub outcome: &'a Outcome,
+    pub choice: &'a Choice,
+    pub aia: Option<&'a Aia<'a>>,
+    pub key: &'a KeyStatus,
+    pub budget: &'a Budget,
+    pub now: i64,
+    pub warn_days: i64,
+    pub host: Option<&'a str>,
+}
+
+impl Case<'_> {
+    fn cert(&self, id: Id) -> &Certificate {
+        self.pool.cert(id)
+    }
+
+    /// The built chain split into (certificates to serve, the root if the path has one).
+    fn parts(&self) -> (&[Id], Option<Id>) {
+        let ids = &self.choice.best.ids;
+        if self.choice.best.ends_at_root(self.pool) {
+            (&ids[..ids.len() - 1], Some(self.choice.best.tip()))
+        } else {
+            (ids, None)
+        }
+    }
+}
+
+/// All findings for one leaf, most severe first.
+pub fn diagnose(case: &Case<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    trust(case, &mut out);
+    presentation(case, &mut out);
+    validity(case, &mut out);
+    algorithms(case, &mut out);
+    fetching(case, &mut out);
+    key_and_name(case, &mut out);
+    out.sort_by_key(|f| f.severity);
+    out
+}
+
+/// Does the chain reach a trust anchor, and if not, where does it stop?
+fn trust(case: &Case<'_>, out: &mut Vec<Finding>) {
+    let best = &case.choice.best;
+    let leaf = case.cert(case.leaf);
+    let tip = case.cert(best.tip());
+    if best.anchored {
+        return;
+    }
+    if best.ids.len() == 1 && leaf.is_self_issued() {
+        out.push(
+            Finding::new(
+                Code::SelfSignedLeaf,
+                Severity::Error,
+                Some(leaf),
+                "The certificate is self-signed: no receiver can verify it. Get one from a public CA, \
+                 or pass your private CA with --roots and make receivers trust it."
+                    .into(),
+            )
+            .receiver(UNTRUSTED_ROOT_NDR),
+        );
+    } else if tip.is_self_issued() {
+        out.push(
+            Finding::new(
+                Code::UntrustedRoot,
+                Severity::Error,
+                Some(tip),
+                format!(
+                    "The chain ends at {}, which is not a trusted root (a private or unknown CA). \
+                     If it is your own CA, pass it with --roots; receivers must trust it too.",
+                    tip.subject
+                ),
+            )
+            .receiver(UNTRUSTED_ROOT_NDR),
+        );
+    } else {
+        out.push(
+            Finding::new(
+                Code::MissingIntermediate,
+                Severity::Error,
+                Some(tip),
+                format!(
+                    "The issuer of {} ({}) was not found in the inputs, --intermediates, the \
+                     download cache, the trust store or over AIA.",
+                    tip.subject, tip.issuer
+                ),
+            )
+            .receiver(UNTRUSTED_ROOT_NDR),
+        );
+    }
+    if !case.outcome.loops.is_empty() {
+        let (child, refused) = case.outcome.loops[0];
+        out.push(Finding::new(
+            Code::ChainLoop,
+            Severity::Warning,
+            Some(case.cert(refused)),
+            format!(
+                "A loop was cut: {} would issue {}, but it is already on the path.",
+                case.cert(refused).subject,
+                case.cert(child).subject
+            ),
+        ));
+    }
+    for limit in &case.outcome.limits {
+        let code = match limit {
+            Limit::Depth => Code::DepthExceeded,
+            Limit::SignatureChecks | Limit::BuildCalls => Code::SearchBudgetExceeded,
+        };
+        out.push(Finding::new(
+            code,
+            Severity::Warning,
+            None,
+            format!("Path building stopped: {}.", limit.describe(case.budget)),
+        ));
+    }
+}
+
+/// Is the built chain what the file presents, in order, without extras?
+fn presentation(case: &Case<'_>, out: &mut Vec<Finding>) {
+    let (serve, root) = case.parts();
+    let presented = case.presented;
+    for &id in &serve[1..] {
+        if !presented.contains(&id) {
+            let c = case.cert(id);
+            let found_where = case.pool.get(id).source.to_string();
+            out.push(
+                Finding::new(
+                    Code::MissingIntermediate,
+                    Severity::Error,
+                    Some(c),
+                    format!(
+                        "The intermediate {} is not presented; receivers do not fetch missing \
+                         intermediates. Found in {found_where}.",
+                        c.subject
+                    ),
+                )
+                .receiver(UNTRUSTED_ROOT_NDR)
+                .repairable(),
+            );
+        }
+    }
+    if presented.first().is_some_and(|&first| first != case.leaf) {
+        out.push(
+            Finding::new(
+                Code::WrongOrder,
+                Severity::Error,
+                Some(case.cert(case.leaf)),
+                "The leaf is not the first certificate in the file; servers send the file in \
+                 order and receivers expect the leaf first (RFC 8446 §4.4.2)."
+                    .into(),
+            )
+            .receiver(UNTRUSTED_ROOT_NDR)
+            .repairable(),
+        );
+    } else {
+        let order: Vec<usize> = presented
+            .iter()
+            .filter_map(|p| case.choice.best.ids.iter().position(|id| id == p))
+            .collect();
+        if order.windows(2).any(|w| w[0] >= w[1]) {
+            out.push(
+                Finding::new(
+                    Code::WrongOrder,
+                    Severity::Warning,
+                    None,
+                    "The intermediates are not in issuing order (each certificate followed by its \
+                     issuer, RFC 5246 §7.4.2); strict TLS 1.2 receivers reject this."
+                        .into(),
+                )
+                .repairable(),
+            );
+        }
+    }
+    let mut seen = Vec::new();
+    for &id in presented {
+        let c = case.cert(id);
+        if seen.contains(&id) {
+            out.push(
+                Finding::new(
+                    Code::DuplicateCertificate,
+                    Severity::Warning,
+                    Some(c),
+                    format!("{} is presented more than once.", c.subject),
+                )
+                .repairable(),
+            );
+            continue;
+        }
+        seen.push(id);
+        if Some(id) == root {
+            out.push(Finding::new(
+                Code::RootIncluded,
+                Severity::Info,
+                Some(c),
+                format!(
+                    "The root {} is presented; receivers use their own copy, so it only adds bytes.",
+                    c.subject
+                ),
+            ));
+        } else if !case.choice.best.ids.contains(&id) {
+            out.push(
+                Finding::new(
+                    Code::ExtraCertificate,
+                    Severity::Warning,
+                    Some(c),
+                    format!(
+                        "{} is presented but is not part of the leaf's chain.",
+                        c.subject
+                    ),
+                )
+                .repairable(),
+            );
+        }
+    }
+}
+
+fn validity(case: &Case<'_>, out: &mut Vec<Finding>) {
+    let leaf = case.cert(case.leaf);
+    let soon = case.warn_days.saturating_mul(86_400);
+    for &id in &case.choice.best.ids {
+        let c = case.cert(id);
+        let role = if id == case.leaf {
+            "The certificate"
+        } else {
+            "The CA certificate"
+        };
+        if c.not_after < case.now {
+            out.push(
+                Finding::new(
+                    Code::Expired,
+                    Severity::Error,
+                    Some(c),
+                    format!(
+                        "{role} {} expired on {}.",
+                        c.subject,
+                        format_date(c.not_after)
+                    ),
+                )
+                .receiver(EXPIRED_NDR),
+            );
+        } else if c.not_before > case.now {
+            out.push(Finding::new(
+                Code::NotYetValid,
+                Severity::Error,
+                Some(c),
+                format!(
+                    "{role} {} is not valid until {}.",
+                    c.subject,
+                    format_date(c.not_before)
+                ),
+            ));
+        } else if c.not_after - case.now < soon {
+            out.push(Finding::new(
+                Code::ExpiresSoon,
+                Severity::Warning,
+                Some(c),
+                format!(
+                    "{role} {} expires on {}, within {} days.",
+                    c.subject,
+                    format_date(c.not_after),
+                    case.warn_days
+                ),
+            ));
+        }
+        if id != case.leaf && c.not_after < leaf.not_after && c.not_after >= case.now {
+            out.push(Finding::new(
+                Code::IntermediateOutlived,
+                Severity::Warning,
+                Some(c),
+                format!(
+                    "{} expires on {}, before the leaf ({}); the chain breaks on that day.",
+                    c.subject,
+                    format_date(c.not_after),
+                    format_date(leaf.not_after)
+                ),
+            ));
+        }
+    }
+}
+
+fn algorithms(case: &Case<'_>, out: &mut Vec<Finding>) {
+    let best = &case.choice.best;
+    let (serve, _) = case.parts();
+    for &id in serve {
+        let c = case.cert(id);
+        match c.sig_hash {
+            Hash::Md2 | Hash::Md5 => out.push(
+                Finding::new(
+                    Code::WeakSignature,
+                    Severity::Error,
+                    Some(c),
+                    format!(
+                        "{} is signed with {}, which is broken.",
+                        c.subject, c.sig_alg
+                    ),
+                )
+                .receiver(WEAK_SIG_NDR),
+            ),
+            Hash::Sha1 => out.push(Finding::new(
+                Code::WeakSignature,
+                Severity::Warning,
+                Some(c),
+                format!(
+                    "{} is signed with {}; SHA-1 signatures are rejected by current receivers at \
+                     default security levels.",
+                    c.subject, c.sig_alg
+                ),
+            )),
+            _ => {}
+        }
+    }
+    for &id in &best.ids {
+        let c = case.cert(id);
+        if let KeyKind::Rsa { bits } = c.key {
+            if bits < 2048 {
+                out.push(Finding::new(
+                    Code::WeakKey,
+                    Severity::Error,
+                    Some(c),
+                    format!(
+                        "{} has an RSA-{bits} key; 2048 bits is the minimum.",
+                        c.subject
+                    ),
+                ));
+            }
+        }
+    }
+    for (i, link) in best.links.iter().enumerate() {
+        if let Link::Unverifiable(why) = link {
+            let c = case.cert(best.ids[i]);
+            out.push(Finding::new(
+                Code::SignatureUnverifiable,
+                Severity::Warning,
+                Some(c),
+                format!(
+                    "The signature on {} could not be checked ({why}); the link to {} rests on \
+                     names and key identifiers only.",
+                    c.subject,
+                    case.cert(best.ids[i + 1]).subject
+                ),
+            ));
+        }
+    }
+}
+
+/// Why the missing issuer could not be fetched, and which fetched certificates were refused.
+fn fetching(case: &Case<'_>, out: &mut Vec<Finding>) {
+    for &(child, issuer) in &case.outcome.rejected {
+        let entry = case.pool.get(issuer);
+        if !entry.source.is_fetched() {
+            continue;
+        }
+        let mut f = Finding::new(
+            Code::IssuerSignatureInvalid,
+            Severity::Warning,
+            Some(&entry.cert),
+            format!(
+                "{} from {} does not verify the signature on {}; it was rejected.",
+                entry.cert.subject,
+                entry.source,
+                case.cert(child).subject
+            ),
+        );
+        f.url = entry.source.location();
+        out.push(f);
+    }
+    let best = &case.choice.best;
+    let tip = case.cert(best.tip());
+    if best.anchored || tip.is_self_issued() {
+        return;
+    }
+    if tip.ca_issuers.is_empty() {
+        out.push(Finding::new(
+            Code::NoAia,
+            Severity::Warning,
+            Some(tip),
+            format!(
+                "{} has no AIA caIssuers URL, so its issuer cannot be fetched; supply it with \
+                 --intermediates.",
+                tip.subject
+            ),
+        ));
+        return;
+    }
+    let Some(aia) = case.aia else { return };
+    for url in tip.ca_issuers.iter().take(aia.max_urls_per_cert()) {
+        if let Some(UrlOutcome::Failed(e)) = aia.outcome(url) {
+            let mut f = Finding::new(
+                Code::AiaFetchFailed,
+                Severity::Warning,
+                Some(tip),
+                format!(
+                    "Fetching the issuer of {} from {url} failed: {e}.",
+                    tip.subject
+                ),
+            );
+            f.url = Some(url.clone());
+            f.detail = Some(e.code());
+            out.push(f);
+        }
+    }
+}
+
+fn key_and_name(case: &Case<'_>, out: &mut Vec<Finding>) {
+    let leaf = case.cert(case.leaf);
+    if let KeyStatus::Mismatch(paths) = case.key {
+        let list: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        out.push(Finding::new(
+            Code::KeyMismatch,
+            Severity::Error,
+            Some(leaf),
+            format!(
+                "The private key in {} does not belong to this certificate; the server cannot \
+                 start TLS with this pair.",
+                list.join(", ")
+            ),
+        ));
+    }
+    if let Some(host) = case.host {
+        if !hostname::matches(leaf, host) {
+            let names = if leaf.dns_names.is_empty() {
+                leaf.common_name
+                    .clone()
+                    .unwrap_or_else(|| "no names".into())
+            } else {
+                leaf.dns_names.join(", ")
+            };
+            out.push(
+                Finding::new(
+                    Code::HostnameMismatch,
+                    Severity::Error,
+                    Some(leaf),
+                    format!("The certificate is not valid for {host}; it names {names}."),
+                )
+                .receiver(HOST_NDR),
+            );
+        }
+    }
+}

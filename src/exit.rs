@@ -1,0 +1,46 @@
+//! Exit statuses. They are part of the interface (scripts and Ansible branch on them), so the
+//! numbers never change; `merge` keeps the most serious one seen in a run.
+
+use std::process::ExitCode;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Exit {
+    /// 0: every chain is fine (inspect), or every output is complete and written (repair).
+    Ok = 0,
+    /// 1: error findings remain that chainfix cannot fix (or, for inspect, any error finding).
+    Findings = 1,
+    /// 2: operational failure: bad usage, unreadable input, nothing parseable, write failed.
+    Failure = 2,
+}
+
+impl Exit {
+    pub fn merge(self, other: Exit) -> Exit {
+        self.max(other)
+    }
+
+    pub fn code(self) -> ExitCode {
+        ExitCode::from(self as u8)
+    }
+}
+
+/// The exit status table, shown in `--help` and the README.
+pub const EXIT_CODES_HELP: &str = "Exit status:
+  0  success: inspect found no error; repair wrote (or, with --check, would write) a
+     complete chain for every leaf and no error finding remains
+  1  error findings remain (inspect: any error finding; repair: a chain that cannot be
+     completed, an expired or mismatched certificate, a wrong key, ...)
+  2  operational failure: bad usage, an unreadable or damaged input file, a wrong PFX
+     password, no certificate found, or an output file that could not be written";
+
+#[cfg(test)]
+mod tests {
+    use super::Exit;
+
+    #[test]
+    fn merge_keeps_the_most_serious() {
+        assert_eq!(Exit::Ok.merge(Exit::Findings), Exit::Findings);
+        assert_eq!(Exit::Failure.merge(Exit::Findings), Exit::Failure);
+        assert_eq!(Exit::Findings.merge(Exit::Ok), Exit::Findings);
+        assert_eq!(Exit::Ok.merge(Exit::Ok), Exit::Ok);
+    }
+}

@@ -1,0 +1,213 @@
+//! Fetch stage: AIA caIssuers retrieval (RFC 5280 §4.2.2.1) feeding new candidates back into
+//! the pool while a chain is being built.
+//!
+//! Each distinct URL is resolved at most once per run: from memory, else from the download
+//! cache, else (unless `--offline`) over HTTP through a [`Fetcher`], charged to a per-run
+//! budget. Responses may be DER, PEM or PKCS#7 with several certificates. Nothing fetched is
+//! trusted: the chain stage uses a fetched certificate only if its signature check passes.
+
+pub mod cache;
+pub mod http;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::cert::Certificate;
+use crate::chain::IssuerSource;
+use crate::load::{self, NoPassword};
+use crate::pool::{Id, Pool, Source};
+
+pub use cache::Cache;
+pub use http::{HttpFetcher, HttpLimits, LazyHttpFetcher};
+
+/// Most certificates accepted from one AIA response (a real `.p7c` holds 1-5).
+pub const MAX_CERTS_PER_RESPONSE: usize = 64;
+
+/// Gets the bytes behind an http(s) URL. The seam between chain building and the network.
+pub trait Fetcher {
+    fn get(&self, url: &str) -> Result<Vec<u8>, FetchError>;
+}
+
+/// Why an AIA URL gave no certificates. Each budget has its own variant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    #[error("skipped: only http and https URLs are fetched, not {0}")]
+    UnsupportedScheme(String),
+    #[error("not fetched: --offline and not in the download cache")]
+    Offline,
+    #[error("not fetched: the budget of {0} AIA fetches per run is spent")]
+    BudgetExhausted(usize),
+    #[error("HTTP status {0}")]
+    Status(u16),
+    #[error("response larger than {0} bytes")]
+    TooLarge(u64),
+    #[error("no complete response within {0} s")]
+    Timeout(u64),
+    #[error("more than {0} redirects")]
+    TooManyRedirects(usize),
+    #[error("redirect to a non-HTTP URL refused: {0}")]
+    RedirectRefused(String),
+    #[error("{0}")]
+    Transport(String),
+    #[error("response is not a certificate (DER, PEM or PKCS#7)")]
+    NotCertificates,
+    #[error("response holds more than {0} certificates")]
+    TooManyCertificates(usize),
+}
+
+impl FetchError {
+    /// Stable machine-readable detail code, used in JSON next to `aia-fetch-failed`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            FetchError::UnsupportedScheme(_) => "unsupported-scheme",
+            FetchError::Offline => "offline",
+            FetchError::BudgetExhausted(_) => "fetch-budget",
+            FetchError::Status(_) => "http-status",
+            FetchError::TooLarge(_) => "response-too-large",
+            FetchError::Timeout(_) => "timeout",
+            FetchError::TooManyRedirects(_) => "too-many-redirects",
+            FetchError::RedirectRefused(_) => "redirect-refused",
+            FetchError::Transport(_) => "transport",
+            FetchError::NotCertificates => "not-a-certificate",
+            FetchError::TooManyCertificates(_) => "too-many-certificates",
+        }
+    }
+}
+
+/// What became of one URL in this run.
+#[derive(Debug, Clone)]
+pub enum UrlOutcome {
+    Fetched(Vec<Arc<Certificate>>),
+    Cached(Vec<Arc<Certificate>>),
+    Failed(FetchError),
+}
+
+/// Per-run AIA settings.
+#[derive(Debug, Clone)]
+pub struct AiaConfig {
+    pub offline: bool,
+    /// Most HTTP requests per run.
+    pub max_fetches: usize,
+    /// Most caIssuers URLs tried per certificate (a hostile certificate may list thousands).
+    pub max_urls_per_cert: usize,
+}
+
+impl Default for AiaConfig {
+    fn default() -> AiaConfig {
+        AiaConfig {
+            offline: false,
+            max_fetches: 64,
+            max_urls_per_cert: 8,
+        }
+    }
+}
+
+/// The [`IssuerSource`] that follows AIA caIssuers URLs.
+pub struct Aia<'a> {
+    fetcher: Option<&'a dyn Fetcher>,
+    cache: Option<&'a Cache>,
+    config: AiaConfig,
+    outcomes: HashMap<String, UrlOutcome>,
+    requests: usize,
+}
+
+impl<'a> Aia<'a> {
+    pub fn new(
+        fetcher: Option<&'a dyn Fetcher>,
+        cache: Option<&'a Cache>,
+        config: AiaConfig,
+    ) -> Aia<'a> {
+        Aia {
+            fetcher,
+            cache,
+            config,
+            outcomes: HashMap::new(),
+            requests: 0,
+        }
+    }
+
+    /// The outcome for `url`, if it was tried in this run.
+    pub fn outcome(&self, url: &str) -> Option<&UrlOutcome> {
+        self.outcomes.get(url)
+    }
+
+    /// HTTP requests made so far.
+    pub fn requests(&self) -> usize {
+        self.requests
+    }
+
+    pub fn max_urls_per_cert(&self) -> usize {
+        self.config.max_urls_per_cert
+    }
+
+    fn resolve(&mut self, url: &str) -> &UrlOutcome {
+        if !self.outcomes.contains_key(url) {
+            let outcome = self.resolve_uncached(url);
+            self.outcomes.insert(url.to_string(), outcome);
+        }
+        &self.outcomes[url]
+    }
+
+    fn resolve_uncached(&mut self, url: &str) -> UrlOutcome {
+        let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+        if !matches!(scheme.as_deref(), Some("http" | "https")) {
+            let shown =
+                scheme.map_or_else(|| "a URL without a scheme".into(), |s| format!("{s}://"));
+            return UrlOutcome::Failed(FetchError::UnsupportedScheme(shown));
+        }
+        if let Some(certs) = self.cache.and_then(|c| c.get(url)) {
+            return UrlOutcome::Cached(certs);
+        }
+        let Some(fetcher) = self.fetcher.filter(|_| !self.config.offline) else {
+            return UrlOutcome::Failed(FetchError::Offline);
+        };
+        if self.requests >= self.config.max_fetches {
+            return UrlOutcome::Failed(FetchError::BudgetExhausted(self.config.max_fetches));
+        }
+        self.requests += 1;
+        let certs = match fetcher.get(url).and_then(|body| parse_response(&body)) {
+            Ok(certs) => certs,
+            Err(e) => return UrlOutcome::Failed(e),
+        };
+        if let Some(cache) = self.cache {
+            // A cache we cannot write only costs a refetch next run.
+            let _ = cache.put(url, &certs);
+        }
+        UrlOutcome::Fetched(certs)
+    }
+}
+
+impl IssuerSource for Aia<'_> {
+    fn fetch_issuers(&mut self, child: &Certificate, pool: &mut Pool) -> Vec<Id> {
+        let mut ids = Vec::new();
+        for url in child.ca_issuers.iter().take(self.config.max_urls_per_cert) {
+            let (certs, source) = match self.resolve(url) {
+                UrlOutcome::Fetched(c) => (c.clone(), Source::Aia { url: url.clone() }),
+                UrlOutcome::Cached(c) => (c.clone(), Source::Cache { url: url.clone() }),
+                UrlOutcome::Failed(_) => continue,
+            };
+            for cert in certs {
+                let names_match = cert.subject_key == child.issuer_key;
+                let id = pool.add(cert, source.clone());
+                if names_match && !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+        ids
+    }
+}
+
+/// Parses an AIA response: a DER certificate, PEM, or PKCS#7 (DER or PEM).
+pub fn parse_response(body: &[u8]) -> Result<Vec<Arc<Certificate>>, FetchError> {
+    let contents = load::parse_bytes(body, Path::new("<aia response>"), &NoPassword)
+        .map_err(|_| FetchError::NotCertificates)?;
+    if contents.certs.len() > MAX_CERTS_PER_RESPONSE {
+        return Err(FetchError::TooManyCertificates(MAX_CERTS_PER_RESPONSE));
+    }
+    if contents.certs.is_empty() {
+        return Err(FetchError::NotCertificates);
+    }
+    Ok(contents.certs.into_iter().map(Arc::new).collect())
+}

@@ -1,0 +1,36 @@
+//! chainfix repairs the TLS certificate chains that mail servers present.
+//!
+//! The pipeline, one module per stage:
+//!
+//! ```text
+//! paths -> load -> pool -> chain (build, select) -> diagnose -> emit / report
+//!                    ^          |
+//!                    +- fetch <-+   (AIA caIssuers, only when an issuer is missing)
+//! ```
+//!
+//! * [`load`] turns files and directories into certificates and keys, with per-file errors.
+//! * [`pool`] indexes every candidate issuer and knows the trust anchors.
+//! * [`chain`] searches paths from each leaf to an anchor under a budget and picks the best.
+//! * [`fetch`] follows AIA URLs when the pool has no issuer; nothing fetched is trusted
+//!   until its signature over the child verifies.
+//! * [`diagnose`] turns the difference between what is presented and what was built into
+//!   findings with stable codes.
+//! * [`emit`] produces the repaired files; [`write`] puts them on disk atomically.
+//! * [`report`] prints human or JSON output.
+//!
+//! Time is a parameter: the core takes `now`; only [`app`] reads the clock.
+
+pub mod app;
+pub mod asn1;
+pub mod cert;
+pub mod chain;
+pub mod cli;
+pub mod diagnose;
+pub mod emit;
+pub mod exit;
+pub mod fetch;
+pub mod hostname;
+pub mod load;
+pub mod pool;
+pub mod report;
+pub mod write;

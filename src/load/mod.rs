@@ -1,0 +1,277 @@
+//! Load stage: command-line paths -> certificates, private keys and per-file errors.
+//!
+//! Every file is sniffed by content, not by name: PEM (any mix of blocks), DER certificate,
+//! PKCS#7 (DER or PEM) and PKCS#12. A file that is none of these is skipped quietly when it
+//! was found by walking a directory; a damaged file, or a file named on the command line that
+//! holds nothing usable, is an error that names the file. Other files are still processed.
+
+pub mod key;
+pub mod pem;
+pub mod pkcs12;
+pub mod pkcs7;
+pub mod walk;
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::cert::Certificate;
+pub use key::{KeyFormat, PrivateKey};
+pub use pkcs12::{NoPassword, PasswordSource};
+
+/// Largest file read (the CCADB all-certificates bundle is ~15 MiB of PEM).
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// Most certificates taken from one PKCS#7 file.
+pub const MAX_PKCS7_CERTS: usize = 20_000;
+
+/// A certificate and where it was found: the file and its position in that file.
+#[derive(Debug, Clone)]
+pub struct Located {
+    pub cert: Arc<Certificate>,
+    pub path: PathBuf,
+    pub index: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct LocatedKey {
+    pub key: PrivateKey,
+    pub path: PathBuf,
+}
+
+/// A problem with one file. `fatal` problems make the run's exit status say so; the others
+/// (an encrypted key we cannot use, a symlink loop) are notes.
+#[derive(Debug, Clone)]
+pub struct FileProblem {
+    pub path: PathBuf,
+    pub message: String,
+    pub fatal: bool,
+}
+
+impl std::fmt::Display for FileProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub certs: Vec<Located>,
+    pub keys: Vec<LocatedKey>,
+    pub problems: Vec<FileProblem>,
+    pub files_read: usize,
+}
+
+/// What one file held.
+#[derive(Debug, Default)]
+pub struct Contents {
+    pub certs: Vec<Certificate>,
+    pub keys: Vec<PrivateKey>,
+    /// Damaged parts; the rest of the file was still used.
+    pub damaged: Vec<String>,
+    /// Usable-but-skipped parts (encrypted keys).
+    pub notes: Vec<String>,
+}
+
+impl Contents {
+    fn is_empty(&self) -> bool {
+        self.certs.is_empty() && self.keys.is_empty()
+    }
+}
+
+/// Loads every path (files and directories, recursively).
+pub fn load_paths(paths: &[PathBuf], pw: &dyn PasswordSource) -> Loaded {
+    let mut loaded = Loaded::default();
+    let mut seen = HashSet::new();
+    for path in paths {
+        let explicit_file = !path.is_dir();
+        let (files, problems) = if explicit_file {
+            (vec![path.clone()], Vec::new())
+        } else {
+            walk::expand(path, &mut seen)
+        };
+        for (p, message) in problems {
+            loaded.problems.push(FileProblem {
+                path: p,
+                message,
+                fatal: false,
+            });
+        }
+        for file in files {
+            load_file(&file, explicit_file, pw, &mut loaded);
+        }
+    }
+    loaded
+}
+
+fn load_file(path: &Path, explicit: bool, pw: &dyn PasswordSource, loaded: &mut Loaded) {
+    let problem = |message: String, fatal: bool| FileProblem {
+        path: path.to_path_buf(),
+        message,
+        fatal,
+    };
+    let bytes = match read_bounded(path) {
+        Ok(b) => b,
+        Err(message) => {
+            loaded.problems.push(problem(message, true));
+            return;
+        }
+    };
+    loaded.files_read += 1;
+    let contents = match parse_bytes(&bytes, path, pw) {
+        Ok(c) => c,
+        Err(message) => {
+            if explicit || has_certificate_extension(path) || message != NOT_RECOGNISED {
+                loaded.problems.push(problem(message, true));
+            }
+            return;
+        }
+    };
+    for d in &contents.damaged {
+        loaded.problems.push(problem(d.clone(), true));
+    }
+    for n in &contents.notes {
+        loaded.problems.push(problem(n.clone(), false));
+    }
+    if explicit && contents.is_empty() && contents.damaged.is_empty() {
+        loaded
+            .problems
+            .push(problem("no certificate or private key found".into(), true));
+    }
+    for (index, cert) in contents.certs.into_iter().enumerate() {
+        loaded.certs.push(Located {
+            cert: Arc::new(cert),
+            path: path.to_path_buf(),
+            index,
+        });
+    }
+    for key in contents.keys {
+        loaded.keys.push(LocatedKey {
+            key,
+            path: path.to_path_buf(),
+        });
+    }
+}
+
+fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!("larger than {MAX_FILE_BYTES} bytes, not read"));
+    }
+    Ok(bytes)
+}
+
+const NOT_RECOGNISED: &str = "not a certificate, key, PKCS#7 or PKCS#12 file";
+
+fn has_certificate_extension(path: &Path) -> bool {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    matches!(
+        ext.as_deref(),
+        Some("pem" | "crt" | "cer" | "der" | "p7b" | "p7c" | "pfx" | "p12" | "key")
+    )
+}
+
+/// Sniffs and parses one file's bytes. `Err` means nothing in it could be used.
+pub fn parse_bytes(bytes: &[u8], path: &Path, pw: &dyn PasswordSource) -> Result<Contents, String> {
+    if pem::looks_like_pem(bytes) {
+        return Ok(parse_pem(bytes));
+    }
+    if bytes.first() != Some(&crate::asn1::SEQUENCE) {
+        return Err(NOT_RECOGNISED.into());
+    }
+    let mut contents = Contents::default();
+    if pkcs7::looks_like_pkcs7(bytes) {
+        add_pkcs7(bytes, &mut contents);
+    } else if pkcs12::looks_like_pfx(bytes) {
+        let archive = pkcs12::open(bytes, path, pw).map_err(|e| e.to_string())?;
+        for bag in archive.certs {
+            match Certificate::from_der(bag.cert.as_der()) {
+                Ok(c) => contents.certs.push(c),
+                Err(e) => contents.damaged.push(format!("PFX certificate: {e}")),
+            }
+        }
+        for bag in archive.keys {
+            match PrivateKey::from_der(bag.key.as_der(), KeyFormat::Pkcs8) {
+                Ok(k) => contents.keys.push(k),
+                Err(e) => contents.notes.push(format!("PFX key skipped: {e}")),
+            }
+        }
+    } else if let Ok(cert) = Certificate::from_der(bytes) {
+        contents.certs.push(cert);
+    } else if let Some(key) = PrivateKey::from_unlabelled_der(bytes) {
+        contents.keys.push(key);
+    } else {
+        return Err(NOT_RECOGNISED.into());
+    }
+    Ok(contents)
+}
+
+fn parse_pem(bytes: &[u8]) -> Contents {
+    let mut contents = Contents::default();
+    for block in pem::blocks(bytes) {
+        let at = format!("PEM block {} at line {}", block.label, block.line);
+        let der = match block.der {
+            Ok(der) => der,
+            Err(e) if is_interesting_label(&block.label) => {
+                contents.damaged.push(format!("{at}: {e}"));
+                continue;
+            }
+            Err(_) => continue,
+        };
+        match block.label.as_str() {
+            "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE" => {
+                // OpenSSL's TRUSTED CERTIFICATE appends trust settings after the certificate.
+                let first = crate::asn1::read(&der).map(|(t, _)| t.raw).unwrap_or(&der);
+                match Certificate::from_der(first) {
+                    Ok(c) => contents.certs.push(c),
+                    Err(e) => contents.damaged.push(format!("{at}: {e}")),
+                }
+            }
+            "PKCS7" | "CMS" => add_pkcs7(&der, &mut contents),
+            "RSA PRIVATE KEY" | "EC PRIVATE KEY" | "PRIVATE KEY" if block.encrypted => contents
+                .notes
+                .push(format!("{at}: encrypted key skipped; decrypt it to use it")),
+            "RSA PRIVATE KEY" | "EC PRIVATE KEY" | "PRIVATE KEY" => {
+                let format = match block.label.as_str() {
+                    "RSA PRIVATE KEY" => KeyFormat::Pkcs1,
+                    "EC PRIVATE KEY" => KeyFormat::Sec1,
+                    _ => KeyFormat::Pkcs8,
+                };
+                match PrivateKey::from_der(&der, format) {
+                    Ok(k) => contents.keys.push(k),
+                    Err(e) => contents.damaged.push(format!("{at}: {e}")),
+                }
+            }
+            "ENCRYPTED PRIVATE KEY" => contents
+                .notes
+                .push(format!("{at}: encrypted key skipped; decrypt it to use it")),
+            _ => {}
+        }
+    }
+    contents
+}
+
+fn is_interesting_label(label: &str) -> bool {
+    label.contains("CERTIFICATE") || label.contains("PRIVATE KEY") || label == "PKCS7"
+}
+
+fn add_pkcs7(der: &[u8], contents: &mut Contents) {
+    match pkcs7::certificates(der, MAX_PKCS7_CERTS) {
+        Ok(certs) => {
+            for raw in certs {
+                match Certificate::from_der(raw) {
+                    Ok(c) => contents.certs.push(c),
+                    Err(e) => contents.damaged.push(format!("PKCS#7 certificate: {e}")),
+                }
+            }
+        }
+        Err(e) => contents.damaged.push(e.to_string()),
+    }
+}

@@ -1,0 +1,147 @@
+//! PEM armour: finds every `-----BEGIN X-----` block in a file, tolerating CRLF, junk between
+//! blocks and other block types, and decodes each block on its own so that one damaged block
+//! does not hide the others (the `pem` crate parses a whole file or nothing).
+
+/// One armoured block, decoded or not.
+#[derive(Debug)]
+pub struct Block {
+    pub label: String,
+    /// 1-based line of the BEGIN line, for error messages.
+    pub line: usize,
+    /// The decoded bytes, or why they could not be decoded.
+    pub der: Result<Vec<u8>, String>,
+    /// RFC 1421 `Proc-Type: 4,ENCRYPTED` header (legacy OpenSSL encrypted keys).
+    pub encrypted: bool,
+}
+
+/// Whether the data contains PEM armour at all.
+pub fn looks_like_pem(data: &[u8]) -> bool {
+    data.windows(11).any(|w| w == b"-----BEGIN ")
+}
+
+/// Splits `data` into PEM blocks. Lines outside blocks are ignored.
+pub fn blocks(data: &[u8]) -> Vec<Block> {
+    let mut out = Vec::new();
+    let mut current: Option<(String, usize, usize)> = None; // label, line, byte start
+    let mut offset = 0;
+    for (i, raw_line) in data.split(|&b| b == b'\n').enumerate() {
+        let start = offset;
+        offset += raw_line.len() + 1;
+        let line = trim(raw_line);
+        if let Some(label) = marker(line, b"-----BEGIN ") {
+            if let Some((open, at, _)) = current.take() {
+                out.push(truncated(open, at));
+            }
+            current = Some((label, i + 1, start));
+        } else if let Some(label) = marker(line, b"-----END ") {
+            match current.take() {
+                Some((open, at, begin)) if open == label => {
+                    let end = offset.min(data.len());
+                    out.push(decode(open, at, &data[begin..end]));
+                }
+                Some((open, at, _)) => out.push(Block {
+                    label: open.clone(),
+                    line: at,
+                    der: Err(format!("BEGIN {open} closed by END {label}")),
+                    encrypted: false,
+                }),
+                None => {}
+            }
+        }
+    }
+    if let Some((open, at, _)) = current {
+        out.push(truncated(open, at));
+    }
+    out
+}
+
+fn truncated(label: String, line: usize) -> Block {
+    Block {
+        label,
+        line,
+        der: Err("truncated: no END line".to_string()),
+        encrypted: false,
+    }
+}
+
+fn decode(label: String, line: usize, text: &[u8]) -> Block {
+    match ::pem::parse(text) {
+        Ok(p) => {
+            let encrypted = p
+                .headers()
+                .get("Proc-Type")
+                .is_some_and(|v| v.contains("ENCRYPTED"));
+            Block {
+                label,
+                line,
+                der: Ok(p.into_contents()),
+                encrypted,
+            }
+        }
+        Err(e) => Block {
+            label,
+            line,
+            der: Err(format!("bad base64 or armour: {e}")),
+            encrypted: false,
+        },
+    }
+}
+
+fn trim(line: &[u8]) -> &[u8] {
+    let end = line
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |p| p + 1);
+    let start = line
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(end);
+    &line[start..end]
+}
+
+fn marker(line: &[u8], prefix: &[u8]) -> Option<String> {
+    let rest = line.strip_prefix(prefix)?.strip_suffix(b"-----")?;
+    let label = std::str::from_utf8(rest).ok()?;
+    (!label.is_empty() && label.len() < 64).then(|| label.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const B64: &str = "MAMCAQE="; // SEQUENCE { INTEGER 1 }
+
+    #[test]
+    fn crlf_and_junk_between_blocks() {
+        let text = format!(
+            "junk\r\n-----BEGIN CERTIFICATE-----\r\n{B64}\r\n-----END CERTIFICATE-----\r\nmore junk\n\
+             -----BEGIN PRIVATE KEY-----\n{B64}\n-----END PRIVATE KEY-----\n"
+        );
+        let b = blocks(text.as_bytes());
+        assert_eq!(b.len(), 2);
+        assert_eq!(b[0].label, "CERTIFICATE");
+        assert_eq!(b[0].der.as_deref().ok(), Some(&[0x30, 3, 2, 1, 1][..]));
+        assert_eq!(b[1].label, "PRIVATE KEY");
+        assert_eq!(b[1].line, 6);
+    }
+
+    #[test]
+    fn truncated_block_is_reported_and_others_kept() {
+        let text = format!(
+            "-----BEGIN CERTIFICATE-----\n{B64}\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nMAMC"
+        );
+        let b = blocks(text.as_bytes());
+        assert_eq!(b.len(), 2);
+        assert!(b[0].der.is_ok());
+        assert_eq!(
+            b[1].der.as_ref().err().map(String::as_str),
+            Some("truncated: no END line")
+        );
+    }
+
+    #[test]
+    fn bad_base64_is_an_error() {
+        let b = blocks(b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n");
+        assert!(b[0].der.is_err());
+    }
+}

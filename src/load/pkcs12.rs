@@ -1,0 +1,75 @@
+//! PKCS#12 / PFX files from Windows, OpenSSL 3 (AES/PBES2) and OpenSSL `-legacy` (RC2/3DES),
+//! read with p12-keystore's archive API, which keeps every bag (the keystore API drops keys
+//! and CA certificates it cannot link, see `../shared/notes/crates.md`).
+
+use std::path::Path;
+
+use p12_keystore::error::Error as P12Error;
+use p12_keystore::Pkcs12Archive;
+
+use crate::asn1::{self, INTEGER, SEQUENCE};
+
+/// Where PFX passwords come from. The app layer implements it over `--password-env`,
+/// `--password-file` and a TTY prompt; tests implement it directly.
+pub trait PasswordSource: Sync {
+    /// The password the user configured, if any.
+    fn configured(&self) -> Option<String>;
+    /// Asks the user for the password of `path`, when a terminal is available.
+    fn prompt(&self, path: &Path) -> Option<String>;
+}
+
+/// No password configured and no terminal: only unprotected PFX files can be read.
+pub struct NoPassword;
+
+impl PasswordSource for NoPassword {
+    fn configured(&self) -> Option<String> {
+        None
+    }
+    fn prompt(&self, _: &Path) -> Option<String> {
+        None
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PfxError {
+    #[error("wrong password for PFX file (the integrity check failed)")]
+    WrongPassword,
+    #[error("PFX file is password-protected: pass --password-env VAR or --password-file FILE")]
+    PasswordRequired,
+    #[error("damaged or unsupported PFX file: {0}")]
+    Damaged(String),
+}
+
+/// PFX ::= SEQUENCE { version INTEGER (v3), authSafe ContentInfo, macData OPTIONAL }
+pub fn looks_like_pfx(der: &[u8]) -> bool {
+    let Ok((pfx, _)) = asn1::expect(der, SEQUENCE) else {
+        return false;
+    };
+    let mut f = asn1::children(pfx.content);
+    matches!(f.next(), Some(Ok(v)) if v.tag == INTEGER && v.content == [3])
+        && matches!(f.next(), Some(Ok(ci)) if ci.tag == SEQUENCE)
+}
+
+/// Decrypts a PFX: the configured password, else the empty password, else a prompt.
+pub fn open(der: &[u8], path: &Path, pw: &dyn PasswordSource) -> Result<Pkcs12Archive, PfxError> {
+    if let Some(password) = pw.configured() {
+        return decode(der, &password);
+    }
+    match decode(der, "") {
+        Err(PfxError::WrongPassword) => match pw.prompt(path) {
+            Some(password) => decode(der, &password),
+            None => Err(PfxError::PasswordRequired),
+        },
+        other => other,
+    }
+}
+
+fn decode(der: &[u8], password: &str) -> Result<Pkcs12Archive, PfxError> {
+    Pkcs12Archive::from_pkcs12(der, password).map_err(|e| match e {
+        P12Error::MacError(_) => PfxError::WrongPassword,
+        // Files written with `-nomac` have no integrity check: a wrong password shows up as
+        // a padding or decryption failure instead.
+        P12Error::UnpadError | P12Error::Pkcs5Error(_) => PfxError::WrongPassword,
+        other => PfxError::Damaged(other.to_string()),
+    })
+}

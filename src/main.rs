@@ -1,0 +1,16 @@
+//! Entry point: parse arguments, run, map the result to an exit status. Nothing else.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = chainfix::cli::Cli::parse();
+    match chainfix::app::run(cli) {
+        Ok(exit) => exit.code(),
+        Err(e) => {
+            eprintln!("chainfix: {e}");
+            chainfix::exit::Exit::Failure.code()
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Pool stage: every candidate issuer, indexed by normalised subject, with where it came from
+//! and whether it is a trust anchor.
+//!
+//! Candidates come from four places (inputs, `--intermediates`, the AIA download cache, trust
+//! anchors) plus whatever AIA fetches add during chain building. A certificate seen twice is
+//! stored once, keeping the first source. A trust anchor is a (subject, public key) pair (RFC
+//! 5280 §6.1.1(d)), so a cross-signed copy of a root carries the root's trust.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::cert::Certificate;
+
+/// Where a certificate came from, for the report and for trust decisions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// An input file, at this position.
+    Input { path: PathBuf, index: usize },
+    /// An `--intermediates` file.
+    Intermediates { path: PathBuf },
+    /// The AIA download cache, fetched earlier from this URL.
+    Cache { url: String },
+    /// Fetched in this run from this AIA URL.
+    Aia { url: String },
+    /// The embedded Mozilla root store.
+    MozillaRoots,
+    /// A `--roots` file.
+    Roots { path: PathBuf },
+}
+
+impl Source {
+    /// Stable machine-readable kind, used in JSON.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Source::Input { .. } => "input",
+            Source::Intermediates { .. } => "intermediates",
+            Source::Cache { .. } => "cache",
+            Source::Aia { .. } => "aia",
+            Source::MozillaRoots => "mozilla-roots",
+            Source::Roots { .. } => "roots",
+        }
+    }
+
+    /// The path or URL, if any.
+    pub fn location(&self) -> Option<String> {
+        match self {
+            Source::Input { path, .. }
+            | Source::Intermediates { path }
+            | Source::Roots { path } => Some(path.display().to_string()),
+            Source::Cache { url } | Source::Aia { url } => Some(url.clone()),
+            Source::MozillaRoots => None,
+        }
+    }
+
+    pub fn is_fetched(&self) -> bool {
+        matches!(self, Source::Aia { .. } | Source::Cache { .. })
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Input { path, .. } => write!(f, "{}", path.display()),
+            Source::Intermediates { path } => write!(f, "--intermediates {}", path.display()),
+            Source::Cache { url } => write!(f, "AIA cache ({url})"),
+            Source::Aia { url } => write!(f, "AIA {url}"),
+            Source::MozillaRoots => write!(f, "trust store (Mozilla)"),
+            Source::Roots { path } => write!(f, "trust store ({})", path.display()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub cert: Arc<Certificate>,
+    pub source: Source,
+}
+
+/// Index into the pool.
+pub type Id = usize;
+
+#[derive(Debug, Default)]
+pub struct Pool {
+    entries: Vec<Entry>,
+    by_subject: HashMap<String, Vec<Id>>,
+    by_sha: HashMap<[u8; 32], Id>,
+    anchors: HashSet<(String, [u8; 32])>,
+}
+
+impl Pool {
+    pub fn new() -> Pool {
+        Pool::default()
+    }
+
+    /// Adds a certificate; returns its id (the existing one if already present).
+    pub fn add(&mut self, cert: Arc<Certificate>, source: Source) -> Id {
+        if let Some(&id) = self.by_sha.get(&cert.sha256) {
+            return id;
+        }
+        let id = self.entries.len();
+        self.by_sha.insert(cert.sha256, id);
+        self.by_subject
+            .entry(cert.subject_key.clone())
+            .or_default()
+            .push(id);
+        self.entries.push(Entry { cert, source });
+        id
+    }
+
+    /// Adds a trust anchor: its (subject, key) becomes trusted wherever it appears.
+    pub fn add_anchor(&mut self, cert: Arc<Certificate>, source: Source) -> Id {
+        self.anchors
+            .insert((cert.subject_key.clone(), cert.spki_sha256));
+        self.add(cert, source)
+    }
+
+    pub fn get(&self, id: Id) -> &Entry {
+        &self.entries[id]
+    }
+
+    pub fn cert(&self, id: Id) -> &Arc<Certificate> {
+        &self.entries[id].cert
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn find(&self, sha256: &[u8; 32]) -> Option<Id> {
+        self.by_sha.get(sha256).copied()
+    }
+
+    /// Whether this certificate's (subject, key) is a trust anchor.
+    pub fn is_anchor(&self, cert: &Certificate) -> bool {
+        self.anchors
+            .contains(&(cert.subject_key.clone(), cert.spki_sha256))
+    }
+
+    pub fn has_anchors(&self) -> bool {
+        !self.anchors.is_empty()
+    }
+
+    /// Candidate issuers of `child`: same name as its issuer, minus those whose subject key id
+    /// contradicts its authority key id (RFC 5280 §4.2.1.1; RFC 4158 §3.5.12). Ordered so that
+    /// a matching key id and a trust anchor come first, then by id for determinism.
+    pub fn issuers_of(&self, child: &Certificate) -> Vec<Id> {
+        let Some(ids) = self.by_subject.get(&child.issuer_key) else {
+            return Vec::new();
+        };
+        let mut out: Vec<Id> = ids
+            .iter()
+            .copied()
+            .filter(|&id| {
+                let c = &self.entries[id].cert;
+                c.sha256 != child.sha256 || child.is_self_issued()
+            })
+            .filter(|&id| match (&child.aki, &self.entries[id].cert.ski) {
+                (Some(aki), Some(ski)) => aki == ski,
+                _ => true,
+            })
+            .collect();
+        out.sort_by_key(|&id| {
+            let c = &self.entries[id].cert;
+            let key_match = child.aki.is_some() && child.aki == c.ski;
+            (!key_match, !self.is_anchor(c), id)
+        });
+        out
+    }
+}

@@ -1,0 +1,243 @@
+//! Report stage: the per-leaf results as a human report (stdout, readable at a glance) or as
+//! one JSON document (`{"schema":1,"results":[...]}`). Field names and finding codes are a
+//! stable interface; add fields, never rename or remove them.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::cert::{format_time, Certificate};
+use crate::diagnose::{Finding, Severity, Status};
+use crate::pool::{Entry, Source};
+use crate::write::WriteOutcome;
+
+/// Version of the JSON layout.
+pub const SCHEMA: u32 = 1;
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub schema: u32,
+    pub results: Vec<LeafResult>,
+    /// Files that could not be used (unreadable, damaged, wrong password).
+    pub errors: Vec<FileError>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FileError {
+    pub path: String,
+    pub message: String,
+    /// `false` for notes that do not affect the exit status (e.g. an encrypted key skipped).
+    pub fatal: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CertView {
+    pub subject: String,
+    pub issuer: String,
+    pub sha256: String,
+    pub serial: String,
+    pub not_before: String,
+    pub not_after: String,
+}
+
+impl CertView {
+    pub fn of(c: &Certificate) -> CertView {
+        CertView {
+            subject: c.subject.clone(),
+            issuer: c.issuer.clone(),
+            sha256: c.sha256_hex(),
+            serial: c.serial.clone(),
+            not_before: format_time(c.not_before),
+            not_after: format_time(c.not_after),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceView {
+    /// `input`, `intermediates`, `cache`, `aia`, `mozilla-roots` or `roots`.
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+impl SourceView {
+    pub fn of(s: &Source) -> SourceView {
+        SourceView {
+            kind: s.kind(),
+            location: s.location(),
+        }
+    }
+}
+
+/// One certificate of the built chain.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainItem {
+    pub subject: String,
+    pub issuer: String,
+    pub sha256: String,
+    pub not_after: String,
+    /// `leaf`, `intermediate` or `root`.
+    pub role: &'static str,
+    pub source: SourceView,
+    /// How this certificate's signature was checked against the next one: `verified`,
+    /// `unverifiable`, or absent for the last certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<&'static str>,
+    #[serde(skip)]
+    pub source_text: String,
+}
+
+impl ChainItem {
+    pub fn of(entry: &Entry, role: &'static str, signature: Option<&'static str>) -> ChainItem {
+        ChainItem {
+            subject: entry.cert.subject.clone(),
+            issuer: entry.cert.issuer.clone(),
+            sha256: entry.cert.sha256_hex(),
+            not_after: format_time(entry.cert.not_after),
+            role,
+            source: SourceView::of(&entry.source),
+            signature,
+            source_text: entry.source.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Alternative {
+    /// Subjects along the rejected path, leaf first.
+    pub chain: Vec<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WrittenFile {
+    pub path: String,
+    /// `created`, `updated`, `mode-fixed` or `unchanged`.
+    pub action: WriteOutcome,
+    pub mode: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LeafResult {
+    /// The file the leaf was found in.
+    pub file: String,
+    pub leaf: CertView,
+    pub status: Status,
+    /// The certificates of the leaf's file, in file order.
+    pub presented: Vec<CertView>,
+    /// The chain built, leaf first, ending at the root when one was reached.
+    pub chain: Vec<ChainItem>,
+    pub problems: Vec<Finding>,
+    /// Other paths found and why they were not chosen.
+    pub alternatives: Vec<Alternative>,
+    /// Where the matching private key was found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// repair only: whether any file changed (or would change, with --check).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<WrittenFile>>,
+    /// repair only: why nothing was written for this leaf.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_written: Option<String>,
+}
+
+/// Prints the JSON document.
+pub fn print_json(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, report)?;
+    writeln!(out)
+}
+
+/// Prints the human report.
+pub fn print_human(report: &Report, check: bool, out: &mut dyn Write) -> io::Result<()> {
+    for (i, r) in report.results.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        print_result(r, check, out)?;
+    }
+    if report.results.is_empty() {
+        writeln!(out, "No leaf certificate found.")?;
+    }
+    Ok(())
+}
+
+fn print_result(r: &LeafResult, check: bool, out: &mut dyn Write) -> io::Result<()> {
+    let verdict = match r.status {
+        Status::Ok => "OK",
+        Status::Repairable => "REPAIRABLE",
+        Status::Broken => "BROKEN",
+    };
+    writeln!(out, "{}  [{verdict}]", r.file)?;
+    writeln!(out, "  leaf: {}", r.leaf.subject)?;
+    writeln!(out, "  presented (file order):")?;
+    for (i, c) in r.presented.iter().enumerate() {
+        writeln!(out, "    {i}  {}", c.subject)?;
+    }
+    writeln!(out, "  chain built:")?;
+    for (i, c) in r.chain.iter().enumerate() {
+        let not_after = c.not_after.get(..10).unwrap_or(&c.not_after);
+        writeln!(out, "    {i}  {}  ({})", c.subject, c.role)?;
+        writeln!(
+            out,
+            "       expires {not_after}  sha256 {}  from {}",
+            &c.sha256[..16],
+            c.source_text
+        )?;
+        if c.signature == Some("unverifiable") {
+            writeln!(
+                out,
+                "       signature not verifiable; linked by name and key id"
+            )?;
+        }
+    }
+    if !r.alternatives.is_empty() {
+        writeln!(out, "  other paths, not chosen:")?;
+        for alt in &r.alternatives {
+            writeln!(out, "    {}: {}", alt.chain.join(" <- "), alt.reason)?;
+        }
+    }
+    if let Some(k) = &r.key {
+        writeln!(out, "  private key: {k}")?;
+    }
+    if r.problems.is_empty() {
+        writeln!(out, "  problems: none")?;
+    } else {
+        writeln!(out, "  problems:")?;
+        for p in &r.problems {
+            let sev = match p.severity {
+                Severity::Error => "error  ",
+                Severity::Warning => "warning",
+                Severity::Info => "info   ",
+            };
+            writeln!(out, "    {sev} {}: {}", p.code.as_str(), p.message)?;
+            if let Some(view) = &p.receiver_view {
+                writeln!(out, "            receivers: {view}")?;
+            }
+        }
+    }
+    if let Some(why) = &r.not_written {
+        writeln!(out, "  nothing written: {why}")?;
+    }
+    if let Some(files) = &r.files {
+        let verb = if check { "would write" } else { "wrote" };
+        let changed: Vec<&WrittenFile> = files.iter().filter(|f| f.action.changed()).collect();
+        if changed.is_empty() {
+            writeln!(out, "  files: all up to date, nothing changed")?;
+        } else {
+            writeln!(out, "  {verb}:")?;
+            for f in changed {
+                let action = match f.action {
+                    WriteOutcome::Created => "new",
+                    WriteOutcome::Updated => "updated",
+                    WriteOutcome::ModeFixed => "mode fixed",
+                    WriteOutcome::Unchanged => "unchanged",
+                };
+                writeln!(out, "    {}  ({action}, {})", f.path, f.mode)?;
+            }
+        }
+    }
+    Ok(())
+}
