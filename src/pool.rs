@@ -6,7 +6,7 @@
 //! stored once, keeping the first source. A trust anchor is a (subject, public key) pair (RFC
 //! 5280 §6.1.1(d)), so a cross-signed copy of a root carries the root's trust.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -85,7 +85,8 @@ pub struct Pool {
     entries: Vec<Entry>,
     by_subject: HashMap<String, Vec<Id>>,
     by_sha: HashMap<[u8; 32], Id>,
-    anchors: HashSet<(String, [u8; 32])>,
+    /// Trust anchors: SubjectPublicKeyInfo hash -> subject keys trusted with that key.
+    anchors: HashMap<[u8; 32], Vec<String>>,
 }
 
 impl Pool {
@@ -110,8 +111,10 @@ impl Pool {
 
     /// Adds a trust anchor: its (subject, key) becomes trusted wherever it appears.
     pub fn add_anchor(&mut self, cert: Arc<Certificate>, source: Source) -> Id {
-        self.anchors
-            .insert((cert.subject_key.clone(), cert.spki_sha256));
+        let subjects = self.anchors.entry(cert.spki_sha256).or_default();
+        if !subjects.contains(&cert.subject_key) {
+            subjects.push(cert.subject_key.clone());
+        }
         self.add(cert, source)
     }
 
@@ -138,7 +141,8 @@ impl Pool {
     /// Whether this certificate's (subject, key) is a trust anchor.
     pub fn is_anchor(&self, cert: &Certificate) -> bool {
         self.anchors
-            .contains(&(cert.subject_key.clone(), cert.spki_sha256))
+            .get(&cert.spki_sha256)
+            .is_some_and(|subjects| subjects.contains(&cert.subject_key))
     }
 
     pub fn has_anchors(&self) -> bool {

@@ -222,6 +222,17 @@ fn print_result(r: &LeafResult, check: bool, out: &mut dyn Write) -> io::Result<
         writeln!(out, "  nothing written: {why}")?;
     }
     if let Some(files) = &r.files {
+        let remaining: Vec<&str> = r
+            .problems
+            .iter()
+            .filter(|p| p.severity == Severity::Error && !p.repairable)
+            .map(|p| p.code.as_str())
+            .collect();
+        if remaining.is_empty() {
+            writeln!(out, "  after repair: no error remains")?;
+        } else {
+            writeln!(out, "  after repair, still wrong: {}", remaining.join(", "))?;
+        }
         let verb = if check { "would write" } else { "wrote" };
         let changed: Vec<&WrittenFile> = files.iter().filter(|f| f.action.changed()).collect();
         if changed.is_empty() {
