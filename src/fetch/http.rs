@@ -82,6 +82,13 @@ impl Fetcher for HttpFetcher {
         let start = Instant::now();
         let mut resp = self.client.get(url).send().map_err(|e| self.classify(&e))?;
         let status = resp.status();
+        if status.is_redirection() {
+            // reqwest hands back redirects it cannot even form a request for (file:///...)
+            // without asking the policy; refuse them by name.
+            if let Some(target) = non_http_location(&resp) {
+                return Err(FetchError::RedirectRefused(target));
+            }
+        }
         if !status.is_success() {
             return Err(FetchError::Status(status.as_u16()));
         }
@@ -141,6 +148,17 @@ impl HttpFetcher {
             FetchError::Transport(format!("reading the response failed: {e}"))
         }
     }
+}
+
+/// The `Location` of a redirect response, if it points at a non-HTTP scheme.
+fn non_http_location(resp: &reqwest::blocking::Response) -> Option<String> {
+    let location = resp
+        .headers()
+        .get(reqwest::header::LOCATION)?
+        .to_str()
+        .ok()?;
+    let target = resp.url().join(location).ok()?;
+    (!matches!(target.scheme(), "http" | "https")).then(|| target.to_string())
 }
 
 /// The innermost cause, which is the useful part ("Connection refused").

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::cert::Certificate;
+use crate::cert::{check_signature, Certificate, SigCheck};
 use crate::chain::IssuerSource;
 use crate::load::{self, NoPassword};
 use crate::pool::{Id, Pool, Source};
@@ -166,15 +166,26 @@ impl<'a> Aia<'a> {
             return UrlOutcome::Failed(FetchError::BudgetExhausted(self.config.max_fetches));
         }
         self.requests += 1;
-        let certs = match fetcher.get(url).and_then(|body| parse_response(&body)) {
-            Ok(certs) => certs,
-            Err(e) => return UrlOutcome::Failed(e),
-        };
-        if let Some(cache) = self.cache {
-            // A cache we cannot write only costs a refetch next run.
-            let _ = cache.put(url, &certs);
+        match fetcher.get(url).and_then(|body| parse_response(&body)) {
+            Ok(certs) => UrlOutcome::Fetched(certs),
+            Err(e) => UrlOutcome::Failed(e),
         }
-        UrlOutcome::Fetched(certs)
+    }
+}
+
+impl Aia<'_> {
+    /// Caches a response only if one of its certificates really issued `child`, so an
+    /// impostor served once is not replayed from the cache in every later run.
+    fn cache_if_genuine(&self, url: &str, child: &Certificate, certs: &[Arc<Certificate>]) {
+        let Some(cache) = self.cache else { return };
+        let genuine = certs.iter().any(|c| {
+            c.subject_key == child.issuer_key
+                && !matches!(check_signature(child, c), SigCheck::Invalid)
+        });
+        if genuine {
+            // A cache we cannot write only costs a refetch next run.
+            let _ = cache.put(url, certs);
+        }
     }
 }
 
@@ -187,6 +198,9 @@ impl IssuerSource for Aia<'_> {
                 UrlOutcome::Cached(c) => (c.clone(), Source::Cache { url: url.clone() }),
                 UrlOutcome::Failed(_) => continue,
             };
+            if matches!(source, Source::Aia { .. }) {
+                self.cache_if_genuine(url, child, &certs);
+            }
             for cert in certs {
                 let names_match = cert.subject_key == child.issuer_key;
                 let id = pool.add(cert, source.clone());
