@@ -74,7 +74,11 @@ impl std::fmt::Display for Source {
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub cert: Arc<Certificate>,
+    /// Where the certificate was first found.
     pub source: Source,
+    /// This very certificate (not only its subject and key) is in a trust store, whatever
+    /// source it was first seen in.
+    pub in_trust_store: bool,
 }
 
 /// Index into the pool.
@@ -105,7 +109,11 @@ impl Pool {
             .entry(cert.subject_key.clone())
             .or_default()
             .push(id);
-        self.entries.push(Entry { cert, source });
+        self.entries.push(Entry {
+            cert,
+            source,
+            in_trust_store: false,
+        });
         id
     }
 
@@ -115,7 +123,15 @@ impl Pool {
         if !subjects.contains(&cert.subject_key) {
             subjects.push(cert.subject_key.clone());
         }
-        self.add(cert, source)
+        let id = self.add(cert, source.clone());
+        let entry = &mut self.entries[id];
+        entry.in_trust_store = true;
+        // A root also found in a pool or the cache is reported as coming from the trust
+        // store, which is why it ends the chain; one presented in an input keeps that source.
+        if !matches!(entry.source, Source::Input { .. }) {
+            entry.source = source;
+        }
+        id
     }
 
     pub fn get(&self, id: Id) -> &Entry {

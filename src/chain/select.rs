@@ -6,7 +6,9 @@
 //! 3. no intermediate expires before the leaf;
 //! 4. strongest signature algorithms and keys;
 //! 5. shortest;
-//! 6. (tie) lowest fingerprints, so the choice never depends on input order.
+//! 6. ends at the trust store's own certificate rather than a cross-signed copy with the
+//!    same subject and key (which is trusted too, RFC 5280 §6.1.1, but is not the root);
+//! 7. (tie) lowest fingerprints, so the choice never depends on input order.
 
 use crate::cert::{Certificate, Hash, KeyKind};
 use crate::pool::Pool;
@@ -68,6 +70,7 @@ struct Key {
     outlived: usize,
     weakness: Weakness,
     len: usize,
+    anchor_is_copy: bool,
     fingerprints: Vec<[u8; 32]>,
 }
 
@@ -132,6 +135,7 @@ impl Score {
                 outlived: outlived.len(),
                 weakness,
                 len: certs.len(),
+                anchor_is_copy: path.anchored && !pool.get(path.tip()).in_trust_store,
                 fingerprints: certs.iter().map(|c| c.sha256).collect(),
             },
             invalid,
@@ -162,6 +166,9 @@ impl Score {
         }
         if me.len != them.len {
             return format!("longer ({} certificates instead of {})", me.len, them.len);
+        }
+        if me.anchor_is_copy != them.anchor_is_copy {
+            return "ends at a cross-signed copy of the root instead of the root itself".into();
         }
         "equivalent; the path with the lower fingerprints was chosen".into()
     }
