@@ -218,13 +218,19 @@ pub fn key_status(
     if let Some(k) = explicit.iter().chain(found).find(|k| matches(k)) {
         return KeyStatus::Matched(k.clone());
     }
+    // A key whose public half is unknown cannot be called a mismatch.
     let orphan = |k: &&LocatedKey| {
-        !all_leaves
-            .iter()
-            .any(|l| k.key.public_id.as_deref() == Some(&l.public_key_id[..]))
+        k.key.public_id.is_some()
+            && !all_leaves
+                .iter()
+                .any(|l| k.key.public_id.as_deref() == Some(&l.public_key_id[..]))
     };
     let near = |k: &&LocatedKey| k.path.parent() == leaf_path.parent();
-    let mut mismatched: Vec<PathBuf> = explicit.iter().map(|k| k.path.clone()).collect();
+    let mut mismatched: Vec<PathBuf> = explicit
+        .iter()
+        .filter(|k| k.key.public_id.is_some())
+        .map(|k| k.path.clone())
+        .collect();
     mismatched.extend(
         found
             .iter()
@@ -399,11 +405,12 @@ fn presentation(case: &Case<'_>, out: &mut Vec<Finding>) {
             .repairable(),
         );
     } else {
-        let order: Vec<usize> = presented
+        let mut order: Vec<usize> = presented
             .iter()
             .filter_map(|p| case.choice.best.ids.iter().position(|id| id == p))
             .collect();
-        if order.windows(2).any(|w| w[0] >= w[1]) {
+        order.dedup(); // a duplicate in place is `duplicate-certificate`, not disorder
+        if order.windows(2).any(|w| w[0] > w[1]) {
             out.push(
                 Finding::new(
                     Code::WrongOrder,
