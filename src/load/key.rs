@@ -7,6 +7,8 @@ use crate::cert::{raw_key_id, rsa_key_id};
 const RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
 const EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 const ED25519: &[u8] = &[0x2b, 0x65, 0x70];
+const P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+const P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
 
 /// The on-disk encoding a key came in; it is written back the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +64,7 @@ impl PrivateKey {
     pub fn from_der(der: &[u8], format: KeyFormat) -> Result<PrivateKey, KeyError> {
         let (public_id, algorithm) = match format {
             KeyFormat::Pkcs1 => (Some(rsa_public(der)?), "RSA"),
-            KeyFormat::Sec1 => (ec_public(der)?, "EC"),
+            KeyFormat::Sec1 => (ec_public(der, None)?, "EC"),
             KeyFormat::Pkcs8 => pkcs8_public(der)?,
         };
         Ok(PrivateKey {
@@ -143,7 +145,11 @@ fn rsa_public(der: &[u8]) -> Result<Vec<u8>, KeyError> {
 }
 
 /// ECPrivateKey ::= SEQUENCE { version 1, privateKey OCTET STRING, [0] params, [1] publicKey }
-fn ec_public(der: &[u8]) -> Result<Option<Vec<u8>>, KeyError> {
+///
+/// The public key is optional (`openssl ec -no_public`, Java's PKCS#8); when it is absent it is
+/// derived from the private scalar for P-256 and P-384. `curve` is the curve OID from an
+/// enclosing PKCS#8 AlgorithmIdentifier, if any.
+fn ec_public(der: &[u8], curve: Option<&[u8]>) -> Result<Option<Vec<u8>>, KeyError> {
     let (seq, _) = asn1::expect(der, SEQUENCE)?;
     let mut f = asn1::children(seq.content);
     let version = f.next().ok_or(KeyError::Unsupported)??;
@@ -151,8 +157,13 @@ fn ec_public(der: &[u8]) -> Result<Option<Vec<u8>>, KeyError> {
     if version.tag != INTEGER || private.tag != OCTET_STRING {
         return Err(KeyError::Unsupported);
     }
+    let mut curve = curve.map(<[u8]>::to_vec);
     for field in f {
         let field = field?;
+        if field.tag == 0xa0 {
+            let (oid, _) = asn1::expect(field.content, OID)?;
+            curve = Some(oid.content.to_vec());
+        }
         if field.tag == 0xa1 {
             let (bits, _) = asn1::expect(field.content, BIT_STRING)?;
             if let Some((_unused, point)) = bits.content.split_first() {
@@ -160,7 +171,25 @@ fn ec_public(der: &[u8]) -> Result<Option<Vec<u8>>, KeyError> {
             }
         }
     }
-    Ok(None)
+    Ok(curve
+        .and_then(|c| point_from_scalar(&c, private.content))
+        .map(|p| raw_key_id(&p)))
+}
+
+/// The uncompressed public point (SEC 1 §2.3.3) for a private scalar.
+fn point_from_scalar(curve: &[u8], scalar: &[u8]) -> Option<Vec<u8>> {
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    match curve {
+        P256 => {
+            let sk = p256::SecretKey::from_slice(scalar).ok()?;
+            Some(sk.public_key().to_encoded_point(false).as_bytes().to_vec())
+        }
+        P384 => {
+            let sk = p384::SecretKey::from_slice(scalar).ok()?;
+            Some(sk.public_key().to_encoded_point(false).as_bytes().to_vec())
+        }
+        _ => None,
+    }
 }
 
 fn sec1_curve(der: &[u8]) -> Option<Vec<u8>> {
@@ -184,10 +213,21 @@ fn pkcs8_public(der: &[u8]) -> Result<(Option<Vec<u8>>, &'static str), KeyError>
     let (oid, _) = asn1::expect(alg.content, OID)?;
     match oid.content {
         RSA_ENCRYPTION => Ok((Some(rsa_public(private.content)?), "RSA")),
-        EC_PUBLIC_KEY => Ok((ec_public(private.content)?, "EC")),
+        EC_PUBLIC_KEY => {
+            let curve = asn1::read(rest_of_alg(alg.content)?)
+                .ok()
+                .map(|(t, _)| t.content);
+            Ok((ec_public(private.content, curve)?, "EC"))
+        }
         ED25519 => Ok((ed25519_public(private.content, f)?, "Ed25519")),
         _ => Err(KeyError::Unsupported),
     }
+}
+
+/// The parameters after the OID inside an AlgorithmIdentifier.
+fn rest_of_alg(alg: &[u8]) -> Result<&[u8], KeyError> {
+    let (_, rest) = asn1::read(alg)?;
+    Ok(rest)
 }
 
 fn ed25519_public(private: &[u8], rest: asn1::Children<'_>) -> Result<Option<Vec<u8>>, KeyError> {

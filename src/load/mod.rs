@@ -86,7 +86,17 @@ pub fn load_paths(paths: &[PathBuf], pw: &dyn PasswordSource) -> Loaded {
     for path in paths {
         let explicit_file = !path.is_dir();
         let (files, problems) = if explicit_file {
-            (vec![path.clone()], Vec::new())
+            // A file named twice, or also inside a named directory, is read once.
+            let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            let first_time = seen.insert(real);
+            (
+                if first_time {
+                    vec![path.clone()]
+                } else {
+                    Vec::new()
+                },
+                Vec::new(),
+            )
         } else {
             walk::expand(path, &mut seen)
         };
@@ -246,6 +256,9 @@ fn parse_pem(bytes: &[u8]) -> Contents {
                 };
                 match PrivateKey::from_der(&der, format) {
                     Ok(k) => contents.keys.push(k),
+                    Err(e @ key::KeyError::Unsupported) => {
+                        contents.notes.push(format!("{at}: {e}, skipped"))
+                    }
                     Err(e) => contents.damaged.push(format!("{at}: {e}")),
                 }
             }

@@ -28,6 +28,8 @@ pub fn blocks(data: &[u8]) -> Vec<Block> {
         let start = offset;
         offset += raw_line.len() + 1;
         let line = trim(raw_line);
+        // Windows editors start files with a UTF-8 byte order mark.
+        let line = line.strip_prefix(b"\xef\xbb\xbf").unwrap_or(line);
         if let Some(label) = marker(line, b"-----BEGIN ") {
             if let Some((open, at, _)) = current.take() {
                 out.push(truncated(open, at));
