@@ -1,0 +1,1813 @@
+//! Input loading: PFX encodings and passwords, PEM robustness, DER and PKCS#7, directory walks, private keys, and keeping secrets out of output.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+/// Evaluation time for every run (all test certificates are valid then).
+const AT: &str = "2026-06-01T00:00:00Z";
+/// The PFX password used throughout: spaces and punctuation, as real passwords have.
+const PFX_PASSWORD: &str = "Tr0ub4dor&3 horse-staple!";
+/// Generous limit for runs that must not hang (symlink loops, FIFOs).
+const NO_HANG: Duration = Duration::from_secs(30);
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/// The test PKI with its root written to `trust/root.pem` (outside every scanned input).
+fn pki(env: &TestEnv) -> Chain {
+    let chain = Chain::new(&[]);
+    env.write("trust/root.pem", &chain.root.pem);
+    chain
+}
+
+/// `chainfix <sub>` pinned in time, offline, trusting only the generated root.
+fn cf(env: &TestEnv, sub: &str) -> Command {
+    let mut cmd = env.cmd();
+    cmd.arg(sub)
+        .args(["--at", AT, "--no-default-roots", "--offline", "--cache-dir"])
+        .arg(env.path("cache"))
+        .arg("--roots")
+        .arg(env.path("trust/root.pem"));
+    cmd
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn results(v: &Value) -> Vec<Value> {
+    v["results"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no results array in {v:#}"))
+        .clone()
+}
+
+fn errors(v: &Value) -> Vec<Value> {
+    v["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no errors array in {v:#}"))
+        .clone()
+}
+
+/// The single result for `subject` (e.g. "CN=mail.example.test"); panics if not exactly one.
+fn result_for(v: &Value, subject: &str) -> Value {
+    let found: Vec<Value> = results(v)
+        .into_iter()
+        .filter(|r| r["leaf"]["subject"] == subject)
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "expected exactly one result for {subject}:\n{v:#}"
+    );
+    found[0].clone()
+}
+
+fn codes(result: &Value) -> Vec<String> {
+    result["problems"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p["code"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn chain_subjects(result: &Value) -> Vec<String> {
+    result["chain"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c["subject"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+const LEAF: &str = "CN=mail.example.test";
+const INT: &str = "CN=Chainfix Test Intermediate CA";
+const ROOT: &str = "CN=Chainfix Test Root CA";
+
+/// Asserts the leaf's chain was built completely: leaf, intermediate, root.
+fn assert_full_chain(result: &Value) {
+    assert_eq!(
+        chain_subjects(result),
+        vec![LEAF, INT, ROOT],
+        "chain not complete:\n{result:#}"
+    );
+}
+
+/// Asserts the public key of the private key file equals that of the certificate PEM.
+fn assert_key_matches(env: &TestEnv, key: &Path, cert_pem: &str) {
+    let cert = env.write("check/cert-for-key.pem", cert_pem);
+    let from_key = env.openssl(&["pkey", "-in", &s(key), "-pubout"]);
+    from_key.assert_status(0);
+    let from_cert = env.openssl(&["x509", "-in", &s(&cert), "-noout", "-pubkey"]);
+    from_cert.assert_status(0);
+    assert!(from_key.stdout.contains("BEGIN PUBLIC KEY"), "{from_key:?}");
+    assert_eq!(
+        from_key.stdout,
+        from_cert.stdout,
+        "{} does not hold the certificate's key",
+        key.display()
+    );
+}
+
+fn mode_of(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// Writes the leaf, its key and the intermediate under `pfxsrc/` and exports a PFX with
+/// `openssl pkcs12 -export` plus `extra`; returns the PFX path.
+fn make_pfx(env: &TestEnv, chain: &Chain, rel: &str, password: &str, extra: &[&str]) -> PathBuf {
+    let leaf = env.write("pfxsrc/leaf.pem", &chain.leaf.pem);
+    let key = env.write("pfxsrc/key.pem", &chain.leaf.key_pem);
+    let int = env.write("pfxsrc/int.pem", &chain.int.pem);
+    let out = env.path(rel);
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent).expect("creating PFX directory");
+    }
+    let passout = format!("pass:{password}");
+    let mut args: Vec<String> = vec![
+        "pkcs12".into(),
+        "-export".into(),
+        "-in".into(),
+        s(&leaf),
+        "-inkey".into(),
+        s(&key),
+        "-certfile".into(),
+        s(&int),
+        "-name".into(),
+        "mail.example.test".into(),
+        "-passout".into(),
+        passout,
+        "-out".into(),
+        s(&out),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    env.openssl(&argv).assert_status(0);
+    out
+}
+
+/// What `openssl pkcs12 -info` says about a PFX (to check the test made the encoding it meant).
+fn pfx_info(env: &TestEnv, pfx: &Path, password: &str, legacy: bool) -> String {
+    let passin = format!("pass:{password}");
+    let mut args = vec!["pkcs12", "-in", pfx.to_str().expect("utf-8 path")];
+    args.extend(["-info", "-noout", "-passin", &passin]);
+    if legacy {
+        args.push("-legacy");
+    }
+    let out = env.openssl(&args);
+    out.assert_status(0);
+    format!("{}{}", out.stdout, out.stderr)
+}
+
+/// Runs the whole PFX check for one encoding: password via env and via file, inspect and repair.
+fn check_pfx(env: &TestEnv, chain: &Chain, pfx: &Path) {
+    let pwfile = env.write("secrets/pfx-password.txt", format!("{PFX_PASSWORD}\n"));
+    for (how, opts) in [
+        (
+            "env",
+            vec!["--password-env".to_string(), "CHAINFIX_TEST_PFX_PW".into()],
+        ),
+        ("file", vec!["--password-file".to_string(), s(&pwfile)]),
+    ] {
+        // inspect --json
+        let out = run(cf(env, "inspect")
+            .args(&opts)
+            .env("CHAINFIX_TEST_PFX_PW", PFX_PASSWORD)
+            .arg("--json")
+            .arg(pfx));
+        out.assert_status(0);
+        let v = out.json();
+        assert!(errors(&v).is_empty(), "password via {how}: {v:#}");
+        let r = result_for(&v, LEAF);
+        assert_eq!(r["file"], s(pfx), "password via {how}");
+        assert_eq!(
+            r["key"],
+            s(pfx),
+            "password via {how}: the key in the PFX is not reported"
+        );
+        assert_eq!(r["status"], "ok", "password via {how}: {r:#}");
+        assert_full_chain(&r);
+        assert_eq!(r["chain"][1]["source"]["kind"], "input", "{r:#}");
+        assert_eq!(r["chain"][1]["source"]["location"], s(pfx), "{r:#}");
+        assert!(!codes(&r).contains(&"key-mismatch".to_string()), "{r:#}");
+
+        // inspect, human report
+        let out = run(cf(env, "inspect")
+            .args(&opts)
+            .env("CHAINFIX_TEST_PFX_PW", PFX_PASSWORD)
+            .arg(pfx));
+        out.assert_status(0);
+        assert!(out.stdout.contains("mail.example.test"), "{}", out.stdout);
+        assert!(
+            out.stdout.contains(&format!("private key: {}", s(pfx))),
+            "human report does not show the key:\n{}",
+            out.stdout
+        );
+
+        // repair
+        let dir = env.path(&format!("out-{how}"));
+        let out = run(cf(env, "repair")
+            .args(&opts)
+            .env("CHAINFIX_TEST_PFX_PW", PFX_PASSWORD)
+            .arg("--json")
+            .arg("--out")
+            .arg(&dir)
+            .arg(pfx));
+        out.assert_status(0);
+        let v = out.json();
+        let r = result_for(&v, LEAF);
+        assert_eq!(r["key"], s(pfx));
+        let privkey = dir.join("privkey.pem");
+        assert!(privkey.is_file(), "privkey.pem not written: {v:#}");
+        assert_eq!(mode_of(&privkey), 0o600, "privkey.pem mode");
+        assert_key_matches(env, &privkey, &chain.leaf.pem);
+        let full = std::fs::read_to_string(dir.join("fullchain.pem")).expect("fullchain.pem");
+        assert_eq!(full, pem_bundle(&[&chain.leaf, &chain.int]));
+    }
+}
+
+/// Long base64 lines of a PEM body (short final lines could match anything by chance).
+fn secret_lines(pem: &str) -> Vec<String> {
+    pem.lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with("-----") && !l.contains(':') && l.len() >= 20)
+        .map(str::to_string)
+        .collect()
+}
+
+fn assert_no_secrets(what: &str, out: &Output, lines: &[String], passwords: &[&str]) {
+    for stream in [&out.stdout, &out.stderr] {
+        for line in lines {
+            assert!(
+                !stream.contains(line.as_str()),
+                "{what}: output contains private key material {line:?}:\n{stream}"
+            );
+        }
+        for pw in passwords {
+            assert!(
+                !stream.contains(pw),
+                "{what}: output contains the password {pw:?}:\n{stream}"
+            );
+        }
+    }
+}
+
+/// A second leaf issued by the test intermediate, with pinned RSA key c.
+fn other_leaf(chain: &Chain) -> Cert {
+    issue(
+        &Spec::leaf("other.example.test", Alg::Rsa2048(2)),
+        &chain.int,
+    )
+}
+
+/// Deterministic pseudo-random bytes (xorshift), for garbage files.
+fn garbage(len: usize, seed: u64, first: u8) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len);
+    for _ in 0..len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.push((x >> 24) as u8);
+    }
+    out[0] = first;
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. PFX encodings
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn pfx_openssl3_default_aes256_pbes2_loads_with_env_or_file_password() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let pfx = make_pfx(&env, &chain, "in/mail.pfx", PFX_PASSWORD, &[]);
+    let info = pfx_info(&env, &pfx, PFX_PASSWORD, false);
+    assert!(
+        info.contains("AES-256-CBC"),
+        "not the OpenSSL 3 default: {info}"
+    );
+    check_pfx(&env, &chain, &pfx);
+}
+
+#[test]
+fn pfx_openssl_legacy_rc2_3des_sha1_mac_loads_with_env_or_file_password() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let pfx = make_pfx(
+        &env,
+        &chain,
+        "in/mail-legacy.p12",
+        PFX_PASSWORD,
+        &["-legacy"],
+    );
+    let info = pfx_info(&env, &pfx, PFX_PASSWORD, true);
+    assert!(info.contains("RC2"), "not a -legacy PFX: {info}");
+    assert!(info.contains("MAC: sha1"), "not a -legacy PFX: {info}");
+    check_pfx(&env, &chain, &pfx);
+}
+
+#[test]
+fn pfx_windows_style_3des_sha1_mac_loads_with_env_or_file_password() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let pfx = make_pfx(
+        &env,
+        &chain,
+        "in/mail-windows.pfx",
+        PFX_PASSWORD,
+        &[
+            "-keypbe",
+            "PBE-SHA1-3DES",
+            "-certpbe",
+            "PBE-SHA1-3DES",
+            "-macalg",
+            "sha1",
+        ],
+    );
+    let info = pfx_info(&env, &pfx, PFX_PASSWORD, false);
+    assert!(info.contains("3-KeyTripleDES"), "not 3DES: {info}");
+    assert!(info.contains("MAC: sha1"), "not a SHA-1 MAC: {info}");
+    check_pfx(&env, &chain, &pfx);
+}
+
+#[test]
+fn pfx_found_by_scanning_a_directory_is_opened_with_the_password() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let pfx = make_pfx(&env, &chain, "scan/sub/mail.pfx", PFX_PASSWORD, &[]);
+    let out = run(cf(&env, "inspect")
+        .args(["--password-env", "PFXPW", "--json"])
+        .env("PFXPW", PFX_PASSWORD)
+        .arg(env.path("scan")));
+    out.assert_status(0);
+    let v = out.json();
+    let r = result_for(&v, LEAF);
+    assert_eq!(r["file"], s(&pfx));
+    assert_eq!(r["key"], s(&pfx));
+    assert_full_chain(&r);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2-3. PFX passwords
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn pfx_password_with_non_ascii_characters_works() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let password = "Pässwörd-Grüße";
+    for (rel, extra) in [
+        ("in/uni.pfx", &[][..]),
+        ("in/uni-legacy.pfx", &["-legacy"][..]),
+    ] {
+        let pfx = make_pfx(&env, &chain, rel, password, extra);
+        let out = run(cf(&env, "inspect")
+            .args(["--password-env", "PFXPW", "--json"])
+            .env("PFXPW", password)
+            .arg(&pfx));
+        out.assert_status(0);
+        assert_eq!(result_for(&out.json(), LEAF)["key"], s(&pfx), "{rel}");
+    }
+}
+
+#[test]
+fn pfx_password_file_written_on_windows_with_crlf_works() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let pfx = make_pfx(&env, &chain, "in/mail.pfx", PFX_PASSWORD, &[]);
+    let pwfile = env.write("pw.txt", format!("{PFX_PASSWORD}\r\n"));
+    let out = run(cf(&env, "inspect")
+        .arg("--json")
+        .arg("--password-file")
+        .arg(&pwfile)
+        .arg(&pfx));
+    out.assert_status(0);
+    assert_eq!(result_for(&out.json(), LEAF)["key"], s(&pfx));
+}
+
+#[test]
+fn pfx_without_mac_unencrypted_bags_or_without_key_load() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let nomac = make_pfx(&env, &chain, "in/nomac.pfx", PFX_PASSWORD, &["-nomac"]);
+    let plain = make_pfx(
+        &env,
+        &chain,
+        "in/plain-bags.pfx",
+        PFX_PASSWORD,
+        &["-keypbe", "NONE", "-certpbe", "NONE"],
+    );
+    for pfx in [&nomac, &plain] {
+        let out = run(cf(&env, "inspect")
+            .args(["--password-env", "PFXPW", "--json"])
+            .env("PFXPW", PFX_PASSWORD)
+            .arg(pfx));
+        out.assert_status(0);
+        let r = result_for(&out.json(), LEAF);
+        assert_eq!(r["key"], s(pfx));
+        assert_full_chain(&r);
+    }
+    // Without a MAC a wrong password still has to be reported as such.
+    let out = run(cf(&env, "inspect")
+        .args(["--password-env", "PFXPW"])
+        .env("PFXPW", "wrong")
+        .arg(&nomac));
+    out.assert_status(2);
+    assert!(
+        out.stderr.contains(&s(&nomac)) && out.stderr.contains("wrong password"),
+        "{}",
+        out.stderr
+    );
+
+    // Certificates only (exported with -nokeys): the chain is read, no key is claimed.
+    let leaf = env.write("pfxsrc/chain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    let certs_only = env.path("in/certs-only.pfx");
+    let passout = format!("pass:{PFX_PASSWORD}");
+    env.openssl(&[
+        "pkcs12",
+        "-export",
+        "-nokeys",
+        "-in",
+        &s(&leaf),
+        "-passout",
+        &passout,
+        "-out",
+        &s(&certs_only),
+    ])
+    .assert_status(0);
+    let out = run(cf(&env, "inspect")
+        .args(["--password-env", "PFXPW", "--json"])
+        .env("PFXPW", PFX_PASSWORD)
+        .arg(&certs_only));
+    out.assert_status(0);
+    let r = result_for(&out.json(), LEAF);
+    assert!(r.get("key").is_none() || r["key"].is_null(), "{r:#}");
+    assert_full_chain(&r);
+}
+
+#[test]
+fn pfx_wrong_password_exits_2_naming_the_file_and_other_files_still_processed() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let pfx = make_pfx(&env, &chain, "in/mail.pfx", PFX_PASSWORD, &[]);
+    let other = other_leaf(&chain);
+    let good = env.write("in/other-fullchain.pem", pem_bundle(&[&other, &chain.int]));
+
+    let out = run(cf(&env, "inspect")
+        .args(["--password-env", "PFXPW", "--json"])
+        .env("PFXPW", "not the password")
+        .arg(&pfx)
+        .arg(&good));
+    out.assert_status(2);
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains(&s(&pfx)))
+        .unwrap_or_else(|| panic!("stderr does not name {}:\n{}", pfx.display(), out.stderr));
+    assert!(
+        line.to_lowercase().contains("wrong password"),
+        "stderr does not say the password is wrong:\n{}",
+        out.stderr
+    );
+    let v = out.json();
+    let errs = errors(&v);
+    assert!(
+        errs.iter()
+            .any(|e| e["path"] == s(&pfx) && e["fatal"] == true),
+        "JSON errors lack a fatal entry for the PFX: {v:#}"
+    );
+    let r = result_for(&v, "CN=other.example.test");
+    assert_eq!(r["file"], s(&good));
+    assert_eq!(chain_subjects(&r), vec!["CN=other.example.test", INT, ROOT]);
+    assert!(
+        results(&v).iter().all(|r| r["leaf"]["subject"] != LEAF),
+        "a leaf from an unreadable PFX was reported: {v:#}"
+    );
+
+    // The same with the password from a file and the human report.
+    let pwfile = env.write("wrong-pw.txt", "also wrong\n");
+    let out = run(cf(&env, "inspect")
+        .arg("--password-file")
+        .arg(&pwfile)
+        .arg(&pfx)
+        .arg(&good));
+    out.assert_status(2);
+    assert!(out.stderr.contains(&s(&pfx)), "{}", out.stderr);
+    assert!(
+        out.stderr.to_lowercase().contains("wrong password"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.contains("other.example.test"), "{}", out.stdout);
+}
+
+#[test]
+fn pfx_with_empty_password_loads_without_password_options() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let pfx = make_pfx(&env, &chain, "in/nopass.pfx", "", &[]);
+    let out = run(cf(&env, "inspect").arg("--json").arg(&pfx));
+    out.assert_status(0);
+    let v = out.json();
+    assert!(errors(&v).is_empty(), "{v:#}");
+    let r = result_for(&v, LEAF);
+    assert_eq!(r["key"], s(&pfx));
+    assert_full_chain(&r);
+
+    let dir = env.path("out");
+    let out = run(cf(&env, "repair").arg("--out").arg(&dir).arg(&pfx));
+    out.assert_status(0);
+    let privkey = dir.join("privkey.pem");
+    assert_eq!(mode_of(&privkey), 0o600);
+    assert_key_matches(&env, &privkey, &chain.leaf.pem);
+}
+
+#[test]
+fn pfx_with_empty_password_legacy_loads_without_password_options() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let pfx = make_pfx(&env, &chain, "in/nopass-legacy.pfx", "", &["-legacy"]);
+    let out = run(cf(&env, "inspect").arg("--json").arg(&pfx));
+    out.assert_status(0);
+    let r = result_for(&out.json(), LEAF);
+    assert_eq!(r["key"], s(&pfx));
+}
+
+#[test]
+fn pfx_password_protected_without_password_option_or_tty_exits_2_pointing_at_password_env() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let pfx = make_pfx(&env, &chain, "in/mail.pfx", PFX_PASSWORD, &[]);
+    // `run` gives the child a null stdin and piped stderr: no terminal to prompt on.
+    let out = run(cf(&env, "inspect").arg(&pfx));
+    out.assert_status(2);
+    assert!(
+        out.stderr.contains(&s(&pfx)),
+        "stderr does not name the PFX:\n{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("--password-env"),
+        "stderr does not mention --password-env:\n{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.to_lowercase().contains("password for"),
+        "chainfix tried to prompt without a terminal:\n{}",
+        out.stderr
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. PEM robustness
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn pem_mixed_certs_and_keys_with_crlf_and_junk_between_blocks() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let other = other_leaf(&chain);
+    let text = format!(
+        "Bag Attributes\n    friendlyName: mail\nsubject=CN = mail.example.test\n\n{}\
+         some notes the admin left here\n{}{}\n\n# other site\n{}trailing junk, no newline at the end",
+        chain.leaf.key_pem, chain.leaf.pem, other.pem, chain.int.pem
+    );
+    let text = format!("{text}\n{}", other.key_pem);
+    let crlf = text.replace("\r\n", "\n").replace('\n', "\r\n");
+    let bundle = env.write("in/everything.pem", crlf.as_bytes());
+
+    let out = run(cf(&env, "inspect").arg("--json").arg(&bundle));
+    assert_ne!(out.status, 2, "stderr:\n{}", out.stderr);
+    let v = out.json();
+    assert!(errors(&v).is_empty(), "{v:#}");
+    assert_eq!(results(&v).len(), 2, "{v:#}");
+    for subject in [LEAF, "CN=other.example.test"] {
+        let r = result_for(&v, subject);
+        assert_eq!(r["file"], s(&bundle));
+        assert_eq!(r["key"], s(&bundle), "key for {subject} not found: {r:#}");
+        assert_eq!(r["presented"].as_array().map(Vec::len), Some(3), "{r:#}");
+        assert_eq!(chain_subjects(&r), vec![subject, INT, ROOT]);
+        assert!(!codes(&r).contains(&"key-mismatch".to_string()), "{r:#}");
+    }
+
+    // repair writes both leaves with their own keys.
+    let dir = env.path("out");
+    let out = run(cf(&env, "repair").arg("--out").arg(&dir).arg(&bundle));
+    out.assert_status(0);
+    assert_key_matches(
+        &env,
+        &dir.join("mail.example.test/privkey.pem"),
+        &chain.leaf.pem,
+    );
+    assert_key_matches(
+        &env,
+        &dir.join("other.example.test/privkey.pem"),
+        &other.pem,
+    );
+}
+
+#[test]
+fn pem_saved_by_notepad_with_utf8_bom_and_crlf_is_read() {
+    // Windows Notepad saves "UTF-8" text with a byte order mark (EF BB BF) and CRLF line ends.
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let notepad = |text: &str| {
+        let mut bytes = vec![0xef, 0xbb, 0xbf];
+        bytes.extend(text.replace('\n', "\r\n").into_bytes());
+        bytes
+    };
+    let full = env.write(
+        "win/fullchain.pem",
+        notepad(&pem_bundle(&[&chain.leaf, &chain.int])),
+    );
+    let key = env.write("win/private.key", notepad(&chain.leaf.key_pem));
+
+    let out = run(cf(&env, "inspect").arg("--json").arg(&full));
+    out.assert_status(0);
+    let r = result_for(&out.json(), LEAF);
+    assert_eq!(r["presented"].as_array().map(Vec::len), Some(2), "{r:#}");
+    assert_full_chain(&r);
+
+    let out = run(cf(&env, "inspect").arg("--json").arg(env.path("win")));
+    out.assert_status(0);
+    let r = result_for(&out.json(), LEAF);
+    assert_eq!(
+        r["key"],
+        s(&key),
+        "key saved with a BOM was not found: {r:#}"
+    );
+}
+
+#[test]
+fn pem_truncated_block_is_an_error_naming_the_file_and_earlier_blocks_are_used() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let root = &chain.root.pem;
+    let cut = &root[..root.len() / 2];
+    let file = env.write(
+        "in/fullchain.pem",
+        format!("{}{}{cut}", chain.leaf.pem, chain.int.pem),
+    );
+    let out = run(cf(&env, "inspect").arg("--json").arg(&file));
+    out.assert_status(2);
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains(&s(&file)))
+        .unwrap_or_else(|| panic!("stderr does not name the file:\n{}", out.stderr));
+    assert!(line.contains("truncated"), "{}", out.stderr);
+    let v = out.json();
+    assert!(
+        errors(&v)
+            .iter()
+            .any(|e| e["path"] == s(&file) && e["fatal"] == true),
+        "{v:#}"
+    );
+    let r = result_for(&v, LEAF);
+    assert_eq!(r["presented"].as_array().map(Vec::len), Some(2), "{r:#}");
+    assert_full_chain(&r);
+    assert_eq!(r["chain"][1]["source"]["location"], s(&file));
+}
+
+#[test]
+fn pem_cut_in_the_middle_of_a_base64_line_is_reported_truncated() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let int = &chain.int.pem;
+    // Cut inside a line (not at a line end), as a failed copy leaves it.
+    let mut at = int.len() / 2;
+    while int.as_bytes()[at] == b'\n' || int.as_bytes()[at - 1] == b'\n' {
+        at += 1;
+    }
+    let file = env.write(
+        "in/fullchain.pem",
+        format!("{}{}", chain.leaf.pem, &int[..at]),
+    );
+    let out = run(cf(&env, "inspect").arg(&file));
+    out.assert_status(2);
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.contains(&s(&file)) && l.contains("truncated")),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.contains("mail.example.test"), "{}", out.stdout);
+}
+
+#[test]
+fn garbage_binary_named_cert_pem_is_an_error_naming_it_and_other_files_still_processed() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let good = env.write("in/fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    for (i, first) in [0x30u8, 0x89].into_iter().enumerate() {
+        let junk = env.write(
+            &format!("junk{i}/cert.pem"),
+            garbage(3000, 77 + i as u64, first),
+        );
+        // Named on the command line.
+        let out = run(cf(&env, "inspect").arg("--json").arg(&junk).arg(&good));
+        out.assert_status(2);
+        assert!(
+            out.stderr.contains(&format!("chainfix: {}", s(&junk))),
+            "stderr does not name {}:\n{}",
+            junk.display(),
+            out.stderr
+        );
+        let v = out.json();
+        assert!(errors(&v).iter().any(|e| e["path"] == s(&junk)), "{v:#}");
+        assert_full_chain(&result_for(&v, LEAF));
+
+        // Found in a scanned directory: a .pem file is expected to hold certificates.
+        let out = run(cf(&env, "inspect")
+            .arg("--json")
+            .arg(env.path(&format!("junk{i}")))
+            .arg(&good));
+        out.assert_status(2);
+        assert!(out.stderr.contains(&s(&junk)), "{}", out.stderr);
+        assert_full_chain(&result_for(&out.json(), LEAF));
+    }
+}
+
+#[test]
+fn truncated_der_p7b_and_pfx_files_are_errors_naming_them() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let other = other_leaf(&chain);
+    let good = env.write("in/other.pem", pem_bundle(&[&other, &chain.int]));
+    let pfx = make_pfx(&env, &chain, "src/mail.pfx", PFX_PASSWORD, &[]);
+    let p7b = crl2pkcs7(&env, &chain, "src/chain.p7b", "DER");
+    let half = |b: Vec<u8>| b[..b.len() / 2].to_vec();
+    let cut_der = env.write("in/mail.der", half(chain.leaf.der.clone()));
+    let cut_p7b = env.write("in/chain.p7b", half(std::fs::read(&p7b).expect("p7b")));
+    let cut_pfx = env.write("in/mail.pfx", half(std::fs::read(&pfx).expect("pfx")));
+    for bad in [&cut_der, &cut_p7b, &cut_pfx] {
+        let out = run(cf(&env, "inspect")
+            .args(["--password-env", "PFXPW", "--json"])
+            .env("PFXPW", PFX_PASSWORD)
+            .arg(bad)
+            .arg(&good));
+        out.assert_status(2);
+        assert!(
+            out.stderr.contains(&format!("chainfix: {}", s(bad))),
+            "stderr does not name {}:\n{}",
+            bad.display(),
+            out.stderr
+        );
+        let v = out.json();
+        assert!(
+            errors(&v)
+                .iter()
+                .any(|e| e["path"] == s(bad) && e["fatal"] == true),
+            "{v:#}"
+        );
+        result_for(&v, "CN=other.example.test");
+    }
+}
+
+#[test]
+fn unrelated_files_in_a_scanned_directory_are_skipped_quietly() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    env.write("etc/fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    env.write("etc/notes.txt", garbage(4096, 5, 0x30));
+    env.write("etc/blob.bin", garbage(4096, 9, 0x00));
+    env.write(
+        "etc/openssl.cnf",
+        "[req]\ndistinguished_name = dn\n[dn]\nCN = mail.example.test\n",
+    );
+    env.write("etc/README", "These certificates are managed by certbot.\n");
+    env.write(
+        "etc/postfix/main.cf",
+        "smtpd_tls_chain_files = /etc/ssl/mail/fullchain.pem\n",
+    );
+    env.write("etc/.hidden-state", [0u8, 1, 2, 3, 255]);
+    env.write("etc/empty.txt", "");
+
+    for json in [false, true] {
+        let mut cmd = cf(&env, "inspect");
+        if json {
+            cmd.arg("--json");
+        }
+        let out = run(cmd.arg(env.path("etc")));
+        out.assert_status(0);
+        for name in [
+            "notes.txt",
+            "blob.bin",
+            "openssl.cnf",
+            "README",
+            "main.cf",
+            ".hidden-state",
+            "empty.txt",
+        ] {
+            assert!(
+                !out.stderr.contains(name) && !out.stdout.contains(name),
+                "{name} was not skipped quietly:\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                out.stdout,
+                out.stderr
+            );
+        }
+        if json {
+            let v = out.json();
+            assert!(errors(&v).is_empty(), "{v:#}");
+            assert_full_chain(&result_for(&v, LEAF));
+        }
+    }
+}
+
+#[test]
+fn dh_parameters_pem_in_a_scanned_directory_is_skipped_quietly() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    env.write("etc/fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    let dh = env.path("etc/dh2048.pem");
+    env.openssl(&[
+        "genpkey",
+        "-genparam",
+        "-algorithm",
+        "DH",
+        "-pkeyopt",
+        "group:ffdhe2048",
+        "-out",
+        &s(&dh),
+    ])
+    .assert_status(0);
+    let ec = env.path("etc/ecparams.pem");
+    env.openssl(&["ecparam", "-name", "prime256v1", "-out", &s(&ec)])
+        .assert_status(0);
+    let dh_text = std::fs::read_to_string(&dh).expect("dh params");
+    assert!(
+        dh_text.contains("-----BEGIN DH PARAMETERS-----"),
+        "{dh_text}"
+    );
+
+    let out = run(cf(&env, "inspect").arg("--json").arg(env.path("etc")));
+    out.assert_status(0);
+    assert!(
+        !out.stderr.contains("dh2048") && !out.stderr.contains("ecparams"),
+        "{}",
+        out.stderr
+    );
+    let v = out.json();
+    assert!(errors(&v).is_empty(), "{v:#}");
+    assert_full_chain(&result_for(&v, LEAF));
+}
+
+#[test]
+fn haproxy_style_combined_pem_with_dh_parameters_loads_cert_chain_and_key() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let dh = env.path("dh.pem");
+    env.openssl(&[
+        "genpkey",
+        "-genparam",
+        "-algorithm",
+        "DH",
+        "-pkeyopt",
+        "group:ffdhe2048",
+        "-out",
+        &s(&dh),
+    ])
+    .assert_status(0);
+    let dh_text = std::fs::read_to_string(&dh).expect("dh params");
+    let combined = env.write(
+        "haproxy/mail.pem",
+        format!(
+            "{}{}{}{dh_text}",
+            chain.leaf.pem, chain.int.pem, chain.leaf.key_pem
+        ),
+    );
+    let out = run(cf(&env, "inspect").arg("--json").arg(&combined));
+    out.assert_status(0);
+    let v = out.json();
+    assert!(errors(&v).is_empty(), "{v:#}");
+    let r = result_for(&v, LEAF);
+    assert_eq!(r["key"], s(&combined));
+    assert_full_chain(&r);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. DER and PKCS#7
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn der_certificate_files_are_read() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let leaf = env.write("in/mail.crt", &chain.leaf.der);
+    let int = env.write("in/intermediate.cer", &chain.int.der);
+    let out = run(cf(&env, "inspect").arg("--json").arg(&leaf).arg(&int));
+    // The leaf's own file presents only the leaf: repairable, so inspect says 1.
+    out.assert_status(1);
+    let v = out.json();
+    assert!(errors(&v).is_empty(), "{v:#}");
+    let r = result_for(&v, LEAF);
+    assert_eq!(r["file"], s(&leaf));
+    assert_eq!(r["status"], "repairable", "{r:#}");
+    assert!(
+        codes(&r).contains(&"missing-intermediate".to_string()),
+        "{r:#}"
+    );
+    assert_full_chain(&r);
+    assert_eq!(r["chain"][1]["source"]["location"], s(&int));
+
+    // A DER file found by scanning a directory, with an unusual extension.
+    env.write("scan/leaf.der", &chain.leaf.der);
+    env.write("scan/int.binary", &chain.int.der);
+    let out = run(cf(&env, "inspect").arg("--json").arg(env.path("scan")));
+    assert_ne!(out.status, 2, "{}", out.stderr);
+    assert_full_chain(&result_for(&out.json(), LEAF));
+
+    let dir = env.path("out");
+    let out = run(cf(&env, "repair")
+        .arg("--out")
+        .arg(&dir)
+        .arg(&leaf)
+        .arg(&int));
+    out.assert_status(0);
+    let full = std::fs::read_to_string(dir.join("fullchain.pem")).expect("fullchain.pem");
+    assert_eq!(full, pem_bundle(&[&chain.leaf, &chain.int]));
+}
+
+fn crl2pkcs7(env: &TestEnv, chain: &Chain, out_rel: &str, outform: &str) -> PathBuf {
+    let src = env.write("p7src/chain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    let out = env.path(out_rel);
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    env.openssl(&[
+        "crl2pkcs7",
+        "-nocrl",
+        "-certfile",
+        &s(&src),
+        "-outform",
+        outform,
+        "-out",
+        &s(&out),
+    ])
+    .assert_status(0);
+    out
+}
+
+#[test]
+fn pkcs7_p7b_in_der_is_read() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let p7b = crl2pkcs7(&env, &chain, "in/chain.p7b", "DER");
+    assert_eq!(std::fs::read(&p7b).expect("p7b").first(), Some(&0x30));
+    let out = run(cf(&env, "inspect").arg("--json").arg(&p7b));
+    out.assert_status(0);
+    let v = out.json();
+    assert!(errors(&v).is_empty(), "{v:#}");
+    let r = result_for(&v, LEAF);
+    assert_eq!(r["file"], s(&p7b));
+    assert_eq!(r["presented"].as_array().map(Vec::len), Some(2), "{r:#}");
+    assert_eq!(r["status"], "ok", "{r:#}");
+    assert_full_chain(&r);
+}
+
+#[test]
+fn pkcs7_p7b_in_pem_is_read() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let p7b = crl2pkcs7(&env, &chain, "in/chain-pem.p7b", "PEM");
+    let text = std::fs::read_to_string(&p7b).expect("p7b");
+    assert!(text.starts_with("-----BEGIN PKCS7-----"), "{text}");
+    let out = run(cf(&env, "inspect").arg("--json").arg(&p7b));
+    out.assert_status(0);
+    let v = out.json();
+    assert!(errors(&v).is_empty(), "{v:#}");
+    let r = result_for(&v, LEAF);
+    assert_eq!(r["presented"].as_array().map(Vec::len), Some(2), "{r:#}");
+    assert_full_chain(&r);
+
+    // Also when found by scanning a directory.
+    let out = run(cf(&env, "inspect").arg("--json").arg(env.path("in")));
+    out.assert_status(0);
+    assert_full_chain(&result_for(&out.json(), LEAF));
+}
+
+#[test]
+fn pkcs7_with_indefinite_length_ber_is_read() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let leaf = env.write("p7src/leaf.pem", &chain.leaf.pem);
+    let key = env.write("p7src/key.pem", &chain.leaf.key_pem);
+    let int = env.write("p7src/int.pem", &chain.int.pem);
+    let msg = env.write("p7src/msg.txt", "hello\n");
+    let p7b = env.path("in/signed.p7b");
+    std::fs::create_dir_all(env.path("in")).expect("mkdir");
+    env.openssl(&[
+        "cms",
+        "-sign",
+        "-stream",
+        "-nodetach",
+        "-in",
+        &s(&msg),
+        "-signer",
+        &s(&leaf),
+        "-inkey",
+        &s(&key),
+        "-certfile",
+        &s(&int),
+        "-outform",
+        "DER",
+        "-out",
+        &s(&p7b),
+    ])
+    .assert_status(0);
+    let bytes = std::fs::read(&p7b).expect("p7b");
+    assert_eq!(
+        &bytes[..2],
+        &[0x30, 0x80],
+        "openssl did not write indefinite-length BER"
+    );
+
+    let out = run(cf(&env, "inspect").arg("--json").arg(&p7b));
+    assert_ne!(out.status, 2, "stderr:\n{}", out.stderr);
+    let v = out.json();
+    assert!(errors(&v).is_empty(), "{v:#}");
+    let r = result_for(&v, LEAF);
+    assert_eq!(r["presented"].as_array().map(Vec::len), Some(2), "{r:#}");
+    assert_full_chain(&r);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Directory recursion
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn nested_directories_are_scanned_recursively() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let leaf = env.write("tree/a/b/c/d/mail.pem", &chain.leaf.pem);
+    let key = env.write("tree/a/b/c/d/mail.key", &chain.leaf.key_pem);
+    let int = env.write("tree/x/y/intermediate.pem", &chain.int.pem);
+    let out = run(cf(&env, "inspect").arg("--json").arg(env.path("tree")));
+    assert_ne!(out.status, 2, "{}", out.stderr);
+    let v = out.json();
+    assert!(errors(&v).is_empty(), "{v:#}");
+    let r = result_for(&v, LEAF);
+    assert_eq!(r["file"], s(&leaf));
+    assert_eq!(r["key"], s(&key));
+    assert_full_chain(&r);
+    assert_eq!(r["chain"][1]["source"]["location"], s(&int));
+}
+
+#[test]
+fn symlink_loop_does_not_hang_and_certs_are_found_once() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let full = env.write("scan/fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    std::fs::create_dir_all(env.path("scan/sub")).expect("mkdir");
+    std::os::unix::fs::symlink("..", env.path("scan/sub/up")).expect("symlink");
+    std::os::unix::fs::symlink(".", env.path("scan/self")).expect("symlink");
+
+    let out = run_with_timeout(
+        cf(&env, "inspect").arg("--json").arg(env.path("scan")),
+        NO_HANG,
+    );
+    out.assert_status(0);
+    let v = out.json();
+    assert_eq!(results(&v).len(), 1, "{v:#}");
+    let r = result_for(&v, LEAF);
+    assert_eq!(r["file"], s(&full));
+    assert_eq!(r["presented"].as_array().map(Vec::len), Some(2), "{r:#}");
+    assert!(
+        !codes(&r).contains(&"duplicate-certificate".to_string()),
+        "{r:#}"
+    );
+    assert_full_chain(&r);
+    assert!(
+        errors(&v).iter().all(|e| e["fatal"] == false),
+        "a symlink loop is not a fatal error: {v:#}"
+    );
+
+    let dir = env.path("out");
+    let out = run_with_timeout(
+        cf(&env, "repair")
+            .arg("--out")
+            .arg(&dir)
+            .arg(env.path("scan")),
+        NO_HANG,
+    );
+    out.assert_status(0);
+    assert!(dir.join("fullchain.pem").is_file());
+}
+
+#[test]
+fn symlink_to_a_file_counts_once() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    env.write(
+        "live/archive/fullchain1.pem",
+        pem_bundle(&[&chain.leaf, &chain.int]),
+    );
+    env.write("live/archive/privkey1.pem", &chain.leaf.key_pem);
+    std::fs::create_dir_all(env.path("live/current")).expect("mkdir");
+    std::os::unix::fs::symlink(
+        "../archive/fullchain1.pem",
+        env.path("live/current/fullchain.pem"),
+    )
+    .expect("symlink");
+    std::os::unix::fs::symlink(
+        "../archive/privkey1.pem",
+        env.path("live/current/privkey.pem"),
+    )
+    .expect("symlink");
+
+    let out = run(cf(&env, "inspect").arg("--json").arg(env.path("live")));
+    out.assert_status(0);
+    let v = out.json();
+    assert!(errors(&v).is_empty(), "{v:#}");
+    assert_eq!(results(&v).len(), 1, "{v:#}");
+    let r = result_for(&v, LEAF);
+    assert_eq!(r["presented"].as_array().map(Vec::len), Some(2), "{r:#}");
+    assert!(
+        !codes(&r).contains(&"duplicate-certificate".to_string()),
+        "{r:#}"
+    );
+    assert!(r["key"].is_string(), "{r:#}");
+}
+
+#[test]
+fn file_named_and_also_inside_a_named_directory_counts_once() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let full = env.write("ssl/fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    let dir = env.path("ssl");
+    for (order, args) in [
+        ("file, then its directory", [&full, &dir]),
+        ("directory, then a file in it", [&dir, &full]),
+        ("the same file twice", [&full, &full]),
+    ] {
+        let out = run(cf(&env, "inspect").arg("--json").args(args));
+        let v = out.json();
+        assert_eq!(results(&v).len(), 1, "{order}: {v:#}");
+        let r = result_for(&v, LEAF);
+        assert_eq!(
+            r["presented"].as_array().map(Vec::len),
+            Some(2),
+            "{order}: the file was read twice: {r:#}"
+        );
+        assert!(
+            !codes(&r).contains(&"duplicate-certificate".to_string()),
+            "{order}: the file was read twice: {r:#}"
+        );
+        out.assert_status(0);
+    }
+}
+
+#[test]
+fn nonexistent_path_on_command_line_exits_2_naming_it() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let good = env.write("in/fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    let missing = env.path("in/no-such-file.pem");
+    let missing_dir = env.path("no-such-dir");
+    let out = run(cf(&env, "inspect")
+        .arg("--json")
+        .arg(&missing)
+        .arg(&missing_dir)
+        .arg(&good));
+    out.assert_status(2);
+    for p in [&missing, &missing_dir] {
+        assert!(
+            out.stderr.contains(&format!("chainfix: {}", s(p))),
+            "stderr does not name {}:\n{}",
+            p.display(),
+            out.stderr
+        );
+    }
+    let v = out.json();
+    let errs = errors(&v);
+    for p in [&missing, &missing_dir] {
+        assert!(
+            errs.iter().any(|e| e["path"] == s(p) && e["fatal"] == true),
+            "{v:#}"
+        );
+    }
+    assert_full_chain(&result_for(&v, LEAF));
+}
+
+#[test]
+fn fifo_inside_a_scanned_directory_is_skipped_without_hanging() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    env.write("scan/fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    for name in ["pipe", "cert.pem"] {
+        let fifo = env.path(&format!("scan/fifo/{name}"));
+        std::fs::create_dir_all(env.path("scan/fifo")).expect("mkdir");
+        let made = run(Command::new("mkfifo").arg(&fifo));
+        made.assert_status(0);
+    }
+    let out = run_with_timeout(
+        cf(&env, "inspect").arg("--json").arg(env.path("scan")),
+        NO_HANG,
+    );
+    out.assert_status(0);
+    let v = out.json();
+    assert!(
+        errors(&v).iter().all(|e| e["fatal"] == false),
+        "a FIFO is not a fatal error: {v:#}"
+    );
+    assert_full_chain(&result_for(&v, LEAF));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Keys
+// ---------------------------------------------------------------------------------------------
+
+/// A leaf with an RSA key (pinned RSA key c), issued by the test intermediate.
+fn rsa_leaf(chain: &Chain) -> Cert {
+    issue(
+        &Spec::leaf("mail.example.test", Alg::Rsa2048(2)),
+        &chain.int,
+    )
+}
+
+fn inspect_key_of(env: &TestEnv, dir: &Path) -> (Output, Value) {
+    let out = run(cf(env, "inspect").arg("--json").arg(dir));
+    let v = out.json();
+    (out, v)
+}
+
+#[test]
+fn pkcs1_rsa_key_is_matched_to_its_leaf() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let leaf = rsa_leaf(&chain);
+    env.write("ssl/fullchain.pem", pem_bundle(&[&leaf, &chain.int]));
+    let pkcs8 = env.write("src/key8.pem", &leaf.key_pem);
+    let key = env.path("ssl/mail.key");
+    env.openssl(&["rsa", "-in", &s(&pkcs8), "-traditional", "-out", &s(&key)])
+        .assert_status(0);
+    let text = std::fs::read_to_string(&key).expect("key");
+    assert!(
+        text.starts_with("-----BEGIN RSA PRIVATE KEY-----"),
+        "{text}"
+    );
+
+    let (out, v) = inspect_key_of(&env, &env.path("ssl"));
+    out.assert_status(0);
+    let r = result_for(&v, LEAF);
+    assert_eq!(r["key"], s(&key), "{r:#}");
+
+    let dir = env.path("out");
+    let out = run(cf(&env, "repair")
+        .arg("--out")
+        .arg(&dir)
+        .arg(env.path("ssl")));
+    out.assert_status(0);
+    let privkey = dir.join("privkey.pem");
+    assert_eq!(mode_of(&privkey), 0o600);
+    assert_key_matches(&env, &privkey, &leaf.pem);
+}
+
+#[test]
+fn pkcs8_key_is_matched_to_its_leaf() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    env.write("ssl/fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    let key = env.write("ssl/privkey.pem", &chain.leaf.key_pem);
+    // Another leaf with its own key in the same directory must not confuse matching.
+    let other = other_leaf(&chain);
+    env.write("ssl/other.pem", pem_bundle(&[&other, &chain.int]));
+    let other_key = env.write("ssl/other.key", &other.key_pem);
+
+    let (out, v) = inspect_key_of(&env, &env.path("ssl"));
+    out.assert_status(0);
+    assert_eq!(result_for(&v, LEAF)["key"], s(&key));
+    assert_eq!(
+        result_for(&v, "CN=other.example.test")["key"],
+        s(&other_key)
+    );
+}
+
+#[test]
+fn sec1_ec_key_is_matched_to_its_leaf() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    env.write("ssl/fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    let pkcs8 = env.write("src/key8.pem", &chain.leaf.key_pem);
+    let key = env.path("ssl/mail.key");
+    env.openssl(&["ec", "-in", &s(&pkcs8), "-out", &s(&key)])
+        .assert_status(0);
+    let text = std::fs::read_to_string(&key).expect("key");
+    assert!(text.starts_with("-----BEGIN EC PRIVATE KEY-----"), "{text}");
+
+    let (out, v) = inspect_key_of(&env, &env.path("ssl"));
+    out.assert_status(0);
+    assert_eq!(result_for(&v, LEAF)["key"], s(&key));
+
+    let dir = env.path("out");
+    let out = run(cf(&env, "repair")
+        .arg("--out")
+        .arg(&dir)
+        .arg(env.path("ssl")));
+    out.assert_status(0);
+    let privkey = dir.join("privkey.pem");
+    assert_eq!(mode_of(&privkey), 0o600);
+    assert_key_matches(&env, &privkey, &chain.leaf.pem);
+}
+
+#[test]
+fn sec1_key_after_ec_parameters_block_is_matched() {
+    // `openssl ecparam -genkey` writes EC PARAMETERS before the EC PRIVATE KEY.
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    env.write("ssl/fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    let pkcs8 = env.write("src/key8.pem", &chain.leaf.key_pem);
+    let sec1 = env.openssl(&["ec", "-in", &s(&pkcs8)]);
+    sec1.assert_status(0);
+    let params = env.openssl(&["ecparam", "-name", "prime256v1"]);
+    params.assert_status(0);
+    let key = env.write("ssl/mail.key", format!("{}{}", params.stdout, sec1.stdout));
+
+    let (out, v) = inspect_key_of(&env, &env.path("ssl"));
+    out.assert_status(0);
+    assert_eq!(result_for(&v, LEAF)["key"], s(&key));
+}
+
+#[test]
+fn der_private_key_is_matched_to_its_leaf() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    env.write("ssl/fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    let pkcs8 = env.write("src/key8.pem", &chain.leaf.key_pem);
+    let key = env.path("ssl/mail.key.der");
+    env.openssl(&[
+        "pkey",
+        "-in",
+        &s(&pkcs8),
+        "-outform",
+        "DER",
+        "-out",
+        &s(&key),
+    ])
+    .assert_status(0);
+    let (out, v) = inspect_key_of(&env, &env.path("ssl"));
+    out.assert_status(0);
+    assert_eq!(result_for(&v, LEAF)["key"], s(&key));
+}
+
+#[test]
+fn ec_key_without_embedded_public_key_is_matched_not_reported_as_mismatch() {
+    // `openssl ec -no_public`, and Java's PKCS#8 encoding of EC keys, leave out the optional
+    // public key of ECPrivateKey (RFC 5915). The key still belongs to the leaf.
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let pkcs8 = env.write("src/key8.pem", &chain.leaf.key_pem);
+    let sec1_der = env.path("src/nopub.der");
+    env.openssl(&[
+        "ec",
+        "-in",
+        &s(&pkcs8),
+        "-no_public",
+        "-outform",
+        "DER",
+        "-out",
+        &s(&sec1_der),
+    ])
+    .assert_status(0);
+    let sec1_der = std::fs::read(&sec1_der).expect("sec1 der");
+    let sec1_pem = ::pem::encode(&::pem::Pem::new("EC PRIVATE KEY", sec1_der.clone()));
+    // PrivateKeyInfo { 0, { id-ecPublicKey, prime256v1 }, OCTET STRING ECPrivateKey }
+    let mut alg = der_oid(&[1, 2, 840, 10045, 2, 1]);
+    alg.extend(der_oid(&[1, 2, 840, 10045, 3, 1, 7]));
+    let mut info = der_tlv(0x02, &[0]);
+    info.extend(der_tlv(0x30, &alg));
+    info.extend(der_tlv(0x04, &sec1_der));
+    let java_pem = ::pem::encode(&::pem::Pem::new("PRIVATE KEY", der_tlv(0x30, &info)));
+
+    for (name, text) in [("sec1", sec1_pem), ("java-pkcs8", java_pem)] {
+        let dir = format!("ssl-{name}");
+        env.write(
+            &format!("{dir}/fullchain.pem"),
+            pem_bundle(&[&chain.leaf, &chain.int]),
+        );
+        let key = env.write(&format!("{dir}/privkey.pem"), &text);
+        // The test key is valid and is the leaf's key, as openssl sees it.
+        assert_key_matches(&env, &key, &chain.leaf.pem);
+
+        let (out, v) = inspect_key_of(&env, &env.path(&dir));
+        let r = result_for(&v, LEAF);
+        assert!(
+            !codes(&r).contains(&"key-mismatch".to_string()),
+            "{name}: the leaf's own key is reported as a mismatch: {r:#}"
+        );
+        assert_eq!(r["key"], s(&key), "{name}: key not matched: {r:#}");
+        out.assert_status(0);
+    }
+}
+
+#[test]
+fn unrelated_key_of_unsupported_type_in_scanned_directory_is_not_fatal() {
+    // An X25519 or Ed448 key (e.g. for another service) next to the certificates is well-formed;
+    // it is not a damaged file and must not turn the run into an operational failure.
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    env.write("ssl/fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    let key = env.write("ssl/privkey.pem", &chain.leaf.key_pem);
+    for alg in ["X25519", "ED448"] {
+        let out = env.path(&format!("ssl/other-{alg}.key"));
+        env.openssl(&["genpkey", "-algorithm", alg, "-out", &s(&out)])
+            .assert_status(0);
+    }
+    let (out, v) = inspect_key_of(&env, &env.path("ssl"));
+    assert!(
+        errors(&v).iter().all(|e| e["fatal"] == false),
+        "a well-formed key of another type is reported as a fatal error: {v:#}"
+    );
+    out.assert_status(0);
+    let r = result_for(&v, LEAF);
+    assert_eq!(r["key"], s(&key));
+    assert!(!codes(&r).contains(&"key-mismatch".to_string()), "{r:#}");
+}
+
+#[test]
+fn key_of_another_cert_in_the_same_directory_is_a_key_mismatch() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    env.write("ssl/fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    // The key of some other certificate (not among the inputs), e.g. left over from a renewal.
+    env.write("ssl/privkey.pem", key_pem(Alg::P256(1)));
+
+    let (out, v) = inspect_key_of(&env, &env.path("ssl"));
+    out.assert_status(1);
+    let r = result_for(&v, LEAF);
+    assert!(r.get("key").is_none() || r["key"].is_null(), "{r:#}");
+    assert_eq!(r["status"], "broken", "{r:#}");
+    let problems = r["problems"].as_array().cloned().unwrap_or_default();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["code"] == "key-mismatch" && p["severity"] == "error"),
+        "no key-mismatch error: {r:#}"
+    );
+
+    let dir = env.path("out");
+    let out = run(cf(&env, "repair")
+        .arg("--out")
+        .arg(&dir)
+        .arg(env.path("ssl")));
+    out.assert_status(1);
+    assert!(
+        !dir.join("privkey.pem").exists(),
+        "a key that does not match the leaf was written"
+    );
+
+    // When that other certificate is among the inputs too, the key is reported for it and
+    // never for the leaf it does not belong to.
+    let other = other_leaf(&chain);
+    env.write("both/fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    env.write("both/other.pem", pem_bundle(&[&other, &chain.int]));
+    let other_key = env.write("both/privkey.pem", &other.key_pem);
+    let (out, v) = inspect_key_of(&env, &env.path("both"));
+    assert_ne!(out.status, 2, "{}", out.stderr);
+    assert_eq!(
+        result_for(&v, "CN=other.example.test")["key"],
+        s(&other_key)
+    );
+    let r = result_for(&v, LEAF);
+    assert!(r.get("key").is_none() || r["key"].is_null(), "{r:#}");
+}
+
+#[test]
+fn explicit_key_that_does_not_match_is_a_key_mismatch() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let full = env.write("ssl/fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    let other = env.write("elsewhere/other.pem", key_pem(Alg::Rsa2048(3)));
+
+    let out = run(cf(&env, "inspect")
+        .arg("--json")
+        .arg("--key")
+        .arg(&other)
+        .arg(&full));
+    out.assert_status(1);
+    let v = out.json();
+    let r = result_for(&v, LEAF);
+    assert_eq!(r["status"], "broken", "{r:#}");
+    assert!(codes(&r).contains(&"key-mismatch".to_string()), "{r:#}");
+    assert!(r.get("key").is_none() || r["key"].is_null(), "{r:#}");
+
+    let dir = env.path("out");
+    let out = run(cf(&env, "repair")
+        .arg("--out")
+        .arg(&dir)
+        .arg("--key")
+        .arg(&other)
+        .arg(&full));
+    out.assert_status(1);
+    assert!(!dir.join("privkey.pem").exists());
+
+    // The right key with --key is used.
+    let right = env.write("elsewhere/right.pem", &chain.leaf.key_pem);
+    let out = run(cf(&env, "inspect")
+        .arg("--json")
+        .arg("--key")
+        .arg(&right)
+        .arg(&full));
+    out.assert_status(0);
+    assert_eq!(result_for(&out.json(), LEAF)["key"], s(&right));
+}
+
+#[test]
+fn encrypted_pem_keys_are_skipped_with_a_note() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let leaf = rsa_leaf(&chain);
+    env.write("ssl/fullchain.pem", pem_bundle(&[&leaf, &chain.int]));
+    let pkcs8 = env.write("src/key8.pem", &leaf.key_pem);
+    let enc8 = env.path("ssl/key-pkcs8-encrypted.pem");
+    env.openssl(&[
+        "pkey",
+        "-in",
+        &s(&pkcs8),
+        "-aes256",
+        "-passout",
+        "pass:key-passphrase",
+        "-out",
+        &s(&enc8),
+    ])
+    .assert_status(0);
+    let enc1 = env.path("ssl/key-legacy-encrypted.pem");
+    env.openssl(&[
+        "rsa",
+        "-in",
+        &s(&pkcs8),
+        "-traditional",
+        "-aes256",
+        "-passout",
+        "pass:key-passphrase",
+        "-out",
+        &s(&enc1),
+    ])
+    .assert_status(0);
+    assert!(std::fs::read_to_string(&enc8)
+        .expect("enc8")
+        .contains("BEGIN ENCRYPTED PRIVATE KEY"));
+    assert!(std::fs::read_to_string(&enc1)
+        .expect("enc1")
+        .contains("Proc-Type: 4,ENCRYPTED"));
+
+    let (out, v) = inspect_key_of(&env, &env.path("ssl"));
+    out.assert_status(0);
+    for key in [&enc8, &enc1] {
+        assert!(
+            out.stderr
+                .lines()
+                .any(|l| l.contains(&s(key)) && l.to_lowercase().contains("encrypted")),
+            "no note about {}:\n{}",
+            key.display(),
+            out.stderr
+        );
+        assert!(
+            errors(&v)
+                .iter()
+                .any(|e| e["path"] == s(key) && e["fatal"] == false),
+            "{v:#}"
+        );
+    }
+    let r = result_for(&v, LEAF);
+    assert_full_chain(&r);
+    assert!(!codes(&r).contains(&"key-mismatch".to_string()), "{r:#}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Secrets never reach the output
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn private_keys_and_passwords_never_appear_in_output() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let rsa = issue(&Spec::leaf("rsa.example.test", Alg::Rsa2048(2)), &chain.int);
+    let ec = issue(&Spec::leaf("ec.example.test", Alg::P256(2)), &chain.int);
+
+    // Directory with PKCS#8, PKCS#1 and SEC1 keys.
+    env.write("ssl/mail.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    let k8 = env.write("ssl/mail.key", &chain.leaf.key_pem);
+    env.write("ssl/rsa.pem", pem_bundle(&[&rsa, &chain.int]));
+    let rsa8 = env.write("src/rsa8.pem", &rsa.key_pem);
+    let k1 = env.path("ssl/rsa.key");
+    env.openssl(&["rsa", "-in", &s(&rsa8), "-traditional", "-out", &s(&k1)])
+        .assert_status(0);
+    env.write("ssl/ec.pem", pem_bundle(&[&ec, &chain.int]));
+    let ec8 = env.write("src/ec8.pem", &ec.key_pem);
+    let ksec1 = env.path("ssl/ec.key");
+    env.openssl(&["ec", "-in", &s(&ec8), "-out", &s(&ksec1)])
+        .assert_status(0);
+    let enc = env.path("ssl/encrypted.key");
+    env.openssl(&[
+        "pkey",
+        "-in",
+        &s(&ec8),
+        "-aes256",
+        "-passout",
+        "pass:enc-key-passphrase",
+        "-out",
+        &s(&enc),
+    ])
+    .assert_status(0);
+
+    let mut lines = Vec::new();
+    for k in [&k8, &k1, &ksec1, &enc] {
+        let text = std::fs::read_to_string(k).expect("key");
+        lines.extend(secret_lines(&text));
+    }
+    lines.extend(secret_lines(&rsa.key_pem));
+    lines.extend(secret_lines(&ec.key_pem));
+    assert!(
+        lines.len() > 40,
+        "too few key lines collected: {}",
+        lines.len()
+    );
+
+    let pfx = make_pfx(&env, &chain, "pfx/mail.pfx", PFX_PASSWORD, &[]);
+    let pwfile = env.write("secrets/pw.txt", format!("{PFX_PASSWORD}\n"));
+    // The key as stored inside the PFX (openssl may re-encode it).
+    let passin = format!("pass:{PFX_PASSWORD}");
+    let inner = env.openssl(&[
+        "pkcs12",
+        "-in",
+        &s(&pfx),
+        "-nocerts",
+        "-nodes",
+        "-passin",
+        &passin,
+    ]);
+    inner.assert_status(0);
+    lines.extend(secret_lines(&inner.stdout));
+    let passwords = [PFX_PASSWORD, "enc-key-passphrase", "WrongButSecret-42"];
+
+    let mut n = 0;
+    let mut check = |what: &str, cmd: &mut Command| {
+        let out = run(cmd);
+        assert_no_secrets(what, &out, &lines, &passwords);
+        n += 1;
+        out
+    };
+
+    for json in [false, true] {
+        let j: &[&str] = if json { &["--json"] } else { &[] };
+        let out = check(
+            "inspect dir",
+            cf(&env, "inspect").args(j).arg(env.path("ssl")),
+        );
+        out.assert_status(0);
+        let out = check(
+            "repair dir",
+            cf(&env, "repair")
+                .args(j)
+                .arg("--out")
+                .arg(env.path(&format!("out-dir-{json}")))
+                .arg(env.path("ssl")),
+        );
+        out.assert_status(0);
+        check(
+            "repair dir --check",
+            cf(&env, "repair")
+                .args(j)
+                .arg("--check")
+                .arg("--out")
+                .arg(env.path(&format!("out-dir-{json}")))
+                .arg(env.path("ssl")),
+        );
+        check(
+            "inspect --key",
+            cf(&env, "inspect")
+                .args(j)
+                .arg("--key")
+                .arg(&k1)
+                .arg(env.path("ssl/mail.pem")),
+        );
+        let out = check(
+            "inspect pfx env",
+            cf(&env, "inspect")
+                .args(j)
+                .args(["--password-env", "PFXPW"])
+                .env("PFXPW", PFX_PASSWORD)
+                .arg(&pfx),
+        );
+        out.assert_status(0);
+        let out = check(
+            "repair pfx env",
+            cf(&env, "repair")
+                .args(j)
+                .args(["--password-env", "PFXPW"])
+                .env("PFXPW", PFX_PASSWORD)
+                .arg("--out")
+                .arg(env.path(&format!("out-pfx-{json}")))
+                .arg(&pfx),
+        );
+        out.assert_status(0);
+        check(
+            "repair pfx file",
+            cf(&env, "repair")
+                .args(j)
+                .arg("--password-file")
+                .arg(&pwfile)
+                .arg("--out")
+                .arg(env.path(&format!("out-pfx-file-{json}")))
+                .arg(&pfx),
+        );
+        let out = check(
+            "inspect pfx wrong password",
+            cf(&env, "inspect")
+                .args(j)
+                .args(["--password-env", "PFXPW"])
+                .env("PFXPW", "WrongButSecret-42")
+                .arg(&pfx)
+                .arg(env.path("ssl")),
+        );
+        out.assert_status(2);
+    }
+
+    // A damaged key (one corrupted base64 line): the error must not quote the key.
+    let mut damaged: Vec<String> = rsa.key_pem.lines().map(str::to_string).collect();
+    damaged[5] = damaged[5].replacen(|c: char| c.is_ascii_alphanumeric(), "!", 1);
+    let damaged = env.write("bad/broken.key", damaged.join("\n") + "\n");
+    env.write("bad/rsa.pem", pem_bundle(&[&rsa, &chain.int]));
+    for json in [false, true] {
+        let j: &[&str] = if json { &["--json"] } else { &[] };
+        let out = check(
+            "damaged key",
+            cf(&env, "inspect").args(j).arg(env.path("bad")),
+        );
+        assert!(out.stderr.contains(&s(&damaged)), "{}", out.stderr);
+    }
+    assert_eq!(n, 18);
+
+    // The written key files hold the keys checked for above (so the check is not vacuous).
+    for out in [
+        "out-pfx-true",
+        "out-dir-true/mail.example.test",
+        "out-dir-true/rsa.example.test",
+        "out-dir-true/ec.example.test",
+    ] {
+        let written =
+            std::fs::read_to_string(env.path(out).join("privkey.pem")).unwrap_or_default();
+        let written = secret_lines(&written);
+        assert!(
+            !written.is_empty() && written.iter().all(|l| lines.contains(l)),
+            "{out}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. No leaf
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn only_a_ca_certificate_exits_2_with_a_clear_message() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let int = env.write("in/intermediate.pem", &chain.int.pem);
+    let out = run(cf(&env, "inspect").arg(&int));
+    out.assert_status(2);
+    assert!(
+        out.stderr.to_lowercase().contains("no leaf certificate"),
+        "{}",
+        out.stderr
+    );
+    let out = run(cf(&env, "inspect").arg("--json").arg(&int));
+    out.assert_status(2);
+    assert!(results(&out.json()).is_empty());
+    assert!(
+        out.stderr.to_lowercase().contains("no leaf certificate"),
+        "{}",
+        out.stderr
+    );
+
+    let dir = env.path("out");
+    let out = run(cf(&env, "repair").arg("--out").arg(&dir).arg(&int));
+    out.assert_status(2);
+    assert!(
+        out.stderr.to_lowercase().contains("no leaf certificate"),
+        "{}",
+        out.stderr
+    );
+    assert!(!dir.join("fullchain.pem").exists());
+}
