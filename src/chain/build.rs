@@ -193,3 +193,170 @@ impl Search<'_> {
         Ok(self.sigs.check(&c, &i))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Path-search limits and loop cutting, on small rcgen PKIs built in memory.
+
+    use std::sync::Arc;
+
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+
+    use super::*;
+    use crate::cert::Certificate;
+    use crate::chain::{Budget, Limit, NoFetch, SigCache};
+    use crate::pool::{Pool, Source};
+
+    struct Ca {
+        params: CertificateParams,
+        key: KeyPair,
+        der: Vec<u8>,
+    }
+
+    fn params(cn: &str, ca: bool) -> CertificateParams {
+        let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
+        p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        p.is_ca = if ca {
+            IsCa::Ca(BasicConstraints::Unconstrained)
+        } else {
+            IsCa::ExplicitNoCa
+        };
+        p
+    }
+
+    fn root(cn: &str) -> Ca {
+        let key = KeyPair::generate().expect("key");
+        let params = params(cn, true);
+        let der = params.self_signed(&key).expect("sign").der().to_vec();
+        Ca { params, key, der }
+    }
+
+    fn issued(cn: &str, ca: bool, by: &Ca) -> Ca {
+        let key = KeyPair::generate().expect("key");
+        issued_with(cn, ca, by, key)
+    }
+
+    fn issued_with(cn: &str, ca: bool, by: &Ca, key: KeyPair) -> Ca {
+        let params = params(cn, ca);
+        let issuer = Issuer::from_params(&by.params, &by.key);
+        let der = params
+            .signed_by(&key, &issuer)
+            .expect("sign")
+            .der()
+            .to_vec();
+        Ca { params, key, der }
+    }
+
+    fn cert(c: &Ca) -> Arc<Certificate> {
+        Arc::new(Certificate::from_der(&c.der).expect("parse"))
+    }
+
+    fn input(pool: &mut Pool, c: &Ca) -> Id {
+        pool.add(
+            cert(c),
+            Source::Input {
+                path: "in.pem".into(),
+                index: 0,
+            },
+        )
+    }
+
+    /// root -> a -> b -> c -> leaf, all in the pool, root trusted.
+    fn long_chain(pool: &mut Pool) -> Id {
+        let r = root("Root");
+        let a = issued("A", true, &r);
+        let b = issued("B", true, &a);
+        let c = issued("C", true, &b);
+        let leaf = issued("leaf", false, &c);
+        pool.add_anchor(cert(&r), Source::MozillaRoots);
+        for ca in [&a, &b, &c] {
+            input(pool, ca);
+        }
+        input(pool, &leaf)
+    }
+
+    fn run(pool: &mut Pool, leaf: Id, budget: &Budget) -> Outcome {
+        build(leaf, pool, &mut NoFetch, budget, &mut SigCache::default())
+    }
+
+    #[test]
+    fn complete_path_within_default_budget() {
+        let mut pool = Pool::new();
+        let leaf = long_chain(&mut pool);
+        let out = run(&mut pool, leaf, &Budget::default());
+        assert_eq!(out.complete.len(), 1);
+        assert_eq!(out.complete[0].ids.len(), 5);
+        assert!(out.limits.is_empty());
+    }
+
+    #[test]
+    fn depth_limit_cuts_the_path() {
+        let mut pool = Pool::new();
+        let leaf = long_chain(&mut pool);
+        let budget = Budget {
+            max_depth: 3,
+            ..Budget::default()
+        };
+        let out = run(&mut pool, leaf, &budget);
+        assert!(out.complete.is_empty());
+        assert_eq!(out.limits, vec![Limit::Depth]);
+        assert_eq!(out.partial[0].ids.len(), 3);
+    }
+
+    #[test]
+    fn signature_check_budget_stops_the_search() {
+        let mut pool = Pool::new();
+        let leaf = long_chain(&mut pool);
+        let budget = Budget {
+            max_signature_checks: 2,
+            ..Budget::default()
+        };
+        let out = run(&mut pool, leaf, &budget);
+        assert!(out.complete.is_empty());
+        assert_eq!(out.limits, vec![Limit::SignatureChecks]);
+    }
+
+    #[test]
+    fn build_call_budget_stops_the_search() {
+        let mut pool = Pool::new();
+        let leaf = long_chain(&mut pool);
+        let budget = Budget {
+            max_build_calls: 2,
+            ..Budget::default()
+        };
+        let out = run(&mut pool, leaf, &budget);
+        assert!(out.complete.is_empty());
+        assert_eq!(out.limits, vec![Limit::BuildCalls]);
+    }
+
+    #[test]
+    fn cached_signature_checks_are_free() {
+        let mut pool = Pool::new();
+        let leaf = long_chain(&mut pool);
+        let mut sigs = SigCache::default();
+        let budget = Budget::default();
+        build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs);
+        let tight = Budget {
+            max_signature_checks: 0,
+            ..Budget::default()
+        };
+        let again = build(leaf, &mut pool, &mut NoFetch, &tight, &mut sigs);
+        assert_eq!(again.complete.len(), 1, "a second leaf reuses every check");
+    }
+
+    #[test]
+    fn mutual_cross_signs_are_cut_as_a_loop() {
+        // Y is signed by X's key and X's key is re-certified by Y: X -> Y -> X, none trusted.
+        let x = root("X");
+        let y = issued("Y", true, &x);
+        let x_by_y = issued_with("X", true, &y, x.key);
+        let leaf = issued("leaf", false, &y);
+        let mut pool = Pool::new();
+        input(&mut pool, &y);
+        input(&mut pool, &x_by_y);
+        let leaf = input(&mut pool, &leaf);
+        let out = run(&mut pool, leaf, &Budget::default());
+        assert!(out.complete.is_empty());
+        assert!(!out.loops.is_empty(), "the cycle Y -> X -> Y was refused");
+    }
+}
