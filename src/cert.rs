@@ -428,7 +428,7 @@ fn retry_unusual(
     if let KeyKind::Rsa { bits } = issuer.key {
         if child.sig_alg.starts_with("rsassa-pss") && !pss_salt_is_standard(c) {
             return SigCheck::Unverifiable(format!(
-                "{} uses an RSA-PSS salt length the verifier does not support",
+                "{} uses RSA-PSS parameters the verifier does not support",
                 child.sig_alg
             ));
         }
@@ -454,7 +454,8 @@ fn retry_unusual(
     SigCheck::Invalid
 }
 
-/// ring verifies RSA-PSS only with salt length == hash length (RFC 8446 §4.2.3 profile).
+/// ring verifies RSA-PSS only with salt length == hash length and MGF1 over the same hash
+/// (the RFC 8446 §4.2.3 profile); other parameters cannot be checked here.
 fn pss_salt_is_standard(c: &X509Certificate<'_>) -> bool {
     match SignatureAlgorithm::try_from(&c.signature_algorithm) {
         Ok(SignatureAlgorithm::RSASSA_PSS(p)) => {
@@ -464,7 +465,11 @@ fn pss_salt_is_standard(c: &X509Certificate<'_>) -> bool {
                 "2.16.840.1.101.3.4.2.3" => 64,
                 _ => return false,
             };
-            p.salt_length() == hash_len
+            // The mask generation function must use the message hash as well.
+            let mgf_hash_matches = p
+                .mask_gen_algorithm()
+                .is_ok_and(|mgf| mgf.hash == *p.hash_algorithm_oid());
+            p.salt_length() == hash_len && mgf_hash_matches
         }
         _ => false,
     }

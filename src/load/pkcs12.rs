@@ -32,7 +32,7 @@ impl PasswordSource for NoPassword {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PfxError {
-    #[error("wrong password for PFX file (the integrity check failed)")]
+    #[error("wrong password for the PFX file (its integrity check or decryption fails)")]
     WrongPassword,
     #[error("PFX file is password-protected: pass --password-env VAR or --password-file FILE")]
     PasswordRequired,
@@ -65,11 +65,18 @@ pub fn open(der: &[u8], path: &Path, pw: &dyn PasswordSource) -> Result<Pkcs12Ar
 }
 
 fn decode(der: &[u8], password: &str) -> Result<Pkcs12Archive, PfxError> {
+    let has_mac = has_mac(der);
     Pkcs12Archive::from_pkcs12(der, password).map_err(|e| match e {
         P12Error::MacError(_) => PfxError::WrongPassword,
-        // Files written with `-nomac` have no integrity check: a wrong password shows up as
-        // a padding or decryption failure instead.
         P12Error::UnpadError | P12Error::Pkcs5Error(_) => PfxError::WrongPassword,
+        // Files written with `-nomac` have no integrity check: a wrong password shows up as
+        // a failure to decrypt or to parse what was "decrypted" (valid padding by chance).
+        _ if !has_mac => PfxError::WrongPassword,
         other => PfxError::Damaged(other.to_string()),
     })
+}
+
+/// Whether the PFX carries macData (its integrity check), the third field of the PFX.
+fn has_mac(der: &[u8]) -> bool {
+    asn1::expect(der, SEQUENCE).is_ok_and(|(pfx, _)| asn1::children(pfx.content).count() >= 3)
 }
