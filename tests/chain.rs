@@ -1958,3 +1958,552 @@ fn realworld_md2_signed_root_is_not_a_weak_signature() {
         .collect();
     assert_eq!(weak, set(&["f641c36c", "1085a6f4"]));
 }
+
+// ---------------------------------------------------------------------------------------------
+// 13. Signature algorithms the verifier cannot check (P-521, RSA-PSS with a long salt), and a
+//     forged RSA-PSS signature under a trusted root's name
+// ---------------------------------------------------------------------------------------------
+
+/// One openssl signing run for `sign_with_openssl`.
+struct OpensslSign<'a> {
+    /// File name stem for the files written into the test directory.
+    name: &'a str,
+    /// The issuer's certificate PEM; None self-signs with `issuer_key` (the subject key becomes
+    /// that key's public key).
+    issuer_pem: Option<&'a str>,
+    /// The issuer's private key PEM (any algorithm openssl knows, e.g. a P-521 key).
+    issuer_key: &'a str,
+    /// Replaces the subject public key, e.g. with a P-521 key, when set.
+    subject_key: Option<&'a str>,
+    /// Digest and signature options, e.g. `["-sha512"]` or
+    /// `["-sha256", "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:max"]`.
+    sign_args: &'a [&'a str],
+    serial: u32,
+}
+
+/// Makes a certificate for `spec` with the real openssl, like `issue_with_openssl` (rcgen makes
+/// the to-be-signed certificate with the spec's pinned dates, `openssl x509 -preserve_dates`
+/// signs it), but with any issuer key, subject key and signature options. Extensions are
+/// replaced by a CA or leaf profile (SKI from the subject key; AKI copied from the issuer's
+/// SKI; for a leaf also the spec's dNSNames). Returns the PEM.
+fn sign_with_openssl(env: &TestEnv, spec: &Spec, how: &OpensslSign<'_>) -> String {
+    let name = how.name;
+    let tbs = format!("{name}.tbs.pem");
+    let issuer_key = format!("{name}.issuer.key");
+    let cnf = format!("{name}.cnf");
+    let out = format!("{name}.pem");
+    env.write(&tbs, &self_signed(spec).pem);
+    env.write(&issuer_key, how.issuer_key);
+    let mut ext = if spec.is_ca {
+        "basicConstraints = critical, CA:TRUE\n\
+         keyUsage = critical, keyCertSign, cRLSign\n\
+         subjectKeyIdentifier = hash\n"
+            .to_string()
+    } else {
+        "basicConstraints = critical, CA:FALSE\n\
+         keyUsage = critical, digitalSignature\n\
+         extendedKeyUsage = serverAuth, clientAuth\n\
+         subjectKeyIdentifier = hash\n"
+            .to_string()
+    };
+    if how.issuer_pem.is_some() {
+        ext.push_str("authorityKeyIdentifier = keyid:always\n");
+    }
+    if !spec.dns.is_empty() {
+        let names: Vec<String> = spec.dns.iter().map(|d| format!("DNS:{d}")).collect();
+        ext.push_str(&format!("subjectAltName = {}\n", names.join(", ")));
+    }
+    env.write(&cnf, format!("[ext]\n{ext}"));
+    if let Some(key) = how.subject_key {
+        // Self-sign the to-be-signed certificate with the subject key first: `openssl x509
+        // -CA` checks the input's self-signature, so `-force_pubkey` alone is refused.
+        let subject_key = format!("{name}.subject.key");
+        env.write(&subject_key, key);
+        env.openssl(&[
+            "x509",
+            "-in",
+            &tbs,
+            "-key",
+            &subject_key,
+            "-preserve_dates",
+            "-out",
+            &tbs,
+        ])
+        .assert_status(0);
+    }
+    let serial = how.serial.to_string();
+    let mut args: Vec<String> = vec!["x509".into(), "-in".into(), tbs];
+    match how.issuer_pem {
+        Some(pem) => {
+            let ca = format!("{name}.issuer.pem");
+            env.write(&ca, pem);
+            args.extend(["-CA".into(), ca, "-CAkey".into(), issuer_key]);
+        }
+        None => args.extend(["-key".into(), issuer_key]),
+    }
+    args.extend(
+        [
+            "-preserve_dates",
+            "-set_serial",
+            &serial,
+            "-clrext",
+            "-extfile",
+            &cnf,
+            "-extensions",
+            "ext",
+            "-out",
+            &out,
+        ]
+        .map(str::to_string),
+    );
+    args.extend(how.sign_args.iter().map(|a| a.to_string()));
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    env.openssl(&argv).assert_status(0);
+    String::from_utf8(env.read(&out)).expect("PEM is UTF-8")
+}
+
+/// `openssl x509 -text` of a PEM written to `rel`.
+fn openssl_text(env: &TestEnv, rel: &str, pem: &str) -> String {
+    env.write(rel, pem);
+    let text = env.openssl(&["x509", "-in", rel, "-noout", "-text"]);
+    text.assert_status(0);
+    text.stdout
+}
+
+/// `openssl verify` at 2026-06-01 (AT) with `root` trusted and `untrusted` as
+/// the intermediates bundle (files in the test directory).
+fn openssl_verify(env: &TestEnv, root: &str, untrusted: Option<&str>, cert: &str) -> Output {
+    let mut args = vec!["verify", "-attime", "1780272000", "-CAfile", root];
+    if let Some(bundle) = untrusted {
+        args.extend(["-untrusted", bundle]);
+    }
+    args.push(cert);
+    env.openssl(&args)
+}
+
+/// A fresh P-521 private key (PKCS#8 PEM) from `openssl genpkey`.
+fn p521_key(env: &TestEnv, rel: &str) -> String {
+    env.openssl(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-521",
+        "-pkeyopt",
+        "ec_param_enc:named_curve",
+        "-out",
+        rel,
+    ])
+    .assert_status(0);
+    String::from_utf8(env.read(rel)).expect("PEM is UTF-8")
+}
+
+/// The chain's `signature` fields, leaf first (the root has none: null).
+fn chain_signatures(r: &Value) -> Vec<Value> {
+    r["chain"]
+        .as_array()
+        .expect("chain is an array")
+        .iter()
+        .map(|c| c["signature"].clone())
+        .collect()
+}
+
+/// Asserts the only signature-unverifiable finding is a warning on `subject`.
+fn assert_unverifiable_warning_on(r: &Value, subject: &str) {
+    let found = findings(r, "signature-unverifiable");
+    assert_eq!(
+        found.len(),
+        1,
+        "expected one signature-unverifiable finding; findings: {:?}\n{}",
+        summary(r),
+        serde_json::to_string_pretty(&r["problems"]).unwrap_or_default()
+    );
+    assert_eq!(found[0]["severity"], "warning", "{}", found[0]);
+    assert_eq!(found[0]["cert"]["subject"], subject, "{}", found[0]);
+}
+
+/// Asserts the built chain ends at the root given with --roots.
+fn assert_ends_at_given_root(r: &Value, root_subject: &str) {
+    let chain = r["chain"].as_array().expect("chain is an array");
+    let last = chain.last().expect("chain is not empty");
+    assert_eq!(last["subject"], root_subject, "{r:#}");
+    assert_eq!(last["role"], "root", "{r:#}");
+    assert_eq!(last["source"]["kind"], "roots", "{r:#}");
+    assert_no_finding(r, "missing-intermediate");
+    assert_no_finding(r, "untrusted-root");
+}
+
+#[test]
+fn p521_root_signing_intermediate_with_ecdsa_sha512_is_chained_as_unverifiable() {
+    let env = TestEnv::new();
+    let root_key = p521_key(&env, "p521-root.key");
+    let root_spec = Spec::ca("P-521 Root", Alg::P256(0)).serial(130);
+    let root_pem = sign_with_openssl(
+        &env,
+        &root_spec,
+        &OpensslSign {
+            name: "root",
+            issuer_pem: None,
+            issuer_key: &root_key,
+            subject_key: None,
+            sign_args: &["-sha512"],
+            serial: 130,
+        },
+    );
+    let int_spec = Spec::ca("P-521 Issued Intermediate", Alg::Rsa2048(1)).serial(131);
+    let int_pem = sign_with_openssl(
+        &env,
+        &int_spec,
+        &OpensslSign {
+            name: "int",
+            issuer_pem: Some(&root_pem),
+            issuer_key: &root_key,
+            subject_key: None,
+            sign_args: &["-sha512"],
+            serial: 131,
+        },
+    );
+    let leaf_spec = Spec::leaf("mail.example.test", Alg::Rsa2048(2)).serial(132);
+    let leaf_pem = sign_with_openssl(
+        &env,
+        &leaf_spec,
+        &OpensslSign {
+            name: "leaf1",
+            issuer_pem: Some(&int_pem),
+            issuer_key: key_pem(Alg::Rsa2048(1)),
+            subject_key: None,
+            sign_args: &["-sha256"],
+            serial: 132,
+        },
+    );
+    // The fixture is what it claims: a P-521 root, an ecdsa-with-SHA512 link, and a chain the
+    // real openssl accepts.
+    let root_text = openssl_text(&env, "root.pem", &root_pem);
+    assert!(root_text.contains("NIST CURVE: P-521"), "{root_text}");
+    let int_text = openssl_text(&env, "int.pem", &int_pem);
+    assert!(
+        int_text.contains("Signature Algorithm: ecdsa-with-SHA512"),
+        "{int_text}"
+    );
+    assert!(int_text.contains("Not Before: Jan  1 00:00:00 2020 GMT"));
+    openssl_verify(&env, "root.pem", Some("int.pem"), "leaf1.pem").assert_status(0);
+
+    env.write("leaf.pem", format!("{leaf_pem}{int_pem}"));
+    let out = inspect(&env, &["leaf.pem", "--roots", "root.pem"]);
+    let r = only_result(&out);
+    assert_eq!(
+        chain_subjects(&r),
+        vec![
+            cn("mail.example.test"),
+            cn("P-521 Issued Intermediate"),
+            cn("P-521 Root")
+        ],
+        "{r:#}"
+    );
+    assert_eq!(
+        chain_signatures(&r)[..2],
+        [Value::from("verified"), Value::from("unverifiable")],
+        "{r:#}"
+    );
+    assert_ends_at_given_root(&r, &cn("P-521 Root"));
+    assert_unverifiable_warning_on(&r, &cn("P-521 Issued Intermediate"));
+    assert_no_finding(&r, "weak-signature");
+    assert_no_errors(&r);
+    assert_eq!(r["status"], "ok", "{r:#}");
+    out.assert_status(0);
+}
+
+#[test]
+fn p521_intermediate_signing_leaf_with_ecdsa_sha512_is_chained_as_unverifiable() {
+    let env = TestEnv::new();
+    let int_key = p521_key(&env, "p521-int.key");
+    let root = self_signed(&Spec::ca("RSA Root Over P-521", Alg::Rsa2048(0)).serial(133));
+    // The intermediate carries the P-521 key; the RSA root signs it with SHA-256 (verifiable).
+    let int_spec = Spec::ca("P-521 Intermediate", Alg::P256(1)).serial(134);
+    let int_pem = sign_with_openssl(
+        &env,
+        &int_spec,
+        &OpensslSign {
+            name: "int",
+            issuer_pem: Some(&root.pem),
+            issuer_key: &root.key_pem,
+            subject_key: Some(&int_key),
+            sign_args: &["-sha256"],
+            serial: 134,
+        },
+    );
+    let leaf_spec = Spec::leaf("mail.example.test", Alg::P256(2)).serial(135);
+    let leaf_pem = sign_with_openssl(
+        &env,
+        &leaf_spec,
+        &OpensslSign {
+            name: "leaf1",
+            issuer_pem: Some(&int_pem),
+            issuer_key: &int_key,
+            subject_key: None,
+            sign_args: &["-sha512"],
+            serial: 135,
+        },
+    );
+    let int_text = openssl_text(&env, "int.pem", &int_pem);
+    assert!(int_text.contains("NIST CURVE: P-521"), "{int_text}");
+    let leaf_text = openssl_text(&env, "leaf1.pem", &leaf_pem);
+    assert!(
+        leaf_text.contains("Signature Algorithm: ecdsa-with-SHA512"),
+        "{leaf_text}"
+    );
+    env.write("root.pem", &root.pem);
+    openssl_verify(&env, "root.pem", Some("int.pem"), "leaf1.pem").assert_status(0);
+
+    env.write("leaf.pem", format!("{leaf_pem}{int_pem}"));
+    let out = inspect(&env, &["leaf.pem", "--roots", "root.pem"]);
+    let r = only_result(&out);
+    assert_eq!(
+        chain_subjects(&r),
+        vec![
+            cn("mail.example.test"),
+            cn("P-521 Intermediate"),
+            cn("RSA Root Over P-521")
+        ],
+        "{r:#}"
+    );
+    assert_eq!(
+        chain_signatures(&r)[..2],
+        [Value::from("unverifiable"), Value::from("verified")],
+        "{r:#}"
+    );
+    assert_ends_at_given_root(&r, &cn("RSA Root Over P-521"));
+    assert_unverifiable_warning_on(&r, &cn("mail.example.test"));
+    assert_no_errors(&r);
+    assert_eq!(r["status"], "ok", "{r:#}");
+    out.assert_status(0);
+
+    // Repair writes the chain although one link rests on names and key ids only.
+    let out = repair(&env, "out", &["leaf.pem", "--roots", "root.pem"]);
+    out.assert_status(0);
+    assert_eq!(
+        read_string(&env.path("out/fullchain.pem")),
+        format!("{leaf_pem}{int_pem}")
+    );
+}
+
+/// "PSS Root" (rcgen, RSA key a, self-signed with sha256WithRSAEncryption).
+fn pss_root() -> Cert {
+    self_signed(&Spec::ca("PSS Root", Alg::Rsa2048(0)).serial(140))
+}
+
+/// The RSA-PSS fixture, written into `env`: root.pem ("PSS Root"); int.pem ("PSS
+/// Intermediate", RSA key b) signed with RSASSA-PSS/SHA-256 and `rsa_pss_saltlen:saltlen` by
+/// `signer_key` under the issuer certificate `issuer_pem` (the root, or an impostor for a
+/// forgery); leaf1.pem (mail.example.test, RSA key c) signed by the intermediate with
+/// sha256WithRSAEncryption; leaf.pem = leaf + intermediate. Returns `openssl x509 -text` of
+/// the intermediate.
+fn pss_chain(env: &TestEnv, saltlen: &str, issuer_pem: &str, signer_key: &str) -> String {
+    let salt = format!("rsa_pss_saltlen:{saltlen}");
+    pss_chain_with(env, &[&salt], issuer_pem, signer_key)
+}
+
+/// `pss_chain` with any further `-sigopt` values (`rsa_pss_saltlen:..`, `rsa_mgf1_md:..`).
+fn pss_chain_with(env: &TestEnv, sigopts: &[&str], issuer_pem: &str, signer_key: &str) -> String {
+    let int_spec = Spec::ca("PSS Intermediate", Alg::Rsa2048(1)).serial(141);
+    let mut sign_args = vec!["-sha256", "-sigopt", "rsa_padding_mode:pss"];
+    for opt in sigopts {
+        sign_args.extend(["-sigopt", opt]);
+    }
+    let int_pem = sign_with_openssl(
+        env,
+        &int_spec,
+        &OpensslSign {
+            name: "int",
+            issuer_pem: Some(issuer_pem),
+            issuer_key: signer_key,
+            subject_key: None,
+            sign_args: &sign_args,
+            serial: 141,
+        },
+    );
+    let leaf_spec = Spec::leaf("mail.example.test", Alg::Rsa2048(2)).serial(142);
+    let leaf_pem = sign_with_openssl(
+        env,
+        &leaf_spec,
+        &OpensslSign {
+            name: "leaf1",
+            issuer_pem: Some(&int_pem),
+            issuer_key: key_pem(Alg::Rsa2048(1)),
+            subject_key: None,
+            sign_args: &["-sha256"],
+            serial: 142,
+        },
+    );
+    env.write("root.pem", &pss_root().pem);
+    env.write("leaf.pem", format!("{leaf_pem}{int_pem}"));
+    let text = openssl_text(env, "int.pem", &int_pem);
+    assert!(text.contains("Signature Algorithm: rsassaPss"), "{text}");
+    assert!(text.contains("Hash Algorithm: sha256"), "{text}");
+    assert!(text.contains("Issuer: CN = PSS Root"), "{text}");
+    text
+}
+
+/// `openssl x509 -ext authorityKeyIdentifier` of a certificate file in `env`.
+fn openssl_aki(env: &TestEnv, rel: &str) -> String {
+    let out = env.openssl(&[
+        "x509",
+        "-in",
+        rel,
+        "-noout",
+        "-ext",
+        "authorityKeyIdentifier",
+    ]);
+    out.assert_status(0);
+    assert!(
+        out.stdout.contains("Authority Key Identifier"),
+        "{rel}: {}",
+        out.stdout
+    );
+    out.stdout
+}
+
+/// Inspects the PSS fixture and asserts leaf -> PSS Intermediate -> PSS Root with these link
+/// signatures and no error; returns the result.
+fn assert_pss_chain_ok(env: &TestEnv, int_link: &str) -> Value {
+    let out = inspect(env, &["leaf.pem", "--roots", "root.pem"]);
+    let r = only_result(&out);
+    assert_eq!(
+        chain_subjects(&r),
+        vec![
+            cn("mail.example.test"),
+            cn("PSS Intermediate"),
+            cn("PSS Root")
+        ],
+        "{r:#}"
+    );
+    assert_eq!(
+        chain_signatures(&r)[..2],
+        [Value::from("verified"), Value::from(int_link)],
+        "{r:#}"
+    );
+    assert_ends_at_given_root(&r, &cn("PSS Root"));
+    assert_no_finding(&r, "weak-signature");
+    assert_no_errors(&r);
+    assert_eq!(r["status"], "ok", "{r:#}");
+    out.assert_status(0);
+    r
+}
+
+#[test]
+fn rsa_pss_with_maximum_salt_length_is_chained_as_unverifiable_with_warning() {
+    let env = TestEnv::new();
+    let root = pss_root();
+    let text = pss_chain(&env, "max", &root.pem, &root.key_pem);
+    // 2048-bit modulus, SHA-256: the maximum salt is 256 - 32 - 2 = 222 bytes.
+    assert!(text.contains("Salt Length: 0xDE"), "{text}");
+    openssl_verify(&env, "root.pem", Some("int.pem"), "leaf1.pem").assert_status(0);
+
+    let r = assert_pss_chain_ok(&env, "unverifiable");
+    assert_unverifiable_warning_on(&r, &cn("PSS Intermediate"));
+}
+
+#[test]
+fn rsa_pss_with_digest_length_salt_is_verified_without_warning() {
+    let env = TestEnv::new();
+    let root = pss_root();
+    let text = pss_chain(&env, "32", &root.pem, &root.key_pem);
+    assert!(text.contains("Salt Length: 0x20"), "{text}");
+    openssl_verify(&env, "root.pem", Some("int.pem"), "leaf1.pem").assert_status(0);
+
+    let r = assert_pss_chain_ok(&env, "verified");
+    assert_no_finding(&r, "signature-unverifiable");
+}
+
+#[test]
+fn forged_rsa_pss_signature_under_the_trusted_root_name_is_not_chained() {
+    // The genuine intermediate, for its authority key id.
+    let genuine = TestEnv::new();
+    let root = pss_root();
+    pss_chain(&genuine, "32", &root.pem, &root.key_pem);
+    let genuine_aki = openssl_aki(&genuine, "int.pem");
+
+    // An impostor CA: the real root re-signed with another key (RSA key d). `-key` without
+    // extension options keeps the root's subject and its subjectKeyIdentifier, so what the
+    // impostor issues names "PSS Root" and carries the real root's key id in its AKI: only
+    // the signature tells the forgery apart.
+    let env = TestEnv::new();
+    env.write("genuine-root.pem", &root.pem);
+    env.write("impostor.key", key_pem(Alg::Rsa2048(3)));
+    env.openssl(&[
+        "x509",
+        "-in",
+        "genuine-root.pem",
+        "-key",
+        "impostor.key",
+        "-preserve_dates",
+        "-out",
+        "impostor.pem",
+    ])
+    .assert_status(0);
+    let impostor = String::from_utf8(env.read("impostor.pem")).expect("PEM is UTF-8");
+    let text = pss_chain(&env, "32", &impostor, key_pem(Alg::Rsa2048(3)));
+    assert!(text.contains("Salt Length: 0x20"), "{text}");
+    assert_eq!(
+        openssl_aki(&env, "int.pem"),
+        genuine_aki,
+        "the forgery must carry the real root's key id"
+    );
+    // The real openssl rejects the forged link.
+    let verify = openssl_verify(&env, "root.pem", None, "int.pem");
+    assert_ne!(verify.status, 0, "openssl accepted the forgery: {verify:?}");
+
+    let out = inspect(&env, &["leaf.pem", "--roots", "root.pem"]);
+    out.assert_status(1);
+    let r = only_result(&out);
+    assert_eq!(
+        chain_subjects(&r),
+        vec![cn("mail.example.test"), cn("PSS Intermediate")],
+        "the forged intermediate must not be chained to the root:\n{r:#}"
+    );
+    assert_eq!(chain_signatures(&r)[0], "verified", "{r:#}");
+    assert!(
+        r["chain"]
+            .as_array()
+            .expect("chain")
+            .iter()
+            .all(|c| c["role"] != "root"),
+        "{r:#}"
+    );
+    let missing = expect_finding(&r, "missing-intermediate", "error");
+    assert_eq!(
+        missing["cert"]["subject"],
+        cn("PSS Intermediate"),
+        "{missing}"
+    );
+    assert_eq!(missing["repairable"], false, "{missing}");
+    assert_no_finding(&r, "signature-unverifiable");
+    assert_eq!(r["status"], "broken", "{r:#}");
+
+    // Nothing is written for a chain that does not reach its root.
+    let out = repair(&env, "out", &["leaf.pem", "--roots", "root.pem"]);
+    out.assert_status(1);
+    assert!(!env.path("out/fullchain.pem").exists());
+}
+
+/// ring's RSA-PSS verifiers use MGF1 with the message digest; a genuine signature whose MGF1
+/// digest differs (SHA-256 message, MGF1-SHA1, salt 32) cannot be checked, so the link must be
+/// chained as unverifiable like a long salt, not rejected as a forgery.
+#[test]
+fn rsa_pss_with_mgf1_sha1_under_sha256_is_chained_as_unverifiable_not_rejected() {
+    let env = TestEnv::new();
+    let root = pss_root();
+    let text = pss_chain_with(
+        &env,
+        &["rsa_pss_saltlen:32", "rsa_mgf1_md:sha1"],
+        &root.pem,
+        &root.key_pem,
+    );
+    assert!(text.contains("Mask Algorithm: mgf1 with sha1"), "{text}");
+    assert!(text.contains("Salt Length: 0x20"), "{text}");
+    // Genuine: the real openssl accepts it.
+    openssl_verify(&env, "root.pem", Some("int.pem"), "leaf1.pem").assert_status(0);
+
+    let r = assert_pss_chain_ok(&env, "unverifiable");
+    assert_unverifiable_warning_on(&r, &cn("PSS Intermediate"));
+}

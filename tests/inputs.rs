@@ -1811,3 +1811,307 @@ fn only_a_ca_certificate_exits_2_with_a_clear_message() {
     );
     assert!(!dir.join("fullchain.pem").exists());
 }
+
+// ---------------------------------------------------------------------------------------------
+// 10. Password prompt on a terminal (util-linux `script` supplies the pseudo-terminal)
+// ---------------------------------------------------------------------------------------------
+
+/// How long one pseudo-terminal session may take before it is killed and the test fails.
+const TTY_LIMIT: Duration = Duration::from_secs(30);
+
+/// Single-quotes `arg` for `sh -c`.
+fn sh_quote(arg: &str) -> String {
+    format!("'{}'", arg.replace('\'', r"'\''"))
+}
+
+/// True when `script` is util-linux's (the one with `-q -e -c`); the TTY tests skip otherwise.
+fn have_util_linux_script() -> bool {
+    let found = Command::new("script")
+        .arg("--version")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).contains("util-linux"))
+        .unwrap_or(false);
+    if !found {
+        eprintln!("skipping: util-linux `script` is not installed");
+    }
+    found
+}
+
+/// A command run by `script -qec CMD /dev/null` in the test directory: it gets a pseudo-terminal
+/// as stdin, stdout and stderr (ECHO on, as `script` leaves it when its own stdin is a pipe);
+/// the test types into it through `script`'s stdin and reads everything it shows.
+struct TtySession {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    output: std::sync::mpsc::Receiver<Vec<u8>>,
+    transcript: Vec<u8>,
+    eof: bool,
+    deadline: std::time::Instant,
+}
+
+impl TtySession {
+    fn start(env: &TestEnv, shell_cmd: &str) -> TtySession {
+        use std::io::Read;
+        use std::process::Stdio;
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", shell_cmd, "/dev/null"])
+            .current_dir(env.path(""))
+            .env("SHELL", "/bin/sh")
+            .env("NO_COLOR", "1")
+            .env("XDG_CACHE_HOME", env.path("cache"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for var in [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "NO_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+            "no_proxy",
+        ] {
+            cmd.env_remove(var);
+        }
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start script: {e}"));
+        let mut out = child.stdout.take().expect("script stdout is piped");
+        let stdin = child.stdin.take();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            loop {
+                match out.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if tx.send(buf[..n].to_vec()).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        TtySession {
+            child,
+            stdin,
+            output: rx,
+            transcript: Vec::new(),
+            eof: false,
+            deadline: std::time::Instant::now() + TTY_LIMIT,
+        }
+    }
+
+    /// Everything the terminal showed so far.
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.transcript).into_owned()
+    }
+
+    /// Takes in output for up to `wait`; false once the terminal has closed.
+    fn pump(&mut self, wait: Duration) -> bool {
+        use std::sync::mpsc::RecvTimeoutError;
+        match self.output.recv_timeout(wait) {
+            Ok(bytes) => {
+                self.transcript.extend(bytes);
+                true
+            }
+            Err(RecvTimeoutError::Timeout) => true,
+            Err(RecvTimeoutError::Disconnected) => {
+                self.eof = true;
+                false
+            }
+        }
+    }
+
+    fn check_deadline(&mut self, what: &str) {
+        if std::time::Instant::now() >= self.deadline {
+            let _ = self.child.kill();
+            panic!(
+                "timed out after {TTY_LIMIT:?} waiting for {what}; transcript:\n{}",
+                self.text()
+            );
+        }
+    }
+
+    /// Reads output until `done` holds; panics (killing `script`) at the deadline.
+    fn wait_until(&mut self, what: &str, mut done: impl FnMut(&str) -> bool) {
+        loop {
+            if done(&self.text()) {
+                return;
+            }
+            self.check_deadline(what);
+            if !self.pump(Duration::from_millis(20)) && !done(&self.text()) {
+                panic!(
+                    "the terminal closed before {what}; transcript:\n{}",
+                    self.text()
+                );
+            }
+        }
+    }
+
+    /// Waits until the terminal named in `tty_file` (written by `tty`) has ECHO switched off,
+    /// as `stty -F` reports it.
+    fn wait_for_echo_off(&mut self, env: &TestEnv, tty_file: &str) {
+        let path = env.path(tty_file);
+        let echo_off = || {
+            let Ok(name) = std::fs::read_to_string(&path) else {
+                return false;
+            };
+            let name = name.trim();
+            if !name.starts_with("/dev/") {
+                return false;
+            }
+            Command::new("stty")
+                .args(["-F", name, "-a"])
+                .output()
+                .map(|out| {
+                    String::from_utf8_lossy(&out.stdout)
+                        .split_whitespace()
+                        .any(|flag| flag == "-echo")
+                })
+                .unwrap_or(false)
+        };
+        self.wait_until("ECHO to be switched off on the terminal", |_| echo_off());
+    }
+
+    /// Types `line` and Enter.
+    fn type_line(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("script stdin is open");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .and_then(|()| stdin.flush())
+            .expect("typing into the terminal");
+    }
+
+    /// Reads until the terminal closes and returns (exit code of the command, transcript).
+    fn finish(mut self) -> (i32, String) {
+        while !self.eof {
+            self.check_deadline("the command to finish");
+            self.pump(Duration::from_millis(50));
+        }
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for script") {
+                break status;
+            }
+            self.check_deadline("script to exit");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        self.stdin = None;
+        (status.code().unwrap_or(-1), self.text())
+    }
+}
+
+impl Drop for TtySession {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The shell command that records the terminal's name in `tty.txt` and then becomes
+/// `chainfix <args> --at AT ... --roots trust/root.pem <pfx>` (the same options as `cf`).
+fn chainfix_on_tty(env: &TestEnv, args: &[&str], pfx: &Path) -> String {
+    let mut argv: Vec<String> = vec![env!("CARGO_BIN_EXE_chainfix").to_string()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    argv.extend(["--at", AT, "--no-default-roots", "--offline", "--cache-dir"].map(str::to_string));
+    argv.push(s(&env.path("cache")));
+    argv.push("--roots".into());
+    argv.push(s(&env.path("trust/root.pem")));
+    argv.push(s(pfx));
+    let quoted: Vec<String> = argv.iter().map(|a| sh_quote(a)).collect();
+    format!("tty > tty.txt && exec {}", quoted.join(" "))
+}
+
+/// The JSON report inside a terminal transcript (CRLF line ends, after the prompt).
+fn transcript_json(transcript: &str) -> Value {
+    let text = transcript.replace("\r\n", "\n");
+    let start = text
+        .find("\n{")
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("no JSON report in the transcript:\n{transcript}"));
+    let end = text.rfind('}').expect("JSON report ends with }") + 1;
+    serde_json::from_str(&text[start..end])
+        .unwrap_or_else(|e| panic!("the report is not JSON ({e}):\n{transcript}"))
+}
+
+#[test]
+fn pfx_password_is_prompted_on_the_terminal_without_echo_and_opens_the_pfx() {
+    if !have_util_linux_script() {
+        return;
+    }
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let pfx = make_pfx(&env, &chain, "in/mail.pfx", PFX_PASSWORD, &[]);
+
+    // Control: on this pseudo-terminal typed input is echoed unless the program turns ECHO
+    // off, so an echoed password would show in the transcript.
+    let mut control = TtySession::start(&env, "exec head -n 1");
+    control.type_line("echo-probe-7f3a");
+    let (code, text) = control.finish();
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(
+        text.matches("echo-probe-7f3a").count(),
+        2,
+        "the control run should show the typed line twice (echo + head):\n{text:?}"
+    );
+
+    let mut tty = TtySession::start(&env, &chainfix_on_tty(&env, &["inspect", "--json"], &pfx));
+    let prompt = format!("Password for {}: ", s(&pfx));
+    tty.wait_until("the password prompt", |t| t.contains(&prompt));
+    // Type only once echo is off, as a person would, so a missing echo-off shows up here.
+    tty.wait_for_echo_off(&env, "tty.txt");
+    tty.type_line(PFX_PASSWORD);
+    let (code, transcript) = tty.finish();
+    assert_eq!(code, 0, "exit code; transcript:\n{transcript}");
+    assert_eq!(
+        transcript.matches("Password for").count(),
+        1,
+        "exactly one prompt:\n{transcript}"
+    );
+    assert!(
+        !transcript.contains(PFX_PASSWORD) && !transcript.contains("Tr0ub4dor"),
+        "the typed password was echoed or printed:\n{transcript}"
+    );
+    let v = transcript_json(&transcript);
+    assert!(errors(&v).is_empty(), "{v:#}");
+    let r = result_for(&v, LEAF);
+    assert_eq!(r["file"], s(&pfx), "{r:#}");
+    assert_eq!(
+        r["key"],
+        s(&pfx),
+        "the key in the PFX is not reported: {r:#}"
+    );
+    assert_full_chain(&r);
+    assert_eq!(r["status"], "ok", "{r:#}");
+}
+
+#[test]
+fn wrong_password_typed_at_the_terminal_prompt_exits_2_naming_the_pfx() {
+    if !have_util_linux_script() {
+        return;
+    }
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let pfx = make_pfx(&env, &chain, "in/mail.pfx", PFX_PASSWORD, &[]);
+    let typed = "not-the-password-41c9";
+    let mut tty = TtySession::start(&env, &chainfix_on_tty(&env, &["inspect"], &pfx));
+    let prompt = format!("Password for {}: ", s(&pfx));
+    tty.wait_until("the password prompt", |t| t.contains(&prompt));
+    tty.wait_for_echo_off(&env, "tty.txt");
+    tty.type_line(typed);
+    let (code, transcript) = tty.finish();
+    assert_eq!(code, 2, "exit code; transcript:\n{transcript}");
+    let line = transcript
+        .lines()
+        .find(|l| l.contains("wrong password"))
+        .unwrap_or_else(|| panic!("no 'wrong password' message:\n{transcript}"));
+    assert!(line.contains(&s(&pfx)), "{line:?} does not name the PFX");
+    assert!(
+        !transcript.contains(typed),
+        "the typed password was echoed or printed:\n{transcript}"
+    );
+}
