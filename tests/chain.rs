@@ -2507,3 +2507,53 @@ fn rsa_pss_with_mgf1_sha1_under_sha256_is_chained_as_unverifiable_not_rejected()
     let r = assert_pss_chain_ok(&env, "unverifiable");
     assert_unverifiable_warning_on(&r, &cn("PSS Intermediate"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// 14. The embedded Mozilla root store
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn embedded_mozilla_roots_are_the_default_trust_anchors() {
+    // letsencrypt.org (E5, 2025) chains to ISRG Root X1, which the embedded store holds.
+    let Some(dir) = realworld() else { return };
+    let env = TestEnv::new();
+    let leaf = rw(&dir, "certs/leaf_letsencrypt.org_11400413.pem");
+    let e5 = rw(&dir, "certs/ca_E5_5dfdb3cf.pem");
+    let mut cmd = env.cmd();
+    cmd.args([
+        "inspect",
+        "--json",
+        "--offline",
+        "--at",
+        "2025-05-01T00:00:00Z",
+    ])
+    .arg("--cache-dir")
+    .arg(env.path("cache"))
+    .args([leaf.as_str(), "--intermediates", e5.as_str()]);
+    let out = run(&mut cmd);
+    let r = only_result(&out);
+    let chain = r["chain"].as_array().expect("chain");
+    assert_eq!(chain.len(), 3, "{r}");
+    assert_eq!(chain[2]["role"], "root", "{r}");
+    assert_eq!(chain[2]["source"]["kind"], "mozilla-roots", "{r}");
+    assert!(s(&chain[2]["subject"]).contains("ISRG Root X1"), "{r}");
+    assert_eq!(r["status"], "repairable", "{r}");
+
+    // The same run without the embedded store cannot reach a trusted root.
+    let out = inspect_at(
+        &env,
+        "2025-05-01T00:00:00Z",
+        &[leaf.as_str(), "--intermediates", e5.as_str()],
+    );
+    out.assert_status(1);
+    let r = only_result(&out);
+    assert_eq!(r["status"], "broken", "{r}");
+    assert!(
+        r["chain"]
+            .as_array()
+            .expect("chain")
+            .iter()
+            .all(|c| c["source"]["kind"] != "mozilla-roots"),
+        "{r}"
+    );
+}
