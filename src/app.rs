@@ -2,7 +2,7 @@
 //! (load -> pool -> chain -> diagnose -> fetch -> emit/report) for each subcommand, and is the
 //! only place that reads the clock, the environment, or the terminal.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -436,17 +436,24 @@ fn analyse(config: &Config) -> Result<Analysis, AppError> {
         built.push((located, leaf, outcome));
     }
 
+    let mut by_file: HashMap<&Path, Vec<&Located>> = HashMap::new();
+    for c in &inputs.certs {
+        by_file.entry(c.path.as_path()).or_default().push(c);
+    }
     let mut cases = Vec::new();
     for (located, leaf, outcome) in built {
         let Some(choice) = chain::choose(&outcome, &pool, config.now) else {
             continue;
         };
-        let presented: Vec<Id> = inputs
-            .certs
-            .iter()
-            .filter(|c| c.path == located.path)
-            .filter_map(|c| pool.find(&c.cert.sha256))
-            .collect();
+        let presented: Vec<Id> = by_file
+            .get(located.path.as_path())
+            .map(|certs| {
+                certs
+                    .iter()
+                    .filter_map(|c| pool.find(&c.cert.sha256))
+                    .collect()
+            })
+            .unwrap_or_default();
         let key = diagnose::key_status(
             &located.cert,
             &located.path,
@@ -490,31 +497,39 @@ fn analyse(config: &Config) -> Result<Analysis, AppError> {
 /// A leaf found in several files is reported once, for the file presenting the most
 /// certificates (usually the full-chain file the server is configured with).
 fn find_leaves(certs: &[Located]) -> Vec<Located> {
-    let issuer_names: HashSet<(&str, [u8; 32])> = certs
-        .iter()
-        .map(|c| (c.cert.issuer_key.as_str(), c.cert.sha256))
-        .collect();
+    // Issuer name -> fingerprints of the input certificates that name it.
+    let mut issued: HashMap<&str, Vec<[u8; 32]>> = HashMap::new();
+    for c in certs {
+        issued
+            .entry(c.cert.issuer_key.as_str())
+            .or_default()
+            .push(c.cert.sha256);
+    }
     let named_as_issuer = |c: &Certificate| {
-        issuer_names
-            .iter()
-            .any(|(issuer, sha)| *issuer == c.subject_key && *sha != c.sha256)
+        issued
+            .get(c.subject_key.as_str())
+            .is_some_and(|children| children.iter().any(|sha| *sha != c.sha256))
     };
     let mut per_file: HashMap<&Path, usize> = HashMap::new();
     for c in certs {
         *per_file.entry(&c.path).or_default() += 1;
     }
     let mut best: Vec<&Located> = Vec::new();
+    let mut slot_of: HashMap<[u8; 32], usize> = HashMap::new();
     for c in certs {
         if c.cert.is_ca || named_as_issuer(&c.cert) {
             continue;
         }
-        match best.iter_mut().find(|b| b.cert.sha256 == c.cert.sha256) {
-            Some(slot) => {
-                if per_file[c.path.as_path()] > per_file[slot.path.as_path()] {
-                    *slot = c;
+        match slot_of.get(&c.cert.sha256) {
+            Some(&i) => {
+                if per_file[c.path.as_path()] > per_file[best[i].path.as_path()] {
+                    best[i] = c;
                 }
             }
-            None => best.push(c),
+            None => {
+                slot_of.insert(c.cert.sha256, best.len());
+                best.push(c);
+            }
         }
     }
     best.into_iter().cloned().collect()
