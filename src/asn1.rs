@@ -114,6 +114,22 @@ fn read_nested(input: &[u8], depth: usize) -> Result<(Tlv<'_>, &[u8]), Asn1Error
     ))
 }
 
+/// Encodes one DER element (definite length).
+pub fn encode(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|&&b| b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
 /// Iterates over the elements inside a constructed value.
 pub fn children(content: &[u8]) -> Children<'_> {
     Children { rest: content }
@@ -181,6 +197,16 @@ mod tests {
             read(&[0x30, 0x80, 0x30, 0x80]).err(),
             Some(Asn1Error::Truncated)
         );
+    }
+
+    #[test]
+    fn encode_round_trips() {
+        for len in [0usize, 5, 127, 128, 255, 256, 70_000] {
+            let content = vec![7u8; len];
+            let der = encode(OCTET_STRING, &content);
+            let (t, rest) = read(&der).expect("read back");
+            assert_eq!((t.tag, t.content.len(), rest.len()), (OCTET_STRING, len, 0));
+        }
     }
 
     #[test]

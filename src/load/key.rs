@@ -104,27 +104,12 @@ impl PrivateKey {
 
 /// PrivateKeyInfo { version 0, AlgorithmIdentifier { oid, params }, OCTET STRING inner }.
 fn wrap_pkcs8(alg_oid: &[u8], params: &[u8], inner: &[u8]) -> Vec<u8> {
-    let mut alg = tlv(OID, alg_oid);
+    let mut alg = asn1::encode(OID, alg_oid);
     alg.extend_from_slice(params);
-    let mut body = tlv(INTEGER, &[0]);
-    body.extend(tlv(SEQUENCE, &alg));
-    body.extend(tlv(OCTET_STRING, inner));
-    tlv(SEQUENCE, &body)
-}
-
-fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = content.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|&&b| b == 0).count();
-        out.push(0x80 | (bytes.len() - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
-    }
-    out.extend_from_slice(content);
-    out
+    let mut body = asn1::encode(INTEGER, &[0]);
+    body.extend(asn1::encode(SEQUENCE, &alg));
+    body.extend(asn1::encode(OCTET_STRING, inner));
+    asn1::encode(SEQUENCE, &body)
 }
 
 /// RSAPrivateKey ::= SEQUENCE { version, modulus, publicExponent, ... }
