@@ -1,11 +1,11 @@
 //! Output files: atomic (temp file in the same directory, fsync, rename, fsync the directory)
 //! and idempotent (identical content with the right mode is left alone, mtime and all).
-//! Private keys are created 0600 from the first byte: the temp file is opened with that mode,
-//! so no moment exists where the key is world-readable.
+//! Every temp file is created 0600 and gets its group and final mode before the first byte is
+//! written, so no moment exists where a key is readable by anyone it should not be.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Permission classes for written files.
@@ -46,50 +46,98 @@ impl WriteOutcome {
     }
 }
 
+/// See [`Target::same_content`].
+pub type SameContentRef<'a> = &'a dyn Fn(&[u8]) -> bool;
+
+/// One file's desired state.
+pub struct Target<'a> {
+    pub contents: &'a [u8],
+    pub mode: FileMode,
+    /// Group owner to set (a group id from [`group_id`]).
+    pub gid: Option<u32>,
+    /// Decides whether different existing bytes already hold the same content (PFX files,
+    /// whose bytes change on every write); `None` compares bytes.
+    pub same_content: Option<SameContentRef<'a>>,
+}
+
+impl<'a> Target<'a> {
+    pub fn new(contents: &'a [u8], mode: FileMode) -> Target<'a> {
+        Target {
+            contents,
+            mode,
+            gid: None,
+            same_content: None,
+        }
+    }
+}
+
 /// What writing `contents` to `path` with `mode` would do, without doing it.
 pub fn plan(path: &Path, contents: &[u8], mode: FileMode) -> WriteOutcome {
-    match fs::read(path) {
-        Err(_) => WriteOutcome::Created,
-        Ok(existing) if existing != contents => WriteOutcome::Updated,
-        Ok(_) => {
-            let current = fs::metadata(path).map(|m| m.permissions().mode() & 0o7777);
-            if current.ok() == Some(mode.bits()) {
-                WriteOutcome::Unchanged
-            } else {
-                WriteOutcome::ModeFixed
-            }
-        }
+    plan_target(path, &Target::new(contents, mode))
+}
+
+/// What writing `target` to `path` would do, without doing it.
+pub fn plan_target(path: &Path, target: &Target<'_>) -> WriteOutcome {
+    let Ok(existing) = fs::read(path) else {
+        return WriteOutcome::Created;
+    };
+    let same =
+        existing == target.contents || target.same_content.is_some_and(|same| same(&existing));
+    if !same {
+        return WriteOutcome::Updated;
+    }
+    let Ok(meta) = fs::metadata(path) else {
+        return WriteOutcome::Updated;
+    };
+    let mode_ok = meta.permissions().mode() & 0o7777 == target.mode.bits();
+    let group_ok = target.gid.is_none_or(|g| meta.gid() == g);
+    if mode_ok && group_ok {
+        WriteOutcome::Unchanged
+    } else {
+        WriteOutcome::ModeFixed
     }
 }
 
 /// Writes `contents` to `path` atomically unless it already holds exactly that.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: FileMode) -> std::io::Result<WriteOutcome> {
-    let outcome = plan(path, contents, mode);
+    write_target(path, &Target::new(contents, mode))
+}
+
+/// Brings `path` to the state `target` describes, atomically and only if needed.
+pub fn write_target(path: &Path, target: &Target<'_>) -> std::io::Result<WriteOutcome> {
+    let outcome = plan_target(path, target);
     match outcome {
         WriteOutcome::Unchanged => {}
         WriteOutcome::ModeFixed => {
-            fs::set_permissions(path, fs::Permissions::from_mode(mode.bits()))?;
+            if let Some(gid) = target.gid {
+                std::os::unix::fs::chown(path, None, Some(gid))?;
+            }
+            fs::set_permissions(path, fs::Permissions::from_mode(target.mode.bits()))?;
         }
-        WriteOutcome::Created | WriteOutcome::Updated => replace(path, contents, mode)?,
+        WriteOutcome::Created | WriteOutcome::Updated => replace(path, target)?,
     }
     Ok(outcome)
 }
 
-fn replace(path: &Path, contents: &[u8], mode: FileMode) -> std::io::Result<()> {
+fn replace(path: &Path, target: &Target<'_>) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let tmp = temp_name(path);
+    let bits = target.mode.bits();
     let result = (|| {
+        // Created owner-only; group and final mode are set before any content is written.
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(mode.bits())
+            .mode(0o600)
             .open(&tmp)?;
-        // The umask may have narrowed the mode; set it exactly (never wider than asked).
-        file.set_permissions(fs::Permissions::from_mode(mode.bits()))?;
-        file.write_all(contents)?;
+        if let Some(gid) = target.gid {
+            std::os::unix::fs::fchown(&file, None, Some(gid))?;
+        }
+        file.set_permissions(fs::Permissions::from_mode(bits))?;
+        file.write_all(target.contents)?;
         file.sync_all()?;
         drop(file);
         fs::rename(&tmp, path)?;
@@ -99,6 +147,16 @@ fn replace(path: &Path, contents: &[u8], mode: FileMode) -> std::io::Result<()> 
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// The id of a local group, from /etc/group.
+pub fn group_id(name: &str) -> Option<u32> {
+    let text = fs::read_to_string("/etc/group").ok()?;
+    text.lines().find_map(|line| {
+        let mut f = line.split(':');
+        (f.next()? == name).then_some(())?;
+        f.nth(1)?.parse().ok()
+    })
 }
 
 fn temp_name(path: &Path) -> PathBuf {
