@@ -12,7 +12,7 @@ use crate::cert::Certificate;
 use crate::chain::{self, Budget, Choice, Link, SigCache};
 use crate::cli::{Cli, Command, CommonArgs, RepairArgs};
 use crate::diagnose::{self, Case, Finding, KeyStatus, Status};
-use crate::emit::{bundle::Bundle, Emitter, Material};
+use crate::emit::{self, EmitOptions, Material, Targets};
 use crate::exit::Exit;
 use crate::fetch::{Aia, AiaConfig, Cache, Fetcher, HttpLimits, LazyHttpFetcher};
 use crate::load::{self, Located, LocatedKey, PasswordSource};
@@ -61,7 +61,7 @@ impl Config {
                     "--password-env {var}: that environment variable is not set"
                 ))
             })?),
-            (None, Some(file)) => Some(read_password_file(file)?),
+            (None, Some(file)) => Some(read_password_file(file, "--password-file")?),
             (None, None) => None,
         };
         let cache_dir = a.cache_dir.clone().or_else(Cache::default_dir);
@@ -90,9 +90,9 @@ impl Config {
     }
 }
 
-fn read_password_file(file: &Path) -> Result<String, AppError> {
+fn read_password_file(file: &Path, flag: &str) -> Result<String, AppError> {
     let text = std::fs::read_to_string(file)
-        .map_err(|e| AppError(format!("--password-file {}: {e}", file.display())))?;
+        .map_err(|e| AppError(format!("{flag} {}: {e}", file.display())))?;
     Ok(text.lines().next().unwrap_or_default().to_string())
 }
 
@@ -138,11 +138,13 @@ fn inspect(config: &Config) -> Result<Exit, AppError> {
 }
 
 fn repair(config: &Config, args: &RepairArgs) -> Result<Exit, AppError> {
+    let options = emit_options(args)?;
     let analysis = analyse(config)?;
     let mut exit = analysis.exit_for_load();
-    let dirs = output_dirs(&args.out, &analysis);
+    let multiple = analysis.cases.len() > 1;
+    let names = output_names(&analysis);
     let mut results = Vec::new();
-    for (case, dir) in analysis.cases.iter().zip(dirs) {
+    for (case, name) in analysis.cases.iter().zip(names) {
         let mut result = case.result.clone();
         if case.status == Status::Broken {
             exit = exit.merge(Exit::Findings);
@@ -154,7 +156,14 @@ fn repair(config: &Config, args: &RepairArgs) -> Result<Exit, AppError> {
                 result.changed = Some(false);
             }
             Ok(material) => {
-                let (files, failed) = write_outputs(&dir, &material, args.check);
+                let (dir, leaf_options) = if multiple {
+                    let mut o = options.clone();
+                    o.install_dir = o.install_dir.join(&name);
+                    (args.out.join(&name), o)
+                } else {
+                    (args.out.clone(), options.clone())
+                };
+                let (files, failed) = write_outputs(&dir, &material, &leaf_options, args.check);
                 if failed {
                     exit = exit.merge(Exit::Failure);
                 }
@@ -168,22 +177,68 @@ fn repair(config: &Config, args: &RepairArgs) -> Result<Exit, AppError> {
     Ok(exit)
 }
 
+/// Validates the emit flags; `--install-dir` defaults to the absolute `--out` directory.
+fn emit_options(args: &RepairArgs) -> Result<EmitOptions, AppError> {
+    let targets = Targets::parse(&args.emit).map_err(|e| AppError(format!("--emit: {e}")))?;
+    let pfx_password = match (&args.pfx_password_env, &args.pfx_password_file) {
+        (Some(var), _) => Some(std::env::var(var).map_err(|_| {
+            AppError(format!(
+                "--pfx-password-env {var}: that environment variable is not set"
+            ))
+        })?),
+        (None, Some(file)) => Some(read_password_file(file, "--pfx-password-file")?),
+        (None, None) => None,
+    };
+    let install_dir = match &args.install_dir {
+        Some(dir) => dir.clone(),
+        None => std::path::absolute(&args.out)
+            .map_err(|e| AppError(format!("--out {}: {e}", args.out.display())))?,
+    };
+    Ok(EmitOptions {
+        install_dir,
+        targets,
+        postfix_legacy: args.postfix_legacy,
+        postfix_single_file: args.postfix_single_file,
+        pfx_password,
+        pfx_legacy: args.pfx_legacy,
+        trust_private_root: args.trust_private_root,
+        exim_group: args.exim_group.clone(),
+    })
+}
+
 /// Writes (or with `check`, plans) every file; reports failures on stderr.
-fn write_outputs(dir: &Path, material: &Material<'_>, check: bool) -> (Vec<WrittenFile>, bool) {
+fn write_outputs(
+    dir: &Path,
+    material: &Material<'_>,
+    options: &EmitOptions,
+    check: bool,
+) -> (Vec<WrittenFile>, bool) {
     let mut out = Vec::new();
     let mut failed = false;
-    if !check {
-        if let Err(e) = std::fs::create_dir_all(dir) {
-            eprintln!("chainfix: {}: cannot create directory: {e}", dir.display());
-            return (out, true);
-        }
-    }
-    for file in Bundle.files(material) {
+    for file in emit::all_files(material, options) {
         let path = dir.join(&file.rel);
+        if !check {
+            if let Some(parent) = path.parent() {
+                if let Err(e) = std::fs::create_dir_all(parent) {
+                    eprintln!(
+                        "chainfix: {}: cannot create directory: {e}",
+                        parent.display()
+                    );
+                    failed = true;
+                    continue;
+                }
+            }
+        }
+        let target = write::Target {
+            contents: &file.contents,
+            mode: file.mode,
+            gid: file.group.as_deref().and_then(write::group_id),
+            same_content: file.same_content.as_deref(),
+        };
         let result = if check {
-            Ok(write::plan(&path, &file.contents, file.mode))
+            Ok(write::plan_target(&path, &target))
         } else {
-            write::write_atomic(&path, &file.contents, file.mode)
+            write::write_target(&path, &target)
         };
         match result {
             Ok(action) => out.push(WrittenFile {
@@ -200,15 +255,13 @@ fn write_outputs(dir: &Path, material: &Material<'_>, check: bool) -> (Vec<Writt
     (out, failed)
 }
 
-/// One output directory per leaf: `DIR` itself for a single leaf, else `DIR/<name>`.
-fn output_dirs(out: &Path, analysis: &Analysis) -> Vec<PathBuf> {
-    if analysis.cases.len() == 1 {
-        return vec![out.to_path_buf()];
-    }
+/// One output subdirectory name per leaf (used when there are several): the leaf's name,
+/// made file-name safe, with a fingerprint prefix added when two leaves share a name.
+fn output_names(analysis: &Analysis) -> Vec<String> {
     let names: Vec<String> = analysis
         .cases
         .iter()
-        .map(|c| sanitize(&analysis.pool.cert(c.leaf).short_name()))
+        .map(|c| emit::file_safe(&analysis.pool.cert(c.leaf).short_name()))
         .collect();
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for n in &names {
@@ -221,32 +274,12 @@ fn output_dirs(out: &Path, analysis: &Analysis) -> Vec<PathBuf> {
         .map(|(c, n)| {
             if counts[n.as_str()] > 1 {
                 let sha = analysis.pool.cert(c.leaf).sha256_hex();
-                out.join(format!("{n}-{}", &sha[..8]))
+                format!("{n}-{}", &sha[..8])
             } else {
-                out.join(n)
+                n.clone()
             }
         })
         .collect()
-}
-
-fn sanitize(name: &str) -> String {
-    let s: String = name
-        .replace('*', "wildcard")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let s = s.trim_matches('.').to_string();
-    if s.is_empty() {
-        "leaf".into()
-    } else {
-        s
-    }
 }
 
 fn emit_report(
@@ -322,6 +355,11 @@ struct LeafCase {
 impl LeafCase {
     /// The chain to write, or why none can be written.
     fn material<'a>(&'a self, pool: &'a Pool, include_root: bool) -> Result<Material<'a>, String> {
+        let root_is_public = |c: &Certificate| {
+            webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                .iter()
+                .any(|d| d.as_ref() == c.der.as_slice())
+        };
         let best = &self.choice.best;
         let certs: Vec<&Certificate> = best.ids.iter().map(|&id| pool.cert(id).as_ref()).collect();
         let last = certs[certs.len() - 1];
@@ -343,11 +381,13 @@ impl LeafCase {
             leaf: certs[0],
             intermediates,
             root,
+            root_is_public: root.is_some_and(root_is_public),
             key: match &self.key {
                 KeyStatus::Matched(k) => Some(&k.key),
                 _ => None,
             },
             include_root,
+            problems: &self.result.problems,
         })
     }
 }

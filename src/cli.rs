@@ -24,7 +24,7 @@ pub enum Command {
     /// Show each leaf's presented chain, the chain chainfix builds, and what is wrong.
     #[command(after_help = EXIT_CODES_HELP)]
     Inspect(InspectArgs),
-    /// Build the full chain and write fullchain.pem, chain.pem, cert.pem and privkey.pem.
+    /// Build the full chain and write it, with configuration for Postfix, Exim and IIS.
     #[command(after_help = EXIT_CODES_HELP)]
     Repair(RepairArgs),
 }
@@ -51,6 +51,46 @@ pub struct RepairArgs {
     /// Write nothing; report what would change.
     #[arg(long)]
     pub check: bool,
+
+    /// Output targets, comma-separated: pem, postfix, exim, iis, or all. Postfix and Exim
+    /// read the PEM files, so they imply pem.
+    #[arg(long, value_name = "LIST", default_value = "all")]
+    pub emit: String,
+
+    /// Where the files will live on the mail host; snippets name files by these paths
+    /// [default: the --out directory]
+    #[arg(long, value_name = "PATH")]
+    pub install_dir: Option<PathBuf>,
+
+    /// Postfix older than 3.4: emit smtpd_tls_cert_file/smtpd_tls_key_file (and smtp_*)
+    /// instead of *_tls_chain_files.
+    #[arg(long)]
+    pub postfix_legacy: bool,
+
+    /// Postfix: write the key and the chain into one file (postfix/key-and-chain.pem).
+    #[arg(long, conflicts_with = "postfix_legacy")]
+    pub postfix_single_file: bool,
+
+    /// Password for the IIS .pfx, from this environment variable (no .pfx without one).
+    #[arg(long, value_name = "VAR", conflicts_with = "pfx_password_file")]
+    pub pfx_password_env: Option<String>,
+
+    /// Password for the IIS .pfx, from the first line of this file.
+    #[arg(long, value_name = "FILE")]
+    pub pfx_password_file: Option<PathBuf>,
+
+    /// Write the .pfx with 3DES and a SHA-1 MAC, which Windows Server 2016 and older need.
+    #[arg(long)]
+    pub pfx_legacy: bool,
+
+    /// Let install-chain.ps1 import a private root into Trusted Root (a receiver-side
+    /// workaround; receivers of your mail must still trust it themselves).
+    #[arg(long)]
+    pub trust_private_root: bool,
+
+    /// Group that must read the Exim key.
+    #[arg(long, value_name = "GROUP", default_value = "Debian-exim")]
+    pub exim_group: String,
 }
 
 #[derive(Debug, Args)]

@@ -374,7 +374,6 @@ fn presentation(case: &Case<'_>, out: &mut Vec<Finding>) {
     for &id in &serve[1..] {
         if !presented.contains(&id) {
             let c = case.cert(id);
-            let found_where = case.pool.get(id).source.to_string();
             out.push(
                 Finding::new(
                     Code::MissingIntermediate,
@@ -382,7 +381,7 @@ fn presentation(case: &Case<'_>, out: &mut Vec<Finding>) {
                     Some(c),
                     format!(
                         "The intermediate {} is not presented; receivers do not fetch missing \
-                         intermediates. Found in {found_where}.",
+                         intermediates.",
                         c.subject
                     ),
                 )

@@ -295,7 +295,7 @@ fn repair_writes_fullchain_fetched_over_aia_that_openssl_verifies() {
     let result = only_result(&json);
     assert_eq!(result["status"], "repairable", "{result:#}");
     assert!(
-        result.get("not_written").map_or(true, Value::is_null),
+        result.get("not_written").is_none_or(Value::is_null),
         "{result:#}"
     );
     assert_eq!(result["changed"], true);

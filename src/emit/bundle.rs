@@ -2,9 +2,7 @@
 //! order, then the root only with `--include-root`), `chain.pem` (intermediates only),
 //! `cert.pem` (the leaf) and `privkey.pem` (0600, only when the key is known).
 
-use std::path::PathBuf;
-
-use super::{pem_chain, Emitter, Material, OutputFile};
+use super::{pem_chain, EmitOptions, Emitter, Material, OutputFile};
 use crate::write::FileMode;
 
 pub struct Bundle;
@@ -14,27 +12,26 @@ impl Emitter for Bundle {
         "pem"
     }
 
-    fn files(&self, m: &Material<'_>) -> Vec<OutputFile> {
-        let public = |name: &str, text: String| OutputFile {
-            rel: PathBuf::from(name),
-            contents: text.into_bytes(),
-            mode: FileMode::Public,
-        };
+    fn files(&self, m: &Material<'_>, _: &EmitOptions) -> Vec<OutputFile> {
         let mut chain = m.intermediates.clone();
         if m.include_root {
             chain.extend(m.root);
         }
         let mut files = vec![
-            public("fullchain.pem", pem_chain(&m.full_chain())),
-            public("chain.pem", pem_chain(&chain)),
-            public("cert.pem", pem_chain(&[m.leaf])),
+            OutputFile::new(
+                "fullchain.pem",
+                pem_chain(&m.full_chain()),
+                FileMode::Public,
+            ),
+            OutputFile::new("chain.pem", pem_chain(&chain), FileMode::Public),
+            OutputFile::new("cert.pem", pem_chain(&[m.leaf]), FileMode::Public),
         ];
         if let Some(key) = m.key {
-            files.push(OutputFile {
-                rel: PathBuf::from("privkey.pem"),
-                contents: key.to_pem().into_bytes(),
-                mode: FileMode::Secret,
-            });
+            files.push(OutputFile::new(
+                "privkey.pem",
+                key.to_pem(),
+                FileMode::Secret,
+            ));
         }
         files
     }

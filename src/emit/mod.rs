@@ -1,11 +1,19 @@
 //! Emit stage: turns a repaired chain into files, one module per target behind [`Emitter`].
 //! Emitters only compute bytes; `write.rs` puts them on disk (or, with `--check`, compares).
+//!
+//! Every target names files by where they will live on the mail host (`--install-dir`), not by
+//! the directory chainfix writes into, so the snippets can be copied as they are.
 
 pub mod bundle;
+pub mod exim;
+pub mod iis;
+pub mod postfix;
+pub mod readme;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use crate::cert::Certificate;
+use crate::cert::{format_date, Certificate};
+use crate::diagnose::Finding;
 use crate::load::PrivateKey;
 use crate::write::FileMode;
 
@@ -15,9 +23,13 @@ pub struct Material<'a> {
     /// Intermediates in issuing order (leaf's issuer first), root excluded.
     pub intermediates: Vec<&'a Certificate>,
     pub root: Option<&'a Certificate>,
+    /// The root is in the embedded public trust store (receivers already trust it).
+    pub root_is_public: bool,
     pub key: Option<&'a PrivateKey>,
     /// `--include-root`: append the root to full chains.
     pub include_root: bool,
+    /// What was wrong with the presented chain, for README.txt.
+    pub problems: &'a [Finding],
 }
 
 impl Material<'_> {
@@ -30,22 +42,178 @@ impl Material<'_> {
         }
         out
     }
+
+    /// One comment-friendly line describing the chain, leaf first.
+    pub fn chain_summary(&self) -> String {
+        let mut names: Vec<String> = self
+            .full_chain()
+            .iter()
+            .map(|c| c.subject.clone())
+            .collect();
+        if let (Some(root), false) = (self.root, self.include_root) {
+            names.push(format!("{} (root, not sent)", root.subject));
+        }
+        names.join(" <- ")
+    }
+
+    pub fn leaf_expiry(&self) -> String {
+        format_date(self.leaf.not_after)
+    }
 }
 
-/// One file to write, relative to the output directory.
+/// The output targets of `--emit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Targets {
+    pub pem: bool,
+    pub postfix: bool,
+    pub exim: bool,
+    pub iis: bool,
+}
+
+impl Targets {
+    pub const ALL: Targets = Targets {
+        pem: true,
+        postfix: true,
+        exim: true,
+        iis: true,
+    };
+
+    /// Parses `pem,postfix,exim,iis` (any subset, any order). Postfix and Exim read the PEM
+    /// files, so asking for either implies `pem`.
+    pub fn parse(list: &str) -> Result<Targets, String> {
+        let mut t = Targets {
+            pem: false,
+            postfix: false,
+            exim: false,
+            iis: false,
+        };
+        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match item {
+                "pem" => t.pem = true,
+                "postfix" => t.postfix = true,
+                "exim" => t.exim = true,
+                "iis" => t.iis = true,
+                "all" => t = Targets::ALL,
+                other => {
+                    return Err(format!(
+                        "unknown target {other:?}; choose from pem, postfix, exim, iis, all"
+                    ))
+                }
+            }
+        }
+        if t == (Targets {
+            pem: false,
+            postfix: false,
+            exim: false,
+            iis: false,
+        }) {
+            return Err("no target given; choose from pem, postfix, exim, iis, all".into());
+        }
+        t.pem |= t.postfix || t.exim;
+        Ok(t)
+    }
+}
+
+/// Settings every target may need.
 #[derive(Debug, Clone)]
+pub struct EmitOptions {
+    /// Where the output directory's files will live on the mail host.
+    pub install_dir: PathBuf,
+    pub targets: Targets,
+    /// Postfix < 3.4: `smtpd_tls_cert_file`/`smtpd_tls_key_file` instead of `*_chain_files`.
+    pub postfix_legacy: bool,
+    /// Postfix >= 3.4: one file holding the key and the chain.
+    pub postfix_single_file: bool,
+    /// Password for the IIS `.pfx`; no `.pfx` without one.
+    pub pfx_password: Option<String>,
+    /// 3DES/SHA-1 `.pfx` for Windows Server 2016 and older.
+    pub pfx_legacy: bool,
+    /// Import a private root into the Trusted Root store (a receiver-side workaround).
+    pub trust_private_root: bool,
+    /// Group that must read the Exim key (Debian: `Debian-exim`).
+    pub exim_group: String,
+}
+
+impl EmitOptions {
+    /// The path of an output file on the mail host.
+    pub fn installed(&self, rel: &str) -> String {
+        self.install_dir.join(rel).display().to_string()
+    }
+}
+
+/// Decides whether existing bytes already hold the wanted content.
+pub type SameContent = Box<dyn Fn(&[u8]) -> bool>;
+
+/// One file to write, relative to the output directory.
 pub struct OutputFile {
     pub rel: PathBuf,
     pub contents: Vec<u8>,
     pub mode: FileMode,
+    /// Group to own the file, if that group exists on this host.
+    pub group: Option<String>,
+    /// For files whose bytes differ on every run (PFX: random salts), decides whether existing
+    /// bytes already hold the same content, so the file is not rewritten.
+    pub same_content: Option<SameContent>,
+}
+
+impl OutputFile {
+    pub fn new(rel: impl AsRef<Path>, contents: impl Into<Vec<u8>>, mode: FileMode) -> OutputFile {
+        OutputFile {
+            rel: rel.as_ref().to_path_buf(),
+            contents: contents.into(),
+            mode,
+            group: None,
+            same_content: None,
+        }
+    }
 }
 
 pub trait Emitter {
     fn name(&self) -> &'static str;
-    fn files(&self, material: &Material<'_>) -> Vec<OutputFile>;
+    fn files(&self, material: &Material<'_>, options: &EmitOptions) -> Vec<OutputFile>;
+}
+
+/// Every file for the chosen targets, README.txt last (it lists the others).
+pub fn all_files(material: &Material<'_>, options: &EmitOptions) -> Vec<OutputFile> {
+    let t = options.targets;
+    let emitters: [(&dyn Emitter, bool); 4] = [
+        (&bundle::Bundle, t.pem),
+        (&postfix::Postfix, t.postfix),
+        (&exim::Exim, t.exim),
+        (&iis::Iis, t.iis),
+    ];
+    let mut files: Vec<OutputFile> = emitters
+        .iter()
+        .filter(|(_, on)| *on)
+        .flat_map(|(e, _)| e.files(material, options))
+        .collect();
+    let readme = readme::readme(material, options, &files);
+    files.push(readme);
+    files
 }
 
 /// Concatenated PEM of `certs`, in order.
 pub fn pem_chain(certs: &[&Certificate]) -> String {
     certs.iter().map(|c| c.to_pem()).collect()
+}
+
+/// A file-name-safe form of a certificate name.
+pub fn file_safe(name: &str) -> String {
+    let s: String = name
+        .replace('*', "wildcard")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let s = s.trim_matches('.').to_string();
+    if s.is_empty() {
+        "cert".into()
+    } else {
+        s
+    }
 }

@@ -1,0 +1,274 @@
+//! IIS SMTP / Exchange on Windows: each intermediate as a DER `.cer`, the leaf as `leaf.cer`,
+//! `chain.p7b` (PKCS#7 certs-only, leaf and intermediates), a `.pfx` with key, leaf and
+//! intermediates when the key is known and a password was given, and `install-chain.ps1`.
+//!
+//! Windows builds the chain it sends from its own stores, so the fix there is to put the
+//! intermediates into `LocalMachine\CA`; the script does that, idempotently. A PFX's bytes
+//! change on every write (random salts and IVs), so an existing PFX that already holds the same
+//! key and certificates with the same encryption is left alone.
+
+use p12_keystore::{
+    EncryptionAlgorithm, KeyStore, KeyStoreEntry, MacAlgorithm, Pkcs12Archive, PrivateKeyChain,
+};
+
+use super::{file_safe, EmitOptions, Emitter, Material, OutputFile};
+use crate::asn1::{self, INTEGER, OID, SEQUENCE, SET};
+use crate::cert::Certificate;
+use crate::write::FileMode;
+
+pub struct Iis;
+
+pub const PFX: &str = "iis/certificate.pfx";
+pub const SCRIPT: &str = "iis/install-chain.ps1";
+
+/// DER of OIDs used below.
+const SIGNED_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02];
+const DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01];
+/// pbeWithSHAAnd3-KeyTripleDES-CBC (RFC 7292 Appendix C).
+const PBE_3DES: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x0c, 0x01, 0x03];
+
+impl Emitter for Iis {
+    fn name(&self) -> &'static str {
+        "iis"
+    }
+
+    fn files(&self, m: &Material<'_>, o: &EmitOptions) -> Vec<OutputFile> {
+        let mut files = Vec::new();
+        let names = intermediate_names(m);
+        for (cert, name) in m.intermediates.iter().zip(&names) {
+            files.push(OutputFile::new(
+                format!("iis/{name}"),
+                cert.der.clone(),
+                FileMode::Public,
+            ));
+        }
+        files.push(OutputFile::new(
+            "iis/leaf.cer",
+            m.leaf.der.clone(),
+            FileMode::Public,
+        ));
+        let root_file = private_root_to_trust(m, o);
+        if let Some(root) = root_file {
+            files.push(OutputFile::new(
+                "iis/root.cer",
+                root.der.clone(),
+                FileMode::Public,
+            ));
+        }
+        let p7b: Vec<&[u8]> = m.full_chain().iter().map(|c| c.der.as_slice()).collect();
+        files.push(OutputFile::new(
+            "iis/chain.p7b",
+            pkcs7_certs_only(&p7b),
+            FileMode::Public,
+        ));
+        let pfx = match (m.key, &o.pfx_password) {
+            (Some(key), Some(password)) => pfx_file(m, key, password, o.pfx_legacy),
+            _ => None,
+        };
+        let has_pfx = pfx.is_some();
+        files.extend(pfx);
+        files.push(OutputFile::new(
+            SCRIPT,
+            install_script(m, &names, has_pfx, root_file.is_some()),
+            FileMode::Public,
+        ));
+        files
+    }
+}
+
+/// The root to import into Trusted Root: only a private root, and only when asked.
+fn private_root_to_trust<'a>(m: &Material<'a>, o: &EmitOptions) -> Option<&'a Certificate> {
+    m.root.filter(|_| o.trust_private_root && !m.root_is_public)
+}
+
+fn intermediate_names(m: &Material<'_>) -> Vec<String> {
+    m.intermediates
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("intermediate-{}-{}.cer", i + 1, file_safe(&c.short_name())))
+        .collect()
+}
+
+/// PKCS#7 SignedData with only certificates (RFC 5652 §5; as `openssl crl2pkcs7 -nocrl`).
+pub fn pkcs7_certs_only(certs: &[&[u8]]) -> Vec<u8> {
+    let mut signed = asn1::encode(INTEGER, &[1]);
+    signed.extend(asn1::encode(SET, &[]));
+    signed.extend(asn1::encode(SEQUENCE, &asn1::encode(OID, DATA)));
+    signed.extend(asn1::encode(0xa0, &certs.concat()));
+    signed.extend(asn1::encode(SET, &[]));
+    let mut info = asn1::encode(OID, SIGNED_DATA);
+    info.extend(asn1::encode(0xa0, &asn1::encode(SEQUENCE, &signed)));
+    asn1::encode(SEQUENCE, &info)
+}
+
+fn pfx_file(
+    m: &Material<'_>,
+    key: &crate::load::PrivateKey,
+    password: &str,
+    legacy: bool,
+) -> Option<OutputFile> {
+    let certs: Vec<Vec<u8>> = m.full_chain().iter().map(|c| c.der.clone()).collect();
+    let pkcs8 = key.pkcs8_der();
+    let bytes = write_pfx(&pkcs8, &certs, password, legacy)?;
+    let mut file = OutputFile::new(PFX, bytes, FileMode::Secret);
+    let password = password.to_string();
+    file.same_content = Some(Box::new(move |existing: &[u8]| {
+        pfx_holds(existing, &password, &pkcs8, &certs, legacy)
+    }));
+    Some(file)
+}
+
+/// A PFX holding the key and the chain (leaf first). Default AES-256/PBES2 with HMAC-SHA256;
+/// `legacy` gives 3DES with an HMAC-SHA1 MAC, which Windows Server 2016 and older need.
+pub fn write_pfx(pkcs8: &[u8], certs: &[Vec<u8>], password: &str, legacy: bool) -> Option<Vec<u8>> {
+    let key = p12_keystore::PrivateKey::from_der(pkcs8).ok()?;
+    let certs: Vec<p12_keystore::Certificate> = certs
+        .iter()
+        .filter_map(|d| p12_keystore::Certificate::from_der(d).ok())
+        .collect();
+    let mut store = KeyStore::new();
+    let chain = PrivateKeyChain::new(b"chainfix".to_vec(), key, certs);
+    store.add_entry("chainfix", KeyStoreEntry::PrivateKeyChain(chain));
+    let writer = store.writer(password);
+    let writer = if legacy {
+        writer
+            .encryption_algorithm(EncryptionAlgorithm::PbeWithShaAnd3KeyTripleDesCbc)
+            .mac_algorithm(MacAlgorithm::HmacSha1)
+    } else {
+        writer
+    };
+    writer.write().ok()
+}
+
+/// Whether an existing PFX opens with `password` and holds exactly this key and these
+/// certificates, encrypted the requested way.
+fn pfx_holds(
+    existing: &[u8],
+    password: &str,
+    pkcs8: &[u8],
+    certs: &[Vec<u8>],
+    legacy: bool,
+) -> bool {
+    let is_legacy = existing.windows(PBE_3DES.len()).any(|w| w == PBE_3DES);
+    if is_legacy != legacy {
+        return false;
+    }
+    let Ok(archive) = Pkcs12Archive::from_pkcs12(existing, password) else {
+        return false;
+    };
+    let keys: Vec<&[u8]> = archive.keys.iter().map(|k| k.key.as_der()).collect();
+    let mut have: Vec<&[u8]> = archive.certs.iter().map(|c| c.cert.as_der()).collect();
+    let mut want: Vec<&[u8]> = certs.iter().map(Vec::as_slice).collect();
+    have.sort();
+    want.sort();
+    keys == [pkcs8] && have == want
+}
+
+/// Windows shows SHA-1 thumbprints in upper-case hex.
+fn thumbprint(c: &Certificate) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &c.der);
+    crate::cert::hex(d.as_ref()).to_uppercase()
+}
+
+/// Single-quoted PowerShell string literal.
+fn ps_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// `install-chain.ps1`. Uses only cmdlets present on Windows Server 2012 R2 (PowerShell 4.0,
+/// PKI module): Import-Certificate, Import-PfxCertificate, Test-Path, Join-Path, Split-Path,
+/// Read-Host, Write-Host, Write-Error, Out-Null, New-Object; plus certutil.exe.
+fn install_script(m: &Material<'_>, names: &[String], has_pfx: bool, trust_root: bool) -> String {
+    let mut s = String::new();
+    s.push_str("#Requires -Version 4.0\n");
+    s.push_str(&format!(
+        "# chainfix: install the certificate chain of {} on Windows (IIS SMTP, Exchange).\n",
+        m.leaf.subject
+    ));
+    s.push_str(&format!("# Leaf expires {}.\n", m.leaf_expiry()));
+    s.push_str(
+        "# Run it from this folder in an elevated PowerShell. It is safe to run again: what is\n\
+         # already installed is skipped.\n\
+         $ErrorActionPreference = 'Stop'\n\
+         $here = Split-Path -Parent $MyInvocation.MyCommand.Path\n\
+         \n\
+         $identity = [Security.Principal.WindowsIdentity]::GetCurrent()\n\
+         $principal = New-Object Security.Principal.WindowsPrincipal($identity)\n\
+         if (-not $principal.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)) {\n\
+         \x20   Write-Error 'Run this script in an elevated PowerShell (Run as administrator).'\n\
+         \x20   exit 1\n\
+         }\n\
+         \n\
+         function Install-Cert([string]$File, [string]$Thumbprint, [string]$Store, [string]$Subject) {\n\
+         \x20   if (Test-Path -Path (\"Cert:\\LocalMachine\\\" + $Store + \"\\\" + $Thumbprint)) {\n\
+         \x20       Write-Host \"Already in LocalMachine\\$Store`: $Subject\"\n\
+         \x20   } else {\n\
+         \x20       Import-Certificate -FilePath (Join-Path $here $File) -CertStoreLocation (\"Cert:\\LocalMachine\\\" + $Store) | Out-Null\n\
+         \x20       Write-Host \"Imported into LocalMachine\\$Store`: $Subject\"\n\
+         \x20   }\n\
+         }\n\
+         \n\
+         # Intermediate CAs, leaf's issuer first. Windows sends the chain it can build from its\n\
+         # stores, so they belong in the Intermediate Certification Authorities store.\n",
+    );
+    for (c, name) in m.intermediates.iter().zip(names) {
+        s.push_str(&format!(
+            "Install-Cert {} {} 'CA' {}\n",
+            ps_quote(name),
+            ps_quote(&thumbprint(c)),
+            ps_quote(&c.subject)
+        ));
+    }
+    match (trust_root, m.root) {
+        (true, Some(root)) => {
+            s.push_str(
+                "\n# --trust-private-root: this makes THIS machine trust a private root. That is the\n\
+                 # receiver-side workaround for a private CA; it does nothing for the servers that\n\
+                 # receive mail from this one, which must trust the root themselves.\n",
+            );
+            s.push_str(&format!(
+                "Install-Cert 'root.cer' {} 'Root' {}\n",
+                ps_quote(&thumbprint(root)),
+                ps_quote(&root.subject)
+            ));
+        }
+        _ => s.push_str(
+            "\n# The root is not imported into Trusted Root: receivers must already trust it.\n\
+             # (chainfix --trust-private-root adds that step for a private CA, as a receiver-side\n\
+             # workaround only.)\n",
+        ),
+    }
+    let leaf_tp = thumbprint(m.leaf);
+    s.push_str(&format!("\n$leafThumbprint = {}\n", ps_quote(&leaf_tp)));
+    if has_pfx {
+        s.push_str(
+            "$pfx = Join-Path $here 'certificate.pfx'\n\
+             if (Test-Path -Path (\"Cert:\\LocalMachine\\My\\\" + $leafThumbprint)) {\n\
+             \x20   Write-Host 'The certificate and key are already in LocalMachine\\My.'\n\
+             } else {\n\
+             \x20   $password = Read-Host -AsSecureString -Prompt 'Password of certificate.pfx'\n\
+             \x20   Import-PfxCertificate -FilePath $pfx -CertStoreLocation 'Cert:\\LocalMachine\\My' -Password $password | Out-Null\n\
+             \x20   Write-Host 'Imported certificate.pfx into LocalMachine\\My.'\n\
+             }\n",
+        );
+    } else {
+        s.push_str(
+            "# No certificate.pfx was written (the key was unknown or no --pfx-password-* was given);\n\
+             # the certificate and key must already be in LocalMachine\\My.\n",
+        );
+    }
+    s.push_str(
+        "\nWrite-Host \"Leaf thumbprint: $leafThumbprint\"\n\
+         Write-Host 'For Exchange, run in the Exchange Management Shell:'\n\
+         Write-Host \"  Enable-ExchangeCertificate -Thumbprint $leafThumbprint -Services SMTP\"\n\
+         \n\
+         # Check that Windows now builds the whole chain for the leaf.\n\
+         & certutil.exe -verify (Join-Path $here 'leaf.cer')\n\
+         if ($LASTEXITCODE -ne 0) {\n\
+         \x20   Write-Error 'certutil -verify reports a problem with the chain (see above).'\n\
+         \x20   exit 1\n\
+         }\n\
+         Write-Host 'Chain installed and verified.'\n",
+    );
+    s
+}

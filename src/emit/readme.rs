@@ -1,0 +1,146 @@
+//! `README.txt` in the output directory: in plain words, what was wrong, what was written, and
+//! the exact steps to deploy it on each target that was emitted.
+
+use std::path::PathBuf;
+
+use super::{exim, iis, postfix, EmitOptions, Material, OutputFile};
+use crate::diagnose::{Code, Severity};
+use crate::write::FileMode;
+
+pub fn readme(m: &Material<'_>, o: &EmitOptions, files: &[OutputFile]) -> OutputFile {
+    let mut s = format!(
+        "chainfix repaired the certificate chain of {}\n\
+         (expires {}).\n\nChain to serve, in this order:\n",
+        m.leaf.subject,
+        m.leaf_expiry()
+    );
+    for (i, c) in m.full_chain().iter().enumerate() {
+        s.push_str(&format!("  {}. {}\n", i + 1, c.subject));
+    }
+    if let (Some(root), false) = (m.root, m.include_root) {
+        s.push_str(&format!(
+            "  (root, not sent: receivers use their own copy) {}\n",
+            root.subject
+        ));
+    }
+    s.push_str("\nWhat was wrong with what was presented:\n");
+    let notable: Vec<_> = m
+        .problems
+        .iter()
+        .filter(|p| p.severity != Severity::Info)
+        // How the chain was found is not what was wrong with it.
+        .filter(|p| !matches!(p.code, Code::AiaFetchFailed | Code::IssuerSignatureInvalid))
+        .collect();
+    if notable.is_empty() {
+        s.push_str("  Nothing: the presented chain was already complete and in order.\n");
+    }
+    for p in notable {
+        s.push_str(&format!(
+            "  - {} [{}]: {}\n",
+            p.severity.as_str(),
+            p.code.as_str(),
+            p.message
+        ));
+        if p.repairable {
+            s.push_str("    Fixed by the files below.\n");
+        } else if p.severity == Severity::Error {
+            s.push_str("    NOT fixed by these files: it needs action of its own.\n");
+        }
+    }
+    s.push_str(&format!(
+        "\nFiles written (install them under {}):\n",
+        o.install_dir.display()
+    ));
+    for f in files {
+        s.push_str(&format!("  {:<34} {}\n", f.rel.display(), describe(f)));
+    }
+    s.push_str(&steps(m, o));
+    OutputFile::new(PathBuf::from("README.txt"), s, FileMode::Public)
+}
+
+fn describe(f: &OutputFile) -> &'static str {
+    let name = f.rel.to_string_lossy();
+    match name.as_ref() {
+        "fullchain.pem" => "leaf + intermediates, in order: what the server must send",
+        "chain.pem" => "intermediates only",
+        "cert.pem" => "the leaf only",
+        "privkey.pem" => "private key (mode 0600; keep it secret)",
+        "postfix/main.cf" => "lines to merge into Postfix main.cf",
+        postfix::SINGLE_FILE => "key followed by the chain, for Postfix (0600)",
+        "exim/main.conf" => "Exim main-section options (server role)",
+        "exim/transport.conf" => "Exim smtp transport options (client role)",
+        "exim/debian-macros.conf" => "the same as Debian exim4 macros",
+        exim::KEY => "private key readable by the Exim group (0640)",
+        "iis/chain.p7b" => "leaf + intermediates as PKCS#7",
+        "iis/leaf.cer" => "the leaf, DER",
+        "iis/root.cer" => "the private root (--trust-private-root)",
+        iis::PFX => "key + leaf + intermediates for Windows (0600)",
+        iis::SCRIPT => "PowerShell script that installs the chain on Windows",
+        _ if name.starts_with("iis/intermediate-") => "an intermediate CA, DER",
+        _ => "",
+    }
+}
+
+fn steps(m: &Material<'_>, o: &EmitOptions) -> String {
+    let t = o.targets;
+    let mut s = String::from("\nHow to deploy:\n");
+    let dir = o.install_dir.display();
+    s.push_str(&format!(
+        "\n  Copy this directory to {dir} on the mail server, keeping file modes\n\
+         \x20 (for example: rsync -a, or scp -p).\n"
+    ));
+    if m.key.is_none() {
+        s.push_str(&format!(
+            "\n  The private key was not among the inputs: put it at {} (mode 0600)\n\
+             \x20 yourself, or run chainfix again with --key.\n",
+            o.installed("privkey.pem")
+        ));
+    }
+    if t.postfix {
+        s.push_str(
+            "\n  Postfix:\n\
+             \x20   1. Merge postfix/main.cf into /etc/postfix/main.cf (it sets both the server\n\
+             \x20      and the client certificate).\n\
+             \x20   2. postfix check && postfix reload\n\
+             \x20   3. Check what is served:\n\
+             \x20      openssl s_client -starttls smtp -connect HOST:25 -showcerts </dev/null\n",
+        );
+    }
+    if t.exim {
+        s.push_str(&format!(
+            "\n  Exim:\n\
+             \x20   1. Make the key readable by Exim: chgrp {} {key}; chmod 0640 {key}\n\
+             \x20   2. Debian (split or single config): save exim/debian-macros.conf as\n\
+             \x20      /etc/exim4/conf.d/main/00_chainfix_tls, then\n\
+             \x20      update-exim4.conf && systemctl reload exim4\n\
+             \x20      Other systems: put exim/main.conf in the main section and the options in\n\
+             \x20      exim/transport.conf into the remote_smtp transport, then exim -bV.\n",
+            o.exim_group,
+            key = o.installed(exim::KEY)
+        ));
+    }
+    if t.iis {
+        s.push_str(
+            "\n  Windows (IIS SMTP, Exchange):\n\
+             \x20   1. Copy the iis folder to the server.\n\
+             \x20   2. In an elevated PowerShell: .\\install-chain.ps1\n\
+             \x20      It imports the intermediates into LocalMachine\\CA, the .pfx (if any) into\n\
+             \x20      LocalMachine\\My, prints the leaf thumbprint, and runs certutil -verify.\n\
+             \x20   3. Exchange: Enable-ExchangeCertificate -Thumbprint <thumbprint> -Services SMTP\n",
+        );
+        if o.pfx_password.is_none() || m.key.is_none() {
+            s.push_str(
+                "      No .pfx was written: it needs the private key and --pfx-password-env or\n\
+                 \x20     --pfx-password-file.\n",
+            );
+        }
+    }
+    if t.pem && !t.postfix && !t.exim {
+        s.push_str(&format!(
+            "\n  Point your server at {} (certificate chain) and {} (key).\n",
+            o.installed("fullchain.pem"),
+            o.installed("privkey.pem")
+        ));
+    }
+    s
+}
