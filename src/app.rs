@@ -190,6 +190,14 @@ fn emit_options(args: &RepairArgs) -> Result<EmitOptions, AppError> {
         (None, None) => None,
     };
     let install_dir = match &args.install_dir {
+        // MTAs resolve relative paths from their own working directories (Postfix: the queue
+        // directory), so a relative path in a snippet would point at the wrong file.
+        Some(dir) if !dir.is_absolute() => {
+            return Err(AppError(format!(
+                "--install-dir {}: must be an absolute path (it is written into MTA configuration)",
+                dir.display()
+            )))
+        }
         Some(dir) => dir.clone(),
         None => std::path::absolute(&args.out)
             .map_err(|e| AppError(format!("--out {}: {e}", args.out.display())))?,

@@ -40,7 +40,17 @@ impl Emitter for Postfix {
                 "# NOTE: chainfix did not find the private key. Put it at {key} (mode 0600).\n"
             ));
         }
-        let single = o.postfix_single_file && !o.postfix_legacy && m.key.is_some();
+        // `*_tls_chain_files` is a list split on whitespace and commas, with no quoting: a
+        // path containing either must go into the one-path-per-setting legacy form.
+        let splits = |p: &str| p.contains(|c: char| c.is_whitespace() || c == ',');
+        let legacy = o.postfix_legacy || splits(&key) || splits(&chain);
+        if legacy && !o.postfix_legacy {
+            text.push_str(
+                "# The install path contains a space or comma, which *_tls_chain_files cannot\n\
+                 # hold, so the separate certificate and key settings are used.\n",
+            );
+        }
+        let single = o.postfix_single_file && !legacy && m.key.is_some();
         if let (true, Some(k)) = (single, m.key) {
             let mut combined = k.to_pem();
             combined.push_str(&pem_chain(&m.full_chain()));
@@ -59,7 +69,7 @@ impl Emitter for Postfix {
             ),
         ] {
             text.push_str(&format!("\n# {role}: {why}.\n"));
-            if o.postfix_legacy {
+            if legacy {
                 text.push_str(&format!(
                     "{prefix}_tls_cert_file = {chain}\n{prefix}_tls_key_file = {key}\n"
                 ));
