@@ -27,18 +27,25 @@ pub enum Command {
     /// Build the full chain and write it, with configuration for Postfix, Exim and IIS.
     #[command(after_help = EXIT_CODES_HELP)]
     Repair(RepairArgs),
+    /// Connect to live mail servers (STARTTLS or implicit TLS) and judge the chain they serve.
+    #[command(after_help = crate::exit::PROBE_EXIT_CODES_HELP)]
+    Probe(ProbeArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     #[command(flatten)]
-    pub common: CommonArgs,
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub chain: ChainArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct RepairArgs {
     #[command(flatten)]
-    pub common: CommonArgs,
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub chain: ChainArgs,
 
     /// Directory to write the repaired files into (created if missing).
     #[arg(long, value_name = "DIR")]
@@ -93,8 +100,9 @@ pub struct RepairArgs {
     pub exim_group: String,
 }
 
+/// What to inspect: files, directories, keys.
 #[derive(Debug, Args)]
-pub struct CommonArgs {
+pub struct InputArgs {
     /// Certificate files and directories: PEM, DER, PKCS#7 (.p7b/.p7c), PKCS#12 (.pfx/.p12),
     /// private keys. Directories are scanned recursively.
     #[arg(required = true, value_name = "PATH")]
@@ -104,6 +112,18 @@ pub struct CommonArgs {
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
 
+    /// Read the PFX password from this environment variable.
+    #[arg(long, value_name = "VAR", conflicts_with = "password_file")]
+    pub password_env: Option<String>,
+
+    /// Read the PFX password from the first line of this file.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+}
+
+/// How chains are built and judged: shared by every subcommand.
+#[derive(Debug, Args)]
+pub struct ChainArgs {
     /// Extra intermediate certificates to build chains from (file or directory; repeatable).
     #[arg(long, value_name = "PATH")]
     pub intermediates: Vec<PathBuf>,
@@ -116,7 +136,7 @@ pub struct CommonArgs {
     #[arg(long)]
     pub no_default_roots: bool,
 
-    /// Never use the network; only inputs, pools and the download cache.
+    /// Never fetch over AIA; only inputs, pools and the download cache.
     #[arg(long)]
     pub offline: bool,
 
@@ -124,7 +144,7 @@ pub struct CommonArgs {
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
 
-    /// Seconds allowed for each AIA request, connect to last byte.
+    /// Seconds allowed for each AIA request (and, for probe, each connection), start to end.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub timeout: u64,
 
@@ -132,15 +152,8 @@ pub struct CommonArgs {
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_fetches: usize,
 
-    /// Read the PFX password from this environment variable.
-    #[arg(long, value_name = "VAR", conflicts_with = "password_file")]
-    pub password_env: Option<String>,
-
-    /// Read the PFX password from the first line of this file.
-    #[arg(long, value_name = "FILE")]
-    pub password_file: Option<PathBuf>,
-
     /// Check that the leaf is valid for this host name (RFC 6125, wildcards included).
+    /// probe: default the probed host.
     #[arg(long, value_name = "NAME")]
     pub host: Option<String>,
 
@@ -155,4 +168,55 @@ pub struct CommonArgs {
     /// Evaluate validity at this RFC 3339 time instead of now (for reproducible runs).
     #[arg(long, value_name = "RFC3339", hide = true)]
     pub at: Option<String>,
+}
+
+/// `--starttls` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StartTlsArg {
+    /// EHLO and STARTTLS first (the default for every port but 465).
+    Smtp,
+    /// TLS right away (the default for port 465).
+    None,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Servers to probe, HOST[:PORT] (port 25 by default; 465 means implicit TLS).
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+
+    /// Read more targets from this file, one per line (# starts a comment).
+    #[arg(long, value_name = "FILE")]
+    pub targets_file: Option<PathBuf>,
+
+    /// How to start TLS, overriding the choice by port.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub starttls: Option<StartTlsArg>,
+
+    /// Server name to send as SNI [default: the target host]
+    #[arg(long, value_name = "NAME")]
+    pub servername: Option<String>,
+
+    /// Name to send in EHLO [default: this machine's host name]
+    #[arg(long, value_name = "NAME")]
+    pub helo: Option<String>,
+
+    /// Probe this many targets at a time.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub concurrency: usize,
+
+    /// Compare what is served with these files on disk (served-differs-from-disk).
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub compare: Vec<PathBuf>,
+
+    /// One line per target: target, status, leaf, expiry, problem codes.
+    #[arg(long, conflicts_with_all = ["json", "nagios"])]
+    pub brief: bool,
+
+    /// Nagios plugin output and exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    #[arg(long, conflicts_with = "json")]
+    pub nagios: bool,
+
+    #[command(flatten)]
+    pub chain: ChainArgs,
 }

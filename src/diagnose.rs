@@ -21,6 +21,11 @@ pub const UNTRUSTED_ROOT_NDR: &str =
 as a relay's client certificate: 550 5.7.64 TenantAttribution; Relay Access Denied";
 const EXPIRED_NDR: &str = "Exchange Online: 4.7.322 certificate-expired";
 const HOST_NDR: &str = "Exchange Online: 4.7.325 certificate-host-mismatch";
+const STARTTLS_NDR: &str = "Exchange Online: 4.7.321 starttls-not-supported \
+(Destination mail server must support TLS to receive mail)";
+const TLS_FAILED_NDR: &str =
+    "Exchange Online: 4.7.5 (TLS negotiation failed); senders that require TLS cannot deliver";
+const UNREACHABLE_NDR: &str = "Senders queue the mail and retry (4.4.x), then bounce it";
 const WEAK_SIG_NDR: &str =
     "TLS 1.2 and 1.3 receivers refuse MD5 and MD2 signatures (RFC 9155); the handshake fails";
 
@@ -50,6 +55,13 @@ pub enum Code {
     ChainLoop,
     DepthExceeded,
     SearchBudgetExceeded,
+    StarttlsNotSupported,
+    SmtpGreetingRejected,
+    SmtpProtocolError,
+    ConnectionFailed,
+    Timeout,
+    TlsHandshakeFailed,
+    ServedDiffersFromDisk,
 }
 
 impl Code {
@@ -77,6 +89,13 @@ impl Code {
             Code::ChainLoop => "chain-loop",
             Code::DepthExceeded => "depth-exceeded",
             Code::SearchBudgetExceeded => "search-budget-exceeded",
+            Code::StarttlsNotSupported => "starttls-not-supported",
+            Code::SmtpGreetingRejected => "smtp-greeting-rejected",
+            Code::SmtpProtocolError => "smtp-protocol-error",
+            Code::ConnectionFailed => "connection-failed",
+            Code::Timeout => "timeout",
+            Code::TlsHandshakeFailed => "tls-handshake-failed",
+            Code::ServedDiffersFromDisk => "served-differs-from-disk",
         }
     }
 }
@@ -156,6 +175,45 @@ impl Finding {
         self.repairable = true;
         self
     }
+}
+
+/// A probe that got no chain at all: the failure as a finding.
+pub fn probe_failure(e: &crate::probe::ProbeError) -> Finding {
+    use crate::probe::{ProbeError as P, SmtpError as S};
+    let (code, view) = match e {
+        P::Resolve(_) | P::Refused(_) | P::Connect { .. } => {
+            (Code::ConnectionFailed, UNREACHABLE_NDR)
+        }
+        P::ConnectTimeout(_) | P::Smtp(S::Timeout(_)) | P::Tls(crate::probe::TlsError::Timeout) => {
+            (Code::Timeout, UNREACHABLE_NDR)
+        }
+        P::Smtp(S::NoStartTls | S::StartTlsRefused { .. }) => {
+            (Code::StarttlsNotSupported, STARTTLS_NDR)
+        }
+        P::Smtp(S::Greeting { .. } | S::EhloRefused { .. }) => {
+            (Code::SmtpGreetingRejected, UNREACHABLE_NDR)
+        }
+        P::Smtp(S::Garbage(_) | S::Closed(_) | S::Io(_)) => {
+            (Code::SmtpProtocolError, UNREACHABLE_NDR)
+        }
+        P::Tls(_) => (Code::TlsHandshakeFailed, TLS_FAILED_NDR),
+    };
+    let mut message = e.to_string();
+    if let Some(first) = message.get(..1) {
+        message = first.to_uppercase() + &message[1..];
+    }
+    message.push('.');
+    Finding::new(code, Severity::Error, None, message).receiver(view)
+}
+
+/// The served chain is not what the files on disk hold.
+pub fn served_differs(served_leaf: &Certificate, message: String) -> Finding {
+    Finding::new(
+        Code::ServedDiffersFromDisk,
+        Severity::Error,
+        Some(served_leaf),
+        message,
+    )
 }
 
 /// Overall verdict for one leaf.

@@ -32,6 +32,40 @@ pub const EXIT_CODES_HELP: &str = "Exit status:
   2  operational failure: bad usage, an unreadable or damaged input file, a wrong PFX
      password, no certificate found, or an output file that could not be written";
 
+/// `probe`'s exit statuses, with and without `--nagios`.
+pub const PROBE_EXIT_CODES_HELP: &str = "Exit status:
+  0  every target served a chain with no error finding
+  1  error findings remain, including a target that could not be reached or has no STARTTLS
+  2  operational failure: bad usage, an unreadable --targets-file or --compare file
+With --nagios (plugin conventions; worst target wins):
+  0  OK        1  WARNING: warnings only (e.g. expires-soon)
+  2  CRITICAL: an error finding or an unreachable target
+  3  UNKNOWN: the probe itself could not run (bad usage, unreadable files)";
+
+/// Nagios plugin statuses (Nagios Plugin Development Guidelines, "Plugin Return Codes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Nagios {
+    Ok = 0,
+    Warning = 1,
+    Critical = 2,
+    Unknown = 3,
+}
+
+impl Nagios {
+    pub fn label(self) -> &'static str {
+        match self {
+            Nagios::Ok => "OK",
+            Nagios::Warning => "WARNING",
+            Nagios::Critical => "CRITICAL",
+            Nagios::Unknown => "UNKNOWN",
+        }
+    }
+
+    pub fn code(self) -> ExitCode {
+        ExitCode::from(self as u8)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Exit;

@@ -17,6 +17,8 @@
 //!   findings with stable codes.
 //! * [`emit`] produces the repaired files; [`write`] puts them on disk atomically.
 //! * [`report`] prints human or JSON output.
+//! * [`probe`] captures the chain a live server presents (SMTP STARTTLS or implicit TLS), which
+//!   then goes through the same stages as files.
 //!
 //! Time is a parameter: the core takes `now`; only [`app`] reads the clock.
 
@@ -32,5 +34,6 @@ pub mod fetch;
 pub mod hostname;
 pub mod load;
 pub mod pool;
+pub mod probe;
 pub mod report;
 pub mod write;

@@ -7,7 +7,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = chainfix::cli::Cli::parse();
     match chainfix::app::run(cli) {
-        Ok(exit) => exit.code(),
+        Ok(code) => code,
         Err(e) => {
             eprintln!("chainfix: {e}");
             chainfix::exit::Exit::Failure.code()

@@ -118,11 +118,30 @@ pub struct WrittenFile {
     pub mode: String,
 }
 
+/// How a probed server's chain was captured.
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsView {
+    /// `TLSv1.3`, `TLSv1.2`, ...
+    pub version: String,
+    pub cipher: String,
+    /// `rustls`, or `legacy-hello` for servers that only speak legacy TLS.
+    pub method: &'static str,
+    /// TLS was started with STARTTLS (else implicit TLS).
+    pub starttls: bool,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct LeafResult {
-    /// The file the leaf was found in.
+    /// probe only: the target, `host:port`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The file the leaf was found in (probe: the target).
     pub file: String,
-    pub leaf: CertView,
+    /// `null` only for a probe that got no certificate.
+    pub leaf: Option<CertView>,
+    /// probe only: how the chain was captured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsView>,
     pub status: Status,
     /// The certificates of the leaf's file, in file order.
     pub presented: Vec<CertView>,
@@ -150,6 +169,52 @@ pub fn print_json(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)
 }
 
+/// One line per result: target, status, leaf expiry, leaf, problem codes.
+pub fn print_brief(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let width = report
+        .results
+        .iter()
+        .map(|r| r.file.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    writeln!(
+        out,
+        "{:<width$}  {:<10}  {:<10}  {:<30}  PROBLEMS",
+        "TARGET", "STATUS", "EXPIRES", "LEAF"
+    )?;
+    for r in &report.results {
+        let (expires, leaf) = match &r.leaf {
+            Some(l) => (
+                l.not_after.get(..10).unwrap_or(&l.not_after).to_string(),
+                l.subject.clone(),
+            ),
+            None => ("-".into(), "-".into()),
+        };
+        let mut codes: Vec<&str> = r
+            .problems
+            .iter()
+            .filter(|p| p.severity != Severity::Info)
+            .map(|p| p.code.as_str())
+            .collect();
+        codes.dedup();
+        let codes = if codes.is_empty() {
+            "-".to_string()
+        } else {
+            codes.join(",")
+        };
+        writeln!(
+            out,
+            "{:<width$}  {:<10}  {:<10}  {:<30}  {codes}",
+            r.file,
+            r.status.as_str(),
+            expires,
+            leaf
+        )?;
+    }
+    Ok(())
+}
+
 /// Prints the human report.
 pub fn print_human(report: &Report, check: bool, out: &mut dyn Write) -> io::Result<()> {
     for (i, r) in report.results.iter().enumerate() {
@@ -171,12 +236,29 @@ fn print_result(r: &LeafResult, check: bool, out: &mut dyn Write) -> io::Result<
         Status::Broken => "BROKEN",
     };
     writeln!(out, "{}  [{verdict}]", r.file)?;
-    writeln!(out, "  leaf: {}", r.leaf.subject)?;
-    writeln!(out, "  presented (file order):")?;
-    for (i, c) in r.presented.iter().enumerate() {
-        writeln!(out, "    {i}  {}", c.subject)?;
+    if let Some(tls) = &r.tls {
+        let how = if tls.starttls {
+            "STARTTLS"
+        } else {
+            "implicit TLS"
+        };
+        writeln!(out, "  served over {how}, {} {}", tls.version, tls.cipher)?;
     }
-    writeln!(out, "  chain built:")?;
+    if let Some(leaf) = &r.leaf {
+        writeln!(out, "  leaf: {}", leaf.subject)?;
+    }
+    if r.leaf.is_some() {
+        let order = if r.target.is_some() {
+            "as served"
+        } else {
+            "file order"
+        };
+        writeln!(out, "  presented ({order}):")?;
+        for (i, c) in r.presented.iter().enumerate() {
+            writeln!(out, "    {i}  {}", c.subject)?;
+        }
+        writeln!(out, "  chain built:")?;
+    }
     for (i, c) in r.chain.iter().enumerate() {
         let not_after = c.not_after.get(..10).unwrap_or(&c.not_after);
         writeln!(out, "    {i}  {}  ({})", c.subject, c.role)?;

@@ -1,0 +1,348 @@
+//! The shared part of every subcommand: pool the inputs, pools and anchors, find the leaves of
+//! each group of inputs, build and choose their chains (fetching over AIA), and diagnose them.
+//! A group is what one subject presents: all files of `inspect`/`repair`, or the chain one
+//! probed server sent, so that leaves are found, and de-duplicated, per group.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::Config;
+use crate::cert::Certificate;
+use crate::chain::{self, Budget, Choice, Link, SigCache};
+use crate::diagnose::{self, Case, Finding, KeyStatus, Status};
+use crate::emit::Material;
+use crate::exit::Exit;
+use crate::fetch::{Aia, Fetcher, LazyHttpFetcher};
+use crate::load::{self, FileProblem, Loaded, Located, LocatedKey};
+use crate::pool::{Entry, Id, Pool, Source};
+use crate::report::{Alternative, CertView, ChainItem, LeafResult};
+
+/// The analysed inputs: the pool and one case per leaf.
+pub(super) struct Analysis {
+    pub pool: Pool,
+    pub cases: Vec<LeafCase>,
+    pub problems: Vec<FileProblem>,
+    pub input_certs: usize,
+}
+
+impl Analysis {
+    pub fn exit_for_load(&self) -> Exit {
+        let failed = self.problems.iter().any(|p| p.fatal) || self.cases.is_empty();
+        if failed {
+            Exit::Failure
+        } else {
+            Exit::Ok
+        }
+    }
+}
+
+pub(super) struct LeafCase {
+    /// Index of the input group the leaf came from.
+    pub group: usize,
+    pub leaf: Id,
+    pub choice: Choice,
+    pub key: KeyStatus,
+    pub status: Status,
+    pub result: LeafResult,
+}
+
+impl LeafCase {
+    /// The chain to write, or why none can be written.
+    pub fn material<'a>(
+        &'a self,
+        pool: &'a Pool,
+        include_root: bool,
+    ) -> Result<Material<'a>, String> {
+        let root_is_public = |c: &Certificate| {
+            webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                .iter()
+                .any(|d| d.as_ref() == c.der.as_slice())
+        };
+        let best = &self.choice.best;
+        let certs: Vec<&Certificate> = best.ids.iter().map(|&id| pool.cert(id).as_ref()).collect();
+        let last = certs[certs.len() - 1];
+        let has_root = best.ends_at_root(pool);
+        if !has_root && !best.anchored {
+            return Err(if certs.len() == 1 && last.is_self_issued() {
+                "the certificate is self-signed; there is no chain to write".into()
+            } else {
+                "the chain is incomplete (an issuer is missing); writing it would deploy a broken chain"
+                    .into()
+            });
+        }
+        let (intermediates, root) = if has_root {
+            (certs[1..certs.len() - 1].to_vec(), Some(last))
+        } else {
+            (certs[1..].to_vec(), None)
+        };
+        Ok(Material {
+            leaf: certs[0],
+            intermediates,
+            root,
+            root_is_public: root.is_some_and(root_is_public),
+            key: match &self.key {
+                KeyStatus::Matched(k) => Some(&k.key),
+                _ => None,
+            },
+            include_root,
+            problems: &self.result.problems,
+        })
+    }
+}
+
+/// Analyses every group against one shared pool, AIA resolver and signature cache.
+pub(super) fn analyse(
+    config: &Config,
+    groups: &[Loaded],
+    hosts: &[Option<String>],
+    explicit_keys: &[LocatedKey],
+    mut problems: Vec<FileProblem>,
+) -> Analysis {
+    let inputs: Vec<&Located> = groups.iter().flat_map(|g| &g.certs).collect();
+    let keys: Vec<LocatedKey> = groups.iter().flat_map(|g| g.keys.clone()).collect();
+    let mut pool = Pool::new();
+    for c in &inputs {
+        pool.add(
+            c.cert.clone(),
+            Source::Input {
+                path: c.path.clone(),
+                index: c.index,
+            },
+        );
+    }
+    let extra = load::load_paths(&config.intermediates, &load::NoPassword);
+    problems.extend(extra.problems);
+    for c in extra.certs {
+        pool.add(c.cert, Source::Intermediates { path: c.path });
+    }
+    if let Some(cache) = &config.cache {
+        for (url, certs) in cache.entries() {
+            for c in certs {
+                pool.add(c, Source::Cache { url: url.clone() });
+            }
+        }
+    }
+    let roots = load::load_paths(&config.roots, &load::NoPassword);
+    problems.extend(roots.problems);
+    for c in roots.certs {
+        pool.add_anchor(c.cert, Source::Roots { path: c.path });
+    }
+    if config.default_roots {
+        for der in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+            if let Ok(c) = Certificate::from_der(der.as_ref()) {
+                pool.add_anchor(Arc::new(c), Source::MozillaRoots);
+            }
+        }
+    }
+
+    let leaves: Vec<(usize, Located)> = groups
+        .iter()
+        .enumerate()
+        .flat_map(|(i, g)| find_leaves(&g.certs).into_iter().map(move |l| (i, l)))
+        .collect();
+    let all_leaves: Vec<&Certificate> = leaves.iter().map(|(_, l)| l.cert.as_ref()).collect();
+
+    let fetcher = LazyHttpFetcher::new(config.http.clone());
+    let fetcher_ref: Option<&dyn Fetcher> = if config.aia.offline {
+        None
+    } else {
+        Some(&fetcher)
+    };
+    let mut aia = Aia::new(fetcher_ref, config.cache.as_ref(), config.aia.clone());
+    let budget = Budget::default();
+    let mut sigs = SigCache::default();
+
+    let mut built = Vec::new();
+    for (group, located) in &leaves {
+        let leaf = pool.add(
+            located.cert.clone(),
+            Source::Input {
+                path: located.path.clone(),
+                index: located.index,
+            },
+        );
+        let outcome = chain::build(leaf, &mut pool, &mut aia, &budget, &mut sigs);
+        built.push((*group, located, leaf, outcome));
+    }
+
+    let mut by_file: HashMap<&Path, Vec<&Located>> = HashMap::new();
+    for c in &inputs {
+        by_file.entry(c.path.as_path()).or_default().push(c);
+    }
+    let mut cases = Vec::new();
+    for (group, located, leaf, outcome) in built {
+        let Some(choice) = chain::choose(&outcome, &pool, config.now) else {
+            continue;
+        };
+        let presented: Vec<Id> = by_file
+            .get(located.path.as_path())
+            .map(|certs| {
+                certs
+                    .iter()
+                    .filter_map(|c| pool.find(&c.cert.sha256))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let key = diagnose::key_status(
+            &located.cert,
+            &located.path,
+            explicit_keys,
+            &keys,
+            &all_leaves,
+        );
+        let case = Case {
+            pool: &pool,
+            leaf,
+            presented: &presented,
+            outcome: &outcome,
+            choice: &choice,
+            aia: Some(&aia),
+            key: &key,
+            budget: &budget,
+            now: config.now,
+            warn_days: config.warn_days,
+            host: hosts.get(group).and_then(Option::as_deref),
+        };
+        let problems = diagnose::diagnose(&case);
+        let status = Status::of(&problems);
+        let result = leaf_result(&pool, located, &presented, &choice, &key, problems, status);
+        cases.push(LeafCase {
+            group,
+            leaf,
+            choice,
+            key,
+            status,
+            result,
+        });
+    }
+    Analysis {
+        pool,
+        cases,
+        problems,
+        input_certs: inputs.len(),
+    }
+}
+
+/// Leaves: input certificates that are not CAs and that no other input names as its issuer.
+/// A leaf found in several files is reported once, for the file presenting the most
+/// certificates (usually the full-chain file the server is configured with).
+fn find_leaves(certs: &[Located]) -> Vec<Located> {
+    // Issuer name -> fingerprints of the input certificates that name it.
+    let mut issued: HashMap<&str, Vec<[u8; 32]>> = HashMap::new();
+    for c in certs {
+        issued
+            .entry(c.cert.issuer_key.as_str())
+            .or_default()
+            .push(c.cert.sha256);
+    }
+    let named_as_issuer = |c: &Certificate| {
+        issued
+            .get(c.subject_key.as_str())
+            .is_some_and(|children| children.iter().any(|sha| *sha != c.sha256))
+    };
+    let mut per_file: HashMap<&Path, usize> = HashMap::new();
+    for c in certs {
+        *per_file.entry(&c.path).or_default() += 1;
+    }
+    let mut best: Vec<&Located> = Vec::new();
+    let mut slot_of: HashMap<[u8; 32], usize> = HashMap::new();
+    for c in certs {
+        if c.cert.is_ca || named_as_issuer(&c.cert) {
+            continue;
+        }
+        match slot_of.get(&c.cert.sha256) {
+            Some(&i) => {
+                if per_file[c.path.as_path()] > per_file[best[i].path.as_path()] {
+                    best[i] = c;
+                }
+            }
+            None => {
+                slot_of.insert(c.cert.sha256, best.len());
+                best.push(c);
+            }
+        }
+    }
+    best.into_iter().cloned().collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn leaf_result(
+    pool: &Pool,
+    located: &Located,
+    presented: &[Id],
+    choice: &Choice,
+    key: &KeyStatus,
+    problems: Vec<Finding>,
+    status: Status,
+) -> LeafResult {
+    let best = &choice.best;
+    let n = best.ids.len();
+    let ends_at_root = best.ends_at_root(pool);
+    let chain = best
+        .ids
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| {
+            let role = if i == 0 {
+                "leaf"
+            } else if i == n - 1 && ends_at_root {
+                "root"
+            } else {
+                "intermediate"
+            };
+            let signature = best.links.get(i).map(|l| match l {
+                Link::Verified => "verified",
+                Link::Unverifiable(_) => "unverifiable",
+            });
+            if i == 0 {
+                // The same leaf may sit in several files or servers; show this one's.
+                let own = Entry {
+                    cert: located.cert.clone(),
+                    source: Source::Input {
+                        path: located.path.clone(),
+                        index: located.index,
+                    },
+                    in_trust_store: false,
+                };
+                ChainItem::of(&own, role, signature)
+            } else {
+                ChainItem::of(pool.get(id), role, signature)
+            }
+        })
+        .collect();
+    let alternatives = choice
+        .rejected
+        .iter()
+        .map(|r| Alternative {
+            chain: r
+                .path
+                .ids
+                .iter()
+                .map(|&id| pool.cert(id).short_name())
+                .collect(),
+            reason: r.reason.clone(),
+        })
+        .collect();
+    LeafResult {
+        file: located.path.display().to_string(),
+        target: None,
+        leaf: Some(CertView::of(&located.cert)),
+        tls: None,
+        status,
+        presented: presented
+            .iter()
+            .map(|&id| CertView::of(pool.cert(id)))
+            .collect(),
+        chain,
+        problems,
+        alternatives,
+        key: match key {
+            KeyStatus::Matched(LocatedKey { path, .. }) => Some(path.display().to_string()),
+            _ => None,
+        },
+        changed: None,
+        files: None,
+        not_written: None,
+    }
+}

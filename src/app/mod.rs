@@ -1,0 +1,380 @@
+//! Application layer: validates the command line into a [`Config`], wires the stages
+//! (load -> pool -> chain -> diagnose -> fetch -> emit/report) for each subcommand, and is the
+//! only place that reads the clock, the environment, or the terminal. `analyse.rs` holds the
+//! part every subcommand shares; `probe.rs` the live-server subcommand.
+
+mod analyse;
+use analyse::Analysis;
+mod probe;
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::cli::{ChainArgs, Cli, Command, InputArgs, RepairArgs};
+use crate::diagnose::Status;
+use crate::emit::{self, EmitOptions, Material, Targets};
+use crate::exit::Exit;
+use crate::fetch::{AiaConfig, Cache, HttpLimits};
+use crate::load::{self, PasswordSource};
+use crate::report::{self, FileError, LeafResult, Report, WrittenFile};
+use crate::write;
+
+/// A failure to do the work at all (as opposed to findings about certificates).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AppError(pub String);
+
+/// Validated settings shared by `inspect` and `repair`.
+pub struct Config {
+    pub paths: Vec<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub intermediates: Vec<PathBuf>,
+    pub roots: Vec<PathBuf>,
+    pub default_roots: bool,
+    pub cache: Option<Cache>,
+    pub aia: AiaConfig,
+    pub http: HttpLimits,
+    pub password: Option<String>,
+    pub host: Option<String>,
+    pub warn_days: i64,
+    pub json: bool,
+    /// Evaluation time, unix seconds.
+    pub now: i64,
+}
+
+impl Config {
+    /// `input` is `None` for subcommands without files (probe).
+    fn from_args(input: Option<&InputArgs>, a: &ChainArgs) -> Result<Config, AppError> {
+        let now = match &a.at {
+            Some(s) => {
+                time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                    .map_err(|e| AppError(format!("--at {s}: not an RFC 3339 time ({e})")))?
+                    .unix_timestamp()
+            }
+            None => time::OffsetDateTime::now_utc().unix_timestamp(),
+        };
+        let password = match input.map(|i| (&i.password_env, &i.password_file)) {
+            Some((Some(var), _)) => Some(std::env::var(var).map_err(|_| {
+                AppError(format!(
+                    "--password-env {var}: that environment variable is not set"
+                ))
+            })?),
+            Some((None, Some(file))) => Some(read_password_file(file, "--password-file")?),
+            _ => None,
+        };
+        let cache_dir = a.cache_dir.clone().or_else(Cache::default_dir);
+        Ok(Config {
+            paths: input.map(|i| i.paths.clone()).unwrap_or_default(),
+            key: input.and_then(|i| i.key.clone()),
+            intermediates: a.intermediates.clone(),
+            roots: a.roots.clone(),
+            default_roots: !a.no_default_roots,
+            cache: cache_dir.map(Cache::new),
+            aia: AiaConfig {
+                offline: a.offline,
+                max_fetches: a.max_fetches,
+                ..AiaConfig::default()
+            },
+            http: HttpLimits {
+                timeout: Duration::from_secs(a.timeout.max(1)),
+                ..HttpLimits::default()
+            },
+            password,
+            host: a.host.clone(),
+            warn_days: a.warn_days,
+            json: a.json,
+            now,
+        })
+    }
+}
+
+fn read_password_file(file: &Path, flag: &str) -> Result<String, AppError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| AppError(format!("{flag} {}: {e}", file.display())))?;
+    Ok(text.lines().next().unwrap_or_default().to_string())
+}
+
+/// Passwords for PFX files: the configured one, else a prompt on a terminal.
+struct Passwords {
+    configured: Option<String>,
+    interactive: bool,
+}
+
+impl PasswordSource for Passwords {
+    fn configured(&self) -> Option<String> {
+        self.configured.clone()
+    }
+
+    fn prompt(&self, path: &Path) -> Option<String> {
+        if !self.interactive {
+            return None;
+        }
+        rpassword::prompt_password(format!("Password for {}: ", path.display())).ok()
+    }
+}
+
+/// Runs the parsed command line and returns the exit status.
+pub fn run(cli: Cli) -> Result<ExitCode, AppError> {
+    match cli.command {
+        Command::Inspect(args) => {
+            inspect(&Config::from_args(Some(&args.input), &args.chain)?).map(Exit::code)
+        }
+        Command::Repair(args) => {
+            repair(&Config::from_args(Some(&args.input), &args.chain)?, &args).map(Exit::code)
+        }
+        Command::Probe(args) => probe::probe(&Config::from_args(None, &args.chain)?, &args),
+    }
+}
+
+/// Loads the command-line inputs (one group) and the `--key` file.
+fn analyse_files(config: &Config) -> Result<Analysis, AppError> {
+    let passwords = Passwords {
+        configured: config.password.clone(),
+        interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
+    };
+    let inputs = load::load_paths(&config.paths, &passwords);
+    let mut problems = inputs.problems.clone();
+    let explicit_keys = match &config.key {
+        Some(path) => {
+            let loaded = load::load_paths(std::slice::from_ref(path), &passwords);
+            problems.extend(loaded.problems);
+            if loaded.keys.is_empty() {
+                return Err(AppError(format!(
+                    "--key {}: no private key found",
+                    path.display()
+                )));
+            }
+            loaded.keys
+        }
+        None => Vec::new(),
+    };
+    Ok(analyse::analyse(
+        config,
+        std::slice::from_ref(&inputs),
+        std::slice::from_ref(&config.host),
+        &explicit_keys,
+        problems,
+    ))
+}
+
+fn inspect(config: &Config) -> Result<Exit, AppError> {
+    let analysis = analyse_files(config)?;
+    let mut exit = analysis.exit_for_load();
+    let mut results = Vec::new();
+    for case in &analysis.cases {
+        if case.status != Status::Ok {
+            exit = exit.merge(Exit::Findings);
+        }
+        results.push(case.result.clone());
+    }
+    emit_report(config, &analysis, results, false)?;
+    Ok(exit)
+}
+
+fn repair(config: &Config, args: &RepairArgs) -> Result<Exit, AppError> {
+    let options = emit_options(args)?;
+    let analysis = analyse_files(config)?;
+    let mut exit = analysis.exit_for_load();
+    let multiple = analysis.cases.len() > 1;
+    let names = output_names(&analysis);
+    let mut results = Vec::new();
+    for (case, name) in analysis.cases.iter().zip(names) {
+        let mut result = case.result.clone();
+        if case.status == Status::Broken {
+            exit = exit.merge(Exit::Findings);
+        }
+        match case.material(&analysis.pool, args.include_root) {
+            Err(why) => {
+                exit = exit.merge(Exit::Findings);
+                result.not_written = Some(why);
+                result.changed = Some(false);
+            }
+            Ok(material) => {
+                let (dir, leaf_options) = if multiple {
+                    let mut o = options.clone();
+                    o.install_dir = o.install_dir.join(&name);
+                    (args.out.join(&name), o)
+                } else {
+                    (args.out.clone(), options.clone())
+                };
+                let (files, failed) = write_outputs(&dir, &material, &leaf_options, args.check);
+                if failed {
+                    exit = exit.merge(Exit::Failure);
+                }
+                result.changed = Some(files.iter().any(|f| f.action.changed()));
+                result.files = Some(files);
+            }
+        }
+        results.push(result);
+    }
+    emit_report(config, &analysis, results, args.check)?;
+    Ok(exit)
+}
+
+/// Validates the emit flags; `--install-dir` defaults to the absolute `--out` directory.
+fn emit_options(args: &RepairArgs) -> Result<EmitOptions, AppError> {
+    let targets = Targets::parse(&args.emit).map_err(|e| AppError(format!("--emit: {e}")))?;
+    let pfx_password = match (&args.pfx_password_env, &args.pfx_password_file) {
+        (Some(var), _) => Some(std::env::var(var).map_err(|_| {
+            AppError(format!(
+                "--pfx-password-env {var}: that environment variable is not set"
+            ))
+        })?),
+        (None, Some(file)) => Some(read_password_file(file, "--pfx-password-file")?),
+        (None, None) => None,
+    };
+    let install_dir = match &args.install_dir {
+        // MTAs resolve relative paths from their own working directories (Postfix: the queue
+        // directory), so a relative path in a snippet would point at the wrong file.
+        Some(dir) if !dir.is_absolute() => {
+            return Err(AppError(format!(
+                "--install-dir {}: must be an absolute path (it is written into MTA configuration)",
+                dir.display()
+            )))
+        }
+        Some(dir) => dir.clone(),
+        None => std::path::absolute(&args.out)
+            .map_err(|e| AppError(format!("--out {}: {e}", args.out.display())))?,
+    };
+    Ok(EmitOptions {
+        install_dir,
+        targets,
+        postfix_legacy: args.postfix_legacy,
+        postfix_single_file: args.postfix_single_file,
+        pfx_password,
+        pfx_legacy: args.pfx_legacy,
+        trust_private_root: args.trust_private_root,
+        exim_group: args.exim_group.clone(),
+    })
+}
+
+/// Writes (or with `check`, plans) every file; reports failures on stderr.
+fn write_outputs(
+    dir: &Path,
+    material: &Material<'_>,
+    options: &EmitOptions,
+    check: bool,
+) -> (Vec<WrittenFile>, bool) {
+    let mut out = Vec::new();
+    let mut failed = false;
+    for file in emit::all_files(material, options) {
+        let path = dir.join(&file.rel);
+        if !check {
+            if let Some(parent) = path.parent() {
+                if let Err(e) = std::fs::create_dir_all(parent) {
+                    eprintln!(
+                        "chainfix: {}: cannot create directory: {e}",
+                        parent.display()
+                    );
+                    failed = true;
+                    continue;
+                }
+            }
+        }
+        let target = write::Target {
+            contents: &file.contents,
+            mode: file.mode,
+            gid: file.group.as_deref().and_then(write::group_id),
+            same_content: file.same_content.as_deref(),
+        };
+        let result = if check {
+            Ok(write::plan_target(&path, &target))
+        } else {
+            write::write_target(&path, &target)
+        };
+        match result {
+            Ok(action) => out.push(WrittenFile {
+                path: path.display().to_string(),
+                action,
+                mode: format!("{:04o}", file.mode.bits()),
+            }),
+            Err(e) => {
+                eprintln!("chainfix: {}: cannot write: {e}", path.display());
+                failed = true;
+            }
+        }
+    }
+    (out, failed)
+}
+
+/// One output subdirectory name per leaf (used when there are several): the leaf's name,
+/// made file-name safe, with a fingerprint prefix added when two leaves share a name.
+fn output_names(analysis: &Analysis) -> Vec<String> {
+    let names: Vec<String> = analysis
+        .cases
+        .iter()
+        .map(|c| emit::file_safe(&analysis.pool.cert(c.leaf).short_name()))
+        .collect();
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for n in &names {
+        *counts.entry(n).or_default() += 1;
+    }
+    analysis
+        .cases
+        .iter()
+        .zip(&names)
+        .map(|(c, n)| {
+            if counts[n.as_str()] > 1 {
+                let sha = analysis.pool.cert(c.leaf).sha256_hex();
+                format!("{n}-{}", &sha[..8])
+            } else {
+                n.clone()
+            }
+        })
+        .collect()
+}
+
+fn emit_report(
+    config: &Config,
+    analysis: &Analysis,
+    results: Vec<LeafResult>,
+    check: bool,
+) -> Result<(), AppError> {
+    print_problems(analysis);
+    if analysis.cases.is_empty() && analysis.problems.is_empty() {
+        eprintln!(
+            "chainfix: no leaf certificate among the inputs ({} certificates read)",
+            analysis.input_certs
+        );
+    }
+    let report = Report {
+        schema: report::SCHEMA,
+        results,
+        errors: analysis
+            .problems
+            .iter()
+            .map(|p| FileError {
+                path: p.path.display().to_string(),
+                message: p.message.clone(),
+                fatal: p.fatal,
+            })
+            .collect(),
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let printed = if config.json {
+        report::print_json(&report, &mut out)
+    } else {
+        report::print_human(&report, check, &mut out)
+    };
+    finish_output(printed.and_then(|_| out.flush()))
+}
+
+/// File problems go to stderr, one line each, naming the file.
+fn print_problems(analysis: &Analysis) {
+    for p in &analysis.problems {
+        eprintln!("chainfix: {p}");
+    }
+}
+
+/// A closed pipe (`| head`) is not an error; anything else writing stdout is.
+fn finish_output(result: std::io::Result<()>) -> Result<(), AppError> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(AppError(format!("writing the report failed: {e}"))),
+    }
+}

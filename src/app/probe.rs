@@ -1,0 +1,420 @@
+//! `chainfix probe`: live servers in, the same analysis as `inspect` out. Targets are probed
+//! concurrently (bounded by `--concurrency`); results keep the order the targets were given.
+//! Each served chain is its own input group, checked against the probed host name unless
+//! `--host` says otherwise, and optionally compared with files on disk (`--compare`).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::analyse::{self, Analysis};
+use super::{print_problems, AppError, Config};
+use crate::cert::{format_date, Certificate};
+use crate::cli::{ProbeArgs, StartTlsArg};
+use crate::diagnose::{self, Finding, Severity, Status};
+use crate::exit::{Exit, Nagios};
+use crate::load::{self, Loaded, Located};
+use crate::probe::{self, ProbeError, ProbeOptions, Served, StartTls, Target};
+use crate::report::{self, LeafResult, Report, TlsView};
+
+/// Most targets in one run (a budget on `--targets-file`).
+const MAX_TARGETS: usize = 10_000;
+
+pub(super) fn probe(config: &Config, args: &ProbeArgs) -> Result<ExitCode, AppError> {
+    match run(config, args) {
+        Ok(code) => Ok(code),
+        Err(e) if args.nagios => {
+            println!("CHAINFIX UNKNOWN - {e}");
+            Ok(Nagios::Unknown.code())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn run(config: &Config, args: &ProbeArgs) -> Result<ExitCode, AppError> {
+    let targets = targets(args)?;
+    let disk = match args.compare.is_empty() {
+        true => None,
+        false => Some(load_compare(&args.compare)?),
+    };
+    let options = ProbeOptions {
+        starttls: args.starttls.map(|s| match s {
+            StartTlsArg::Smtp => StartTls::Smtp,
+            StartTlsArg::None => StartTls::None,
+        }),
+        servername: args.servername.clone(),
+        helo: args.helo.clone().unwrap_or_else(probe::local_hostname),
+        timeout: Duration::from_secs(args.chain.timeout.max(1)),
+    };
+    let outcomes = probe_all(&targets, &options, args.concurrency.max(1));
+
+    let mut groups = Vec::new();
+    let mut hosts = Vec::new();
+    let mut group_of = Vec::new();
+    let mut parse_failures: Vec<Option<Finding>> = Vec::new();
+    for (target, outcome) in targets.iter().zip(&outcomes) {
+        let (group, bad) = match outcome {
+            Ok(served) => served_group(target, served),
+            Err(_) => (Loaded::default(), None),
+        };
+        group_of.push(groups.len());
+        groups.push(group);
+        parse_failures.push(bad);
+        hosts.push(
+            config
+                .host
+                .clone()
+                .or_else(|| (!target.is_ip()).then(|| target.host.clone())),
+        );
+    }
+    let analysis = analyse::analyse(config, &groups, &hosts, &[], Vec::new());
+
+    let mut results = Vec::new();
+    for (i, (target, outcome)) in targets.iter().zip(&outcomes).enumerate() {
+        let mut result = match outcome {
+            Err(e) => failed_result(target, diagnose::probe_failure(e)),
+            Ok(_) => match served_result(&analysis, group_of[i]) {
+                Some(r) => r,
+                None => failed_result(target, no_leaf_finding(parse_failures[i].take())),
+            },
+        };
+        result.target = Some(target.label());
+        result.file = target.label();
+        if let Ok(served) = outcome {
+            result.tls = Some(TlsView {
+                version: served.captured.version.clone(),
+                cipher: served.captured.cipher.clone(),
+                method: served.captured.method.as_str(),
+                starttls: served.starttls,
+            });
+            if let (Some(disk), Some(leaf)) = (&disk, first_leaf(&analysis, group_of[i])) {
+                if let Some(f) = compare(&analysis, group_of[i], leaf, disk) {
+                    result.problems.insert(0, f);
+                    result.status = Status::of(&result.problems);
+                }
+            }
+        }
+        results.push(result);
+    }
+    print(config, args, &analysis, results)
+}
+
+/// Targets from the command line, then `--targets-file`; duplicates kept (each is a probe).
+fn targets(args: &ProbeArgs) -> Result<Vec<Target>, AppError> {
+    let mut raw: Vec<(String, String)> = args
+        .targets
+        .iter()
+        .map(|t| (t.clone(), format!("target {t:?}")))
+        .collect();
+    if let Some(file) = &args.targets_file {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| AppError(format!("--targets-file {}: {e}", file.display())))?;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or_default().trim();
+            if !line.is_empty() {
+                raw.push((
+                    line.to_string(),
+                    format!("{} line {}", file.display(), n + 1),
+                ));
+            }
+        }
+    }
+    if raw.is_empty() {
+        return Err(AppError(
+            "no targets: give HOST[:PORT] or --targets-file".into(),
+        ));
+    }
+    if raw.len() > MAX_TARGETS {
+        return Err(AppError(format!("more than {MAX_TARGETS} targets")));
+    }
+    raw.iter()
+        .map(|(t, at)| Target::parse(t).map_err(|e| AppError(format!("{at}: {e}"))))
+        .collect()
+}
+
+/// Probes every target with at most `concurrency` at a time; results in target order.
+fn probe_all(
+    targets: &[Target],
+    options: &ProbeOptions,
+    concurrency: usize,
+) -> Vec<Result<Served, ProbeError>> {
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Result<Served, ProbeError>>>> =
+        targets.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..concurrency.min(targets.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(target) = targets.get(i) else { break };
+                let outcome = probe::probe(target, options);
+                if let Ok(mut slot) = slots[i].lock() {
+                    *slot = Some(outcome);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .zip(targets)
+        .map(|(slot, t)| {
+            slot.into_inner()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Err(ProbeError::Resolve(t.host.clone())))
+        })
+        .collect()
+}
+
+/// The served certificates as an input group named after the target. A certificate that does
+/// not parse comes back as a finding.
+fn served_group(target: &Target, served: &Served) -> (Loaded, Option<Finding>) {
+    let mut loaded = Loaded::default();
+    let mut bad = None;
+    for (index, der) in served.captured.certs.iter().enumerate() {
+        match Certificate::from_der(der) {
+            Ok(cert) => loaded.certs.push(Located {
+                cert: Arc::new(cert),
+                path: PathBuf::from(target.label()),
+                index,
+            }),
+            Err(e) => {
+                bad = Some(diagnose::probe_failure(&ProbeError::Tls(
+                    probe::TlsError::Handshake(format!("certificate {index} sent: {e}")),
+                )))
+            }
+        }
+    }
+    (loaded, bad)
+}
+
+fn served_result(analysis: &Analysis, group: usize) -> Option<LeafResult> {
+    analysis
+        .cases
+        .iter()
+        .find(|c| c.group == group)
+        .map(|c| c.result.clone())
+}
+
+fn first_leaf(analysis: &Analysis, group: usize) -> Option<&Certificate> {
+    analysis
+        .cases
+        .iter()
+        .find(|c| c.group == group)
+        .map(|c| analysis.pool.cert(c.leaf).as_ref())
+}
+
+fn no_leaf_finding(parse_failure: Option<Finding>) -> Finding {
+    parse_failure.unwrap_or_else(|| {
+        diagnose::probe_failure(&ProbeError::Tls(probe::TlsError::Handshake(
+            "the server sent no end-entity (leaf) certificate".into(),
+        )))
+    })
+}
+
+fn failed_result(target: &Target, finding: Finding) -> LeafResult {
+    let problems = vec![finding];
+    LeafResult {
+        target: Some(target.label()),
+        file: target.label(),
+        leaf: None,
+        tls: None,
+        status: Status::of(&problems),
+        presented: Vec::new(),
+        chain: Vec::new(),
+        problems,
+        alternatives: Vec::new(),
+        key: None,
+        changed: None,
+        files: None,
+        not_written: None,
+    }
+}
+
+/// The files given with `--compare`: their certificates, grouped by file, in file order.
+struct Disk {
+    files: Vec<(PathBuf, Vec<Arc<Certificate>>)>,
+}
+
+fn load_compare(paths: &[PathBuf]) -> Result<Disk, AppError> {
+    let loaded = load::load_paths(paths, &load::NoPassword);
+    if let Some(p) = loaded.problems.iter().find(|p| p.fatal) {
+        return Err(AppError(format!("--compare {p}")));
+    }
+    let mut files: Vec<(PathBuf, Vec<Arc<Certificate>>)> = Vec::new();
+    for c in loaded.certs {
+        match files.iter_mut().find(|(p, _)| *p == c.path) {
+            Some((_, certs)) => certs.push(c.cert),
+            None => files.push((c.path, vec![c.cert])),
+        }
+    }
+    if files.is_empty() {
+        return Err(AppError(
+            "--compare: no certificate found in the files given".into(),
+        ));
+    }
+    Ok(Disk { files })
+}
+
+/// `served-differs-from-disk` when the server's leaf or chain is not what the disk holds.
+fn compare(analysis: &Analysis, group: usize, leaf: &Certificate, disk: &Disk) -> Option<Finding> {
+    let served: Vec<[u8; 32]> = analysis
+        .cases
+        .iter()
+        .find(|c| c.group == group)?
+        .result
+        .presented
+        .iter()
+        .filter_map(|v| hex32(&v.sha256))
+        .collect();
+    // The disk file holding the served leaf, if any.
+    if let Some((path, certs)) = disk
+        .files
+        .iter()
+        .find(|(_, certs)| certs.iter().any(|c| c.sha256 == leaf.sha256))
+    {
+        let on_disk: Vec<[u8; 32]> = certs.iter().map(|c| c.sha256).collect();
+        if on_disk == served {
+            return None;
+        }
+        return Some(diagnose::served_differs(
+            leaf,
+            format!(
+                "The server sends {} certificate(s) but {} holds {} for the same leaf: the MTA \
+                 was not reloaded since the file changed, or it reads another file.",
+                served.len(),
+                path.display(),
+                on_disk.len()
+            ),
+        ));
+    }
+    let disk_leaf = disk
+        .files
+        .iter()
+        .flat_map(|(p, certs)| certs.iter().map(move |c| (p, c)))
+        .find(|(_, c)| !c.is_ca)?;
+    Some(diagnose::served_differs(
+        leaf,
+        format!(
+            "The server presents {} (expires {}), but {} holds {} (expires {}): the MTA was not \
+             reloaded since the certificate changed, or it reads another file.",
+            leaf.subject,
+            format_date(leaf.not_after),
+            disk_leaf.0.display(),
+            disk_leaf.1.subject,
+            format_date(disk_leaf.1.not_after)
+        ),
+    ))
+}
+
+fn hex32(s: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if s.len() != 64 {
+        return None;
+    }
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+fn print(
+    config: &Config,
+    args: &ProbeArgs,
+    analysis: &Analysis,
+    results: Vec<LeafResult>,
+) -> Result<ExitCode, AppError> {
+    print_problems(analysis);
+    let exit = results.iter().fold(Exit::Ok, |e, r| {
+        e.merge(if r.status == Status::Ok {
+            Exit::Ok
+        } else {
+            Exit::Findings
+        })
+    });
+    let nagios = results
+        .iter()
+        .map(nagios_status)
+        .max()
+        .unwrap_or(Nagios::Unknown);
+    let report = Report {
+        schema: report::SCHEMA,
+        results,
+        errors: Vec::new(),
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let printed = if args.nagios {
+        print_nagios(&report, nagios, &mut out)
+    } else if args.brief {
+        report::print_brief(&report, &mut out)
+    } else if config.json {
+        report::print_json(&report, &mut out)
+    } else {
+        report::print_human(&report, false, &mut out)
+    };
+    super::finish_output(printed.and_then(|_| out.flush()))?;
+    Ok(if args.nagios {
+        nagios.code()
+    } else {
+        exit.code()
+    })
+}
+
+/// CRITICAL for any error, WARNING for any warning, else OK.
+fn nagios_status(r: &LeafResult) -> Nagios {
+    let worst = r.problems.iter().map(|p| p.severity).min();
+    match worst {
+        Some(Severity::Error) => Nagios::Critical,
+        Some(Severity::Warning) => Nagios::Warning,
+        _ => Nagios::Ok,
+    }
+}
+
+/// `CHAINFIX STATUS - summary`, then one line per target (Nagios long output).
+fn print_nagios(report: &Report, status: Nagios, out: &mut dyn Write) -> std::io::Result<()> {
+    let bad: Vec<String> = report
+        .results
+        .iter()
+        .filter(|r| nagios_status(r) != Nagios::Ok)
+        .map(|r| {
+            let codes: Vec<&str> = r
+                .problems
+                .iter()
+                .filter(|p| p.severity != Severity::Info)
+                .map(|p| p.code.as_str())
+                .collect();
+            format!("{} {}", r.file, codes.join(","))
+        })
+        .collect();
+    let summary = if bad.is_empty() {
+        format!(
+            "{} target(s) serve a complete, valid chain",
+            report.results.len()
+        )
+    } else {
+        format!(
+            "{} of {} target(s): {}",
+            bad.len(),
+            report.results.len(),
+            bad.join("; ")
+        )
+    };
+    writeln!(out, "CHAINFIX {} - {summary}", status.label())?;
+    for r in &report.results {
+        let expiry = r
+            .leaf
+            .as_ref()
+            .map(|l| {
+                format!(
+                    ", leaf expires {}",
+                    l.not_after.get(..10).unwrap_or(&l.not_after)
+                )
+            })
+            .unwrap_or_default();
+        writeln!(out, "{}: {}{expiry}", r.file, nagios_status(r).label())?;
+    }
+    Ok(())
+}
