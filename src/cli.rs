@@ -205,7 +205,8 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub concurrency: usize,
 
-    /// Compare what is served with these files on disk (served-differs-from-disk).
+    /// Compare what is served with these files or directories on disk
+    /// (served-differs-from-disk). Give targets before this option.
     #[arg(long, value_name = "PATH", num_args = 1..)]
     pub compare: Vec<PathBuf>,
 

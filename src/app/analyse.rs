@@ -166,9 +166,13 @@ pub(super) fn analyse(
         built.push((*group, located, leaf, outcome));
     }
 
-    let mut by_file: HashMap<&Path, Vec<&Located>> = HashMap::new();
-    for c in &inputs {
-        by_file.entry(c.path.as_path()).or_default().push(c);
+    // What each file (or probed server) presents, per group: the same target probed twice
+    // is two groups with the same name.
+    let mut by_file: HashMap<(usize, &Path), Vec<&Located>> = HashMap::new();
+    for (g, group) in groups.iter().enumerate() {
+        for c in &group.certs {
+            by_file.entry((g, c.path.as_path())).or_default().push(c);
+        }
     }
     let mut cases = Vec::new();
     for (group, located, leaf, outcome) in built {
@@ -176,7 +180,7 @@ pub(super) fn analyse(
             continue;
         };
         let presented: Vec<Id> = by_file
-            .get(located.path.as_path())
+            .get(&(group, located.path.as_path()))
             .map(|certs| {
                 certs
                     .iter()

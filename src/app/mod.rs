@@ -125,7 +125,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, AppError> {
         Command::Repair(args) => {
             repair(&Config::from_args(Some(&args.input), &args.chain)?, &args).map(Exit::code)
         }
-        Command::Probe(args) => probe::probe(&Config::from_args(None, &args.chain)?, &args),
+        Command::Probe(args) => probe::probe(&args),
     }
 }
 
@@ -343,15 +343,7 @@ fn emit_report(
     let report = Report {
         schema: report::SCHEMA,
         results,
-        errors: analysis
-            .problems
-            .iter()
-            .map(|p| FileError {
-                path: p.path.display().to_string(),
-                message: p.message.clone(),
-                fatal: p.fatal,
-            })
-            .collect(),
+        errors: file_errors(analysis),
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -361,6 +353,19 @@ fn emit_report(
         report::print_human(&report, check, &mut out)
     };
     finish_output(printed.and_then(|_| out.flush()))
+}
+
+/// File problems for the JSON `errors` list.
+fn file_errors(analysis: &Analysis) -> Vec<FileError> {
+    analysis
+        .problems
+        .iter()
+        .map(|p| FileError {
+            path: p.path.display().to_string(),
+            message: p.message.clone(),
+            fatal: p.fatal,
+        })
+        .collect()
 }
 
 /// File problems go to stderr, one line each, naming the file.

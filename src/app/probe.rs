@@ -18,13 +18,15 @@ use crate::diagnose::{self, Finding, Severity, Status};
 use crate::exit::{Exit, Nagios};
 use crate::load::{self, Loaded, Located};
 use crate::probe::{self, ProbeError, ProbeOptions, Served, StartTls, Target};
-use crate::report::{self, LeafResult, Report, TlsView};
+use crate::report::{self, CertView, LeafResult, Report, TlsView};
 
 /// Most targets in one run (a budget on `--targets-file`).
 const MAX_TARGETS: usize = 10_000;
 
-pub(super) fn probe(config: &Config, args: &ProbeArgs) -> Result<ExitCode, AppError> {
-    match run(config, args) {
+/// Runs the probe; with `--nagios` every failure to run becomes UNKNOWN (3) on stdout.
+pub(super) fn probe(args: &ProbeArgs) -> Result<ExitCode, AppError> {
+    let outcome = Config::from_args(None, &args.chain).and_then(|config| run(&config, args));
+    match outcome {
         Ok(code) => Ok(code),
         Err(e) if args.nagios => {
             println!("CHAINFIX UNKNOWN - {e}");
@@ -36,6 +38,11 @@ pub(super) fn probe(config: &Config, args: &ProbeArgs) -> Result<ExitCode, AppEr
 
 fn run(config: &Config, args: &ProbeArgs) -> Result<ExitCode, AppError> {
     let targets = targets(args)?;
+    for (flag, value) in [("--helo", &args.helo), ("--servername", &args.servername)] {
+        if let Some(v) = value {
+            check_name(flag, v)?;
+        }
+    }
     let disk = match args.compare.is_empty() {
         true => None,
         false => Some(load_compare(&args.compare)?),
@@ -57,7 +64,7 @@ fn run(config: &Config, args: &ProbeArgs) -> Result<ExitCode, AppError> {
     let mut parse_failures: Vec<Option<Finding>> = Vec::new();
     for (target, outcome) in targets.iter().zip(&outcomes) {
         let (group, bad) = match outcome {
-            Ok(served) => served_group(target, served),
+            Ok(served) => served_group(&target.label(), served),
             Err(_) => (Loaded::default(), None),
         };
         group_of.push(groups.len());
@@ -78,7 +85,16 @@ fn run(config: &Config, args: &ProbeArgs) -> Result<ExitCode, AppError> {
             Err(e) => failed_result(target, diagnose::probe_failure(e)),
             Ok(_) => match served_result(&analysis, group_of[i]) {
                 Some(r) => r,
-                None => failed_result(target, no_leaf_finding(parse_failures[i].take())),
+                None => {
+                    let mut r = failed_result(target, no_leaf_finding(parse_failures[i].take()));
+                    // Show what was sent instead of a leaf.
+                    r.presented = groups[group_of[i]]
+                        .certs
+                        .iter()
+                        .map(|c| CertView::of(&c.cert))
+                        .collect();
+                    r
+                }
             },
         };
         result.target = Some(target.label());
@@ -100,6 +116,21 @@ fn run(config: &Config, args: &ProbeArgs) -> Result<ExitCode, AppError> {
         results.push(result);
     }
     print(config, args, &analysis, results)
+}
+
+/// A name sent on the wire must be one token: no spaces, no line breaks (which would let a
+/// value smuggle SMTP commands such as MAIL FROM into the session).
+fn check_name(flag: &str, value: &str) -> Result<(), AppError> {
+    let ok = !value.is_empty()
+        && value.len() <= 255
+        && value.chars().all(|c| c.is_ascii_graphic() || !c.is_ascii());
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError(format!(
+            "{flag} {value:?}: must be a single host name, without spaces or control characters"
+        )))
+    }
 }
 
 /// Targets from the command line, then `--targets-file`; duplicates kept (each is a probe).
@@ -170,14 +201,14 @@ fn probe_all(
 
 /// The served certificates as an input group named after the target. A certificate that does
 /// not parse comes back as a finding.
-fn served_group(target: &Target, served: &Served) -> (Loaded, Option<Finding>) {
+fn served_group(label: &str, served: &Served) -> (Loaded, Option<Finding>) {
     let mut loaded = Loaded::default();
     let mut bad = None;
     for (index, der) in served.captured.certs.iter().enumerate() {
         match Certificate::from_der(der) {
             Ok(cert) => loaded.certs.push(Located {
                 cert: Arc::new(cert),
-                path: PathBuf::from(target.label()),
+                path: PathBuf::from(label),
                 index,
             }),
             Err(e) => {
@@ -269,16 +300,23 @@ fn compare(analysis: &Analysis, group: usize, leaf: &Certificate, disk: &Disk) -
         .iter()
         .filter_map(|v| hex32(&v.sha256))
         .collect();
-    // The disk file holding the served leaf, if any.
+    let fingerprints =
+        |certs: &[Arc<Certificate>]| -> Vec<[u8; 32]> { certs.iter().map(|c| c.sha256).collect() };
+    // Any file holding exactly what is served (e.g. fullchain.pem beside cert.pem) matches.
+    if disk
+        .files
+        .iter()
+        .any(|(_, certs)| fingerprints(certs) == served)
+    {
+        return None;
+    }
+    // Else a file holding the served leaf with other certificates around it.
     if let Some((path, certs)) = disk
         .files
         .iter()
         .find(|(_, certs)| certs.iter().any(|c| c.sha256 == leaf.sha256))
     {
-        let on_disk: Vec<[u8; 32]> = certs.iter().map(|c| c.sha256).collect();
-        if on_disk == served {
-            return None;
-        }
+        let on_disk = fingerprints(certs);
         return Some(diagnose::served_differs(
             leaf,
             format!(
@@ -327,22 +365,28 @@ fn print(
     results: Vec<LeafResult>,
 ) -> Result<ExitCode, AppError> {
     print_problems(analysis);
-    let exit = results.iter().fold(Exit::Ok, |e, r| {
+    // An unreadable --roots or --intermediates file means the judgement may be wrong.
+    let failed_to_load = analysis.problems.iter().any(|p| p.fatal);
+    let mut exit = results.iter().fold(Exit::Ok, |e, r| {
         e.merge(if r.status == Status::Ok {
             Exit::Ok
         } else {
             Exit::Findings
         })
     });
-    let nagios = results
+    let mut nagios = results
         .iter()
         .map(nagios_status)
         .max()
         .unwrap_or(Nagios::Unknown);
+    if failed_to_load {
+        exit = exit.merge(Exit::Failure);
+        nagios = Nagios::Unknown;
+    }
     let report = Report {
         schema: report::SCHEMA,
         results,
-        errors: Vec::new(),
+        errors: super::file_errors(analysis),
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -155,6 +155,20 @@ fn read_line<R: Read>(r: &mut R, what: &'static str) -> Result<String, SmtpError
             Ok(_) if byte[0] == b'\n' => break,
             Ok(_) => {
                 line.push(byte[0]);
+                // A reply starts with three digits and a space or dash (RFC 5321 §4.2): say
+                // so at the first wrong byte rather than wait for a line end that may never come.
+                if !reply_prefix_ok(&line) {
+                    // Quote what the server sent: one more read takes what has already
+                    // arrived (a banner comes in one segment) without waiting for a line end.
+                    let mut more = [0u8; 59];
+                    if let Ok(n) = r.read(&mut more) {
+                        line.extend_from_slice(&more[..n]);
+                    }
+                    let shown = line.split(|&b| b == b'\n').next().unwrap_or_default();
+                    return Err(SmtpError::Garbage(printable(&String::from_utf8_lossy(
+                        shown,
+                    ))));
+                }
                 if line.len() > MAX_LINE {
                     return Err(SmtpError::Garbage(printable(&String::from_utf8_lossy(
                         &line,
@@ -169,6 +183,14 @@ fn read_line<R: Read>(r: &mut R, what: &'static str) -> Result<String, SmtpError
         line.pop();
     }
     Ok(String::from_utf8_lossy(&line).into_owned())
+}
+
+/// Whether `line` (so far) can still be the start of `NNN `, `NNN-` or `NNN\r`.
+fn reply_prefix_ok(line: &[u8]) -> bool {
+    line.iter().enumerate().take(4).all(|(i, &b)| match i {
+        0..=2 => b.is_ascii_digit(),
+        _ => matches!(b, b' ' | b'-' | b'\r'),
+    })
 }
 
 fn io_error(e: std::io::Error, what: &'static str) -> SmtpError {
