@@ -36,11 +36,13 @@ pub const EXIT_CODES_HELP: &str = "Exit status:
 pub const PROBE_EXIT_CODES_HELP: &str = "Exit status:
   0  every target served a chain with no error finding
   1  error findings remain, including a target that could not be reached or has no STARTTLS
-  2  operational failure: bad usage, an unreadable --targets-file or --compare file
+  2  operational failure: bad usage, an unreadable --targets-file, --compare, --roots or
+     --intermediates file
 With --nagios (plugin conventions; worst target wins):
   0  OK        1  WARNING: warnings only (e.g. expires-soon)
   2  CRITICAL: an error finding or an unreachable target
-  3  UNKNOWN: the probe itself could not run (bad usage, unreadable files)";
+  3  UNKNOWN: the probe could not run or judge (a bad value, an unreadable file)
+Malformed arguments rejected by the parser exit 2 in every mode.";
 
 /// Nagios plugin statuses (Nagios Plugin Development Guidelines, "Plugin Return Codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
