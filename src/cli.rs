@@ -30,6 +30,29 @@ pub enum Command {
     /// Connect to live mail servers (STARTTLS or implicit TLS) and judge the chain they serve.
     #[command(after_help = crate::exit::PROBE_EXIT_CODES_HELP)]
     Probe(ProbeArgs),
+    /// Print the man page or shell completions (generated from this very command line).
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(subcommand)]
+    pub what: Generate,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Generate {
+    /// The man page, chainfix(1), in roff. With --out-dir, also one page per subcommand.
+    Man {
+        /// Write chainfix.1 and chainfix-SUBCOMMAND.1 into this directory instead of stdout.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
+    /// A completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@
 
 mod analyse;
 use analyse::Analysis;
+mod generate;
 mod probe;
 
 use std::collections::HashMap;
@@ -126,6 +127,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, AppError> {
             repair(&Config::from_args(Some(&args.input), &args.chain)?, &args).map(Exit::code)
         }
         Command::Probe(args) => probe::probe(&args),
+        Command::Generate(args) => generate::generate(&args.what).map(Exit::code),
     }
 }
 
