@@ -20,8 +20,8 @@ fi
 if [ -f /etc/dpkg/dpkg.cfg.d/excludes ]; then
   $SUDO sed -i '/usr\/share\/man/d' /etc/dpkg/dpkg.cfg.d/excludes
 fi
-command -v cargo-deb >/dev/null || cargo install --locked cargo-deb@3.6.3
-command -v cargo-generate-rpm >/dev/null || cargo install --locked cargo-generate-rpm@0.16.1
+command -v cargo-deb >/dev/null || cargo install --locked cargo-deb@3.8.0
+command -v cargo-generate-rpm >/dev/null || cargo install --locked cargo-generate-rpm@0.21.1
 
 bash packaging/build.sh
 deb=$(ls target/debian/chainfix_*.deb | head -n 1)

@@ -229,13 +229,33 @@ pub fn print_human(report: &Report, check: bool, out: &mut dyn Write) -> io::Res
     Ok(())
 }
 
+/// Colours for the human report. Written as ANSI sequences; the caller's stream (anstream)
+/// strips them when stdout is not a terminal or `NO_COLOR` is set.
+mod style {
+    use anstyle::{AnsiColor, Style};
+    pub const OK: Style = AnsiColor::Green.on_default().bold();
+    pub const WARN: Style = AnsiColor::Yellow.on_default().bold();
+    pub const BAD: Style = AnsiColor::Red.on_default().bold();
+    pub const DIM: Style = Style::new().dimmed();
+    pub const TITLE: Style = Style::new().bold();
+}
+
+fn status_style(status: Status) -> anstyle::Style {
+    match status {
+        Status::Ok => style::OK,
+        Status::Repairable => style::WARN,
+        Status::Broken => style::BAD,
+    }
+}
+
 fn print_result(r: &LeafResult, check: bool, out: &mut dyn Write) -> io::Result<()> {
     let verdict = match r.status {
         Status::Ok => "OK",
         Status::Repairable => "REPAIRABLE",
         Status::Broken => "BROKEN",
     };
-    writeln!(out, "{}  [{verdict}]", r.file)?;
+    let (title, st) = (style::TITLE, status_style(r.status));
+    writeln!(out, "{title}{}{title:#}  {st}[{verdict}]{st:#}", r.file)?;
     if let Some(tls) = &r.tls {
         let how = if tls.starttls {
             "STARTTLS"
@@ -289,14 +309,20 @@ fn print_result(r: &LeafResult, check: bool, out: &mut dyn Write) -> io::Result<
     } else {
         writeln!(out, "  problems:")?;
         for p in &r.problems {
-            let sev = match p.severity {
-                Severity::Error => "error  ",
-                Severity::Warning => "warning",
-                Severity::Info => "info   ",
+            let (sev, st) = match p.severity {
+                Severity::Error => ("error  ", style::BAD),
+                Severity::Warning => ("warning", style::WARN),
+                Severity::Info => ("info   ", style::DIM),
             };
-            writeln!(out, "    {sev} {}: {}", p.code.as_str(), p.message)?;
+            writeln!(
+                out,
+                "    {st}{sev}{st:#} {}: {}",
+                p.code.as_str(),
+                p.message
+            )?;
             if let Some(view) = &p.receiver_view {
-                writeln!(out, "            receivers: {view}")?;
+                let dim = style::DIM;
+                writeln!(out, "            {dim}receivers: {view}{dim:#}")?;
             }
         }
     }

@@ -149,7 +149,15 @@ pub(super) fn analyse(
     } else {
         Some(&fetcher)
     };
-    let mut aia = Aia::new(fetcher_ref, config.cache.as_ref(), config.aia.clone());
+    // The spinner appears with the first request, if any.
+    let spinner = std::sync::OnceLock::new();
+    let show_url = |url: &str| {
+        if let Some(s) = spinner.get_or_init(super::progress::fetch_spinner) {
+            s.set_message(url.to_string());
+        }
+    };
+    let mut aia =
+        Aia::new(fetcher_ref, config.cache.as_ref(), config.aia.clone()).observe(&show_url);
     let budget = Budget::default();
     let mut sigs = SigCache::default();
 
@@ -219,6 +227,9 @@ pub(super) fn analyse(
             status,
             result,
         });
+    }
+    if let Some(Some(s)) = spinner.get() {
+        s.finish_and_clear();
     }
     Analysis {
         pool,

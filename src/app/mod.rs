@@ -7,6 +7,7 @@ mod analyse;
 use analyse::Analysis;
 mod generate;
 mod probe;
+mod progress;
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -137,7 +138,7 @@ fn analyse_files(config: &Config) -> Result<Analysis, AppError> {
         configured: config.password.clone(),
         interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
     };
-    let inputs = load::load_paths(&config.paths, &passwords);
+    let inputs = load::load_paths_with(&config.paths, &passwords, &progress::FileBar::default());
     let mut problems = inputs.problems.clone();
     let explicit_keys = match &config.key {
         Some(path) => {
@@ -347,8 +348,8 @@ fn emit_report(
         results,
         errors: file_errors(analysis),
     };
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    // anstream drops the colours when stdout is not a terminal or NO_COLOR is set.
+    let mut out = anstream::stdout().lock();
     let printed = if config.json {
         report::print_json(&report, &mut out)
     } else {

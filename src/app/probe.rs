@@ -388,8 +388,8 @@ fn print(
         results,
         errors: super::file_errors(analysis),
     };
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    // anstream drops the colours when stdout is not a terminal or NO_COLOR is set.
+    let mut out = anstream::stdout().lock();
     let printed = if args.nagios {
         print_nagios(&report, nagios, &mut out)
     } else if args.brief {

@@ -106,6 +106,8 @@ impl Default for AiaConfig {
 /// The [`IssuerSource`] that follows AIA caIssuers URLs.
 pub struct Aia<'a> {
     fetcher: Option<&'a dyn Fetcher>,
+    /// Told each URL just before it is requested (progress display).
+    observer: Option<&'a dyn Fn(&str)>,
     cache: Option<&'a Cache>,
     config: AiaConfig,
     outcomes: HashMap<String, UrlOutcome>,
@@ -120,11 +122,18 @@ impl<'a> Aia<'a> {
     ) -> Aia<'a> {
         Aia {
             fetcher,
+            observer: None,
             cache,
             config,
             outcomes: HashMap::new(),
             requests: 0,
         }
+    }
+
+    /// Calls `observer` with each URL just before it is requested.
+    pub fn observe(mut self, observer: &'a dyn Fn(&str)) -> Aia<'a> {
+        self.observer = Some(observer);
+        self
     }
 
     /// The outcome for `url`, if it was tried in this run.
@@ -166,6 +175,9 @@ impl<'a> Aia<'a> {
             return UrlOutcome::Failed(FetchError::BudgetExhausted(self.config.max_fetches));
         }
         self.requests += 1;
+        if let Some(observe) = self.observer {
+            observe(url);
+        }
         match fetcher.get(url).and_then(|body| parse_response(&body)) {
             Ok(certs) => UrlOutcome::Fetched(certs),
             Err(e) => UrlOutcome::Failed(e),

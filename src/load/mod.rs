@@ -81,25 +81,40 @@ impl Contents {
 
 /// Loads every path (files and directories, recursively).
 pub fn load_paths(paths: &[PathBuf], pw: &dyn PasswordSource) -> Loaded {
+    load_paths_with(paths, pw, &NoProgress)
+}
+
+/// Told how many files a load will read, and each time one is done (a progress bar seam).
+pub trait Progress {
+    fn start(&self, _total: usize) {}
+    fn advance(&self) {}
+    fn finish(&self) {}
+}
+
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
+/// [`load_paths`], reporting progress: all paths are expanded first, then the files read.
+pub fn load_paths_with(
+    paths: &[PathBuf],
+    pw: &dyn PasswordSource,
+    progress: &dyn Progress,
+) -> Loaded {
     let mut loaded = Loaded::default();
     let mut seen = HashSet::new();
+    let mut todo: Vec<(PathBuf, bool)> = Vec::new();
     for path in paths {
         let explicit_file = !path.is_dir();
-        let (files, problems) = if explicit_file {
+        if explicit_file {
             // A file named twice, or also inside a named directory, is read once.
             let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
-            let first_time = seen.insert(real);
-            (
-                if first_time {
-                    vec![path.clone()]
-                } else {
-                    Vec::new()
-                },
-                Vec::new(),
-            )
-        } else {
-            walk::expand(path, &mut seen)
-        };
+            if seen.insert(real) {
+                todo.push((path.clone(), true));
+            }
+            continue;
+        }
+        let (files, problems) = walk::expand(path, &mut seen);
         for (p, message) in problems {
             loaded.problems.push(FileProblem {
                 path: p,
@@ -107,10 +122,14 @@ pub fn load_paths(paths: &[PathBuf], pw: &dyn PasswordSource) -> Loaded {
                 fatal: false,
             });
         }
-        for file in files {
-            load_file(&file, explicit_file, pw, &mut loaded);
-        }
+        todo.extend(files.into_iter().map(|f| (f, false)));
     }
+    progress.start(todo.len());
+    for (file, explicit) in todo {
+        load_file(&file, explicit, pw, &mut loaded);
+        progress.advance();
+    }
+    progress.finish();
     loaded
 }
 
