@@ -116,6 +116,8 @@ pub struct WrittenFile {
     /// `created`, `updated`, `mode-fixed` or `unchanged`.
     pub action: WriteOutcome,
     pub mode: String,
+    /// The file holds a private key (written owner-only or group-only, never shown in diffs).
+    pub secret: bool,
 }
 
 /// How a probed server's chain was captured.

@@ -1321,6 +1321,9 @@ fn privkey_is_written_0600_only_when_the_key_is_known() {
     let r = only_result(&out);
     let f = file_entry(&r, "privkey.pem").unwrap_or_else(|| panic!("privkey.pem: {r}"));
     assert_eq!(f["mode"], "0600");
+    assert_eq!(f["secret"], true, "key files are marked secret: {f}");
+    let full = file_entry(&r, "fullchain.pem").unwrap_or_else(|| panic!("fullchain.pem: {r}"));
+    assert_eq!(full["secret"], false, "{full}");
     assert_eq!(mode_of(&env.path("out/privkey.pem")), 0o600);
     assert!(read_string(&env.path("out/privkey.pem")).contains("PRIVATE KEY"));
     let key_pub = env.openssl(&["pkey", "-in", "out/privkey.pem", "-pubout"]);

@@ -1795,6 +1795,16 @@ fn only_a_ca_certificate_exits_2_with_a_clear_message() {
     let out = run(cf(&env, "inspect").arg("--json").arg(&int));
     out.assert_status(2);
     assert!(results(&out.json()).is_empty());
+    let errors = out.json()["errors"].clone();
+    assert!(
+        errors
+            .as_array()
+            .is_some_and(|e| e.iter().any(|x| x["fatal"] == true
+                && x["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("no leaf certificate")))),
+        "the JSON says why too: {errors}"
+    );
     assert!(
         out.stderr.to_lowercase().contains("no leaf certificate"),
         "{}",

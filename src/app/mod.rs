@@ -293,6 +293,8 @@ fn write_outputs(
                 path: path.display().to_string(),
                 action,
                 mode: format!("{:04o}", file.mode.bits()),
+                // Only key material is written with a mode other than 0644.
+                secret: file.mode != write::FileMode::Public,
             }),
             Err(e) => {
                 eprintln!("chainfix: {}: cannot write: {e}", path.display());
@@ -337,16 +339,23 @@ fn emit_report(
     check: bool,
 ) -> Result<(), AppError> {
     print_problems(analysis);
+    let mut errors = file_errors(analysis);
     if analysis.cases.is_empty() && analysis.problems.is_empty() {
-        eprintln!(
-            "chainfix: no leaf certificate among the inputs ({} certificates read)",
+        let message = format!(
+            "no leaf certificate among the inputs ({} certificates read)",
             analysis.input_certs
         );
+        eprintln!("chainfix: {message}");
+        errors.push(FileError {
+            path: paths_label(&config.paths),
+            message,
+            fatal: true,
+        });
     }
     let report = Report {
         schema: report::SCHEMA,
         results,
-        errors: file_errors(analysis),
+        errors,
     };
     // anstream drops the colours when stdout is not a terminal or NO_COLOR is set.
     let mut out = anstream::stdout().lock();
@@ -356,6 +365,12 @@ fn emit_report(
         report::print_human(&report, check, &mut out)
     };
     finish_output(printed.and_then(|_| out.flush()))
+}
+
+/// The inputs as one comma-separated label.
+fn paths_label(paths: &[PathBuf]) -> String {
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    shown.join(", ")
 }
 
 /// File problems for the JSON `errors` list.
