@@ -1,0 +1,849 @@
+//! End-to-end tests of the Ansible collection `chainfix.mail` (packaging/ansible/ansible_collections/chainfix/mail).
+//!
+//! Each test writes a playbook for localhost (`connection: local`, no facts) that runs the
+//! `chainfix.mail.chainfix` module with the chainfix binary built by cargo, offline, with the test
+//! PKI's intermediate and root only (`no_default_roots`) and the time pinned with `--at` through
+//! `extra_args`. After each module task the playbook saves the registered result as JSON, so the
+//! tests check both what `ansible-playbook` prints (PLAY RECAP, diffs, failures) and what the
+//! module returns. Ansible runs with its configuration, home and temporary directories inside the
+//! test's own directory and without proxy variables; nothing leaves loopback.
+//!
+//! Without `ansible-playbook` and `ansible-doc` (`pip install 'ansible-core==2.17.*'`) the tests
+//! print a note and pass, unless `CHAINFIX_REQUIRE_ANSIBLE=1`, which turns the note into a failure.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::{pem_bundle, repo_path, run, self_signed, Alg, Chain, Output, Spec, TestEnv};
+use serde_json::{json, Value};
+
+/// The time chainfix judges validity at: inside the test PKI's validity (2024..2034).
+const AT: &str = "2030-06-01T00:00:00Z";
+/// `AT` as seconds since the epoch, for `openssl verify -attime`.
+const AT_EPOCH: &str = "1906502400";
+/// After the test leaf's notAfter (2034-01-01).
+const AT_EXPIRED: &str = "2040-01-01T00:00:00Z";
+/// Set to 1 to fail, rather than skip, when Ansible is not installed.
+const REQUIRE_VAR: &str = "CHAINFIX_REQUIRE_ANSIBLE";
+/// The handler every test playbook notifies.
+const HANDLER: &str = "Reload MTA";
+const PFX_PASSWORD: &str = "pfx-password-never-logged-4711";
+
+/// Proxy variables removed from every child process so nothing reaches beyond loopback.
+const PROXY_VARS: [&str; 8] = [
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+];
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------------
+
+/// Whether `ansible-playbook` and `ansible-doc` run here. If not: panics when
+/// `CHAINFIX_REQUIRE_ANSIBLE=1`, else prints a note and returns false.
+fn ansible_available(test: &str) -> bool {
+    let missing: Vec<&str> = ["ansible-playbook", "ansible-doc"]
+        .into_iter()
+        .filter(|tool| {
+            !Command::new(tool)
+                .arg("--version")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if std::env::var(REQUIRE_VAR).as_deref() == Ok("1") {
+        panic!(
+            "{REQUIRE_VAR}=1 but {} cannot run: pip install 'ansible-core==2.17.*'",
+            missing.join(" and ")
+        );
+    }
+    eprintln!(
+        "note: {test} skipped: {} not installed (pip install 'ansible-core==2.17.*'; set {REQUIRE_VAR}=1 to fail instead)",
+        missing.join(" and ")
+    );
+    false
+}
+
+/// Counts from the PLAY RECAP line for localhost.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Recap {
+    ok: u32,
+    changed: u32,
+    failed: u32,
+    ignored: u32,
+}
+
+fn recap(out: &Output) -> Recap {
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("localhost") && l.contains("changed="))
+        .unwrap_or_else(|| panic!("no PLAY RECAP line\n{}", show(out)));
+    let counts: BTreeMap<&str, u32> = line
+        .split_whitespace()
+        .filter_map(|t| t.split_once('='))
+        .map(|(k, v)| (k, v.parse().expect("a count in PLAY RECAP")))
+        .collect();
+    let get = |k: &str| counts.get(k).copied().unwrap_or_default();
+    Recap {
+        ok: get("ok"),
+        changed: get("changed"),
+        failed: get("failed"),
+        ignored: get("ignored"),
+    }
+}
+
+fn show(out: &Output) -> String {
+    format!(
+        "--- exit {} ---\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status, out.stdout, out.stderr
+    )
+}
+
+/// The test PKI in a temporary directory: `server/` holds the leaf alone and its key,
+/// `pool/` the intermediate, `root.pem` the root.
+struct Fixture {
+    env: TestEnv,
+    chain: Chain,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let env = TestEnv::new();
+        let chain = Chain::new(&[]);
+        env.write("server/cert.pem", &chain.leaf.pem);
+        env.write("server/privkey.pem", &chain.leaf.key_pem);
+        env.write("pool/intermediate.pem", &chain.int.pem);
+        env.write("root.pem", &chain.root.pem);
+        env.write("ansible.cfg", "");
+        Fixture { env, chain }
+    }
+
+    /// Absolute path of `rel` in the test directory, as a string for the playbook.
+    fn p(&self, rel: &str) -> String {
+        self.env
+            .path(rel)
+            .to_str()
+            .expect("temporary paths are UTF-8")
+            .to_string()
+    }
+
+    /// Module arguments that repair `server/` into `dest`.
+    fn args(&self, dest: &str) -> Value {
+        json!({
+            "binary": env!("CARGO_BIN_EXE_chainfix"),
+            "src": [self.p("server")],
+            "dest": self.p(dest),
+            "intermediates": [self.p("pool")],
+            "roots": [self.p("root.pem")],
+            "no_default_roots": true,
+            "offline": true,
+            "cache_dir": self.p("cache"),
+            "extra_args": ["--at", AT],
+        })
+    }
+
+    /// Writes `name`.yml: one chainfix task per step (notifying the handler; failures ignored
+    /// when `expect_failure`), each followed by a task saving its result to `<result>.json`.
+    fn playbook(&self, name: &str, steps: &[(&str, Value)], expect_failure: bool) -> PathBuf {
+        let mut tasks = Vec::new();
+        for (i, (result, args)) in steps.iter().enumerate() {
+            let var = format!("chainfix_result_{i}");
+            tasks.push(json!({
+                "name": format!("chainfix {result}"),
+                "chainfix.mail.chainfix": args,
+                "register": var,
+                "notify": HANDLER,
+                "ignore_errors": expect_failure,
+            }));
+            tasks.push(json!({
+                "name": format!("save {result}"),
+                "ansible.builtin.copy": {
+                    "content": format!("{{{{ {var} | to_nice_json }}}}"),
+                    "dest": self.p(&format!("{result}.json")),
+                },
+                "changed_when": false,
+                "check_mode": false,
+                "diff": false,
+            }));
+        }
+        let play = json!([{
+            "name": name,
+            "hosts": "localhost",
+            "connection": "local",
+            "gather_facts": false,
+            "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"},
+            "tasks": tasks,
+            "handlers": [{"name": HANDLER, "ansible.builtin.debug": {"msg": "reloading the MTA"}}],
+        }]);
+        // JSON is YAML, and needs no quoting rules.
+        self.env.write(
+            &format!("{name}.yml"),
+            serde_json::to_string_pretty(&play).expect("playbook JSON"),
+        )
+    }
+
+    /// An Ansible command isolated in the test directory.
+    fn ansible(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        for var in PROXY_VARS {
+            cmd.env_remove(var);
+        }
+        cmd.env("ANSIBLE_CONFIG", self.env.path("ansible.cfg"))
+            .env("ANSIBLE_COLLECTIONS_PATH", repo_path("packaging/ansible"))
+            .env("ANSIBLE_HOME", self.env.path("ansible-home"))
+            .env("ANSIBLE_LOCAL_TEMP", self.env.path("ansible-tmp/local"))
+            .env("ANSIBLE_REMOTE_TMP", self.env.path("ansible-tmp/remote"))
+            .env("ANSIBLE_NOCOLOR", "1")
+            .env("ANSIBLE_FORCE_COLOR", "0")
+            .env("ANSIBLE_RETRY_FILES_ENABLED", "0")
+            .env("ANSIBLE_STDOUT_CALLBACK", "default")
+            .env("ANSIBLE_LOCALHOST_WARNING", "0")
+            .env("ANSIBLE_INVENTORY_UNPARSED_WARNING", "0")
+            .env("NO_COLOR", "1")
+            .current_dir(self.env.dir.path());
+        cmd
+    }
+
+    /// `ansible-playbook -i localhost, EXTRA... PLAYBOOK`.
+    fn play(&self, playbook: &Path, extra: &[&str]) -> Output {
+        run(self
+            .ansible("ansible-playbook")
+            .args(["-i", "localhost,"])
+            .args(extra)
+            .arg(playbook))
+    }
+
+    /// The result saved by the playbook under `name`.
+    fn result(&self, name: &str) -> Value {
+        let text = String::from_utf8(self.env.read(&format!("{name}.json"))).expect("UTF-8");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}.json: {e}\n{text}"))
+    }
+
+    fn text(&self, rel: &str) -> String {
+        String::from_utf8(self.env.read(rel)).expect("UTF-8")
+    }
+
+    /// `openssl verify` of OUT/cert.pem with OUT/chain.pem as untrusted and the root as the only CA.
+    fn assert_verifies(&self, out: &str) {
+        let o = self.env.openssl(&[
+            "verify",
+            "-attime",
+            AT_EPOCH,
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            &format!("{out}/chain.pem"),
+            &format!("{out}/cert.pem"),
+        ]);
+        assert_eq!(o.status, 0, "openssl verify failed\n{}", show(&o));
+        assert!(o.stdout.contains(": OK"), "{}", show(&o));
+    }
+
+    /// The base64 lines of the leaf's private key, none of which may ever be printed.
+    fn key_lines(&self) -> Vec<String> {
+        self.chain
+            .leaf
+            .key_pem
+            .lines()
+            .filter(|l| !l.starts_with("-----") && l.len() > 16)
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+fn mode_of(path: &Path) -> u32 {
+    fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// `files` of a module result as path -> action.
+fn actions(result: &Value) -> BTreeMap<String, String> {
+    result["files"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no files in {result:#}"))
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().expect("path").to_string(),
+                f["action"].as_str().expect("action").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn handler_ran(out: &Output) -> bool {
+    out.stdout.contains(&format!("RUNNING HANDLER [{HANDLER}]"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn first_run_repairs_the_chain_and_second_run_changes_nothing() {
+    if !ansible_available("first_run_repairs_the_chain_and_second_run_changes_nothing") {
+        return;
+    }
+    let fx = Fixture::new();
+    let pb = fx.playbook("repair", &[("repair", fx.args("out"))], false);
+
+    let first = fx.play(&pb, &[]);
+    assert_eq!(first.status, 0, "{}", show(&first));
+    assert_eq!(
+        recap(&first),
+        Recap {
+            ok: 3,
+            changed: 1,
+            failed: 0,
+            ignored: 0
+        },
+        "{}",
+        show(&first)
+    );
+    assert!(
+        handler_ran(&first),
+        "the handler must run after a change\n{}",
+        show(&first)
+    );
+    assert_eq!(
+        fx.text("out/fullchain.pem"),
+        pem_bundle(&[&fx.chain.leaf, &fx.chain.int]),
+        "fullchain.pem is the leaf then the intermediate"
+    );
+    assert_eq!(fx.text("out/chain.pem"), fx.chain.int.pem);
+    fx.assert_verifies("out");
+    assert_eq!(mode_of(&fx.env.path("out/privkey.pem")), 0o600);
+
+    let r = fx.result("repair");
+    assert_eq!(r["changed"], json!(true));
+    assert_eq!(r["status"], json!("repairable"), "{r:#}");
+    let roles: Vec<&str> = r["chain"]
+        .as_array()
+        .expect("chain")
+        .iter()
+        .map(|c| c["role"].as_str().expect("role"))
+        .collect();
+    assert_eq!(roles, ["leaf", "intermediate", "root"], "{r:#}");
+    assert_eq!(r["chain"][0]["subject"], json!("CN=mail.example.test"));
+    for key in ["sha256", "not_after"] {
+        assert!(
+            r["chain"][0][key].is_string(),
+            "chain[0].{key} missing: {r:#}"
+        );
+    }
+    assert!(
+        r["problems"]
+            .as_array()
+            .expect("problems")
+            .iter()
+            .any(|p| p["code"] == "missing-intermediate"),
+        "{r:#}"
+    );
+    let fullchain = fx.p("out/fullchain.pem");
+    assert_eq!(actions(&r)[&fullchain], "created", "{r:#}");
+    assert_eq!(r["backup_files"], json!([]));
+
+    let second = fx.play(&pb, &[]);
+    assert_eq!(second.status, 0, "{}", show(&second));
+    assert_eq!(recap(&second).changed, 0, "{}", show(&second));
+    assert!(
+        !handler_ran(&second),
+        "nothing changed, no reload\n{}",
+        show(&second)
+    );
+    let r = fx.result("repair");
+    assert_eq!(r["changed"], json!(false), "{r:#}");
+    assert!(
+        actions(&r).values().all(|a| a == "unchanged"),
+        "second run must leave every file alone: {r:#}"
+    );
+    fx.assert_verifies("out");
+}
+
+#[test]
+fn mode_applies_to_non_key_files_idempotently_and_backup_keeps_old_files() {
+    if !ansible_available("mode_applies_to_non_key_files_idempotently_and_backup_keeps_old_files") {
+        return;
+    }
+    let fx = Fixture::new();
+    let mut args = fx.args("out");
+    args["mode"] = json!("0664");
+    args["backup"] = json!(true);
+    let pb = fx.playbook("mode", &[("mode", args.clone())], false);
+
+    let first = fx.play(&pb, &[]);
+    assert_eq!(first.status, 0, "{}", show(&first));
+    assert_eq!(recap(&first).changed, 1, "{}", show(&first));
+    for rel in [
+        "fullchain.pem",
+        "chain.pem",
+        "cert.pem",
+        "postfix/main.cf",
+        "README.txt",
+    ] {
+        assert_eq!(mode_of(&fx.env.path(&format!("out/{rel}"))), 0o664, "{rel}");
+    }
+    // Never loosened: the key files keep chainfix's modes.
+    assert_eq!(mode_of(&fx.env.path("out/privkey.pem")), 0o600);
+    assert_eq!(mode_of(&fx.env.path("out/exim/privkey.pem")), 0o640);
+    assert_eq!(
+        fx.result("mode")["backup_files"],
+        json!([]),
+        "nothing existed to back up"
+    );
+
+    // chainfix resets 0664 to its own 0644 and the module sets 0664 again: not a change.
+    let second = fx.play(&pb, &[]);
+    assert_eq!(second.status, 0, "{}", show(&second));
+    assert_eq!(recap(&second).changed, 0, "{}", show(&second));
+    assert!(!handler_ran(&second), "{}", show(&second));
+    let r = fx.result("mode");
+    assert!(actions(&r).values().all(|a| a == "unchanged"), "{r:#}");
+    assert_eq!(mode_of(&fx.env.path("out/fullchain.pem")), 0o664);
+
+    // Check mode agrees.
+    let check = fx.play(&pb, &["--check"]);
+    assert_eq!(recap(&check).changed, 0, "{}", show(&check));
+
+    // A content change: the files chainfix replaces are backed up first, with their mode.
+    let old_fullchain = fx.text("out/fullchain.pem");
+    args["include_root"] = json!(true);
+    let pb = fx.playbook("mode-root", &[("mode-root", args)], false);
+    let third = fx.play(&pb, &[]);
+    assert_eq!(third.status, 0, "{}", show(&third));
+    assert_eq!(recap(&third).changed, 1, "{}", show(&third));
+    assert!(handler_ran(&third), "{}", show(&third));
+    assert_eq!(
+        fx.text("out/fullchain.pem"),
+        pem_bundle(&[&fx.chain.leaf, &fx.chain.int, &fx.chain.root])
+    );
+    let r = fx.result("mode-root");
+    let acts = actions(&r);
+    let backups: Vec<&str> = r["backup_files"]
+        .as_array()
+        .expect("backup_files")
+        .iter()
+        .map(|b| b.as_str().expect("path"))
+        .collect();
+    let fullchain = fx.p("out/fullchain.pem");
+    assert_eq!(acts[&fullchain], "updated", "{r:#}");
+    let fullchain_backup = backups
+        .iter()
+        .find(|b| b.starts_with(&format!("{fullchain}.")) && b.ends_with('~'))
+        .unwrap_or_else(|| panic!("no backup of fullchain.pem: {r:#}"));
+    assert_eq!(
+        fs::read_to_string(fullchain_backup).expect("backup"),
+        old_fullchain
+    );
+    assert_eq!(mode_of(Path::new(fullchain_backup)), 0o664);
+    for b in &backups {
+        let original = b.rsplitn(3, '.').nth(2).expect("NAME.PID.DATE~");
+        assert_eq!(
+            acts.get(original).map(String::as_str),
+            Some("updated"),
+            "{b}: {r:#}"
+        );
+    }
+    assert!(
+        !backups.iter().any(|b| b.contains("privkey")),
+        "the key did not change, so it has no backup: {r:#}"
+    );
+}
+
+#[test]
+fn check_mode_reports_changes_and_writes_nothing() {
+    if !ansible_available("check_mode_reports_changes_and_writes_nothing") {
+        return;
+    }
+    let fx = Fixture::new();
+    let pb = fx.playbook("check", &[("check", fx.args("out"))], false);
+
+    let check = fx.play(&pb, &["--check"]);
+    assert_eq!(check.status, 0, "{}", show(&check));
+    assert_eq!(recap(&check).changed, 1, "{}", show(&check));
+    assert!(
+        !fx.env.path("out").exists(),
+        "check mode must write nothing"
+    );
+    let r = fx.result("check");
+    assert_eq!(r["changed"], json!(true));
+    let acts = actions(&r);
+    assert!(acts.contains_key(&fx.p("out/fullchain.pem")), "{r:#}");
+    assert!(acts.values().all(|a| a == "created"), "{r:#}");
+
+    // After a real run, check mode finds nothing to do.
+    let real = fx.play(&pb, &[]);
+    assert_eq!(recap(&real).changed, 1, "{}", show(&real));
+    let again = fx.play(&pb, &["--check"]);
+    assert_eq!(recap(&again).changed, 0, "{}", show(&again));
+}
+
+#[test]
+fn diff_shows_the_new_files_but_never_key_material() {
+    if !ansible_available("diff_shows_the_new_files_but_never_key_material") {
+        return;
+    }
+    let fx = Fixture::new();
+    let mut args = fx.args("out");
+    args["postfix_single_file"] = json!(true);
+    args["pfx_password"] = json!(PFX_PASSWORD);
+    let pb = fx.playbook("diff", &[("diff", args)], false);
+
+    let out = fx.play(&pb, &["--diff"]);
+    assert_eq!(out.status, 0, "{}", show(&out));
+    assert_eq!(recap(&out).changed, 1, "{}", show(&out));
+    let r = fx.result("diff");
+    let printed = format!("{}\n{}\n{r}", out.stdout, out.stderr);
+
+    // The diff shows the certificates and the snippets naming the real paths.
+    let fullchain = fx.p("out/fullchain.pem");
+    assert!(
+        out.stdout.contains(&format!("+++ after: {fullchain}")),
+        "{}",
+        show(&out)
+    );
+    let leaf_line = fx.chain.leaf.pem.lines().nth(1).expect("a base64 line");
+    assert!(
+        out.stdout.contains(&format!("+{leaf_line}")),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        out.stdout.contains(&format!(
+            "+smtpd_tls_chain_files = {}",
+            fx.p("out/postfix/key-and-chain.pem")
+        )),
+        "{}",
+        show(&out)
+    );
+    // Key files show a placeholder: privkey.pem, exim/privkey.pem, the single-file Postfix
+    // bundle and the PFX.
+    let diffs = r["diff"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no diff: {r:#}"));
+    let after_of = |rel: &str| -> String {
+        let path = fx.p(&format!("out/{rel}"));
+        diffs
+            .iter()
+            .find(|d| d["after_header"] == json!(path))
+            .unwrap_or_else(|| panic!("no diff for {rel}: {r:#}"))["after"]
+            .as_str()
+            .expect("after text")
+            .to_string()
+    };
+    for rel in [
+        "privkey.pem",
+        "exim/privkey.pem",
+        "postfix/key-and-chain.pem",
+        "iis/certificate.pfx",
+    ] {
+        assert_eq!(after_of(rel), "(private key changed)\n", "{rel}");
+    }
+    assert_eq!(after_of("iis/leaf.cer"), "(binary file changed)\n");
+    // The "after" text was made with --install-dir = dest: identical to what was written.
+    for rel in [
+        "postfix/main.cf",
+        "exim/main.conf",
+        "README.txt",
+        "fullchain.pem",
+    ] {
+        assert_eq!(after_of(rel), fx.text(&format!("out/{rel}")), "{rel}");
+    }
+    assert!(
+        !printed.contains("PRIVATE KEY"),
+        "key material printed\n{printed}"
+    );
+    for line in fx.key_lines() {
+        assert!(
+            !printed.contains(&line),
+            "key material printed: {line}\n{printed}"
+        );
+    }
+    assert!(
+        !printed.contains(PFX_PASSWORD),
+        "the PFX password was printed\n{printed}"
+    );
+    let cmd = r["cmd"].to_string();
+    assert!(cmd.contains("--pfx-password-env"), "{cmd}");
+    assert!(!cmd.contains(PFX_PASSWORD), "{cmd}");
+    // The password reached chainfix through the environment.
+    let pfx = fx.env.openssl(&[
+        "pkcs12",
+        "-noout",
+        "-in",
+        "out/iis/certificate.pfx",
+        "-passin",
+        &format!("pass:{PFX_PASSWORD}"),
+    ]);
+    assert_eq!(pfx.status, 0, "{}", show(&pfx));
+    assert_eq!(mode_of(&fx.env.path("out/iis/certificate.pfx")), 0o600);
+    assert!(
+        !fx.env.path("ansible-tmp/remote").exists()
+            || fs::read_dir(fx.env.path("ansible-tmp/remote"))
+                .expect("remote tmp")
+                .next()
+                .is_none(),
+        "the temporary copy for the diff (with keys) must be gone"
+    );
+
+    // Nothing changes, nothing to show.
+    let again = fx.play(&pb, &["--diff"]);
+    assert_eq!(recap(&again).changed, 0, "{}", show(&again));
+    assert!(!again.stdout.contains("+++ after"), "{}", show(&again));
+}
+
+#[test]
+fn broken_inputs_fail_with_the_finding_sentence() {
+    if !ansible_available("broken_inputs_fail_with_the_finding_sentence") {
+        return;
+    }
+    let fx = Fixture::new();
+    let selfsigned = self_signed(&Spec::leaf("selfsigned.example.test", Alg::P256(1)));
+    fx.env.write("selfsigned/cert.pem", &selfsigned.pem);
+    fx.env.write("selfsigned/privkey.pem", &selfsigned.key_pem);
+
+    let mut self_signed_args = fx.args("selfsigned-out");
+    self_signed_args["src"] = json!([fx.p("selfsigned")]);
+    self_signed_args["roots"] = json!([]);
+    self_signed_args["intermediates"] = json!([]);
+    let mut expired_args = fx.args("expired-out");
+    expired_args["extra_args"] = json!(["--at", AT_EXPIRED]);
+    let mut missing_args = fx.args("missing-out");
+    missing_args["src"] = json!([fx.p("does-not-exist")]);
+    // The leaf expires between the module's dry run and its real run: a wrapper passes
+    // `--check` runs through and moves `--at` past the leaf's notAfter for the others.
+    let wrapper = fx.env.write(
+        "expiring-chainfix",
+        format!(
+            "#!/usr/bin/env bash\nif [[ \" $* \" == *\" --check \"* ]]; then exec {bin:?} \"$@\"; fi\nexec {bin:?} \"${{@/#{AT}/{AT_EXPIRED}}}\"\n",
+            bin = env!("CARGO_BIN_EXE_chainfix"),
+        ),
+    );
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).expect("chmod wrapper");
+    let mut raced_args = fx.args("raced-out");
+    raced_args["binary"] = json!(fx.p("expiring-chainfix"));
+
+    let pb = fx.playbook(
+        "broken",
+        &[
+            ("selfsigned", self_signed_args),
+            ("expired", expired_args),
+            ("missing", missing_args),
+            ("raced", raced_args),
+        ],
+        true,
+    );
+    let out = fx.play(&pb, &[]);
+    assert_eq!(
+        out.status,
+        0,
+        "failures are ignored in this playbook\n{}",
+        show(&out)
+    );
+    assert_eq!(
+        recap(&out),
+        Recap {
+            ok: 8,
+            changed: 1,
+            failed: 0,
+            ignored: 4
+        },
+        "{}",
+        show(&out)
+    );
+    assert!(
+        !handler_ran(&out),
+        "a failed task notifies nothing, even when it changed files\n{}",
+        show(&out)
+    );
+    for dir in ["selfsigned-out", "expired-out", "missing-out"] {
+        assert!(!fx.env.path(dir).exists(), "{dir} must not be written");
+    }
+
+    // A self-signed leaf, no roots: chainfix writes nothing (exit 1).
+    let r = fx.result("selfsigned");
+    assert_eq!(r["failed"], json!(true), "{r:#}");
+    assert_eq!(r["changed"], json!(false), "{r:#}");
+    assert_eq!(r["status"], json!("broken"), "{r:#}");
+    let msg = r["msg"].as_str().expect("msg");
+    assert!(msg.starts_with("The certificate is self-signed"), "{r:#}");
+    let finding = r["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .find(|p| p["code"] == "self-signed-leaf")
+        .unwrap_or_else(|| panic!("no self-signed-leaf finding: {r:#}"));
+    assert_eq!(
+        finding["message"],
+        json!(msg),
+        "msg is the finding's sentence"
+    );
+    assert!(
+        out.stdout.contains(msg),
+        "the sentence is printed\n{}",
+        show(&out)
+    );
+
+    // An expired leaf: the chain is complete and chainfix would write it, but an error finding
+    // remains, so the module fails before writing; the sentence is the expiry, not the
+    // (repairable) missing intermediate.
+    let r = fx.result("expired");
+    assert_eq!(r["failed"], json!(true), "{r:#}");
+    let msg = r["msg"].as_str().expect("msg");
+    let expired = r["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .find(|p| p["code"] == "expired")
+        .unwrap_or_else(|| panic!("no expired finding: {r:#}"));
+    assert_eq!(expired["message"], json!(msg), "{r:#}");
+    assert!(msg.contains("expired"), "{r:#}");
+    assert_eq!(r["changed"], json!(false), "{r:#}");
+    assert!(r.get("files").is_none(), "nothing was written: {r:#}");
+
+    // An operational failure (exit 2): the stderr line.
+    let r = fx.result("missing");
+    assert_eq!(r["failed"], json!(true), "{r:#}");
+    assert_eq!(r["rc"], json!(2), "{r:#}");
+    let msg = r["msg"].as_str().expect("msg");
+    assert!(
+        msg.contains("does-not-exist") && msg.contains("cannot read"),
+        "{r:#}"
+    );
+
+    // The dry run passed, the real run wrote the (now expired) chain and exited 1: the task
+    // fails with the expiry sentence and says what it wrote.
+    let r = fx.result("raced");
+    assert_eq!(r["failed"], json!(true), "{r:#}");
+    assert_eq!(r["changed"], json!(true), "{r:#}");
+    assert_eq!(r["rc"], json!(1), "{r:#}");
+    assert!(r["msg"].as_str().expect("msg").contains("expired"), "{r:#}");
+    assert_eq!(
+        actions(&r)[&fx.p("raced-out/fullchain.pem")],
+        "created",
+        "{r:#}"
+    );
+    assert!(fx.env.path("raced-out/fullchain.pem").exists());
+}
+
+#[test]
+fn ansible_doc_renders_the_module() {
+    if !ansible_available("ansible_doc_renders_the_module") {
+        return;
+    }
+    let fx = Fixture::new();
+    let text = run(fx.ansible("ansible-doc").arg("chainfix.mail.chainfix"));
+    assert_eq!(text.status, 0, "{}", show(&text));
+    for word in [
+        "chainfix.mail.chainfix",
+        "src",
+        "dest",
+        "pfx_password",
+        "install_dir",
+        "no_default_roots",
+        "extra_args",
+        "private key",
+        "EXAMPLES",
+        "RETURN VALUES",
+    ] {
+        assert!(
+            text.stdout.contains(word),
+            "ansible-doc lacks {word}\n{}",
+            show(&text)
+        );
+    }
+
+    let json_doc = run(fx
+        .ansible("ansible-doc")
+        .args(["--json", "chainfix.mail.chainfix"]));
+    assert_eq!(json_doc.status, 0, "{}", show(&json_doc));
+    let doc = &json_doc.json()["chainfix.mail.chainfix"];
+    let options = doc["doc"]["options"].as_object().expect("options");
+    for option in [
+        "src",
+        "dest",
+        "binary",
+        "key",
+        "emit",
+        "install_dir",
+        "include_root",
+        "roots",
+        "intermediates",
+        "offline",
+        "host",
+        "warn_days",
+        "pfx_password",
+        "owner",
+        "group",
+        "mode",
+        "backup",
+        "no_default_roots",
+        "extra_args",
+    ] {
+        assert!(options.contains_key(option), "option {option} undocumented");
+    }
+    let returns = doc["return"].as_object().expect("return values");
+    for value in [
+        "changed",
+        "chain",
+        "problems",
+        "files",
+        "status",
+        "backup_files",
+        "diff",
+    ] {
+        assert!(
+            returns.contains_key(value),
+            "return value {value} undocumented"
+        );
+    }
+    assert_eq!(
+        doc["doc"]["attributes"]["check_mode"]["support"],
+        json!("full")
+    );
+}
+
+#[test]
+fn example_playbook_passes_syntax_check() {
+    if !ansible_available("example_playbook_passes_syntax_check") {
+        return;
+    }
+    let fx = Fixture::new();
+    let example =
+        repo_path("packaging/ansible/ansible_collections/chainfix/mail/examples/mail-servers.yml");
+    let out = run(fx
+        .ansible("ansible-playbook")
+        .args(["-i", "localhost,", "--syntax-check"])
+        .arg(&example));
+    assert_eq!(out.status, 0, "{}", show(&out));
+    let text = fs::read_to_string(&example).expect("example playbook");
+    for needle in [
+        "handlers:",
+        "notify: Reload Postfix",
+        "notify: Reload Exim",
+        "chainfix.mail.chainfix:",
+    ] {
+        assert!(text.contains(needle), "the example lacks {needle}");
+    }
+}
