@@ -1624,7 +1624,7 @@ fn json_report_has_the_documented_keys() {
     let k = keys(&r);
     assert!(k.contains("changed") && k.contains("files"), "{k:?}");
     for f in r["files"].as_array().expect("files") {
-        assert_eq!(keys(f), set(&["path", "action", "mode"]));
+        assert_eq!(keys(f), set(&["path", "action", "mode", "secret"]));
     }
 }
 
