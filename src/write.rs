@@ -149,6 +149,26 @@ fn replace(path: &Path, target: &Target<'_>) -> std::io::Result<()> {
     result
 }
 
+/// Keeps the current content of `path` as `NAME.bak.STAMP` (`.1`, `.2`, ... if that exists)
+/// before it is replaced. A hard link: instant, atomic, and the same bytes and mode (a key's
+/// backup stays 0600); a copy where links are impossible.
+pub fn keep_backup(path: &Path, stamp: &str) -> std::io::Result<PathBuf> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut backup = path.with_file_name(format!("{name}.bak.{stamp}"));
+    let mut n = 0;
+    while fs::symlink_metadata(&backup).is_ok() {
+        n += 1;
+        backup = path.with_file_name(format!("{name}.bak.{stamp}.{n}"));
+    }
+    if fs::hard_link(path, &backup).is_err() {
+        fs::copy(path, &backup)?;
+    }
+    Ok(backup)
+}
+
 /// The id of a local group, from /etc/group.
 pub fn group_id(name: &str) -> Option<u32> {
     let text = fs::read_to_string("/etc/group").ok()?;
@@ -173,6 +193,31 @@ fn temp_name(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backup_keeps_old_bytes_and_mode_under_a_fresh_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("privkey.pem");
+        write_atomic(&p, b"old", FileMode::Secret).expect("write");
+        let b1 = keep_backup(&p, "20261122T095300Z").expect("backup");
+        let b2 = keep_backup(&p, "20261122T095300Z").expect("backup");
+        assert_eq!(
+            b1.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .as_deref(),
+            Some("privkey.pem.bak.20261122T095300Z")
+        );
+        assert_ne!(
+            b1, b2,
+            "a second backup in the same second gets its own name"
+        );
+        write_atomic(&p, b"new", FileMode::Secret).expect("write");
+        assert_eq!(fs::read(&b1).ok().as_deref(), Some(&b"old"[..]));
+        let mode = fs::metadata(&b1)
+            .map(|m| m.permissions().mode() & 0o777)
+            .ok();
+        assert_eq!(mode, Some(0o600));
+    }
 
     #[test]
     fn unchanged_file_keeps_mtime_and_secret_mode_is_exact() {
