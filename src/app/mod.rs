@@ -312,7 +312,7 @@ struct WriteMode {
     backup_stamp: Option<String>,
 }
 
-/// Creates the parent directory, keeps a backup of content about to change, writes.
+/// Creates the parent directory, then writes (keeping a backup of content about to change).
 fn write_one(
     path: &Path,
     target: &write::Target<'_>,
@@ -321,21 +321,7 @@ fn write_one(
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    let backup = match backup_stamp {
-        Some(stamp) if write::plan_target(path, target) == write::WriteOutcome::Updated => {
-            let backup = write::keep_backup(path, stamp)?;
-            // An old key kept with loose permissions would leak it: narrow it to the mode the
-            // key is written with.
-            if target.mode != write::FileMode::Public {
-                use std::os::unix::fs::PermissionsExt;
-                let narrow = std::fs::Permissions::from_mode(target.mode.bits());
-                std::fs::set_permissions(&backup, narrow)?;
-            }
-            Some(backup)
-        }
-        _ => None,
-    };
-    Ok((write::write_target(path, target)?, backup))
+    write::write_keeping(path, target, backup_stamp)
 }
 
 /// One output subdirectory name per leaf (used when there are several): the leaf's name,
