@@ -131,5 +131,7 @@ fn integer_value(content: &[u8]) -> u64 {
     if content.len() > 8 {
         return u64::MAX;
     }
-    content.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+    content
+        .iter()
+        .fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
 }
