@@ -82,6 +82,10 @@ pub struct RepairArgs {
     #[arg(long)]
     pub check: bool,
 
+    /// Keep the previous version of each file that changes as NAME.bak.TIMESTAMP (UTC).
+    #[arg(long)]
+    pub backup: bool,
+
     /// Output targets, comma-separated: pem, postfix, exim, iis, or all. Postfix and Exim
     /// read the PEM files, so they imply pem.
     #[arg(long, value_name = "LIST", default_value = "all")]

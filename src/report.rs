@@ -118,6 +118,9 @@ pub struct WrittenFile {
     pub mode: String,
     /// The file holds a private key (written owner-only or group-only, never shown in diffs).
     pub secret: bool,
+    /// With `--backup`: where the previous version was kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
 }
 
 /// How a probed server's chain was captured.
@@ -356,7 +359,14 @@ fn print_result(r: &LeafResult, check: bool, out: &mut dyn Write) -> io::Result<
                     WriteOutcome::ModeFixed => "mode fixed",
                     WriteOutcome::Unchanged => "unchanged",
                 };
-                writeln!(out, "    {}  ({action}, {})", f.path, f.mode)?;
+                match &f.backup {
+                    Some(b) => writeln!(
+                        out,
+                        "    {}  ({action}, {}, previous kept as {b})",
+                        f.path, f.mode
+                    )?,
+                    None => writeln!(out, "    {}  ({action}, {})", f.path, f.mode)?,
+                }
             }
         }
     }

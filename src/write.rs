@@ -105,7 +105,19 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: FileMode) -> std::io::Re
 
 /// Brings `path` to the state `target` describes, atomically and only if needed.
 pub fn write_target(path: &Path, target: &Target<'_>) -> std::io::Result<WriteOutcome> {
+    write_keeping(path, target, None).map(|(outcome, _)| outcome)
+}
+
+/// [`write_target`], first keeping content that is about to change as `NAME.bak.STAMP` when
+/// `backup_stamp` is given. A kept key is narrowed to the key's own mode, so an old key that
+/// was world-readable does not stay so in its backup.
+pub fn write_keeping(
+    path: &Path,
+    target: &Target<'_>,
+    backup_stamp: Option<&str>,
+) -> std::io::Result<(WriteOutcome, Option<PathBuf>)> {
     let outcome = plan_target(path, target);
+    let mut backup = None;
     match outcome {
         WriteOutcome::Unchanged => {}
         WriteOutcome::ModeFixed => {
@@ -114,9 +126,18 @@ pub fn write_target(path: &Path, target: &Target<'_>) -> std::io::Result<WriteOu
             }
             fs::set_permissions(path, fs::Permissions::from_mode(target.mode.bits()))?;
         }
-        WriteOutcome::Created | WriteOutcome::Updated => replace(path, target)?,
+        WriteOutcome::Created | WriteOutcome::Updated => {
+            if let (WriteOutcome::Updated, Some(stamp)) = (outcome, backup_stamp) {
+                let kept = keep_backup(path, stamp)?;
+                if target.mode != FileMode::Public {
+                    fs::set_permissions(&kept, fs::Permissions::from_mode(target.mode.bits()))?;
+                }
+                backup = Some(kept);
+            }
+            replace(path, target)?;
+        }
     }
-    Ok(outcome)
+    Ok((outcome, backup))
 }
 
 fn replace(path: &Path, target: &Target<'_>) -> std::io::Result<()> {
@@ -124,29 +145,67 @@ fn replace(path: &Path, target: &Target<'_>) -> std::io::Result<()> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let tmp = temp_name(path);
+    let (mut file, tmp) = create_temp(path)?;
     let bits = target.mode.bits();
     let result = (|| {
         // Created owner-only; group and final mode are set before any content is written.
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
         if let Some(gid) = target.gid {
             std::os::unix::fs::fchown(&file, None, Some(gid))?;
         }
         file.set_permissions(fs::Permissions::from_mode(bits))?;
         file.write_all(target.contents)?;
         file.sync_all()?;
-        drop(file);
         fs::rename(&tmp, path)?;
         fs::File::open(dir)?.sync_all()
     })();
     if result.is_err() {
+        // Only ever remove the temp file this call created.
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Most names tried for a temp file before giving up (each collision is a leftover of a
+/// killed run that happened to have the same process id).
+const TEMP_ATTEMPTS: u32 = 1000;
+
+/// Creates a new owner-only temp file beside `path`, skipping names that already exist.
+fn create_temp(path: &Path) -> std::io::Result<(fs::File, PathBuf)> {
+    let mut last = None;
+    for _ in 0..TEMP_ATTEMPTS {
+        let tmp = temp_name(path);
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+        {
+            Ok(file) => return Ok((file, tmp)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free temp file name")))
+}
+
+/// Keeps the current content of `path` as `NAME.bak.STAMP` (`.1`, `.2`, ... if that exists)
+/// before it is replaced. A hard link: instant, atomic, and the same bytes and mode (a key's
+/// backup stays 0600); a copy where links are impossible.
+pub fn keep_backup(path: &Path, stamp: &str) -> std::io::Result<PathBuf> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut backup = path.with_file_name(format!("{name}.bak.{stamp}"));
+    let mut n = 0;
+    while fs::symlink_metadata(&backup).is_ok() {
+        n += 1;
+        backup = path.with_file_name(format!("{name}.bak.{stamp}.{n}"));
+    }
+    if fs::hard_link(path, &backup).is_err() {
+        fs::copy(path, &backup)?;
+    }
+    Ok(backup)
 }
 
 /// The id of a local group, from /etc/group.
@@ -173,6 +232,31 @@ fn temp_name(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backup_keeps_old_bytes_and_mode_under_a_fresh_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("privkey.pem");
+        write_atomic(&p, b"old", FileMode::Secret).expect("write");
+        let b1 = keep_backup(&p, "20261122T095300Z").expect("backup");
+        let b2 = keep_backup(&p, "20261122T095300Z").expect("backup");
+        assert_eq!(
+            b1.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .as_deref(),
+            Some("privkey.pem.bak.20261122T095300Z")
+        );
+        assert_ne!(
+            b1, b2,
+            "a second backup in the same second gets its own name"
+        );
+        write_atomic(&p, b"new", FileMode::Secret).expect("write");
+        assert_eq!(fs::read(&b1).ok().as_deref(), Some(&b"old"[..]));
+        let mode = fs::metadata(&b1)
+            .map(|m| m.permissions().mode() & 0o777)
+            .ok();
+        assert_eq!(mode, Some(0o600));
+    }
 
     #[test]
     fn unchanged_file_keeps_mtime_and_secret_mode_is_exact() {

@@ -2125,3 +2125,38 @@ fn wrong_password_typed_at_the_terminal_prompt_exits_2_naming_the_pfx() {
         "the typed password was echoed or printed:\n{transcript}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// 11. Key-derivation budget
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn pfx_asking_for_too_many_kdf_iterations_is_refused_quickly() {
+    // 600,000 iterations for the key and again for the certificates: 1.2 million in all, over
+    // the 1,000,000 budget. chainfix must refuse before deriving a single key.
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let pfx = make_pfx(
+        &env,
+        &chain,
+        "in/slow.pfx",
+        PFX_PASSWORD,
+        &["-iter", "600000"],
+    );
+    let started = std::time::Instant::now();
+    let out = run(cf(&env, "inspect")
+        .args(["--password-env", "PFXPW"])
+        .env("PFXPW", PFX_PASSWORD)
+        .arg(&pfx));
+    out.assert_status(2);
+    assert!(
+        out.stderr.contains("key-derivation iterations"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "refused without deriving keys: {:?}",
+        started.elapsed()
+    );
+}

@@ -679,7 +679,12 @@ fn postfix_with_only_tls12_rsa_cbc_suites_is_read_with_the_legacy_hello() {
         "{result:#}"
     );
     assert_eq!(result["status"], "ok", "{result:#}");
-    // The Postfix really is legacy-only: it refused the first (rustls) handshake.
+    // The Postfix really is legacy-only: it refused the first (rustls) handshake. postlogd
+    // writes the log asynchronously, so give the line a moment to arrive.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.log().contains("no shared cipher") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert!(
         server.log().contains("no shared cipher"),
         "{}",

@@ -179,6 +179,17 @@ fn inspect(config: &Config) -> Result<Exit, AppError> {
 
 fn repair(config: &Config, args: &RepairArgs) -> Result<Exit, AppError> {
     let options = emit_options(args)?;
+    let how = WriteMode {
+        check: args.check,
+        // Backups are named by the wall clock (when they were made), not by --at.
+        backup_stamp: args.backup.then(|| {
+            let fmt =
+                time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+            time::OffsetDateTime::now_utc()
+                .format(&fmt)
+                .unwrap_or_else(|_| "backup".into())
+        }),
+    };
     let analysis = analyse_files(config)?;
     let mut exit = analysis.exit_for_load();
     let multiple = analysis.cases.len() > 1;
@@ -203,7 +214,7 @@ fn repair(config: &Config, args: &RepairArgs) -> Result<Exit, AppError> {
                 } else {
                     (args.out.clone(), options.clone())
                 };
-                let (files, failed) = write_outputs(&dir, &material, &leaf_options, args.check);
+                let (files, failed) = write_outputs(&dir, &material, &leaf_options, &how);
                 if failed {
                     exit = exit.merge(Exit::Failure);
                 }
@@ -259,42 +270,31 @@ fn write_outputs(
     dir: &Path,
     material: &Material<'_>,
     options: &EmitOptions,
-    check: bool,
+    how: &WriteMode,
 ) -> (Vec<WrittenFile>, bool) {
     let mut out = Vec::new();
     let mut failed = false;
     for file in emit::all_files(material, options) {
         let path = dir.join(&file.rel);
-        if !check {
-            if let Some(parent) = path.parent() {
-                if let Err(e) = std::fs::create_dir_all(parent) {
-                    eprintln!(
-                        "chainfix: {}: cannot create directory: {e}",
-                        parent.display()
-                    );
-                    failed = true;
-                    continue;
-                }
-            }
-        }
         let target = write::Target {
             contents: &file.contents,
             mode: file.mode,
             gid: file.group.as_deref().and_then(write::group_id),
             same_content: file.same_content.as_deref(),
         };
-        let result = if check {
-            Ok(write::plan_target(&path, &target))
+        let result = if how.check {
+            Ok((write::plan_target(&path, &target), None))
         } else {
-            write::write_target(&path, &target)
+            write_one(&path, &target, how.backup_stamp.as_deref())
         };
         match result {
-            Ok(action) => out.push(WrittenFile {
+            Ok((action, backup)) => out.push(WrittenFile {
                 path: path.display().to_string(),
                 action,
                 mode: format!("{:04o}", file.mode.bits()),
                 // Only key material is written with a mode other than 0644.
                 secret: file.mode != write::FileMode::Public,
+                backup: backup.map(|b| b.display().to_string()),
             }),
             Err(e) => {
                 eprintln!("chainfix: {}: cannot write: {e}", path.display());
@@ -303,6 +303,25 @@ fn write_outputs(
         }
     }
     (out, failed)
+}
+
+/// `--check` and `--backup` for one run.
+struct WriteMode {
+    check: bool,
+    /// UTC time of the run, when backups are kept.
+    backup_stamp: Option<String>,
+}
+
+/// Creates the parent directory, then writes (keeping a backup of content about to change).
+fn write_one(
+    path: &Path,
+    target: &write::Target<'_>,
+    backup_stamp: Option<&str>,
+) -> std::io::Result<(write::WriteOutcome, Option<PathBuf>)> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    write::write_keeping(path, target, backup_stamp)
 }
 
 /// One output subdirectory name per leaf (used when there are several): the leaf's name,

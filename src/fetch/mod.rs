@@ -227,6 +227,10 @@ impl IssuerSource for Aia<'_> {
 
 /// Parses an AIA response: a DER certificate, PEM, or PKCS#7 (DER or PEM).
 pub fn parse_response(body: &[u8]) -> Result<Vec<Arc<Certificate>>, FetchError> {
+    // caIssuers serves certificates, never key stores: a PFX would only cost KDF work.
+    if load::pkcs12::looks_like_pfx(body) {
+        return Err(FetchError::NotCertificates);
+    }
     let contents = load::parse_bytes(body, Path::new("<aia response>"), &NoPassword)
         .map_err(|_| FetchError::NotCertificates)?;
     if contents.certs.len() > MAX_CERTS_PER_RESPONSE {

@@ -7,7 +7,15 @@ use std::path::Path;
 use p12_keystore::error::Error as P12Error;
 use p12_keystore::Pkcs12Archive;
 
-use crate::asn1::{self, INTEGER, SEQUENCE};
+use crate::asn1::{self, INTEGER, OCTET_STRING, SEQUENCE};
+
+/// Most key-derivation iterations one PFX may ask for, summed over its MAC and every encrypted
+/// bag. Real files ask for thousands (OpenSSL 2048 each, Windows 2000, Java up to 100,000 per
+/// bag); a hostile file can repeat million-iteration bags to burn minutes of CPU per password.
+pub const MAX_KDF_ITERATIONS: u64 = 1_000_000;
+
+/// Most ASN.1 elements visited while counting them.
+const MAX_SCAN_ELEMENTS: usize = 100_000;
 
 /// Where PFX passwords come from. The app layer implements it over `--password-env`,
 /// `--password-file` and a TTY prompt; tests implement it directly.
@@ -38,6 +46,10 @@ pub enum PfxError {
     PasswordRequired,
     #[error("damaged or unsupported PFX file: {0}")]
     Damaged(String),
+    #[error(
+        "PFX file asks for {0} key-derivation iterations, more than the limit of {MAX_KDF_ITERATIONS}"
+    )]
+    TooExpensive(u64),
 }
 
 /// PFX ::= SEQUENCE { version INTEGER (v3), authSafe ContentInfo, macData OPTIONAL }
@@ -52,6 +64,10 @@ pub fn looks_like_pfx(der: &[u8]) -> bool {
 
 /// Decrypts a PFX: the configured password, else the empty password, else a prompt.
 pub fn open(der: &[u8], path: &Path, pw: &dyn PasswordSource) -> Result<Pkcs12Archive, PfxError> {
+    let work = kdf_iterations(der, 0, &mut MAX_SCAN_ELEMENTS.clone());
+    if work > MAX_KDF_ITERATIONS {
+        return Err(PfxError::TooExpensive(work));
+    }
     if let Some(password) = pw.configured() {
         return decode(der, &password);
     }
@@ -79,4 +95,43 @@ fn decode(der: &[u8], password: &str) -> Result<Pkcs12Archive, PfxError> {
 /// Whether the PFX carries macData (its integrity check), the third field of the PFX.
 fn has_mac(der: &[u8]) -> bool {
     asn1::expect(der, SEQUENCE).is_ok_and(|(pfx, _)| asn1::children(pfx.content).count() >= 3)
+}
+
+/// Sums the iteration counts in the file's visible KDF parameters: every INTEGER that directly
+/// follows an OCTET STRING salt in a SEQUENCE (pkcs-12PbeParams, PBKDF2-params, MacData),
+/// looking into OCTET STRINGs that wrap DER (the authenticated safe and its bags).
+fn kdf_iterations(data: &[u8], depth: usize, budget: &mut usize) -> u64 {
+    if depth > asn1::MAX_NESTING {
+        return 0;
+    }
+    let mut total: u64 = 0;
+    let mut after_salt = false;
+    for child in asn1::children(data) {
+        let Ok(t) = child else { break };
+        if *budget == 0 {
+            break;
+        }
+        *budget -= 1;
+        if after_salt && t.tag == INTEGER {
+            total = total.saturating_add(integer_value(t.content));
+        }
+        after_salt = t.tag == OCTET_STRING;
+        let nested = match t.tag {
+            OCTET_STRING => t.content.first() == Some(&SEQUENCE),
+            tag => tag & 0x20 != 0,
+        };
+        if nested {
+            total = total.saturating_add(kdf_iterations(t.content, depth + 1, budget));
+        }
+    }
+    total
+}
+
+fn integer_value(content: &[u8]) -> u64 {
+    if content.len() > 8 {
+        return u64::MAX;
+    }
+    content
+        .iter()
+        .fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
 }
