@@ -99,10 +99,12 @@ fn read_password_file(file: &Path, flag: &str) -> Result<String, AppError> {
     Ok(text.lines().next().unwrap_or_default().to_string())
 }
 
-/// Passwords for PFX files: the configured one, else a prompt on a terminal.
+/// Passwords for PFX files: the configured one, else a prompt on a terminal. Files are read
+/// on several threads; `prompting` keeps two prompts from sharing the terminal.
 struct Passwords {
     configured: Option<String>,
     interactive: bool,
+    prompting: std::sync::Mutex<()>,
 }
 
 impl PasswordSource for Passwords {
@@ -114,6 +116,7 @@ impl PasswordSource for Passwords {
         if !self.interactive {
             return None;
         }
+        let _turn = self.prompting.lock().unwrap_or_else(|e| e.into_inner());
         rpassword::prompt_password(format!("Password for {}: ", path.display())).ok()
     }
 }
@@ -137,6 +140,7 @@ fn analyse_files(config: &Config) -> Result<Analysis, AppError> {
     let passwords = Passwords {
         configured: config.password.clone(),
         interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
+        prompting: std::sync::Mutex::new(()),
     };
     let inputs = load::load_paths_with(&config.paths, &passwords, &progress::FileBar::default());
     let mut problems = inputs.problems.clone();

@@ -16,6 +16,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rayon::prelude::*;
+
 use crate::cert::Certificate;
 pub use key::{KeyFormat, PrivateKey};
 pub use pkcs12::{NoPassword, PasswordSource};
@@ -85,7 +87,8 @@ pub fn load_paths(paths: &[PathBuf], pw: &dyn PasswordSource) -> Loaded {
 }
 
 /// Told how many files a load will read, and each time one is done (a progress bar seam).
-pub trait Progress {
+/// Files are read on several threads, so `advance` may be called from any of them.
+pub trait Progress: Sync {
     fn start(&self, _total: usize) {}
     fn advance(&self) {}
     fn finish(&self) {}
@@ -95,7 +98,9 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {}
 
-/// [`load_paths`], reporting progress: all paths are expanded first, then the files read.
+/// [`load_paths`], reporting progress: all paths are expanded first, then the files are read
+/// and parsed in parallel (rayon). The result is in path-expansion order (command-line order,
+/// each directory sorted by file name), whatever the number of threads.
 pub fn load_paths_with(
     paths: &[PathBuf],
     pw: &dyn PasswordSource,
@@ -125,11 +130,22 @@ pub fn load_paths_with(
         todo.extend(files.into_iter().map(|f| (f, false)));
     }
     progress.start(todo.len());
-    for (file, explicit) in todo {
-        load_file(&file, explicit, pw, &mut loaded);
-        progress.advance();
-    }
+    let per_file: Vec<Loaded> = todo
+        .into_par_iter()
+        .map(|(file, explicit)| {
+            let mut one = Loaded::default();
+            load_file(&file, explicit, pw, &mut one);
+            progress.advance();
+            one
+        })
+        .collect();
     progress.finish();
+    for one in per_file {
+        loaded.certs.extend(one.certs);
+        loaded.keys.extend(one.keys);
+        loaded.problems.extend(one.problems);
+        loaded.files_read += one.files_read;
+    }
     loaded
 }
 
