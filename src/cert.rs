@@ -170,6 +170,26 @@ impl Certificate {
     }
 }
 
+/// What a trust store needs to know of a certificate before using it: its subject, as
+/// [`Certificate::subject_key`], and the SHA-256 of its SubjectPublicKeyInfo, as
+/// [`Certificate::spki_sha256`]. Reads only the subject and key fields, a fraction of the cost
+/// of [`Certificate::from_der`]; `None` if they cannot be found.
+pub fn peek_subject_and_key(der: &[u8]) -> Option<(String, [u8; 32])> {
+    use crate::asn1::{children, expect, SEQUENCE};
+    let (cert, _) = expect(der, SEQUENCE).ok()?;
+    let (tbs, _) = expect(cert.content, SEQUENCE).ok()?;
+    // TBSCertificate: [0] version OPTIONAL, serial, signature, issuer, validity, subject, spki.
+    let fields: Vec<_> = children(tbs.content)
+        .take(7)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let skip = usize::from(fields.first()?.tag == 0xa0);
+    let subject = fields.get(skip + 4)?;
+    let spki = fields.get(skip + 5)?;
+    let (_, name) = X509Name::from_der(subject.raw).ok()?;
+    Some((name_key(&name), Sha256::digest(spki.raw).into()))
+}
+
 fn facts(der: &[u8], x: &X509Certificate<'_>) -> Certificate {
     let mut ski = None;
     let mut aki = None;

@@ -5,6 +5,10 @@
 //! anchors) plus whatever AIA fetches add during chain building. A certificate seen twice is
 //! stored once, keeping the first source. A trust anchor is a (subject, public key) pair (RFC
 //! 5280 §6.1.1(d)), so a cross-signed copy of a root carries the root's trust.
+//!
+//! The embedded root store is added lazily: each root is read for its subject and key only,
+//! and parsed into the pool the first time a certificate names it as its issuer
+//! ([`Pool::load_issuers_of`]), so a run whose chains end elsewhere never parses it.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -91,6 +95,8 @@ pub struct Pool {
     by_sha: HashMap<[u8; 32], Id>,
     /// Trust anchors: SubjectPublicKeyInfo hash -> subject keys trusted with that key.
     anchors: HashMap<[u8; 32], Vec<String>>,
+    /// Trust anchors not parsed yet, by subject key.
+    unparsed: HashMap<String, Vec<(&'static [u8], Source)>>,
 }
 
 impl Pool {
@@ -134,6 +140,42 @@ impl Pool {
         id
     }
 
+    /// Adds trust anchors without parsing them yet: their (subject, key) is trusted at once,
+    /// the certificates themselves join the pool when [`Pool::load_issuers_of`] asks for
+    /// their name. A DER whose subject and key cannot be read is skipped.
+    pub fn add_lazy_anchors(
+        &mut self,
+        ders: impl IntoIterator<Item = &'static [u8]>,
+        source: Source,
+    ) {
+        for der in ders {
+            let Some((subject_key, spki_sha256)) = crate::cert::peek_subject_and_key(der) else {
+                continue;
+            };
+            let subjects = self.anchors.entry(spki_sha256).or_default();
+            if !subjects.contains(&subject_key) {
+                subjects.push(subject_key.clone());
+            }
+            self.unparsed
+                .entry(subject_key)
+                .or_default()
+                .push((der, source.clone()));
+        }
+    }
+
+    /// Parses into the pool the lazily added anchors that could have issued `child` (same
+    /// name as its issuer). Call before [`Pool::issuers_of`]; a no-op once done for a name.
+    pub fn load_issuers_of(&mut self, child: &Certificate) {
+        let Some(pending) = self.unparsed.remove(&child.issuer_key) else {
+            return;
+        };
+        for (der, source) in pending {
+            if let Ok(cert) = Certificate::from_der(der) {
+                self.add_anchor(Arc::new(cert), source);
+            }
+        }
+    }
+
     pub fn get(&self, id: Id) -> &Entry {
         &self.entries[id]
     }
@@ -165,7 +207,8 @@ impl Pool {
         !self.anchors.is_empty()
     }
 
-    /// Candidate issuers of `child`: same name as its issuer, minus those whose subject key id
+    /// Candidate issuers of `child` among the certificates parsed so far (see
+    /// [`Pool::load_issuers_of`]): same name as its issuer, minus those whose subject key id
     /// contradicts its authority key id (RFC 5280 §4.2.1.1; RFC 4158 §3.5.12). Ordered so that
     /// a matching key id and a trust anchor come first, then by id for determinism.
     pub fn issuers_of(&self, child: &Certificate) -> Vec<Id> {
@@ -190,5 +233,57 @@ impl Pool {
             (!key_match, !self.is_anchor(c), id)
         });
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The lazily added root store must behave as if it had been parsed up front.
+
+    use super::*;
+
+    fn mozilla() -> impl Iterator<Item = &'static [u8]> {
+        webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .map(|der| -> &'static [u8] { der.as_ref() })
+    }
+
+    #[test]
+    fn peeked_subject_and_key_agree_with_a_full_parse_for_every_embedded_root() {
+        let mut checked = 0;
+        for der in mozilla() {
+            let cert = Certificate::from_der(der).expect("an embedded root parses");
+            let peeked = crate::cert::peek_subject_and_key(der).expect("an embedded root peeks");
+            assert_eq!(peeked, (cert.subject_key.clone(), cert.spki_sha256));
+            checked += 1;
+        }
+        assert!(checked > 100, "only {checked} embedded roots");
+    }
+
+    #[test]
+    fn a_lazy_root_is_trusted_at_once_and_parsed_only_when_its_name_is_asked_for() {
+        let mut pool = Pool::new();
+        pool.add_lazy_anchors(mozilla(), Source::MozillaRoots);
+        assert!(pool.is_empty(), "nothing parsed yet");
+        let roots: Vec<Certificate> = mozilla()
+            .map(|der| Certificate::from_der(der).expect("parses"))
+            .collect();
+        // A self-signed root is its own issuer by name: asking for its issuers loads it (and
+        // any other root with the same name), and nothing else.
+        let root = &roots[0];
+        assert!(pool.is_anchor(root));
+        assert!(pool.issuers_of(root).is_empty());
+        pool.load_issuers_of(root);
+        let same_name = roots
+            .iter()
+            .filter(|r| r.subject_key == root.subject_key)
+            .count();
+        assert_eq!(pool.len(), same_name);
+        let found = pool.issuers_of(root);
+        assert!(found.iter().any(|&id| pool.cert(id).sha256 == root.sha256));
+        assert!(found.iter().all(|&id| pool.get(id).in_trust_store));
+        assert_eq!(pool.get(found[0]).source, Source::MozillaRoots);
+        pool.load_issuers_of(root);
+        assert_eq!(pool.len(), same_name, "loading twice adds nothing");
     }
 }

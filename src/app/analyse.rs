@@ -129,11 +129,12 @@ pub(super) fn analyse(
         pool.add_anchor(c.cert, Source::Roots { path: c.path });
     }
     if config.default_roots {
-        for der in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
-            if let Ok(c) = Certificate::from_der(der.as_ref()) {
-                pool.add_anchor(Arc::new(c), Source::MozillaRoots);
-            }
-        }
+        pool.add_lazy_anchors(
+            webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                .iter()
+                .map(|der| -> &'static [u8] { der.as_ref() }),
+            Source::MozillaRoots,
+        );
     }
 
     let leaves: Vec<(usize, Located)> = groups
@@ -159,17 +160,30 @@ pub(super) fn analyse(
     let mut aia =
         Aia::new(fetcher_ref, config.cache.as_ref(), config.aia.clone()).observe(&show_url);
     let budget = Budget::default();
+    let leaf_ids: Vec<Id> = leaves
+        .iter()
+        .map(|(_, located)| {
+            pool.add(
+                located.cert.clone(),
+                Source::Input {
+                    path: located.path.clone(),
+                    index: located.index,
+                },
+            )
+        })
+        .collect();
+    // Missing issuers first, all at once; then every leaf's candidate links, verified in
+    // parallel; then the path searches, which find those checks done.
+    let leaf_certs: Vec<Arc<Certificate>> = leaves.iter().map(|(_, l)| l.cert.clone()).collect();
+    aia.prefetch(&leaf_certs, &mut pool);
+    for leaf in &leaf_certs {
+        pool.load_issuers_of(leaf);
+    }
     let mut sigs = SigCache::default();
+    sigs.verify_candidates(&pool, &leaf_ids, budget.max_signature_checks);
 
     let mut built = Vec::new();
-    for (group, located) in &leaves {
-        let leaf = pool.add(
-            located.cert.clone(),
-            Source::Input {
-                path: located.path.clone(),
-                index: located.index,
-            },
-        );
+    for ((group, located), &leaf) in leaves.iter().zip(&leaf_ids) {
         let outcome = chain::build(leaf, &mut pool, &mut aia, &budget, &mut sigs);
         built.push((*group, located, leaf, outcome));
     }

@@ -8,7 +8,9 @@ pub struct Budget {
     /// at most 4 or 5, and rustls-webpki allows 6 sub-CAs (`MAX_SUB_CA_COUNT`).
     pub max_depth: usize,
     /// Most new signature verifications per leaf. rustls-webpki uses 100 per verification
-    /// (`Budget::signatures`); cached checks are free.
+    /// (`Budget::signatures`); cached checks are free, including those of the parallel pass
+    /// that verifies each leaf against its first candidates (at most this many) before the
+    /// search, so one leaf costs at most twice this number.
     pub max_signature_checks: usize,
     /// Most recursive extension steps per leaf; cuts combinatorial blow-up from many
     /// cross-signs long before the time it would take. rustls-webpki allows 200,000

@@ -124,6 +124,7 @@ impl Search<'_> {
             self.out.partial.push(path.clone());
             return Ok(());
         }
+        self.pool.load_issuers_of(&tip_cert);
         let mut candidates = self.accepted(tip, self.pool.issuers_of(&tip_cert))?;
         if candidates.is_empty() {
             let fetched = self.fetch.fetch_issuers(&tip_cert, self.pool);

@@ -8,6 +8,8 @@ pub mod select;
 
 use std::collections::HashMap;
 
+use rayon::prelude::*;
+
 use crate::cert::{check_signature, Certificate, SigCheck};
 use crate::pool::{Id, Pool};
 
@@ -35,13 +37,40 @@ impl IssuerSource for NoFetch {
 /// CA link is verified once per run, not once per leaf.
 #[derive(Debug, Default)]
 pub struct SigCache {
-    done: HashMap<([u8; 32], [u8; 32]), SigCheck>,
+    done: HashMap<LinkKey, SigCheck>,
 }
+
+/// (issuer, child) SHA-256 fingerprints.
+type LinkKey = ([u8; 32], [u8; 32]);
 
 impl SigCache {
     /// The cached result, or `None` when the check has not been done yet.
     pub fn get(&self, child: &Certificate, issuer: &Certificate) -> Option<&SigCheck> {
         self.done.get(&(issuer.sha256, child.sha256))
+    }
+
+    /// Verifies, in parallel, each of `children` against its candidate issuers in `pool`
+    /// (at most `per_child` of them, the path search's own signature budget), so that the
+    /// searches that follow find the results here. The pool does not change meanwhile, so the
+    /// outcome is the one the searches would have computed one by one.
+    pub fn verify_candidates(&mut self, pool: &Pool, children: &[Id], per_child: usize) {
+        let done: Vec<(LinkKey, SigCheck)> = children
+            .par_iter()
+            .flat_map_iter(|&child| {
+                let child = pool.cert(child);
+                pool.issuers_of(child)
+                    .into_iter()
+                    .take(per_child)
+                    .map(move |issuer| {
+                        let issuer = pool.cert(issuer);
+                        (
+                            (issuer.sha256, child.sha256),
+                            check_signature(child, issuer),
+                        )
+                    })
+            })
+            .collect();
+        self.done.extend(done);
     }
 
     pub fn check(&mut self, child: &Certificate, issuer: &Certificate) -> SigCheck {

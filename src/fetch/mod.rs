@@ -5,6 +5,12 @@
 //! cache, else (unless `--offline`) over HTTP through a [`Fetcher`], charged to a per-run
 //! budget. Responses may be DER, PEM or PKCS#7 with several certificates. Nothing fetched is
 //! trusted: the chain stage uses a fetched certificate only if its signature check passes.
+//!
+//! Before chains are built, [`Aia::prefetch`] resolves in waves the URLs of every certificate
+//! whose issuer the pool lacks: a thousand leaves missing the same intermediate share one
+//! request, and distinct URLs are fetched concurrently, at most [`MAX_CONCURRENT_FETCHES`] at
+//! a time. Whatever the waves did not foresee is still fetched, one URL at a time, when the
+//! path search asks for it.
 
 pub mod cache;
 pub mod http;
@@ -24,8 +30,17 @@ pub use http::{HttpFetcher, HttpLimits, LazyHttpFetcher};
 /// Most certificates accepted from one AIA response (a real `.p7c` holds 1-5).
 pub const MAX_CERTS_PER_RESPONSE: usize = 64;
 
+/// Most AIA requests in flight at once. Enough to hide round trips when a fleet's leaves
+/// come from a handful of CAs, few enough not to look like a flood to one CA's web server
+/// (browsers open at most 6 connections per host).
+pub const MAX_CONCURRENT_FETCHES: usize = 6;
+
+/// Most prefetch waves: one per level of missing issuers, as deep as a path may grow.
+const MAX_PREFETCH_WAVES: usize = 8;
+
 /// Gets the bytes behind an http(s) URL. The seam between chain building and the network.
-pub trait Fetcher {
+/// Called from several threads at once by [`Aia::prefetch`].
+pub trait Fetcher: Sync {
     fn get(&self, url: &str) -> Result<Vec<u8>, FetchError>;
 }
 
@@ -107,7 +122,7 @@ impl Default for AiaConfig {
 pub struct Aia<'a> {
     fetcher: Option<&'a dyn Fetcher>,
     /// Told each URL just before it is requested (progress display).
-    observer: Option<&'a dyn Fn(&str)>,
+    observer: Option<&'a (dyn Fn(&str) + Sync)>,
     cache: Option<&'a Cache>,
     config: AiaConfig,
     outcomes: HashMap<String, UrlOutcome>,
@@ -131,7 +146,7 @@ impl<'a> Aia<'a> {
     }
 
     /// Calls `observer` with each URL just before it is requested.
-    pub fn observe(mut self, observer: &'a dyn Fn(&str)) -> Aia<'a> {
+    pub fn observe(mut self, observer: &'a (dyn Fn(&str) + Sync)) -> Aia<'a> {
         self.observer = Some(observer);
         self
     }
@@ -159,22 +174,38 @@ impl<'a> Aia<'a> {
     }
 
     fn resolve_uncached(&mut self, url: &str) -> UrlOutcome {
+        match self.resolve_locally(url) {
+            Ok(outcome) => outcome,
+            Err(fetcher) => self.download(fetcher, url),
+        }
+    }
+
+    /// Resolves `url` without the network when possible (a refused scheme, the download
+    /// cache, `--offline`, a spent budget); otherwise hands back the fetcher to use, with the
+    /// request already charged to the budget.
+    fn resolve_locally(&mut self, url: &str) -> Result<UrlOutcome, &'a dyn Fetcher> {
         let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
         if !matches!(scheme.as_deref(), Some("http" | "https")) {
             let shown =
                 scheme.map_or_else(|| "a URL without a scheme".into(), |s| format!("{s}://"));
-            return UrlOutcome::Failed(FetchError::UnsupportedScheme(shown));
+            return Ok(UrlOutcome::Failed(FetchError::UnsupportedScheme(shown)));
         }
         if let Some(certs) = self.cache.and_then(|c| c.get(url)) {
-            return UrlOutcome::Cached(certs);
+            return Ok(UrlOutcome::Cached(certs));
         }
         let Some(fetcher) = self.fetcher.filter(|_| !self.config.offline) else {
-            return UrlOutcome::Failed(FetchError::Offline);
+            return Ok(UrlOutcome::Failed(FetchError::Offline));
         };
         if self.requests >= self.config.max_fetches {
-            return UrlOutcome::Failed(FetchError::BudgetExhausted(self.config.max_fetches));
+            return Ok(UrlOutcome::Failed(FetchError::BudgetExhausted(
+                self.config.max_fetches,
+            )));
         }
         self.requests += 1;
+        Err(fetcher)
+    }
+
+    fn download(&self, fetcher: &dyn Fetcher, url: &str) -> UrlOutcome {
         if let Some(observe) = self.observer {
             observe(url);
         }
@@ -182,6 +213,98 @@ impl<'a> Aia<'a> {
             Ok(certs) => UrlOutcome::Fetched(certs),
             Err(e) => UrlOutcome::Failed(e),
         }
+    }
+
+    /// Resolves, before any path is built, the caIssuers URLs of every certificate in
+    /// `certs` that has no candidate issuer in `pool`, then those of what they brought, wave
+    /// after wave. Downloads of one wave run concurrently; what comes back is added to the
+    /// pool in URL order, so the pool, and every report, is the same whatever order the
+    /// responses arrive in. Each URL is still resolved once per run, and charged to the same
+    /// budget as a fetch made during the search.
+    pub fn prefetch(&mut self, certs: &[Arc<Certificate>], pool: &mut Pool) {
+        let mut frontier: Vec<Arc<Certificate>> = certs.to_vec();
+        for _ in 0..MAX_PREFETCH_WAVES {
+            // URL -> the first certificate (in input order) that needs it.
+            let mut wanted: std::collections::BTreeMap<&str, &Arc<Certificate>> =
+                std::collections::BTreeMap::new();
+            for cert in &frontier {
+                pool.load_issuers_of(cert);
+                if cert.is_self_issued() || !pool.issuers_of(cert).is_empty() {
+                    continue;
+                }
+                for url in cert.ca_issuers.iter().take(self.config.max_urls_per_cert) {
+                    if !self.outcomes.contains_key(url) {
+                        wanted.entry(url).or_insert(cert);
+                    }
+                }
+            }
+            if wanted.is_empty() {
+                return;
+            }
+            let mut local = Vec::new();
+            let mut remote = Vec::new();
+            for &url in wanted.keys() {
+                match self.resolve_locally(url) {
+                    Ok(outcome) => local.push((url, outcome)),
+                    Err(fetcher) => remote.push((url, fetcher)),
+                }
+            }
+            let downloaded = self.download_all(&remote);
+            let mut resolved: Vec<(&str, UrlOutcome)> = local;
+            resolved.extend(remote.iter().map(|(url, _)| *url).zip(downloaded));
+            resolved.sort_by(|a, b| a.0.cmp(b.0));
+            let mut next = Vec::new();
+            for (url, outcome) in resolved {
+                let got = match &outcome {
+                    UrlOutcome::Fetched(certs) => {
+                        self.cache_if_genuine(url, wanted[url], certs);
+                        Some((certs, Source::Aia { url: url.into() }))
+                    }
+                    UrlOutcome::Cached(certs) => Some((certs, Source::Cache { url: url.into() })),
+                    UrlOutcome::Failed(_) => None,
+                };
+                for (cert, source) in got
+                    .into_iter()
+                    .flat_map(|(c, s)| c.iter().zip(std::iter::repeat(s)))
+                {
+                    pool.add(cert.clone(), source);
+                    next.push(cert.clone());
+                }
+                self.outcomes.insert(url.to_string(), outcome);
+            }
+            frontier = next;
+        }
+    }
+
+    /// Downloads each URL with its fetcher, at most [`MAX_CONCURRENT_FETCHES`] at a time;
+    /// the outcomes come back in the order of `jobs`.
+    fn download_all(&self, jobs: &[(&str, &dyn Fetcher)]) -> Vec<UrlOutcome> {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: std::sync::Mutex<Vec<Option<UrlOutcome>>> =
+            std::sync::Mutex::new(vec![None; jobs.len()]);
+        let workers = jobs.len().min(MAX_CONCURRENT_FETCHES);
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((url, fetcher)) = jobs.get(i) else {
+                        break;
+                    };
+                    let outcome = self.download(*fetcher, url);
+                    results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(outcome);
+                });
+            }
+        });
+        results
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or_else(|| {
+                    UrlOutcome::Failed(FetchError::Transport("the download did not finish".into()))
+                })
+            })
+            .collect()
     }
 }
 

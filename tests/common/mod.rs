@@ -657,12 +657,17 @@ pub enum Reply {
     LyingLength(u64),
     /// Reads the request and never answers, until the client goes (at most 5 minutes).
     Hang,
+    /// Waits this long, then answers like `Body` (to see requests overlap).
+    Delayed(Duration, Vec<u8>),
 }
 
 struct ServerState {
     routes: Mutex<HashMap<String, Reply>>,
     hits: Mutex<HashMap<String, usize>>,
     total: AtomicUsize,
+    /// Requests being answered right now, and the most there ever were at once.
+    in_flight: AtomicUsize,
+    peak_in_flight: AtomicUsize,
     stop: AtomicBool,
     /// Proxy mode: routes and hits are keyed by the absolute URL of absolute-form requests.
     proxy: bool,
@@ -694,6 +699,8 @@ impl HttpServer {
             routes: Mutex::new(routes),
             hits: Mutex::new(HashMap::new()),
             total: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            peak_in_flight: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
             proxy,
         });
@@ -738,6 +745,11 @@ impl HttpServer {
     /// Requests seen in all.
     pub fn total_hits(&self) -> usize {
         self.state.total.load(Ordering::SeqCst)
+    }
+
+    /// The most requests that were being answered at the same moment.
+    pub fn peak_in_flight(&self) -> usize {
+        self.state.peak_in_flight.load(Ordering::SeqCst)
     }
 
     /// Adds or replaces the reply for `path` (for a proxy: an absolute URL).
@@ -813,8 +825,11 @@ fn serve_connection(mut stream: TcpStream, state: &ServerState) {
             .or_else(|| routes.get(key.split('?').next().unwrap_or("")))
             .cloned()
     };
+    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    state.peak_in_flight.fetch_max(now, Ordering::SeqCst);
     // Errors mean the client went away: end this connection quietly.
     let _ = respond(&mut stream, reply.unwrap_or(Reply::Status(404)));
+    state.in_flight.fetch_sub(1, Ordering::SeqCst);
 }
 
 /// The path of an origin-form or absolute-form request target.
@@ -902,6 +917,10 @@ fn respond(stream: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
             stream.write_all(&b"partial!"[..sent])?;
             stream.flush()?;
             stream.shutdown(Shutdown::Both)?;
+        }
+        Reply::Delayed(wait, body) => {
+            thread::sleep(wait);
+            return respond(stream, Reply::Body(body));
         }
         Reply::Hang => {
             stream.set_read_timeout(Some(Duration::from_secs(300)))?;
