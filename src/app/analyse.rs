@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use rayon::prelude::*;
+
 use super::Config;
 use crate::cert::Certificate;
 use crate::chain::{self, Budget, Choice, Link, SigCache};
@@ -196,52 +198,54 @@ pub(super) fn analyse(
             by_file.entry((g, c.path.as_path())).or_default().push(c);
         }
     }
-    let mut cases = Vec::new();
-    for (group, located, leaf, outcome) in built {
-        let Some(choice) = chain::choose(&outcome, &pool, config.now) else {
-            continue;
-        };
-        let presented: Vec<Id> = by_file
-            .get(&(group, located.path.as_path()))
-            .map(|certs| {
-                certs
-                    .iter()
-                    .filter_map(|c| pool.find(&c.cert.sha256))
-                    .collect()
+    // Choosing, diagnosing and describing each leaf only reads the pool: on all cores, in
+    // leaf order.
+    let cases: Vec<LeafCase> = built
+        .into_par_iter()
+        .filter_map(|(group, located, leaf, outcome)| {
+            let choice = chain::choose(&outcome, &pool, config.now)?;
+            let presented: Vec<Id> = by_file
+                .get(&(group, located.path.as_path()))
+                .map(|certs| {
+                    certs
+                        .iter()
+                        .filter_map(|c| pool.find(&c.cert.sha256))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let key = diagnose::key_status(
+                &located.cert,
+                &located.path,
+                explicit_keys,
+                &keys,
+                &all_leaves,
+            );
+            let case = Case {
+                pool: &pool,
+                leaf,
+                presented: &presented,
+                outcome: &outcome,
+                choice: &choice,
+                aia: Some(&aia),
+                key: &key,
+                budget: &budget,
+                now: config.now,
+                warn_days: config.warn_days,
+                host: hosts.get(group).and_then(Option::as_deref),
+            };
+            let problems = diagnose::diagnose(&case);
+            let status = Status::of(&problems);
+            let result = leaf_result(&pool, located, &presented, &choice, &key, problems, status);
+            Some(LeafCase {
+                group,
+                leaf,
+                choice,
+                key,
+                status,
+                result,
             })
-            .unwrap_or_default();
-        let key = diagnose::key_status(
-            &located.cert,
-            &located.path,
-            explicit_keys,
-            &keys,
-            &all_leaves,
-        );
-        let case = Case {
-            pool: &pool,
-            leaf,
-            presented: &presented,
-            outcome: &outcome,
-            choice: &choice,
-            aia: Some(&aia),
-            key: &key,
-            budget: &budget,
-            now: config.now,
-            warn_days: config.warn_days,
-            host: hosts.get(group).and_then(Option::as_deref),
-        };
-        let problems = diagnose::diagnose(&case);
-        let status = Status::of(&problems);
-        let result = leaf_result(&pool, located, &presented, &choice, &key, problems, status);
-        cases.push(LeafCase {
-            group,
-            leaf,
-            choice,
-            key,
-            status,
-            result,
-        });
-    }
+        })
+        .collect();
     if let Some(Some(s)) = spinner.get() {
         s.finish_and_clear();
     }

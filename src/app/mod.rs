@@ -168,14 +168,14 @@ fn analyse_files(config: &Config) -> Result<Analysis, AppError> {
 }
 
 fn inspect(config: &Config) -> Result<Exit, AppError> {
-    let analysis = analyse_files(config)?;
+    let mut analysis = analyse_files(config)?;
     let mut exit = analysis.exit_for_load();
-    let mut results = Vec::new();
-    for case in &analysis.cases {
+    let mut results = Vec::with_capacity(analysis.cases.len());
+    for case in std::mem::take(&mut analysis.cases) {
         if case.status != Status::Ok {
             exit = exit.merge(Exit::Findings);
         }
-        results.push(case.result.clone());
+        results.push(case.result);
     }
     emit_report(config, &analysis, results, false)?;
     Ok(exit)
@@ -363,7 +363,7 @@ fn emit_report(
 ) -> Result<(), AppError> {
     print_problems(analysis);
     let mut errors = file_errors(analysis);
-    if analysis.cases.is_empty() && analysis.problems.is_empty() {
+    if results.is_empty() && analysis.problems.is_empty() {
         let message = format!(
             "no leaf certificate among the inputs ({} certificates read)",
             analysis.input_certs
@@ -380,14 +380,19 @@ fn emit_report(
         results,
         errors,
     };
-    // anstream drops the colours when stdout is not a terminal or NO_COLOR is set.
-    let mut out = anstream::stdout().lock();
-    let printed = if config.json {
-        report::print_json(&report, &mut out)
+    finish_output(if config.json {
+        // JSON has no colours: straight to stdout, buffered (a fleet's report is megabytes).
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        report::print_json(&report, &mut out).and_then(|_| out.flush())
     } else {
-        report::print_human(&report, check, &mut out)
-    };
-    finish_output(printed.and_then(|_| out.flush()))
+        // Rendered whole, then written once through anstream, which drops the colours when
+        // stdout is not a terminal or NO_COLOR is set.
+        let mut text = Vec::new();
+        report::print_human(&report, check, &mut text).and_then(|_| {
+            let mut out = anstream::stdout().lock();
+            out.write_all(&text).and_then(|_| out.flush())
+        })
+    })
 }
 
 /// The inputs as one comma-separated label.

@@ -113,8 +113,7 @@ pub fn load_paths_with(
         let explicit_file = !path.is_dir();
         if explicit_file {
             // A file named twice, or also inside a named directory, is read once.
-            let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
-            if seen.insert(real) {
+            if seen.insert(walk::file_id(path, None)) {
                 todo.push((path.clone(), true));
             }
             continue;

@@ -7,12 +7,41 @@ use std::path::{Path, PathBuf};
 
 use walkdir::WalkDir;
 
+/// What makes two paths the same file: device and inode on Unix (one `stat`, where
+/// resolving the real path costs a `readlink` per component), the real path elsewhere.
+#[cfg(unix)]
+pub type FileId = (u64, u64);
+#[cfg(not(unix))]
+pub type FileId = PathBuf;
+
+/// The identity of the file at `path`; `meta` if the caller already has its (followed)
+/// metadata. A file that cannot be looked up is identified by its path as given.
+#[cfg(unix)]
+pub fn file_id(path: &Path, meta: Option<std::fs::Metadata>) -> FileId {
+    use std::hash::{Hash, Hasher};
+    use std::os::unix::fs::MetadataExt;
+    match meta.or_else(|| std::fs::metadata(path).ok()) {
+        Some(m) => (m.dev(), m.ino()),
+        None => {
+            // Not a real inode number: a hash of the path, with the top device bits set.
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            path.hash(&mut h);
+            (u64::MAX, h.finish())
+        }
+    }
+}
+
+#[cfg(not(unix))]
+pub fn file_id(path: &Path, _meta: Option<std::fs::Metadata>) -> FileId {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
 /// Deepest directory nesting followed (a budget against pathological trees).
 pub const MAX_DIR_DEPTH: usize = 64;
 
 /// Expands one command-line path into regular files. Problems (unreadable directories, link
 /// loops) come back as (path, message) pairs; the walk carries on past them.
-pub fn expand(path: &Path, seen: &mut HashSet<PathBuf>) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
+pub fn expand(path: &Path, seen: &mut HashSet<FileId>) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
     let mut files = Vec::new();
     let mut problems = Vec::new();
     let walker = WalkDir::new(path)
@@ -22,9 +51,7 @@ pub fn expand(path: &Path, seen: &mut HashSet<PathBuf>) -> (Vec<PathBuf>, Vec<(P
     for entry in walker {
         match entry {
             Ok(e) if e.file_type().is_file() => {
-                let real =
-                    std::fs::canonicalize(e.path()).unwrap_or_else(|_| e.path().to_path_buf());
-                if seen.insert(real) {
+                if seen.insert(file_id(e.path(), e.metadata().ok())) {
                     files.push(e.into_path());
                 }
             }
