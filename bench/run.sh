@@ -32,11 +32,12 @@ mkdir -p "$BENCH_DIR"
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # run_timed LOG CMD...: runs CMD with stdout to /dev/null, appends "wall_s max_rss_kb" to LOG.
+# (GNU time also writes "Command exited with non-zero status N" into -o: dropped.)
 run_timed() {
 	local log=$1
 	shift
-	/usr/bin/time -f "%e %M" -o "$log.one" "$@" >/dev/null 2>>"$log.stderr" || true
-	cat "$log.one" >>"$log"
+	/usr/bin/time -f "TIMED %e %M" -o "$log.one" "$@" >/dev/null 2>>"$log.stderr" || true
+	sed -n 's/^TIMED //p' "$log.one" >>"$log"
 }
 
 corpus() {

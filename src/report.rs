@@ -14,12 +14,38 @@ use crate::write::WriteOutcome;
 /// Version of the JSON layout.
 pub const SCHEMA: u32 = 1;
 
+/// The whole report. `R` is `Vec<LeafResult>`, or [`Streamed`] results made while the report
+/// is written; both serialise to the same JSON.
 #[derive(Debug, Serialize)]
-pub struct Report {
+pub struct Report<R = Vec<LeafResult>> {
     pub schema: u32,
-    pub results: Vec<LeafResult>,
+    pub results: R,
     /// Files that could not be used (unreadable, damaged, wrong password).
     pub errors: Vec<FileError>,
+}
+
+/// Results produced one by one as they are written, so a report over a whole fleet is never
+/// held in memory at once. Serialises as a JSON array, byte for byte like a `Vec`; the
+/// iterator is used up by the first serialisation.
+pub struct Streamed<I>(std::cell::RefCell<Option<I>>);
+
+impl<I> Streamed<I> {
+    pub fn new(results: I) -> Streamed<I> {
+        Streamed(std::cell::RefCell::new(Some(results)))
+    }
+}
+
+impl<I: Iterator<Item = LeafResult>> Serialize for Streamed<I> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(None)?;
+        if let Some(results) = self.0.borrow_mut().take() {
+            for r in results {
+                seq.serialize_element(&r)?;
+            }
+        }
+        seq.end()
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -169,7 +195,7 @@ pub struct LeafResult {
 }
 
 /// Prints the JSON document.
-pub fn print_json(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+pub fn print_json<R: Serialize>(report: &Report<R>, out: &mut dyn Write) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, report)?;
     writeln!(out)
 }
@@ -222,13 +248,24 @@ pub fn print_brief(report: &Report, out: &mut dyn Write) -> io::Result<()> {
 
 /// Prints the human report.
 pub fn print_human(report: &Report, check: bool, out: &mut dyn Write) -> io::Result<()> {
-    for (i, r) in report.results.iter().enumerate() {
-        if i > 0 {
+    print_human_results(&report.results, check, out)
+}
+
+/// The human report of `results`, one block each, as they come.
+pub fn print_human_results<R: std::borrow::Borrow<LeafResult>>(
+    results: impl IntoIterator<Item = R>,
+    check: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut any = false;
+    for r in results {
+        if any {
             writeln!(out)?;
         }
-        print_result(r, check, out)?;
+        print_result(r.borrow(), check, out)?;
+        any = true;
     }
-    if report.results.is_empty() {
+    if !any {
         writeln!(out, "No leaf certificate found.")?;
     }
     Ok(())

@@ -39,17 +39,36 @@ impl Analysis {
     }
 }
 
+/// One leaf, analysed. Its report entry ([`LeafCase::result`]) is made when it is printed, so
+/// a scan of a whole fleet never holds every report entry at once.
 pub(super) struct LeafCase {
     /// Index of the input group the leaf came from.
     pub group: usize,
     pub leaf: Id,
+    /// The leaf as found: its file and position.
+    pub located: Located,
+    /// What the leaf's file (or server) presents, in order.
+    pub presented: Vec<Id>,
     pub choice: Choice,
     pub key: KeyStatus,
+    pub problems: Vec<Finding>,
     pub status: Status,
-    pub result: LeafResult,
 }
 
 impl LeafCase {
+    /// The leaf's entry in the report.
+    pub fn result(&self, pool: &Pool) -> LeafResult {
+        leaf_result(
+            pool,
+            &self.located,
+            &self.presented,
+            &self.choice,
+            &self.key,
+            self.problems.clone(),
+            self.status,
+        )
+    }
+
     /// The chain to write, or why none can be written.
     pub fn material<'a>(
         &'a self,
@@ -88,7 +107,7 @@ impl LeafCase {
                 _ => None,
             },
             include_root,
-            problems: &self.result.problems,
+            problems: &self.problems,
         })
     }
 }
@@ -235,14 +254,15 @@ pub(super) fn analyse(
             };
             let problems = diagnose::diagnose(&case);
             let status = Status::of(&problems);
-            let result = leaf_result(&pool, located, &presented, &choice, &key, problems, status);
             Some(LeafCase {
                 group,
                 leaf,
+                located: located.clone(),
+                presented,
                 choice,
                 key,
+                problems,
                 status,
-                result,
             })
         })
         .collect();

@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use rayon::prelude::*;
+
 use crate::cli::{ChainArgs, Cli, Command, InputArgs, RepairArgs};
 use crate::diagnose::Status;
 use crate::emit::{self, EmitOptions, Material, Targets};
@@ -168,15 +170,18 @@ fn analyse_files(config: &Config) -> Result<Analysis, AppError> {
 }
 
 fn inspect(config: &Config) -> Result<Exit, AppError> {
-    let mut analysis = analyse_files(config)?;
+    let analysis = analyse_files(config)?;
     let mut exit = analysis.exit_for_load();
-    let mut results = Vec::with_capacity(analysis.cases.len());
-    for case in std::mem::take(&mut analysis.cases) {
-        if case.status != Status::Ok {
-            exit = exit.merge(Exit::Findings);
-        }
-        results.push(case.result);
+    if analysis.cases.iter().any(|c| c.status != Status::Ok) {
+        exit = exit.merge(Exit::Findings);
     }
+    // Report entries are made a chunk at a time, on all cores, as they are printed.
+    let results = analysis.cases.chunks(RESULT_CHUNK).flat_map(|chunk| {
+        chunk
+            .par_iter()
+            .map(|case| case.result(&analysis.pool))
+            .collect::<Vec<_>>()
+    });
     emit_report(config, &analysis, results, false)?;
     Ok(exit)
 }
@@ -200,7 +205,7 @@ fn repair(config: &Config, args: &RepairArgs) -> Result<Exit, AppError> {
     let names = output_names(&analysis);
     let mut results = Vec::new();
     for (case, name) in analysis.cases.iter().zip(names) {
-        let mut result = case.result.clone();
+        let mut result = case.result(&analysis.pool);
         if case.status == Status::Broken {
             exit = exit.merge(Exit::Findings);
         }
@@ -228,7 +233,7 @@ fn repair(config: &Config, args: &RepairArgs) -> Result<Exit, AppError> {
         }
         results.push(result);
     }
-    emit_report(config, &analysis, results, args.check)?;
+    emit_report(config, &analysis, results.into_iter(), args.check)?;
     Ok(exit)
 }
 
@@ -355,15 +360,20 @@ fn output_names(analysis: &Analysis) -> Vec<String> {
         .collect()
 }
 
+/// How many report entries `inspect` makes at once: enough to keep every core busy, few
+/// enough that memory does not grow with the fleet.
+const RESULT_CHUNK: usize = 1024;
+
+/// Prints the report of `results` (one per case of `analysis`, in order) with the file problems.
 fn emit_report(
     config: &Config,
     analysis: &Analysis,
-    results: Vec<LeafResult>,
+    results: impl Iterator<Item = LeafResult>,
     check: bool,
 ) -> Result<(), AppError> {
     print_problems(analysis);
     let mut errors = file_errors(analysis);
-    if results.is_empty() && analysis.problems.is_empty() {
+    if analysis.cases.is_empty() && analysis.problems.is_empty() {
         let message = format!(
             "no leaf certificate among the inputs ({} certificates read)",
             analysis.input_certs
@@ -375,23 +385,25 @@ fn emit_report(
             fatal: true,
         });
     }
-    let report = Report {
-        schema: report::SCHEMA,
-        results,
-        errors,
-    };
     finish_output(if config.json {
         // JSON has no colours: straight to stdout, buffered (a fleet's report is megabytes).
+        let report = Report {
+            schema: report::SCHEMA,
+            results: report::Streamed::new(results),
+            errors,
+        };
         let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
         report::print_json(&report, &mut out).and_then(|_| out.flush())
     } else {
-        // Rendered whole, then written once through anstream, which drops the colours when
-        // stdout is not a terminal or NO_COLOR is set.
-        let mut text = Vec::new();
-        report::print_human(&report, check, &mut text).and_then(|_| {
-            let mut out = anstream::stdout().lock();
-            out.write_all(&text).and_then(|_| out.flush())
-        })
+        // anstream drops the colours when stdout is not a terminal or NO_COLOR is set; it
+        // writes in small pieces, hence the buffer under it.
+        let choice = anstream::AutoStream::choice(&std::io::stdout());
+        let buffered: Box<dyn Write> = Box::new(std::io::BufWriter::with_capacity(
+            1 << 16,
+            std::io::stdout().lock(),
+        ));
+        let mut out = anstream::AutoStream::new(buffered, choice);
+        report::print_human_results(results, check, &mut out).and_then(|_| out.flush())
     })
 }
 

@@ -226,7 +226,7 @@ fn served_result(analysis: &Analysis, group: usize) -> Option<LeafResult> {
         .cases
         .iter()
         .find(|c| c.group == group)
-        .map(|c| c.result.clone())
+        .map(|c| c.result(&analysis.pool))
 }
 
 fn first_leaf(analysis: &Analysis, group: usize) -> Option<&Certificate> {
@@ -295,10 +295,9 @@ fn compare(analysis: &Analysis, group: usize, leaf: &Certificate, disk: &Disk) -
         .cases
         .iter()
         .find(|c| c.group == group)?
-        .result
         .presented
         .iter()
-        .filter_map(|v| hex32(&v.sha256))
+        .map(|&id| analysis.pool.cert(id).sha256)
         .collect();
     let fingerprints =
         |certs: &[Arc<Certificate>]| -> Vec<[u8; 32]> { certs.iter().map(|c| c.sha256).collect() };
@@ -345,17 +344,6 @@ fn compare(analysis: &Analysis, group: usize, leaf: &Certificate, disk: &Disk) -
             format_date(disk_leaf.1.not_after)
         ),
     ))
-}
-
-fn hex32(s: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    if s.len() != 64 {
-        return None;
-    }
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
 }
 
 fn print(
