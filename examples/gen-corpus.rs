@@ -40,8 +40,8 @@
 //!    roots.pem), which appears nowhere in the corpus. Finding: `missing-intermediate`.
 //! 1. `expired`: valid 2019-01-01..2021-01-01. Finding: `expired`.
 //! 2. `bad-signature`: a normal leaf whose last signature byte is flipped. chainfix rejects
-//!    the intermediate (its key does not verify the signature) and, offline, reports
-//!    `missing-intermediate` (`issuer-signature-invalid` is reserved for fetched issuers).
+//!    the intermediate (its key does not verify the signature): `issuer-signature-invalid`,
+//!    and `missing-intermediate` because no other issuer is found.
 //! 3. `self-signed-leaf`: a self-signed non-CA leaf. Finding: `self-signed-leaf`.
 //! 4. `wrong-order`: full-chain PEM with the intermediate before the leaf. `wrong-order`.
 //! 5. `untrusted-root`: issued by "Corpus Untrusted Intermediate", issued by "Corpus
@@ -311,7 +311,8 @@ impl Kind {
     /// The chainfix finding codes the file must produce.
     fn codes(self) -> &'static [&'static str] {
         match self {
-            Kind::MissingIntermediate | Kind::BadSignature => &["missing-intermediate"],
+            Kind::MissingIntermediate => &["missing-intermediate"],
+            Kind::BadSignature => &["missing-intermediate", "issuer-signature-invalid"],
             Kind::Expired => &["expired"],
             Kind::SelfSignedLeaf => &["self-signed-leaf"],
             Kind::WrongOrder => &["wrong-order"],

@@ -384,16 +384,34 @@ fn trust(case: &Case<'_>, out: &mut Vec<Finding>) {
             .receiver(UNTRUSTED_ROOT_NDR),
         );
     } else {
+        let impostors = case
+            .outcome
+            .rejected
+            .iter()
+            .filter(|(child, _)| *child == best.tip())
+            .count();
+        let message = if impostors > 0 {
+            format!(
+                "No issuer of {} verifies its signature: {impostors} certificate(s) named {} \
+                 were found but their keys do not verify it (see issuer-signature-invalid). The \
+                 certificate is damaged, or was signed by another key of that CA, which was not \
+                 found in the inputs, --intermediates, the download cache, the trust store or \
+                 over AIA.",
+                tip.subject, tip.issuer
+            )
+        } else {
+            format!(
+                "The issuer of {} ({}) was not found in the inputs, --intermediates, the \
+                 download cache, the trust store or over AIA.",
+                tip.subject, tip.issuer
+            )
+        };
         out.push(
             Finding::new(
                 Code::MissingIntermediate,
                 Severity::Error,
                 Some(tip),
-                format!(
-                    "The issuer of {} ({}) was not found in the inputs, --intermediates, the \
-                     download cache, the trust store or over AIA.",
-                    tip.subject, tip.issuer
-                ),
+                message,
             )
             .receiver(UNTRUSTED_ROOT_NDR),
         );
@@ -653,13 +671,12 @@ fn algorithms(case: &Case<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-/// Why the missing issuer could not be fetched, and which fetched certificates were refused.
+/// Why the missing issuer could not be fetched, and which candidates were refused: every
+/// certificate with the right name whose key does not verify the child's signature, fetched
+/// or local (a damaged certificate, or one from another key of the same CA).
 fn fetching(case: &Case<'_>, out: &mut Vec<Finding>) {
     for &(child, issuer) in &case.outcome.rejected {
         let entry = case.pool.get(issuer);
-        if !entry.source.is_fetched() {
-            continue;
-        }
         let mut f = Finding::new(
             Code::IssuerSignatureInvalid,
             Severity::Warning,
