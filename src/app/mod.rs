@@ -183,6 +183,9 @@ fn inspect(config: &Config) -> Result<Exit, AppError> {
             .collect::<Vec<_>>()
     });
     emit_report(config, &analysis, results, false)?;
+    // The process ends next: freeing a fleet's certificates one allocation at a time would
+    // only add time (half a second for 100,000).
+    std::mem::forget(analysis);
     Ok(exit)
 }
 
