@@ -104,8 +104,6 @@ const STREAM_DAMAGED: u64 = 7;
 
 /// id-pe-authorityInfoAccess.
 const OID_AIA: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 1, 1];
-/// id-ad-caIssuers.
-const OID_CA_ISSUERS: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 48, 2];
 
 fn main() {
     if let Err(e) = run() {
@@ -727,47 +725,13 @@ impl Pki {
 // Leaves and damaged files
 // ---------------------------------------------------------------------------------------------
 
-/// One DER TLV with a single-byte tag and definite length.
-fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = content.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|&&b| b == 0).count();
-        out.push(0x80 | (bytes.len() - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
-    }
-    out.extend_from_slice(content);
-    out
-}
-
-/// A DER OBJECT IDENTIFIER TLV.
-fn der_oid(arcs: &[u64]) -> Vec<u8> {
-    let mut content = Vec::new();
-    let mut push_arc = |mut v: u64| {
-        let mut groups = vec![(v & 0x7f) as u8];
-        v >>= 7;
-        while v > 0 {
-            groups.push(0x80 | (v & 0x7f) as u8);
-            v >>= 7;
-        }
-        groups.reverse();
-        content.extend_from_slice(&groups);
-    };
-    push_arc(arcs[0] * 40 + arcs[1]);
-    for &arc in &arcs[2..] {
-        push_arc(arc);
-    }
-    der_tlv(0x06, &content)
-}
-
 /// An AuthorityInfoAccess extension with one caIssuers URL.
 fn aia_extension(url: &str) -> CustomExtension {
-    let mut desc = der_oid(OID_CA_ISSUERS);
-    desc.extend(der_tlv(0x86, url.as_bytes()));
-    CustomExtension::from_oid_content(OID_AIA, der_tlv(0x30, &der_tlv(0x30, &desc)))
+    use chainfix::asn1::{encode, OID, SEQUENCE};
+    // caIssuers, 1.3.6.1.5.5.7.48.2 (RFC 5280 §4.2.2.1), then the URI as [6] IA5String.
+    let mut desc = encode(OID, &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02]);
+    desc.extend(encode(0x86, url.as_bytes()));
+    CustomExtension::from_oid_content(OID_AIA, encode(SEQUENCE, &encode(SEQUENCE, &desc)))
 }
 
 fn pem(der: &[u8]) -> String {
