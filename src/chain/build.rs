@@ -281,6 +281,38 @@ mod tests {
     }
 
     #[test]
+    fn each_ca_link_is_verified_once_per_run_not_once_per_leaf() {
+        // root -> a -> b, and 40 leaves under b: 40 leaf links + b->a + a->root.
+        let r = root("Root");
+        let a = issued("A", true, &r);
+        let b = issued("B", true, &a);
+        let mut pool = Pool::new();
+        pool.add_anchor(cert(&r), Source::MozillaRoots);
+        input(&mut pool, &a);
+        input(&mut pool, &b);
+        let leaves: Vec<Id> = (0..40)
+            .map(|i| input(&mut pool, &issued(&format!("leaf {i}"), false, &b)))
+            .collect();
+        let mut sigs = SigCache::default();
+        sigs.verify_candidates(&pool, &leaves, Budget::default().max_signature_checks);
+        assert_eq!(
+            sigs.len(),
+            40,
+            "the parallel pass checks each leaf's own link"
+        );
+        for &leaf in &leaves {
+            let out = build(leaf, &mut pool, &mut NoFetch, &Budget::default(), &mut sigs);
+            assert_eq!(out.complete.len(), 1);
+            assert_eq!(out.complete[0].ids.len(), 4);
+        }
+        assert_eq!(
+            sigs.len(),
+            42,
+            "b->a and a->root were checked once for 40 leaves"
+        );
+    }
+
+    #[test]
     fn complete_path_within_default_budget() {
         let mut pool = Pool::new();
         let leaf = long_chain(&mut pool);

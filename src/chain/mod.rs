@@ -73,6 +73,15 @@ impl SigCache {
         self.done.extend(done);
     }
 
+    /// How many (issuer, child) pairs have been checked in this run.
+    pub fn len(&self) -> usize {
+        self.done.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.done.is_empty()
+    }
+
     pub fn check(&mut self, child: &Certificate, issuer: &Certificate) -> SigCheck {
         self.done
             .entry((issuer.sha256, child.sha256))
