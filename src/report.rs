@@ -14,38 +14,12 @@ use crate::write::WriteOutcome;
 /// Version of the JSON layout.
 pub const SCHEMA: u32 = 1;
 
-/// The whole report. `R` is `Vec<LeafResult>`, or [`Streamed`] results made while the report
-/// is written; both serialise to the same JSON.
 #[derive(Debug, Serialize)]
-pub struct Report<R = Vec<LeafResult>> {
+pub struct Report {
     pub schema: u32,
-    pub results: R,
+    pub results: Vec<LeafResult>,
     /// Files that could not be used (unreadable, damaged, wrong password).
     pub errors: Vec<FileError>,
-}
-
-/// Results produced one by one as they are written, so a report over a whole fleet is never
-/// held in memory at once. Serialises as a JSON array, byte for byte like a `Vec`; the
-/// iterator is used up by the first serialisation.
-pub struct Streamed<I>(std::cell::RefCell<Option<I>>);
-
-impl<I> Streamed<I> {
-    pub fn new(results: I) -> Streamed<I> {
-        Streamed(std::cell::RefCell::new(Some(results)))
-    }
-}
-
-impl<I: Iterator<Item = LeafResult>> Serialize for Streamed<I> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        let mut seq = serializer.serialize_seq(None)?;
-        if let Some(results) = self.0.borrow_mut().take() {
-            for r in results {
-                seq.serialize_element(&r)?;
-            }
-        }
-        seq.end()
-    }
 }
 
 #[derive(Debug, Serialize)]
@@ -195,9 +169,50 @@ pub struct LeafResult {
 }
 
 /// Prints the JSON document.
-pub fn print_json<R: Serialize>(report: &Report<R>, out: &mut dyn Write) -> io::Result<()> {
+pub fn print_json(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, report)?;
     writeln!(out)
+}
+
+/// One result as pretty JSON, indented for its place in the `results` array, so that results
+/// can be serialised on any thread and written in order by [`print_json_rendered`].
+pub fn render_result(r: &LeafResult) -> io::Result<Vec<u8>> {
+    Ok(indent(&serde_json::to_vec_pretty(r)?, b"\n    "))
+}
+
+/// The JSON document of `results` (each from [`render_result`], in order) and `errors`: byte
+/// for byte what [`print_json`] prints for the same report, without holding every result.
+pub fn print_json_rendered(
+    results: impl Iterator<Item = io::Result<Vec<u8>>>,
+    errors: &[FileError],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    // serde_json's PrettyFormatter: two spaces per level, `[]` for an empty array.
+    write!(out, "{{\n  \"schema\": {SCHEMA},\n  \"results\": [")?;
+    let mut any = false;
+    for r in results {
+        out.write_all(if any { b",\n    " } else { b"\n    " })?;
+        out.write_all(&r?)?;
+        any = true;
+    }
+    out.write_all(if any { b"\n  ]" } else { b"]" })?;
+    out.write_all(b",\n  \"errors\": ")?;
+    out.write_all(&indent(&serde_json::to_vec_pretty(errors)?, b"\n  "))?;
+    out.write_all(b"\n}\n")
+}
+
+/// Pretty JSON moved right: each line break becomes `newline` (a line break and the indent).
+/// JSON strings never hold a raw line break, so only the structure moves.
+fn indent(json: &[u8], newline: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(json.len() + json.len() / 4);
+    for &b in json {
+        if b == b'\n' {
+            out.extend_from_slice(newline);
+        } else {
+            out.push(b);
+        }
+    }
+    out
 }
 
 /// One line per result: target, status, leaf expiry, leaf, problem codes.
@@ -408,4 +423,84 @@ fn print_result(r: &LeafResult, check: bool, out: &mut dyn Write) -> io::Result<
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The streamed JSON writer must print exactly what serde_json prints for the whole report.
+
+    use super::*;
+    use crate::diagnose::{Code, Severity};
+
+    fn result(n: usize) -> LeafResult {
+        let view = CertView {
+            subject: format!("CN=leaf{n}.example.test"),
+            issuer: "CN=Int \"quoted\"\nand a line break".into(),
+            sha256: "ab".repeat(32),
+            serial: "01".into(),
+            not_before: "2025-01-01T00:00:00Z".into(),
+            not_after: "2035-01-01T00:00:00Z".into(),
+        };
+        LeafResult {
+            target: None,
+            file: format!("tree/{n}.pem"),
+            leaf: Some(view.clone()),
+            tls: None,
+            status: Status::Repairable,
+            presented: vec![view],
+            chain: Vec::new(),
+            problems: vec![Finding {
+                code: Code::MissingIntermediate,
+                severity: Severity::Error,
+                cert: None,
+                message: "message with\nline break".into(),
+                receiver_view: Some("450 4.4.317".into()),
+                url: None,
+                detail: None,
+                repairable: true,
+            }],
+            alternatives: Vec::new(),
+            key: None,
+            changed: None,
+            files: None,
+            not_written: None,
+        }
+    }
+
+    fn error() -> FileError {
+        FileError {
+            path: "bad.pem".into(),
+            message: "not a certificate".into(),
+            fatal: true,
+        }
+    }
+
+    #[test]
+    fn rendered_json_is_byte_for_byte_the_serde_document() {
+        for (n, errors) in [
+            (0, vec![]),
+            (0, vec![error()]),
+            (1, vec![]),
+            (3, vec![error(), error()]),
+        ] {
+            let results: Vec<LeafResult> = (0..n).map(result).collect();
+            let rendered: Vec<io::Result<Vec<u8>>> = results.iter().map(render_result).collect();
+            let mut streamed = Vec::new();
+            print_json_rendered(rendered.into_iter(), &errors, &mut streamed)
+                .expect("writes to a Vec");
+            let mut whole = Vec::new();
+            let report = Report {
+                schema: SCHEMA,
+                results,
+                errors,
+            };
+            print_json(&report, &mut whole).expect("writes to a Vec");
+            assert_eq!(
+                String::from_utf8_lossy(&streamed),
+                String::from_utf8_lossy(&whole),
+                "{n} results, {} errors",
+                report.errors.len()
+            );
+        }
+    }
 }

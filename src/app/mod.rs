@@ -23,7 +23,7 @@ use crate::emit::{self, EmitOptions, Material, Targets};
 use crate::exit::Exit;
 use crate::fetch::{AiaConfig, Cache, HttpLimits};
 use crate::load::{self, PasswordSource};
-use crate::report::{self, FileError, LeafResult, Report, WrittenFile};
+use crate::report::{self, FileError, LeafResult, WrittenFile};
 use crate::write;
 
 /// A failure to do the work at all (as opposed to findings about certificates).
@@ -175,11 +175,19 @@ fn inspect(config: &Config) -> Result<Exit, AppError> {
     if analysis.cases.iter().any(|c| c.status != Status::Ok) {
         exit = exit.merge(Exit::Findings);
     }
-    // Report entries are made a chunk at a time, on all cores, as they are printed.
+    // Report entries are made (and, for JSON, serialised) a chunk at a time on all cores, as
+    // they are printed.
     let results = analysis.cases.chunks(RESULT_CHUNK).flat_map(|chunk| {
         chunk
             .par_iter()
-            .map(|case| case.result(&analysis.pool))
+            .map(|case| {
+                let result = case.result(&analysis.pool);
+                if config.json {
+                    Entry::Json(report::render_result(&result))
+                } else {
+                    Entry::Result(Box::new(result))
+                }
+            })
             .collect::<Vec<_>>()
     });
     emit_report(config, &analysis, results, false)?;
@@ -236,7 +244,12 @@ fn repair(config: &Config, args: &RepairArgs) -> Result<Exit, AppError> {
         }
         results.push(result);
     }
-    emit_report(config, &analysis, results.into_iter(), args.check)?;
+    emit_report(
+        config,
+        &analysis,
+        results.into_iter().map(|r| Entry::Result(Box::new(r))),
+        args.check,
+    )?;
     Ok(exit)
 }
 
@@ -367,11 +380,18 @@ fn output_names(analysis: &Analysis) -> Vec<String> {
 /// enough that memory does not grow with the fleet.
 const RESULT_CHUNK: usize = 1024;
 
+/// One leaf's report entry: the result, or (for `--json`) its JSON already rendered on
+/// another thread.
+enum Entry {
+    Result(Box<LeafResult>),
+    Json(std::io::Result<Vec<u8>>),
+}
+
 /// Prints the report of `results` (one per case of `analysis`, in order) with the file problems.
 fn emit_report(
     config: &Config,
     analysis: &Analysis,
-    results: impl Iterator<Item = LeafResult>,
+    results: impl Iterator<Item = Entry>,
     check: bool,
 ) -> Result<(), AppError> {
     print_problems(analysis);
@@ -390,13 +410,12 @@ fn emit_report(
     }
     finish_output(if config.json {
         // JSON has no colours: straight to stdout, buffered (a fleet's report is megabytes).
-        let report = Report {
-            schema: report::SCHEMA,
-            results: report::Streamed::new(results),
-            errors,
-        };
+        let rendered = results.map(|entry| match entry {
+            Entry::Json(json) => json,
+            Entry::Result(result) => report::render_result(&result),
+        });
         let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-        report::print_json(&report, &mut out).and_then(|_| out.flush())
+        report::print_json_rendered(rendered, &errors, &mut out).and_then(|_| out.flush())
     } else {
         // anstream drops the colours when stdout is not a terminal or NO_COLOR is set; it
         // writes in small pieces, hence the buffer under it.
@@ -406,6 +425,11 @@ fn emit_report(
             std::io::stdout().lock(),
         ));
         let mut out = anstream::AutoStream::new(buffered, choice);
+        // Entries are rendered as JSON only when --json is given.
+        let results = results.filter_map(|entry| match entry {
+            Entry::Result(result) => Some(*result),
+            Entry::Json(_) => None,
+        });
         report::print_human_results(results, check, &mut out).and_then(|_| out.flush())
     })
 }
