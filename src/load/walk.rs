@@ -23,7 +23,7 @@ pub fn file_id(path: &Path, meta: Option<std::fs::Metadata>) -> FileId {
     match meta.or_else(|| std::fs::metadata(path).ok()) {
         Some(m) => (m.dev(), m.ino()),
         None => {
-            // Not a real inode number: a hash of the path, with the top device bits set.
+            // No such file to stat: the hash of the path, under a device number no file has.
             let mut h = std::collections::hash_map::DefaultHasher::new();
             path.hash(&mut h);
             (u64::MAX, h.finish())
