@@ -14,6 +14,17 @@ use crate::asn1::{self, INTEGER, OCTET_STRING, SEQUENCE};
 /// bag); a hostile file can repeat million-iteration bags to burn minutes of CPU per password.
 pub const MAX_KDF_ITERATIONS: u64 = 1_000_000;
 
+/// Most memory one scrypt key derivation may ask for (128 * N * r bytes): OpenSSL's own default
+/// cap (`SCRYPT_MAX_MEM`, 32 MiB). p12-keystore allows 1 GiB, and p up to 16 on top.
+pub const MAX_SCRYPT_MEMORY: u64 = 32 * 1024 * 1024;
+
+/// What one scrypt work unit (one of N * r * p) costs, in PBKDF2-HMAC-SHA256 iterations, for
+/// the shared [`MAX_KDF_ITERATIONS`] budget: measured here as about 0.24 µs against 0.1 µs.
+const SCRYPT_UNIT_COST: u64 = 2;
+
+/// id-scrypt, 1.3.6.1.4.1.11591.4.11 (RFC 7914 §7), as the content of its OID.
+const SCRYPT_OID: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0xda, 0x47, 0x04, 0x0b];
+
 /// Most ASN.1 elements visited while counting them.
 const MAX_SCAN_ELEMENTS: usize = 100_000;
 
@@ -50,6 +61,11 @@ pub enum PfxError {
         "PFX file asks for {0} key-derivation iterations, more than the limit of {MAX_KDF_ITERATIONS}"
     )]
     TooExpensive(u64),
+    #[error(
+        "PFX file asks for an scrypt key derivation needing {0} MiB of memory, more than the limit of {limit} MiB",
+        limit = MAX_SCRYPT_MEMORY >> 20
+    )]
+    TooMuchMemory(u64),
 }
 
 /// PFX ::= SEQUENCE { version INTEGER (v3), authSafe ContentInfo, macData OPTIONAL }
@@ -64,9 +80,13 @@ pub fn looks_like_pfx(der: &[u8]) -> bool {
 
 /// Decrypts a PFX: the configured password, else the empty password, else a prompt.
 pub fn open(der: &[u8], path: &Path, pw: &dyn PasswordSource) -> Result<Pkcs12Archive, PfxError> {
-    let work = kdf_iterations(der, 0, &mut MAX_SCAN_ELEMENTS.clone());
-    if work > MAX_KDF_ITERATIONS {
-        return Err(PfxError::TooExpensive(work));
+    let mut cost = KdfCost::default();
+    kdf_cost(der, 0, &mut MAX_SCAN_ELEMENTS.clone(), &mut cost);
+    if cost.scrypt_memory > MAX_SCRYPT_MEMORY {
+        return Err(PfxError::TooMuchMemory(cost.scrypt_memory >> 20));
+    }
+    if cost.iterations > MAX_KDF_ITERATIONS {
+        return Err(PfxError::TooExpensive(cost.iterations));
     }
     if let Some(password) = pw.configured() {
         return decode(der, &password);
@@ -97,34 +117,76 @@ fn has_mac(der: &[u8]) -> bool {
     asn1::expect(der, SEQUENCE).is_ok_and(|(pfx, _)| asn1::children(pfx.content).count() >= 3)
 }
 
-/// Sums the iteration counts in the file's visible KDF parameters: every INTEGER that directly
-/// follows an OCTET STRING salt in a SEQUENCE (pkcs-12PbeParams, PBKDF2-params, MacData),
-/// looking into OCTET STRINGs that wrap DER (the authenticated safe and its bags).
-fn kdf_iterations(data: &[u8], depth: usize, budget: &mut usize) -> u64 {
+/// The key-derivation work a PFX's visible parameters ask for.
+#[derive(Debug, Default)]
+struct KdfCost {
+    /// PBKDF2 / PKCS#12-KDF iterations, plus scrypt's N * r * p in the same units.
+    iterations: u64,
+    /// The largest memory one scrypt derivation needs, 128 * N * r bytes.
+    scrypt_memory: u64,
+}
+
+/// Adds up the key-derivation work in the file's visible KDF parameters: every INTEGER that
+/// directly follows an OCTET STRING salt in a SEQUENCE (pkcs-12PbeParams, PBKDF2-params,
+/// MacData), and for scrypt (the SEQUENCE after its OID: salt, N, r, p; RFC 7914 §7) N * r * p
+/// and its memory. Looks into OCTET STRINGs that wrap DER (the authenticated safe and its
+/// bags); what is encrypted cannot be seen.
+fn kdf_cost(data: &[u8], depth: usize, budget: &mut usize, cost: &mut KdfCost) {
     if depth > asn1::MAX_NESTING {
-        return 0;
+        return;
     }
-    let mut total: u64 = 0;
     let mut after_salt = false;
+    let mut after_scrypt_oid = false;
     for child in asn1::children(data) {
         let Ok(t) = child else { break };
         if *budget == 0 {
             break;
         }
         *budget -= 1;
+        if after_scrypt_oid && t.tag == SEQUENCE {
+            add_scrypt(t.content, cost);
+            after_scrypt_oid = false;
+            after_salt = false;
+            continue;
+        }
         if after_salt && t.tag == INTEGER {
-            total = total.saturating_add(integer_value(t.content));
+            cost.iterations = cost.iterations.saturating_add(integer_value(t.content));
         }
         after_salt = t.tag == OCTET_STRING;
+        after_scrypt_oid = t.tag == asn1::OID && t.content == SCRYPT_OID;
         let nested = match t.tag {
             OCTET_STRING => t.content.first() == Some(&SEQUENCE),
             tag => tag & 0x20 != 0,
         };
         if nested {
-            total = total.saturating_add(kdf_iterations(t.content, depth + 1, budget));
+            kdf_cost(t.content, depth + 1, budget, cost);
         }
     }
-    total
+}
+
+/// scrypt-params ::= SEQUENCE { salt OCTET STRING, costParameter (N), blockSize (r),
+/// parallelizationParameter (p), keyLength OPTIONAL }. Parameters that cannot be read count
+/// as unaffordable.
+fn add_scrypt(params: &[u8], cost: &mut KdfCost) {
+    let fields: Vec<u64> = asn1::children(params)
+        .skip(1)
+        .take(3)
+        .map(|f| match f {
+            Ok(t) if t.tag == INTEGER => integer_value(t.content),
+            _ => u64::MAX,
+        })
+        .collect();
+    let (n, r, p) = match fields[..] {
+        [n, r, p] => (n, r, p),
+        _ => (u64::MAX, u64::MAX, u64::MAX),
+    };
+    let memory = 128u64.saturating_mul(n).saturating_mul(r);
+    cost.scrypt_memory = cost.scrypt_memory.max(memory);
+    let work = n
+        .saturating_mul(r)
+        .saturating_mul(p)
+        .saturating_mul(SCRYPT_UNIT_COST);
+    cost.iterations = cost.iterations.saturating_add(work);
 }
 
 fn integer_value(content: &[u8]) -> u64 {
@@ -134,4 +196,68 @@ fn integer_value(content: &[u8]) -> u64 {
     content
         .iter()
         .fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The scrypt part of the key-derivation pre-scan, on hand-built parameters. The PBKDF2
+    //! part and whole files are covered by tests/inputs.rs and the fuzz regression inputs.
+
+    use super::*;
+    use crate::asn1::{encode, OID};
+
+    /// AlgorithmIdentifier { id-scrypt, scrypt-params { salt, N, r, p } }, as in PBES2.
+    fn scrypt_alg(n: u32, r: u32, p: u32) -> Vec<u8> {
+        let int = |v: u32| {
+            let bytes = v.to_be_bytes();
+            let skip = bytes.iter().take_while(|&&b| b == 0).count().min(3);
+            let mut content = bytes[skip..].to_vec();
+            if content[0] & 0x80 != 0 {
+                content.insert(0, 0);
+            }
+            encode(INTEGER, &content)
+        };
+        let params = [encode(OCTET_STRING, b"saltsalt"), int(n), int(r), int(p)].concat();
+        encode(
+            SEQUENCE,
+            &[encode(OID, SCRYPT_OID), encode(SEQUENCE, &params)].concat(),
+        )
+    }
+
+    fn cost_of(der: &[u8]) -> KdfCost {
+        let mut cost = KdfCost::default();
+        kdf_cost(der, 0, &mut MAX_SCAN_ELEMENTS.clone(), &mut cost);
+        cost
+    }
+
+    #[test]
+    fn scrypt_counts_n_times_r_times_p_and_its_memory() {
+        // OpenSSL's default for scrypt (N=16384, r=8, p=1): 16 MiB, affordable.
+        let usual = cost_of(&encode(SEQUENCE, &scrypt_alg(16384, 8, 1)));
+        assert_eq!(usual.scrypt_memory, 16 << 20);
+        assert_eq!(usual.iterations, 16384 * 8 * SCRYPT_UNIT_COST);
+        assert!(usual.iterations <= MAX_KDF_ITERATIONS);
+        // The same with p = 16: within the memory cap, over the work budget.
+        let parallel = cost_of(&encode(SEQUENCE, &scrypt_alg(16384, 8, 16)));
+        assert_eq!(parallel.scrypt_memory, 16 << 20);
+        assert!(parallel.iterations > MAX_KDF_ITERATIONS);
+        // r = 8192 with a small N: 1 GiB of memory.
+        let wide = cost_of(&encode(SEQUENCE, &scrypt_alg(1024, 8192, 1)));
+        assert_eq!(wide.scrypt_memory, 1 << 30);
+    }
+
+    #[test]
+    fn unreadable_scrypt_parameters_count_as_unaffordable() {
+        let broken = encode(
+            SEQUENCE,
+            &[
+                encode(OID, SCRYPT_OID),
+                encode(SEQUENCE, &encode(OCTET_STRING, b"salt")),
+            ]
+            .concat(),
+        );
+        let cost = cost_of(&encode(SEQUENCE, &broken));
+        assert_eq!(cost.iterations, u64::MAX);
+        assert_eq!(cost.scrypt_memory, u64::MAX);
+    }
 }
