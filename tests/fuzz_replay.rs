@@ -25,11 +25,7 @@ const PER_INPUT_LIMIT: Duration = Duration::from_secs(5);
 /// Regression inputs of findings that are not fixed yet, as `target/file name`: they are
 /// skipped (and listed as skipped), so the suite stays green until the fix lands. Remove an
 /// entry together with its fix; an input that must always pass is never listed here.
-const KNOWN_UNFIXED: &[&str] = &[
-    // Key bags inside an EncryptedData: their KDF work cannot be seen before decrypting, and
-    // p12-keystore derives every one (testdata/README.md, fuzz/).
-    "load/pfx_kdf_bags_hidden_in_encrypted_safe.p12",
-];
+const KNOWN_UNFIXED: &[&str] = &[];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

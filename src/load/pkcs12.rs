@@ -79,25 +79,159 @@ pub fn looks_like_pfx(der: &[u8]) -> bool {
 }
 
 /// Decrypts a PFX: the configured password, else the empty password, else a prompt.
+///
+/// Before any key derivation, the work the file asks for is added up and refused above the
+/// budgets: first what its visible parameters ask for, then, for each password tried, what the
+/// key bags inside its encrypted safes ask for (found by decrypting those safes, whose own
+/// derivation is within the first budget). p12-keystore derives every bag it finds, so a
+/// file could otherwise hide any number of million-iteration bags behind one cheap layer.
 pub fn open(der: &[u8], path: &Path, pw: &dyn PasswordSource) -> Result<Pkcs12Archive, PfxError> {
-    let mut cost = KdfCost::default();
-    kdf_cost(der, 0, &mut MAX_SCAN_ELEMENTS.clone(), &mut cost);
-    if cost.scrypt_memory > MAX_SCRYPT_MEMORY {
-        return Err(PfxError::TooMuchMemory(cost.scrypt_memory >> 20));
-    }
-    if cost.iterations > MAX_KDF_ITERATIONS {
-        return Err(PfxError::TooExpensive(cost.iterations));
-    }
+    let mut visible = KdfCost::default();
+    kdf_cost(der, 0, &mut MAX_SCAN_ELEMENTS.clone(), &mut visible);
+    visible.check()?;
+    let attempt = |password: &str| {
+        let mut cost = visible.clone();
+        hidden_cost(der, password, &mut cost);
+        cost.check()?;
+        decode(der, password)
+    };
     if let Some(password) = pw.configured() {
-        return decode(der, &password);
+        return attempt(&password);
     }
-    match decode(der, "") {
+    match attempt("") {
         Err(PfxError::WrongPassword) => match pw.prompt(path) {
-            Some(password) => decode(der, &password),
+            Some(password) => attempt(&password),
             None => Err(PfxError::PasswordRequired),
         },
         other => other,
     }
+}
+
+/// OIDs (content bytes) of what `hidden_cost` decrypts: PKCS#7 encryptedData, PBES2 (RFC 8018),
+/// and the two PKCS#12 PBEs p12-keystore supports (RFC 7292 Appendix C).
+const OID_ENCRYPTED_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x06];
+const OID_PBES2: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0d];
+const OID_PBE_SHA1_3DES: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x0c, 0x01, 0x03];
+const OID_PBE_SHA1_RC2_40: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x0c, 0x01, 0x06];
+
+/// Adds to `cost` what the key bags inside the PFX's encrypted safes ask for, and once more
+/// each safe's own derivation (p12-keystore repeats it). A safe that does not decrypt with
+/// `password` adds nothing: p12-keystore will not get inside it either.
+fn hidden_cost(der: &[u8], password: &str, cost: &mut KdfCost) {
+    for safe in encrypted_safes(der) {
+        let Some((alg, ciphertext)) = encrypted_content(safe) else {
+            continue;
+        };
+        let Some(plain) = decrypt_safe(alg, ciphertext, password) else {
+            continue;
+        };
+        // A wrong password can still leave valid padding (1 in 256): what comes out must be
+        // one SafeContents SEQUENCE, as p12-keystore would require.
+        if !matches!(asn1::expect(&plain, SEQUENCE), Ok((_, rest)) if rest.is_empty()) {
+            continue;
+        }
+        kdf_cost(alg.raw, 0, &mut MAX_SCAN_ELEMENTS.clone(), cost);
+        kdf_cost(&plain, 0, &mut MAX_SCAN_ELEMENTS.clone(), cost);
+    }
+}
+
+/// The EncryptedData contents of the authenticated safe:
+/// PFX { version, authSafe ContentInfo { data, [0] OCTET STRING AuthenticatedSafe }, mac },
+/// AuthenticatedSafe ::= SEQUENCE OF ContentInfo { contentType, [0] content }.
+fn encrypted_safes(der: &[u8]) -> Vec<&[u8]> {
+    fn inner(tlv: &[u8], tag: u8) -> Option<&[u8]> {
+        asn1::expect(tlv, tag).ok().map(|(t, _)| t.content)
+    }
+    let Some(pfx) = inner(der, SEQUENCE) else {
+        return Vec::new();
+    };
+    let auth_safe = asn1::children(pfx)
+        .nth(1)
+        .and_then(Result::ok)
+        .and_then(|ci| asn1::children(ci.content).nth(1).and_then(Result::ok))
+        .and_then(|explicit| inner(explicit.content, OCTET_STRING))
+        .and_then(|octets| inner(octets, SEQUENCE));
+    let Some(auth_safe) = auth_safe else {
+        return Vec::new();
+    };
+    asn1::children(auth_safe)
+        .map_while(Result::ok)
+        .filter_map(|ci| {
+            let mut parts = asn1::children(ci.content);
+            let kind = parts.next()?.ok()?;
+            let content = parts.next()?.ok()?;
+            (kind.tag == asn1::OID && kind.content == OID_ENCRYPTED_DATA).then_some(content.content)
+        })
+        .collect()
+}
+
+/// EncryptedData ::= SEQUENCE { version, EncryptedContentInfo { contentType,
+/// contentEncryptionAlgorithm, [0] IMPLICIT encryptedContent } }: the algorithm and the bytes.
+fn encrypted_content(explicit: &[u8]) -> Option<(asn1::Tlv<'_>, &[u8])> {
+    let (data, _) = asn1::expect(explicit, SEQUENCE).ok()?;
+    let info = asn1::children(data.content).nth(1)?.ok()?;
+    let mut parts = asn1::children(info.content);
+    let _content_type = parts.next()?.ok()?;
+    let alg = parts.next()?.ok()?;
+    let content = parts.next()?.ok()?;
+    (content.tag == 0x80).then_some((alg, content.content))
+}
+
+/// Decrypts one safe as p12-keystore would; `None` if the algorithm is not one it supports
+/// or `password` does not fit.
+fn decrypt_safe(alg: asn1::Tlv<'_>, ciphertext: &[u8], password: &str) -> Option<Vec<u8>> {
+    use pkcs5::der::Decode;
+    let mut parts = asn1::children(alg.content);
+    let oid = parts.next()?.ok()?;
+    let params = parts.next()?.ok()?;
+    match oid.content {
+        OID_PBES2 => pkcs5::pbes2::Parameters::from_der(params.raw)
+            .ok()?
+            .decrypt(password, ciphertext)
+            .ok(),
+        OID_PBE_SHA1_3DES | OID_PBE_SHA1_RC2_40 => {
+            let mut fields = asn1::children(params.content);
+            let salt = fields.next()?.ok()?;
+            let iterations = fields.next()?.ok()?;
+            let iterations = i32::try_from(integer_value(iterations.content)).ok()?;
+            if oid.content == OID_PBE_SHA1_3DES {
+                pbe_sha1_cbc::<des::TdesEde3>(ciphertext, password, salt.content, iterations, 24)
+            } else {
+                pbe_sha1_cbc::<rc2::Rc2>(ciphertext, password, salt.content, iterations, 5)
+            }
+        }
+        _ => None,
+    }
+}
+
+/// PKCS#12 PBE (RFC 7292 Appendix B.2 key derivation with SHA-1, then CBC), as p12-keystore's
+/// own `Pbes1` decrypts.
+fn pbe_sha1_cbc<C>(
+    ciphertext: &[u8],
+    password: &str,
+    salt: &[u8],
+    iterations: i32,
+    key_len: usize,
+) -> Option<Vec<u8>>
+where
+    C: cbc::cipher::KeyInit + cbc::cipher::BlockCipherDecrypt,
+{
+    use cbc::cipher::{block_padding::Pkcs7, BlockModeDecrypt, KeyIvInit};
+    use pkcs12::kdf::{derive_key_utf8, Pkcs12KeyType};
+    let key = derive_key_utf8::<sha1::Sha1>(
+        password,
+        salt,
+        Pkcs12KeyType::EncryptionKey,
+        iterations,
+        key_len,
+    )
+    .ok()?;
+    let iv =
+        derive_key_utf8::<sha1::Sha1>(password, salt, Pkcs12KeyType::Iv, iterations, 8).ok()?;
+    cbc::Decryptor::<C>::new_from_slices(&key, &iv)
+        .ok()?
+        .decrypt_padded_vec::<Pkcs7>(ciphertext)
+        .ok()
 }
 
 fn decode(der: &[u8], password: &str) -> Result<Pkcs12Archive, PfxError> {
@@ -117,13 +251,26 @@ fn has_mac(der: &[u8]) -> bool {
     asn1::expect(der, SEQUENCE).is_ok_and(|(pfx, _)| asn1::children(pfx.content).count() >= 3)
 }
 
-/// The key-derivation work a PFX's visible parameters ask for.
-#[derive(Debug, Default)]
+/// The key-derivation work a PFX asks for.
+#[derive(Debug, Default, Clone)]
 struct KdfCost {
     /// PBKDF2 / PKCS#12-KDF iterations, plus scrypt's N * r * p in the same units.
     iterations: u64,
     /// The largest memory one scrypt derivation needs, 128 * N * r bytes.
     scrypt_memory: u64,
+}
+
+impl KdfCost {
+    /// Refuses work over [`MAX_SCRYPT_MEMORY`] or [`MAX_KDF_ITERATIONS`].
+    fn check(&self) -> Result<(), PfxError> {
+        if self.scrypt_memory > MAX_SCRYPT_MEMORY {
+            return Err(PfxError::TooMuchMemory(self.scrypt_memory >> 20));
+        }
+        if self.iterations > MAX_KDF_ITERATIONS {
+            return Err(PfxError::TooExpensive(self.iterations));
+        }
+        Ok(())
+    }
 }
 
 /// Adds up the key-derivation work in the file's visible KDF parameters: every INTEGER that
@@ -259,5 +406,56 @@ mod tests {
         let cost = cost_of(&encode(SEQUENCE, &broken));
         assert_eq!(cost.iterations, u64::MAX);
         assert_eq!(cost.scrypt_memory, u64::MAX);
+    }
+}
+
+#[cfg(test)]
+mod hidden_tests {
+    //! The encrypted-safe decryption of the pre-scan, on files from the real `openssl pkcs12`
+    //! in each certificate-safe encryption p12-keystore reads.
+
+    use super::*;
+
+    fn export(extra: &[&str]) -> Vec<u8> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = dir.path().join("x.p12");
+        let root = env!("CARGO_MANIFEST_DIR");
+        let status = std::process::Command::new("openssl")
+            .args(["pkcs12", "-export", "-passout", "pass:pw", "-iter", "3000"])
+            .args(["-in", &format!("{root}/testdata/example/server/cert.pem")])
+            .args([
+                "-inkey",
+                &format!("{root}/testdata/example/server/privkey.pem"),
+            ])
+            .arg("-out")
+            .arg(&out)
+            .args(extra)
+            .status()
+            .expect("run openssl");
+        assert!(status.success(), "openssl pkcs12 -export {extra:?}");
+        std::fs::read(out).expect("read the PFX")
+    }
+
+    #[test]
+    fn each_supported_safe_encryption_is_decrypted_with_the_right_password_only() {
+        for extra in [
+            &[][..],
+            &["-certpbe", "PBE-SHA1-3DES", "-keypbe", "PBE-SHA1-3DES"][..],
+            &["-legacy"][..],
+        ] {
+            let der = export(extra);
+            assert_eq!(
+                encrypted_safes(&der).len(),
+                1,
+                "{extra:?}: one encrypted safe"
+            );
+            let mut right = KdfCost::default();
+            hidden_cost(&der, "pw", &mut right);
+            // The safe's own 3,000 iterations again; the certificate bag inside has none.
+            assert_eq!(right.iterations, 3000, "{extra:?}");
+            let mut wrong = KdfCost::default();
+            hidden_cost(&der, "not the password", &mut wrong);
+            assert_eq!(wrong.iterations, 0, "{extra:?}");
+        }
     }
 }
