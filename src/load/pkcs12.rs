@@ -107,18 +107,20 @@ pub fn open(der: &[u8], path: &Path, pw: &dyn PasswordSource) -> Result<Pkcs12Ar
     }
 }
 
-/// OIDs (content bytes) of what `hidden_cost` decrypts: PKCS#7 encryptedData, PBES2 (RFC 8018),
-/// and the two PKCS#12 PBEs p12-keystore supports (RFC 7292 Appendix C).
 /// The `[0] EXPLICIT` wrapper of a ContentInfo's content.
 const EXPLICIT_0: u8 = 0xa0;
+
+/// OIDs (content bytes) of what `hidden_cost` decrypts: PKCS#7 encryptedData, PBES2 (RFC 8018),
+/// and the two PKCS#12 PBEs p12-keystore supports (RFC 7292 Appendix C).
 const OID_ENCRYPTED_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x06];
 const OID_PBES2: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0d];
 const OID_PBE_SHA1_3DES: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x0c, 0x01, 0x03];
 const OID_PBE_SHA1_RC2_40: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x0c, 0x01, 0x06];
 
-/// Adds to `cost` what the key bags inside the PFX's encrypted safes ask for, and once more
-/// each safe's own derivation (p12-keystore repeats it). A safe that does not decrypt with
-/// `password` adds nothing: p12-keystore will not get inside it either.
+/// Adds to `cost` each encrypted safe's own derivation once more (this scan pays for it, and
+/// p12-keystore repeats it), then what the key bags inside ask for. Stops as soon as the budget
+/// is spent. The bags of a safe that does not decrypt with `password` add nothing:
+/// p12-keystore will not get inside it either.
 fn hidden_cost(der: &[u8], password: &str, cost: &mut KdfCost) {
     for safe in encrypted_safes(der) {
         let Some((alg, ciphertext)) = encrypted_content(safe) else {
