@@ -19,7 +19,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{pem_bundle, repo_path, run, self_signed, Alg, Chain, Output, Spec, TestEnv};
+use common::{
+    pem_bundle, repo_path, run, self_signed, Alg, Chain, Output, Spec, TestEnv, PROXY_VARS,
+};
 use serde_json::{json, Value};
 
 /// The time chainfix judges validity at: inside the test PKI's validity (2024..2034).
@@ -33,18 +35,6 @@ const REQUIRE_VAR: &str = "CHAINFIX_REQUIRE_ANSIBLE";
 /// The handler every test playbook notifies.
 const HANDLER: &str = "Reload MTA";
 const PFX_PASSWORD: &str = "pfx-password-never-logged-4711";
-
-/// Proxy variables removed from every child process so nothing reaches beyond loopback.
-const PROXY_VARS: [&str; 8] = [
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-    "no_proxy",
-];
 
 // ---------------------------------------------------------------------------------------------
 // Harness

@@ -30,18 +30,6 @@ const MAX_PEAK_RSS_KIB: u64 = 100 * 1000 * 1000 / 1024;
 /// GNU time, which reports the peak RSS of its child (`%M`, KiB).
 const GNU_TIME: &str = "/usr/bin/time";
 
-/// Proxy variables removed so no request leaves loopback (as `common::chainfix` does).
-const PROXY_VARS: [&str; 8] = [
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-    "no_proxy",
-];
-
 // ---------------------------------------------------------------------------------------------
 // Running chainfix under GNU time
 // ---------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ use rcgen::{
 // ---------------------------------------------------------------------------------------------
 
 /// Proxy variables removed from every child process so no test reaches beyond loopback by accident.
-const PROXY_VARS: [&str; 8] = [
+pub const PROXY_VARS: [&str; 8] = [
     "HTTP_PROXY",
     "HTTPS_PROXY",
     "ALL_PROXY",
