@@ -343,6 +343,15 @@ fn name_key(name: &X509Name<'_>) -> String {
             key.push_str(&attr.attr_type().to_id_string());
             key.push('=');
             match attr.as_str() {
+                // Whitespace runs folded to one space, then lower-cased.
+                Ok(s) if s.is_ascii() => {
+                    for (i, word) in s.split_whitespace().enumerate() {
+                        if i > 0 {
+                            key.push(' ');
+                        }
+                        key.extend(word.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+                    }
+                }
                 Ok(s) => {
                     let folded = s.split_whitespace().collect::<Vec<_>>().join(" ");
                     key.push_str(&folded.to_lowercase());
@@ -559,13 +568,13 @@ fn pss_salt_is_standard(c: &X509Certificate<'_>) -> bool {
 
 /// Lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    s
 }
 
 fn short_error(s: &str) -> String {

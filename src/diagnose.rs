@@ -4,13 +4,14 @@
 //!
 //! Findings are data: a missing intermediate is not an error of chainfix, it is the answer.
 
-use std::path::PathBuf;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::cert::{format_date, Certificate, Hash, KeyKind};
 use crate::chain::{Budget, Choice, Limit, Link, Outcome};
-use crate::fetch::{Aia, UrlOutcome};
+use crate::fetch::{AiaRecord, UrlOutcome};
 use crate::hostname;
 use crate::load::LocatedKey;
 use crate::pool::{Id, Pool};
@@ -263,44 +264,83 @@ pub enum KeyStatus {
     Unknown,
 }
 
-/// Pairs a leaf with its private key by public key. A key passed with `--key`, or keys in the
-/// leaf's own directory that belong to no leaf at all, that do not match are a mismatch.
-pub fn key_status(
-    leaf: &Certificate,
-    leaf_path: &std::path::Path,
-    explicit: &[LocatedKey],
-    found: &[LocatedKey],
-    all_leaves: &[&Certificate],
-) -> KeyStatus {
-    let matches = |k: &LocatedKey| k.key.public_id.as_deref() == Some(&leaf.public_key_id[..]);
-    if let Some(k) = explicit.iter().chain(found).find(|k| matches(k)) {
-        return KeyStatus::Matched(k.clone());
+/// The private keys of a run, indexed once so that pairing each of many leaves with its key
+/// costs a lookup, not a scan of every key (and every leaf).
+pub struct KeyIndex {
+    /// The `--key` keys, then the keys found among the inputs.
+    keys: Vec<LocatedKey>,
+    explicit: usize,
+    /// Public key -> the first key (in `keys` order) with it.
+    by_public_id: HashMap<Vec<u8>, usize>,
+    /// Found keys with a known public half that belong to no leaf, by directory.
+    orphans_by_dir: HashMap<Option<PathBuf>, Vec<PathBuf>>,
+}
+
+impl KeyIndex {
+    pub fn new<'a>(
+        explicit: &[LocatedKey],
+        found: &[LocatedKey],
+        leaves: impl Iterator<Item = &'a Certificate>,
+    ) -> KeyIndex {
+        let keys: Vec<LocatedKey> = explicit.iter().chain(found).cloned().collect();
+        let mut by_public_id = HashMap::new();
+        for (i, k) in keys.iter().enumerate() {
+            if let Some(id) = &k.key.public_id {
+                by_public_id.entry(id.clone()).or_insert(i);
+            }
+        }
+        let mut orphans_by_dir: HashMap<Option<PathBuf>, Vec<PathBuf>> = HashMap::new();
+        if !found.is_empty() {
+            let leaf_ids: HashSet<&[u8]> = leaves.map(|l| &l.public_key_id[..]).collect();
+            for k in found {
+                if k.key
+                    .public_id
+                    .as_deref()
+                    .is_some_and(|id| !leaf_ids.contains(id))
+                {
+                    orphans_by_dir
+                        .entry(k.path.parent().map(Path::to_path_buf))
+                        .or_default()
+                        .push(k.path.clone());
+                }
+            }
+        }
+        KeyIndex {
+            keys,
+            explicit: explicit.len(),
+            by_public_id,
+            orphans_by_dir,
+        }
     }
-    // A key whose public half is unknown cannot be called a mismatch.
-    let orphan = |k: &&LocatedKey| {
-        k.key.public_id.is_some()
-            && !all_leaves
-                .iter()
-                .any(|l| k.key.public_id.as_deref() == Some(&l.public_key_id[..]))
-    };
-    let near = |k: &&LocatedKey| k.path.parent() == leaf_path.parent();
-    let mut mismatched: Vec<PathBuf> = explicit
-        .iter()
-        .filter(|k| k.key.public_id.is_some())
-        .map(|k| k.path.clone())
-        .collect();
-    mismatched.extend(
-        found
+
+    /// Pairs a leaf with its private key by public key. A key passed with `--key`, or keys in
+    /// the leaf's own directory that belong to no leaf at all, that do not match are a
+    /// mismatch.
+    pub fn status(&self, leaf: &Certificate, leaf_path: &Path) -> KeyStatus {
+        if let Some(&i) = self.by_public_id.get(&leaf.public_key_id) {
+            return KeyStatus::Matched(self.keys[i].clone());
+        }
+        // A key whose public half is unknown cannot be called a mismatch.
+        let mut mismatched: Vec<PathBuf> = self.keys[..self.explicit]
             .iter()
-            .filter(orphan)
-            .filter(near)
-            .map(|k| k.path.clone()),
-    );
-    mismatched.dedup();
-    if mismatched.is_empty() {
-        KeyStatus::Unknown
-    } else {
-        KeyStatus::Mismatch(mismatched)
+            .filter(|k| k.key.public_id.is_some())
+            .map(|k| k.path.clone())
+            .collect();
+        let near = (!self.orphans_by_dir.is_empty())
+            .then(|| {
+                self.orphans_by_dir
+                    .get(&leaf_path.parent().map(Path::to_path_buf))
+            })
+            .flatten();
+        if let Some(near) = near {
+            mismatched.extend(near.iter().cloned());
+        }
+        mismatched.dedup();
+        if mismatched.is_empty() {
+            KeyStatus::Unknown
+        } else {
+            KeyStatus::Mismatch(mismatched)
+        }
     }
 }
 
@@ -312,7 +352,7 @@ pub struct Case<'a> {
     pub presented: &'a [Id],
     pub outcome: &'a Outcome,
     pub choice: &'a Choice,
-    pub aia: Option<&'a Aia<'a>>,
+    pub aia: Option<&'a AiaRecord>,
     pub key: &'a KeyStatus,
     pub budget: &'a Budget,
     pub now: i64,

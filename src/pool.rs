@@ -14,6 +14,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
+
 use crate::cert::Certificate;
 
 /// Where a certificate came from, for the report and for trust decisions.
@@ -92,9 +94,10 @@ pub type Id = usize;
 pub struct Pool {
     entries: Vec<Entry>,
     by_subject: HashMap<String, Vec<Id>>,
-    by_sha: HashMap<[u8; 32], Id>,
+    /// Fx-hashed: the keys are SHA-256 digests, which nobody can make collide.
+    by_sha: FxHashMap<[u8; 32], Id>,
     /// Trust anchors: SubjectPublicKeyInfo hash -> subject keys trusted with that key.
-    anchors: HashMap<[u8; 32], Vec<String>>,
+    anchors: FxHashMap<[u8; 32], Vec<String>>,
     /// Trust anchors not parsed yet, by subject key.
     unparsed: HashMap<String, Vec<(&'static [u8], Source)>>,
 }

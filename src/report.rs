@@ -177,7 +177,7 @@ pub fn print_json(report: &Report, out: &mut dyn Write) -> io::Result<()> {
 /// One result as pretty JSON, indented for its place in the `results` array, so that results
 /// can be serialised on any thread and written in order by [`print_json_rendered`].
 pub fn render_result(r: &LeafResult) -> io::Result<Vec<u8>> {
-    Ok(indent(&serde_json::to_vec_pretty(r)?, b"\n    "))
+    to_vec_indented(r, b"\n    ")
 }
 
 /// The JSON document of `results` (each from [`render_result`], in order) and `errors`: byte
@@ -197,22 +197,38 @@ pub fn print_json_rendered(
     }
     out.write_all(if any { b"\n  ]" } else { b"]" })?;
     out.write_all(b",\n  \"errors\": ")?;
-    out.write_all(&indent(&serde_json::to_vec_pretty(errors)?, b"\n  "))?;
+    out.write_all(&to_vec_indented(errors, b"\n  ")?)?;
     out.write_all(b"\n}\n")
 }
 
-/// Pretty JSON moved right: each line break becomes `newline` (a line break and the indent).
-/// JSON strings never hold a raw line break, so only the structure moves.
-fn indent(json: &[u8], newline: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(json.len() + json.len() / 4);
-    for &b in json {
-        if b == b'\n' {
-            out.extend_from_slice(newline);
-        } else {
-            out.push(b);
+/// Pretty JSON moved right as it is written: each line break becomes `newline` (a line break
+/// and the indent). JSON strings never hold a raw line break, so only the structure moves.
+fn to_vec_indented<T: Serialize + ?Sized>(value: &T, newline: &[u8]) -> io::Result<Vec<u8>> {
+    struct Indented<'a> {
+        out: Vec<u8>,
+        newline: &'a [u8],
+    }
+    impl Write for Indented<'_> {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let mut rest = buf;
+            while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+                self.out.extend_from_slice(&rest[..i]);
+                self.out.extend_from_slice(self.newline);
+                rest = &rest[i + 1..];
+            }
+            self.out.extend_from_slice(rest);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
         }
     }
-    out
+    let mut w = Indented {
+        out: Vec::with_capacity(4096),
+        newline,
+    };
+    serde_json::to_writer_pretty(&mut w, value)?;
+    Ok(w.out)
 }
 
 /// One line per result: target, status, leaf expiry, leaf, problem codes.

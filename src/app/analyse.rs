@@ -4,44 +4,43 @@
 //! probed server sent, so that leaves are found, and de-duplicated, per group.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::ffi::OsStr;
 use std::sync::Arc;
 
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use super::Config;
 use crate::cert::Certificate;
 use crate::chain::{self, Budget, Choice, Link, SigCache};
-use crate::diagnose::{self, Case, Finding, KeyStatus, Status};
+use crate::diagnose::{self, Case, Finding, KeyIndex, KeyStatus, Status};
 use crate::emit::Material;
 use crate::exit::Exit;
-use crate::fetch::{Aia, Fetcher, LazyHttpFetcher};
+use crate::fetch::{Aia, AiaRecord, Fetcher, LazyHttpFetcher};
 use crate::load::{self, FileProblem, Loaded, Located, LocatedKey};
 use crate::pool::{Entry, Id, Pool, Source};
 use crate::report::{Alternative, CertView, ChainItem, LeafResult};
 
-/// The analysed inputs: the pool and one case per leaf.
+/// The analysed inputs: the pool, and each leaf's chain built and chosen. Each leaf is
+/// diagnosed when its case is asked for ([`Analysis::case`]), so that a scan of a whole fleet
+/// never holds every leaf's findings at once.
 pub(super) struct Analysis {
     pub pool: Pool,
-    pub cases: Vec<LeafCase>,
+    leaves: Vec<Built>,
+    /// Keys found among the inputs, and the one given with `--key`.
+    keys: KeyIndex,
+    aia: AiaRecord,
+    budget: Budget,
+    /// Per group: the host name the leaf must match (`probe`).
+    hosts: Vec<Option<String>>,
+    now: i64,
+    warn_days: i64,
     pub problems: Vec<FileProblem>,
     pub input_certs: usize,
 }
 
-impl Analysis {
-    pub fn exit_for_load(&self) -> Exit {
-        let failed = self.problems.iter().any(|p| p.fatal) || self.cases.is_empty();
-        if failed {
-            Exit::Failure
-        } else {
-            Exit::Ok
-        }
-    }
-}
-
-/// One leaf, analysed. Its report entry ([`LeafCase::result`]) is made when it is printed, so
-/// a scan of a whole fleet never holds every report entry at once.
-pub(super) struct LeafCase {
+/// One leaf with its chain built and chosen, not yet diagnosed.
+pub(super) struct Built {
     /// Index of the input group the leaf came from.
     pub group: usize,
     pub leaf: Id,
@@ -49,20 +48,91 @@ pub(super) struct LeafCase {
     pub located: Located,
     /// What the leaf's file (or server) presents, in order.
     pub presented: Vec<Id>,
+    outcome: chain::Outcome,
     pub choice: Choice,
+}
+
+impl Analysis {
+    pub fn exit_for_load(&self) -> Exit {
+        let failed = self.problems.iter().any(|p| p.fatal) || self.leaves.is_empty();
+        if failed {
+            Exit::Failure
+        } else {
+            Exit::Ok
+        }
+    }
+
+    /// How many leaves (cases) there are.
+    pub fn len(&self) -> usize {
+        self.leaves.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.leaves.is_empty()
+    }
+
+    /// Leaf `i`, diagnosed.
+    pub fn case(&self, i: usize) -> LeafCase<'_> {
+        let built = &self.leaves[i];
+        let cert = &built.located.cert;
+        let key = self.keys.status(cert, &built.located.path);
+        let case = Case {
+            pool: &self.pool,
+            leaf: built.leaf,
+            presented: &built.presented,
+            outcome: &built.outcome,
+            choice: &built.choice,
+            aia: Some(&self.aia),
+            key: &key,
+            budget: &self.budget,
+            now: self.now,
+            warn_days: self.warn_days,
+            host: self.hosts.get(built.group).and_then(Option::as_deref),
+        };
+        let problems = diagnose::diagnose(&case);
+        let status = Status::of(&problems);
+        LeafCase {
+            built,
+            key,
+            problems,
+            status,
+        }
+    }
+
+    /// Every leaf, diagnosed on all cores, in leaf order.
+    pub fn cases(&self) -> Vec<LeafCase<'_>> {
+        (0..self.len()).into_par_iter().map(|i| self.case(i)).collect()
+    }
+
+    /// The first leaf of input group `group`, diagnosed.
+    pub fn first_case_of(&self, group: usize) -> Option<LeafCase<'_>> {
+        let i = self.leaves.iter().position(|b| b.group == group)?;
+        Some(self.case(i))
+    }
+
+    /// The first leaf of input group `group`, not diagnosed.
+    pub fn first_leaf_of(&self, group: usize) -> Option<&Built> {
+        self.leaves.iter().find(|b| b.group == group)
+    }
+}
+
+/// One leaf, diagnosed. Its report entry ([`LeafCase::result`]) is made when it is printed.
+pub(super) struct LeafCase<'a> {
+    pub built: &'a Built,
     pub key: KeyStatus,
     pub problems: Vec<Finding>,
     pub status: Status,
 }
 
-impl LeafCase {
+impl<'a> LeafCase<'a> {
     /// The leaf's entry in the report.
     pub fn result(&self, pool: &Pool) -> LeafResult {
+        let b = self.built;
         leaf_result(
             pool,
-            &self.located,
-            &self.presented,
-            &self.choice,
+            &b.located,
+            &b.presented,
+            &b.choice,
             &self.key,
             self.problems.clone(),
             self.status,
@@ -70,17 +140,17 @@ impl LeafCase {
     }
 
     /// The chain to write, or why none can be written.
-    pub fn material<'a>(
-        &'a self,
-        pool: &'a Pool,
+    pub fn material<'b>(
+        &'b self,
+        pool: &'b Pool,
         include_root: bool,
-    ) -> Result<Material<'a>, String> {
+    ) -> Result<Material<'b>, String> {
         let root_is_public = |c: &Certificate| {
             webpki_root_certs::TLS_SERVER_ROOT_CERTS
                 .iter()
                 .any(|d| d.as_ref() == c.der.as_slice())
         };
-        let best = &self.choice.best;
+        let best = &self.built.choice.best;
         let certs: Vec<&Certificate> = best.ids.iter().map(|&id| pool.cert(id).as_ref()).collect();
         let last = certs[certs.len() - 1];
         let has_root = best.ends_at_root(pool);
@@ -121,7 +191,7 @@ pub(super) fn analyse(
     mut problems: Vec<FileProblem>,
 ) -> Analysis {
     let inputs: Vec<&Located> = groups.iter().flat_map(|g| &g.certs).collect();
-    let keys: Vec<LocatedKey> = groups.iter().flat_map(|g| g.keys.clone()).collect();
+    let found_keys: Vec<LocatedKey> = groups.iter().flat_map(|g| g.keys.clone()).collect();
     let mut pool = Pool::new();
     for c in &inputs {
         pool.add(
@@ -163,7 +233,6 @@ pub(super) fn analyse(
         .enumerate()
         .flat_map(|(i, g)| find_leaves(&g.certs).into_iter().map(move |l| (i, l)))
         .collect();
-    let all_leaves: Vec<&Certificate> = leaves.iter().map(|(_, l)| l.cert.as_ref()).collect();
 
     let fetcher = LazyHttpFetcher::new(config.http.clone());
     let fetcher_ref: Option<&dyn Fetcher> = if config.aia.offline {
@@ -203,28 +272,29 @@ pub(super) fn analyse(
     let mut sigs = SigCache::default();
     sigs.verify_candidates(&pool, &leaf_ids, budget.max_signature_checks);
 
-    let mut built = Vec::new();
-    for ((group, located), &leaf) in leaves.iter().zip(&leaf_ids) {
-        let outcome = chain::build(leaf, &mut pool, &mut aia, &budget, &mut sigs);
-        built.push((*group, located, leaf, outcome));
+    let mut outcomes = Vec::with_capacity(leaves.len());
+    for &leaf in &leaf_ids {
+        outcomes.push(chain::build(leaf, &mut pool, &mut aia, &budget, &mut sigs));
     }
+    drop(sigs);
 
     // What each file (or probed server) presents, per group: the same target probed twice
-    // is two groups with the same name.
-    let mut by_file: HashMap<(usize, &Path), Vec<&Located>> = HashMap::new();
+    // is two groups with the same name. Paths are compared as spelled: each came from one walk.
+    let mut by_file: HashMap<(usize, &OsStr), Vec<&Located>> = HashMap::new();
     for (g, group) in groups.iter().enumerate() {
         for c in &group.certs {
-            by_file.entry((g, c.path.as_path())).or_default().push(c);
+            by_file.entry((g, c.path.as_os_str())).or_default().push(c);
         }
     }
-    // Choosing, diagnosing and describing each leaf only reads the pool: on all cores, in
-    // leaf order.
-    let cases: Vec<LeafCase> = built
+    // Choosing each leaf's chain only reads the pool: on all cores, in leaf order.
+    let built: Vec<Built> = leaves
         .into_par_iter()
-        .filter_map(|(group, located, leaf, outcome)| {
+        .zip(leaf_ids)
+        .zip(outcomes)
+        .filter_map(|(((group, located), leaf), outcome)| {
             let choice = chain::choose(&outcome, &pool, config.now)?;
             let presented: Vec<Id> = by_file
-                .get(&(group, located.path.as_path()))
+                .get(&(group, located.path.as_os_str()))
                 .map(|certs| {
                     certs
                         .iter()
@@ -232,46 +302,34 @@ pub(super) fn analyse(
                         .collect()
                 })
                 .unwrap_or_default();
-            let key = diagnose::key_status(
-                &located.cert,
-                &located.path,
-                explicit_keys,
-                &keys,
-                &all_leaves,
-            );
-            let case = Case {
-                pool: &pool,
-                leaf,
-                presented: &presented,
-                outcome: &outcome,
-                choice: &choice,
-                aia: Some(&aia),
-                key: &key,
-                budget: &budget,
-                now: config.now,
-                warn_days: config.warn_days,
-                host: hosts.get(group).and_then(Option::as_deref),
-            };
-            let problems = diagnose::diagnose(&case);
-            let status = Status::of(&problems);
-            Some(LeafCase {
+            Some(Built {
                 group,
                 leaf,
-                located: located.clone(),
+                located,
                 presented,
+                outcome,
                 choice,
-                key,
-                problems,
-                status,
             })
         })
         .collect();
+    drop(by_file);
     if let Some(Some(s)) = spinner.get() {
         s.finish_and_clear();
     }
+    let keys = KeyIndex::new(
+        explicit_keys,
+        &found_keys,
+        built.iter().map(|b| b.located.cert.as_ref()),
+    );
     Analysis {
         pool,
-        cases,
+        leaves: built,
+        keys,
+        aia: aia.finish(),
+        budget,
+        hosts: hosts.to_vec(),
+        now: config.now,
+        warn_days: config.warn_days,
         problems,
         input_certs: inputs.len(),
     }
@@ -294,19 +352,19 @@ fn find_leaves(certs: &[Located]) -> Vec<Located> {
             .get(c.subject_key.as_str())
             .is_some_and(|children| children.iter().any(|sha| *sha != c.sha256))
     };
-    let mut per_file: HashMap<&Path, usize> = HashMap::new();
+    let mut per_file: HashMap<&OsStr, usize> = HashMap::new();
     for c in certs {
-        *per_file.entry(&c.path).or_default() += 1;
+        *per_file.entry(c.path.as_os_str()).or_default() += 1;
     }
     let mut best: Vec<&Located> = Vec::new();
-    let mut slot_of: HashMap<[u8; 32], usize> = HashMap::new();
+    let mut slot_of: FxHashMap<[u8; 32], usize> = FxHashMap::default();
     for c in certs {
         if c.cert.is_ca || named_as_issuer(&c.cert) {
             continue;
         }
         match slot_of.get(&c.cert.sha256) {
             Some(&i) => {
-                if per_file[c.path.as_path()] > per_file[best[i].path.as_path()] {
+                if per_file[c.path.as_os_str()] > per_file[best[i].path.as_os_str()] {
                     best[i] = c;
                 }
             }

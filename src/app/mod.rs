@@ -4,7 +4,7 @@
 //! part every subcommand shares; `probe.rs` the live-server subcommand.
 
 mod analyse;
-use analyse::Analysis;
+use analyse::{Analysis, LeafCase};
 mod generate;
 mod probe;
 mod progress;
@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rayon::prelude::*;
@@ -23,6 +24,7 @@ use crate::emit::{self, EmitOptions, Material, Targets};
 use crate::exit::Exit;
 use crate::fetch::{AiaConfig, Cache, HttpLimits};
 use crate::load::{self, PasswordSource};
+use crate::pool::Pool;
 use crate::report::{self, FileError, LeafResult, WrittenFile};
 use crate::write;
 
@@ -172,15 +174,18 @@ fn analyse_files(config: &Config) -> Result<Analysis, AppError> {
 fn inspect(config: &Config) -> Result<Exit, AppError> {
     let analysis = analyse_files(config)?;
     let mut exit = analysis.exit_for_load();
-    if analysis.cases.iter().any(|c| c.status != Status::Ok) {
-        exit = exit.merge(Exit::Findings);
-    }
-    // Report entries are made (and, for JSON, serialised) a chunk at a time on all cores, as
-    // they are printed.
-    let results = analysis.cases.chunks(RESULT_CHUNK).flat_map(|chunk| {
-        chunk
-            .par_iter()
-            .map(|case| {
+    // Leaves are diagnosed, and their report entries made (and, for JSON, serialised), a chunk
+    // at a time on all cores, as they are printed: memory does not grow with the findings.
+    let n = analysis.len();
+    let any_finding = AtomicBool::new(false);
+    let results = (0..n).step_by(RESULT_CHUNK).flat_map(|start| {
+        (start..n.min(start + RESULT_CHUNK))
+            .into_par_iter()
+            .map(|i| {
+                let case = analysis.case(i);
+                if case.status != Status::Ok {
+                    any_finding.store(true, Ordering::Relaxed);
+                }
                 let result = case.result(&analysis.pool);
                 if config.json {
                     Entry::Json(report::render_result(&result))
@@ -191,6 +196,9 @@ fn inspect(config: &Config) -> Result<Exit, AppError> {
             .collect::<Vec<_>>()
     });
     emit_report(config, &analysis, results, false)?;
+    if any_finding.load(Ordering::Relaxed) {
+        exit = exit.merge(Exit::Findings);
+    }
     // The process ends next: freeing a fleet's certificates one allocation at a time would
     // only add time (half a second for 100,000).
     std::mem::forget(analysis);
@@ -212,10 +220,11 @@ fn repair(config: &Config, args: &RepairArgs) -> Result<Exit, AppError> {
     };
     let analysis = analyse_files(config)?;
     let mut exit = analysis.exit_for_load();
-    let multiple = analysis.cases.len() > 1;
-    let names = output_names(&analysis);
+    let cases = analysis.cases();
+    let multiple = cases.len() > 1;
+    let names = output_names(&analysis.pool, &cases);
     let mut results = Vec::new();
-    for (case, name) in analysis.cases.iter().zip(names) {
+    for (case, name) in cases.iter().zip(names) {
         let mut result = case.result(&analysis.pool);
         if case.status == Status::Broken {
             exit = exit.merge(Exit::Findings);
@@ -351,23 +360,21 @@ fn write_one(
 
 /// One output subdirectory name per leaf (used when there are several): the leaf's name,
 /// made file-name safe, with a fingerprint prefix added when two leaves share a name.
-fn output_names(analysis: &Analysis) -> Vec<String> {
-    let names: Vec<String> = analysis
-        .cases
+fn output_names(pool: &Pool, cases: &[LeafCase<'_>]) -> Vec<String> {
+    let names: Vec<String> = cases
         .iter()
-        .map(|c| emit::file_safe(&analysis.pool.cert(c.leaf).short_name()))
+        .map(|c| emit::file_safe(&pool.cert(c.built.leaf).short_name()))
         .collect();
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for n in &names {
         *counts.entry(n).or_default() += 1;
     }
-    analysis
-        .cases
+    cases
         .iter()
         .zip(&names)
         .map(|(c, n)| {
             if counts[n.as_str()] > 1 {
-                let sha = analysis.pool.cert(c.leaf).sha256_hex();
+                let sha = pool.cert(c.built.leaf).sha256_hex();
                 format!("{n}-{}", &sha[..8])
             } else {
                 n.clone()
@@ -396,7 +403,7 @@ fn emit_report(
 ) -> Result<(), AppError> {
     print_problems(analysis);
     let mut errors = file_errors(analysis);
-    if analysis.cases.is_empty() && analysis.problems.is_empty() {
+    if analysis.is_empty() && analysis.problems.is_empty() {
         let message = format!(
             "no leaf certificate among the inputs ({} certificates read)",
             analysis.input_certs

@@ -223,18 +223,14 @@ fn served_group(label: &str, served: &Served) -> (Loaded, Option<Finding>) {
 
 fn served_result(analysis: &Analysis, group: usize) -> Option<LeafResult> {
     analysis
-        .cases
-        .iter()
-        .find(|c| c.group == group)
+        .first_case_of(group)
         .map(|c| c.result(&analysis.pool))
 }
 
 fn first_leaf(analysis: &Analysis, group: usize) -> Option<&Certificate> {
     analysis
-        .cases
-        .iter()
-        .find(|c| c.group == group)
-        .map(|c| analysis.pool.cert(c.leaf).as_ref())
+        .first_leaf_of(group)
+        .map(|b| analysis.pool.cert(b.leaf).as_ref())
 }
 
 fn no_leaf_finding(parse_failure: Option<Finding>) -> Finding {
@@ -292,9 +288,7 @@ fn load_compare(paths: &[PathBuf]) -> Result<Disk, AppError> {
 /// `served-differs-from-disk` when the server's leaf or chain is not what the disk holds.
 fn compare(analysis: &Analysis, group: usize, leaf: &Certificate, disk: &Disk) -> Option<Finding> {
     let served: Vec<[u8; 32]> = analysis
-        .cases
-        .iter()
-        .find(|c| c.group == group)?
+        .first_leaf_of(group)?
         .presented
         .iter()
         .map(|&id| analysis.pool.cert(id).sha256)

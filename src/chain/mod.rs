@@ -6,9 +6,8 @@ pub mod budget;
 pub mod build;
 pub mod select;
 
-use std::collections::HashMap;
-
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use crate::cert::{check_signature, Certificate, SigCheck};
 use crate::pool::{Id, Pool};
@@ -37,7 +36,8 @@ impl IssuerSource for NoFetch {
 /// CA link is verified once per run, not once per leaf.
 #[derive(Debug, Default)]
 pub struct SigCache {
-    done: HashMap<LinkKey, SigCheck>,
+    /// Fx-hashed: the keys are SHA-256 digests, which nobody can make collide.
+    done: FxHashMap<LinkKey, SigCheck>,
 }
 
 /// (issuer, child) SHA-256 fingerprints.

@@ -118,6 +118,24 @@ impl Default for AiaConfig {
     }
 }
 
+/// What became of each caIssuers URL in a finished run ([`Aia::finish`]).
+#[derive(Debug, Default)]
+pub struct AiaRecord {
+    outcomes: HashMap<String, UrlOutcome>,
+    max_urls_per_cert: usize,
+}
+
+impl AiaRecord {
+    pub fn outcome(&self, url: &str) -> Option<&UrlOutcome> {
+        self.outcomes.get(url)
+    }
+
+    /// Most caIssuers URLs tried per certificate.
+    pub fn max_urls_per_cert(&self) -> usize {
+        self.max_urls_per_cert
+    }
+}
+
 /// The [`IssuerSource`] that follows AIA caIssuers URLs.
 pub struct Aia<'a> {
     fetcher: Option<&'a dyn Fetcher>,
@@ -163,6 +181,14 @@ impl<'a> Aia<'a> {
 
     pub fn max_urls_per_cert(&self) -> usize {
         self.config.max_urls_per_cert
+    }
+
+    /// What this run's fetching found, kept for diagnosis once fetching is over.
+    pub fn finish(self) -> AiaRecord {
+        AiaRecord {
+            outcomes: self.outcomes,
+            max_urls_per_cert: self.config.max_urls_per_cert,
+        }
     }
 
     fn resolve(&mut self, url: &str) -> &UrlOutcome {
