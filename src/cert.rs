@@ -6,6 +6,7 @@
 //! from. Signature checks re-parse the two DER blobs involved; they are cheap next to the
 //! public-key operation itself.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -20,7 +21,7 @@ use x509_parser::oid_registry::{
 use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
 use x509_parser::signature_algorithm::SignatureAlgorithm;
-use x509_parser::x509::X509Name;
+use x509_parser::x509::{SubjectPublicKeyInfo, X509Name};
 
 /// OID of the caIssuers access method (RFC 5280 §4.2.2.1).
 const CA_ISSUERS: &str = "1.3.6.1.5.5.7.48.2";
@@ -103,14 +104,12 @@ pub struct Certificate {
     pub dns_names: Vec<String>,
     pub ip_addrs: Vec<IpAddr>,
     pub common_name: Option<String>,
-    pub sig_alg: String,
+    pub sig_alg: Cow<'static, str>,
     pub sig_hash: Hash,
     pub key: KeyKind,
     /// SHA-256 of the SubjectPublicKeyInfo: with `subject_key`, the identity RFC 4158 uses for
     /// loop detection and RFC 5280 §6.1.1(d) for trust anchors.
     pub spki_sha256: [u8; 32],
-    /// Canonical public key bytes, comparable with [`private_key_id`] for key matching.
-    pub public_key_id: Vec<u8>,
 }
 
 impl fmt::Debug for Certificate {
@@ -138,6 +137,15 @@ impl Certificate {
         }
         let used = &der[..der.len() - rest.len()];
         Ok(facts(used, &x))
+    }
+
+    /// Canonical public key bytes, comparable with a private key's `public_id` for key
+    /// matching. Made from the DER when asked: only key pairing needs it.
+    pub fn public_key_id(&self) -> Vec<u8> {
+        subject_and_spki(&self.der)
+            .and_then(|[_, spki]| SubjectPublicKeyInfo::from_der(spki.raw).ok())
+            .map(|(_, spki)| spki_key_id(&spki))
+            .unwrap_or_default()
     }
 
     pub fn sha256_hex(&self) -> String {
@@ -220,7 +228,7 @@ fn quick_check(child: &Certificate, issuer: &Certificate) -> bool {
         KeyKind::Ec { curve } => curve,
         _ => "",
     };
-    let alg: &dyn rs::VerificationAlgorithm = match (child.sig_alg.as_str(), rsa, curve) {
+    let alg: &dyn rs::VerificationAlgorithm = match (child.sig_alg.as_ref(), rsa, curve) {
         ("sha256WithRSAEncryption", true, _) => &rs::RSA_PKCS1_2048_8192_SHA256,
         ("sha384WithRSAEncryption", true, _) => &rs::RSA_PKCS1_2048_8192_SHA384,
         ("sha512WithRSAEncryption", true, _) => &rs::RSA_PKCS1_2048_8192_SHA512,
@@ -317,7 +325,6 @@ fn facts(der: &[u8], x: &X509Certificate<'_>) -> Certificate {
         sig_hash,
         key: key_kind(x),
         spki_sha256: Sha256::digest(spki.raw).into(),
-        public_key_id: spki_key_id(x),
     }
 }
 
@@ -363,7 +370,7 @@ fn name_key(name: &X509Name<'_>) -> String {
     key
 }
 
-fn signature_algorithm(x: &X509Certificate<'_>) -> (String, Hash) {
+fn signature_algorithm(x: &X509Certificate<'_>) -> (Cow<'static, str>, Hash) {
     let oid = x.signature_algorithm.algorithm.to_id_string();
     let (name, hash) = match oid.as_str() {
         "1.2.840.113549.1.1.2" => ("md2WithRSAEncryption", Hash::Md2),
@@ -380,12 +387,12 @@ fn signature_algorithm(x: &X509Certificate<'_>) -> (String, Hash) {
         "1.3.101.113" => ("Ed448", Hash::Intrinsic),
         "1.2.840.10040.4.3" => ("dsa-with-SHA1", Hash::Sha1),
         "1.2.840.113549.1.1.10" => return pss_name(x),
-        _ => return (oid, Hash::Unknown),
+        _ => return (oid.into(), Hash::Unknown),
     };
-    (name.to_string(), hash)
+    (name.into(), hash)
 }
 
-fn pss_name(x: &X509Certificate<'_>) -> (String, Hash) {
+fn pss_name(x: &X509Certificate<'_>) -> (Cow<'static, str>, Hash) {
     match SignatureAlgorithm::try_from(&x.signature_algorithm) {
         Ok(SignatureAlgorithm::RSASSA_PSS(params)) => {
             let hash = match params.hash_algorithm_oid().to_id_string().as_str() {
@@ -395,9 +402,12 @@ fn pss_name(x: &X509Certificate<'_>) -> (String, Hash) {
                 "2.16.840.1.101.3.4.2.3" => Hash::Sha512,
                 _ => Hash::Unknown,
             };
-            (format!("rsassa-pss (salt {})", params.salt_length()), hash)
+            (
+                format!("rsassa-pss (salt {})", params.salt_length()).into(),
+                hash,
+            )
         }
-        _ => ("rsassa-pss".to_string(), Hash::Unknown),
+        _ => ("rsassa-pss".into(), Hash::Unknown),
     }
 }
 
@@ -446,8 +456,7 @@ fn rsa_bits(modulus: &[u8]) -> u32 {
     }
 }
 
-fn spki_key_id(x: &X509Certificate<'_>) -> Vec<u8> {
-    let spki = x.public_key();
+fn spki_key_id(spki: &SubjectPublicKeyInfo<'_>) -> Vec<u8> {
     match spki.parsed() {
         Ok(PublicKey::RSA(rsa)) => rsa_key_id(rsa.modulus, rsa.exponent),
         _ => raw_key_id(&spki.subject_public_key.data),

@@ -291,11 +291,11 @@ impl KeyIndex {
         }
         let mut orphans_by_dir: HashMap<Option<PathBuf>, Vec<PathBuf>> = HashMap::new();
         if !found.is_empty() {
-            let leaf_ids: HashSet<&[u8]> = leaves.map(|l| &l.public_key_id[..]).collect();
+            let leaf_ids: HashSet<Vec<u8>> = leaves.map(Certificate::public_key_id).collect();
             for k in found {
                 if k.key
                     .public_id
-                    .as_deref()
+                    .as_ref()
                     .is_some_and(|id| !leaf_ids.contains(id))
                 {
                     orphans_by_dir
@@ -317,8 +317,10 @@ impl KeyIndex {
     /// the leaf's own directory that belong to no leaf at all, that do not match are a
     /// mismatch.
     pub fn status(&self, leaf: &Certificate, leaf_path: &Path) -> KeyStatus {
-        if let Some(&i) = self.by_public_id.get(&leaf.public_key_id) {
-            return KeyStatus::Matched(self.keys[i].clone());
+        if !self.by_public_id.is_empty() {
+            if let Some(&i) = self.by_public_id.get(&leaf.public_key_id()) {
+                return KeyStatus::Matched(self.keys[i].clone());
+            }
         }
         // A key whose public half is unknown cannot be called a mismatch.
         let mut mismatched: Vec<PathBuf> = self.keys[..self.explicit]

@@ -11,7 +11,7 @@
 //! ([`Pool::load_issuers_of`]), so a run whose chains end elsewhere never parses it.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -22,9 +22,9 @@ use crate::cert::Certificate;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     /// An input file, at this position.
-    Input { path: PathBuf, index: usize },
+    Input { path: Arc<Path>, index: usize },
     /// An `--intermediates` file.
-    Intermediates { path: PathBuf },
+    Intermediates { path: Arc<Path> },
     /// The AIA download cache, fetched earlier from this URL.
     Cache { url: String },
     /// Fetched in this run from this AIA URL.
@@ -32,7 +32,7 @@ pub enum Source {
     /// The embedded Mozilla root store.
     MozillaRoots,
     /// A `--roots` file.
-    Roots { path: PathBuf },
+    Roots { path: Arc<Path> },
 }
 
 impl Source {

@@ -137,7 +137,7 @@ pub fn chain(data: &[u8]) {
                 continue;
             };
             let source = Source::Input {
-                path: "fixture".into(),
+                path: std::path::Path::new("fixture").into(),
                 index: i,
             };
             if anchor {
@@ -153,7 +153,7 @@ pub fn chain(data: &[u8]) {
     for (i, c) in fuzzed.iter().enumerate() {
         let anchor = flags & 0x04 != 0 || (flags & 0x08 != 0 && i % 2 == 0);
         let source = Source::Input {
-            path: "fuzz".into(),
+            path: std::path::Path::new("fuzz").into(),
             index: i,
         };
         if anchor {

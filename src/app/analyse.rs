@@ -49,7 +49,6 @@ pub(super) struct Built {
     /// What the leaf's file (or server) presents, in order.
     pub presented: Vec<Id>,
     outcome: chain::Outcome,
-    pub choice: Choice,
 }
 
 impl Analysis {
@@ -75,13 +74,16 @@ impl Analysis {
     pub fn case(&self, i: usize) -> LeafCase<'_> {
         let built = &self.leaves[i];
         let cert = &built.located.cert;
+        // Chosen again rather than kept: cheap, and a fleet's choices add up.
+        let choice = chain::choose(&built.outcome, &self.pool, self.now)
+            .expect("every built leaf has a path");
         let key = self.keys.status(cert, &built.located.path);
         let case = Case {
             pool: &self.pool,
             leaf: built.leaf,
             presented: &built.presented,
             outcome: &built.outcome,
-            choice: &built.choice,
+            choice: &choice,
             aia: Some(&self.aia),
             key: &key,
             budget: &self.budget,
@@ -93,6 +95,7 @@ impl Analysis {
         let status = Status::of(&problems);
         LeafCase {
             built,
+            choice,
             key,
             problems,
             status,
@@ -101,7 +104,10 @@ impl Analysis {
 
     /// Every leaf, diagnosed on all cores, in leaf order.
     pub fn cases(&self) -> Vec<LeafCase<'_>> {
-        (0..self.len()).into_par_iter().map(|i| self.case(i)).collect()
+        (0..self.len())
+            .into_par_iter()
+            .map(|i| self.case(i))
+            .collect()
     }
 
     /// The first leaf of input group `group`, diagnosed.
@@ -119,6 +125,7 @@ impl Analysis {
 /// One leaf, diagnosed. Its report entry ([`LeafCase::result`]) is made when it is printed.
 pub(super) struct LeafCase<'a> {
     pub built: &'a Built,
+    pub choice: Choice,
     pub key: KeyStatus,
     pub problems: Vec<Finding>,
     pub status: Status,
@@ -132,7 +139,7 @@ impl<'a> LeafCase<'a> {
             pool,
             &b.located,
             &b.presented,
-            &b.choice,
+            &self.choice,
             &self.key,
             self.problems.clone(),
             self.status,
@@ -150,7 +157,7 @@ impl<'a> LeafCase<'a> {
                 .iter()
                 .any(|d| d.as_ref() == c.der.as_slice())
         };
-        let best = &self.built.choice.best;
+        let best = &self.choice.best;
         let certs: Vec<&Certificate> = best.ids.iter().map(|&id| pool.cert(id).as_ref()).collect();
         let last = certs[certs.len() - 1];
         let has_root = best.ends_at_root(pool);
@@ -292,7 +299,10 @@ pub(super) fn analyse(
         .zip(leaf_ids)
         .zip(outcomes)
         .filter_map(|(((group, located), leaf), outcome)| {
-            let choice = chain::choose(&outcome, &pool, config.now)?;
+            // A leaf without any path has nothing to choose from (see `chain::choose`).
+            if outcome.complete.is_empty() && outcome.partial.is_empty() {
+                return None;
+            }
             let presented: Vec<Id> = by_file
                 .get(&(group, located.path.as_os_str()))
                 .map(|certs| {
@@ -308,7 +318,6 @@ pub(super) fn analyse(
                 located,
                 presented,
                 outcome,
-                choice,
             })
         })
         .collect();

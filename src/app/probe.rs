@@ -208,7 +208,7 @@ fn served_group(label: &str, served: &Served) -> (Loaded, Option<Finding>) {
         match Certificate::from_der(der) {
             Ok(cert) => loaded.certs.push(Located {
                 cert: Arc::new(cert),
-                path: PathBuf::from(label),
+                path: PathBuf::from(label).into(),
                 index,
             }),
             Err(e) => {
@@ -272,9 +272,9 @@ fn load_compare(paths: &[PathBuf]) -> Result<Disk, AppError> {
     }
     let mut files: Vec<(PathBuf, Vec<Arc<Certificate>>)> = Vec::new();
     for c in loaded.certs {
-        match files.iter_mut().find(|(p, _)| *p == c.path) {
+        match files.iter_mut().find(|(p, _)| **p == *c.path) {
             Some((_, certs)) => certs.push(c.cert),
-            None => files.push((c.path, vec![c.cert])),
+            None => files.push((c.path.to_path_buf(), vec![c.cert])),
         }
     }
     if files.is_empty() {

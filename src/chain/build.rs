@@ -256,7 +256,7 @@ mod tests {
         pool.add(
             cert(c),
             Source::Input {
-                path: "in.pem".into(),
+                path: std::path::Path::new("in.pem").into(),
                 index: 0,
             },
         )

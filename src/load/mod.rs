@@ -31,7 +31,9 @@ pub const MAX_PKCS7_CERTS: usize = 20_000;
 #[derive(Debug, Clone)]
 pub struct Located {
     pub cert: Arc<Certificate>,
-    pub path: PathBuf,
+    /// Shared by every certificate of the file (and by the pool's record of where each came
+    /// from): a fleet has one path per file, not several copies per certificate.
+    pub path: Arc<Path>,
     pub index: usize,
 }
 
@@ -182,10 +184,11 @@ fn load_file(path: &Path, explicit: bool, pw: &dyn PasswordSource, loaded: &mut 
             .problems
             .push(problem("no certificate or private key found".into(), true));
     }
+    let shared: Arc<Path> = Arc::from(path);
     for (index, cert) in contents.certs.into_iter().enumerate() {
         loaded.certs.push(Located {
             cert: Arc::new(cert),
-            path: path.to_path_buf(),
+            path: shared.clone(),
             index,
         });
     }
