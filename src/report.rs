@@ -177,7 +177,7 @@ pub fn print_json(report: &Report, out: &mut dyn Write) -> io::Result<()> {
 /// One result as pretty JSON, indented for its place in the `results` array, so that results
 /// can be serialised on any thread and written in order by [`print_json_rendered`].
 pub fn render_result(r: &LeafResult) -> io::Result<Vec<u8>> {
-    to_vec_indented(r, b"\n    ")
+    to_vec_indented(r, 2)
 }
 
 /// The JSON document of `results` (each from [`render_result`], in order) and `errors`: byte
@@ -197,38 +197,90 @@ pub fn print_json_rendered(
     }
     out.write_all(if any { b"\n  ]" } else { b"]" })?;
     out.write_all(b",\n  \"errors\": ")?;
-    out.write_all(&to_vec_indented(errors, b"\n  ")?)?;
+    out.write_all(&to_vec_indented(errors, 1)?)?;
     out.write_all(b"\n}\n")
 }
 
-/// Pretty JSON moved right as it is written: each line break becomes `newline` (a line break
-/// and the indent). JSON strings never hold a raw line break, so only the structure moves.
-fn to_vec_indented<T: Serialize + ?Sized>(value: &T, newline: &[u8]) -> io::Result<Vec<u8>> {
-    struct Indented<'a> {
-        out: Vec<u8>,
-        newline: &'a [u8],
-    }
-    impl Write for Indented<'_> {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            let mut rest = buf;
-            while let Some(i) = rest.iter().position(|&b| b == b'\n') {
-                self.out.extend_from_slice(&rest[..i]);
-                self.out.extend_from_slice(self.newline);
-                rest = &rest[i + 1..];
-            }
-            self.out.extend_from_slice(rest);
-            Ok(buf.len())
+/// `value` as pretty JSON (serde_json's `PrettyFormatter`: two spaces per level) that starts
+/// `level` levels deep, so that it can be pasted into an enclosing document as is.
+fn to_vec_indented<T: Serialize + ?Sized>(value: &T, level: usize) -> io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(4096);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, Nested::at(level));
+    value.serialize(&mut ser)?;
+    Ok(out)
+}
+
+/// serde_json's `PrettyFormatter`, starting at an indent level other than zero.
+struct Nested {
+    level: usize,
+    has_value: bool,
+}
+
+impl Nested {
+    fn at(level: usize) -> Nested {
+        Nested {
+            level,
+            has_value: false,
         }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
     }
-    let mut w = Indented {
-        out: Vec::with_capacity(4096),
-        newline,
-    };
-    serde_json::to_writer_pretty(&mut w, value)?;
-    Ok(w.out)
+
+    fn newline<W: ?Sized + Write>(&self, w: &mut W, comma: bool) -> io::Result<()> {
+        const SPACES: &[u8] = &[b' '; 64];
+        w.write_all(if comma { b",\n" } else { b"\n" })?;
+        let mut n = self.level * 2;
+        while n > 0 {
+            let k = n.min(SPACES.len());
+            w.write_all(&SPACES[..k])?;
+            n -= k;
+        }
+        Ok(())
+    }
+
+    fn open<W: ?Sized + Write>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        w.write_all(bracket)
+    }
+
+    fn close<W: ?Sized + Write>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.level -= 1;
+        if self.has_value {
+            self.newline(w, false)?;
+        }
+        w.write_all(bracket)
+    }
+}
+
+impl serde_json::ser::Formatter for Nested {
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.open(w, b"[")
+    }
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.close(w, b"]")
+    }
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.newline(w, !first)
+    }
+    fn end_array_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.open(w, b"{")
+    }
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.close(w, b"}")
+    }
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.newline(w, !first)
+    }
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+    fn end_object_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
 }
 
 /// One line per result: target, status, leaf expiry, leaf, problem codes.

@@ -67,6 +67,14 @@ fn truncated(label: String, line: usize) -> Block {
 }
 
 fn decode(label: String, line: usize, text: &[u8]) -> Block {
+    if let Some(der) = decode_plain(text) {
+        return Block {
+            label,
+            line,
+            der: Ok(der),
+            encrypted: false,
+        };
+    }
     match ::pem::parse(text) {
         Ok(p) => {
             let encrypted = p
@@ -87,6 +95,29 @@ fn decode(label: String, line: usize, text: &[u8]) -> Block {
             encrypted: false,
         },
     }
+}
+
+/// The fast path for the common block, BEGIN line, base64 lines, END line and nothing else:
+/// the base64 decoded straight away. `None` for anything else (headers, stray characters,
+/// bad base64), which the `pem` crate then parses, or explains.
+fn decode_plain(text: &[u8]) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let mut lines = text.split(|&b| b == b'\n').map(trim);
+    lines.next()?; // BEGIN
+    let mut body = Vec::with_capacity(text.len());
+    for line in lines {
+        if line.starts_with(b"-----END ") {
+            return base64::engine::general_purpose::STANDARD.decode(&body).ok();
+        }
+        if !line
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+        {
+            return None;
+        }
+        body.extend_from_slice(line);
+    }
+    None
 }
 
 fn trim(line: &[u8]) -> &[u8] {
@@ -139,6 +170,49 @@ mod tests {
             b[1].der.as_ref().err().map(String::as_str),
             Some("truncated: no END line")
         );
+    }
+
+    /// The fast path decodes exactly what the `pem` crate decodes, and leaves blocks with
+    /// headers (an encrypted key) to it.
+    #[test]
+    fn plain_blocks_decode_as_the_pem_crate_does() {
+        let mut plain = 0;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+        let mut todo = vec![dir];
+        while let Some(d) = todo.pop() {
+            for e in std::fs::read_dir(&d).expect("testdata") {
+                let path = e.expect("entry").path();
+                if path.is_dir() {
+                    todo.push(path);
+                    continue;
+                }
+                let data = std::fs::read(&path).expect("read");
+                if !looks_like_pem(&data) {
+                    continue;
+                }
+                for text in ::pem::parse_many(&data).unwrap_or_default() {
+                    let armoured = ::pem::encode(&text);
+                    let fast = decode_plain(armoured.as_bytes());
+                    if let Some(der) = fast {
+                        assert_eq!(der, text.contents(), "{}", path.display());
+                        plain += 1;
+                    }
+                }
+            }
+        }
+        assert!(plain > 10, "only {plain} plain blocks in testdata");
+        let wrapped =
+            format!("-----BEGIN CERTIFICATE-----\n  {B64}  \r\n-----END CERTIFICATE-----\n");
+        assert_eq!(
+            decode_plain(wrapped.as_bytes()).as_deref(),
+            Some(&[0x30, 3, 2, 1, 1][..])
+        );
+        let headers = format!(
+            "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\n{B64}\n-----END RSA PRIVATE KEY-----\n"
+        );
+        assert_eq!(decode_plain(headers.as_bytes()), None);
+        let b = blocks(headers.as_bytes());
+        assert!(b[0].encrypted);
     }
 
     #[test]
