@@ -3,6 +3,7 @@
 //! pipes never see either.
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -21,6 +22,8 @@ fn on_terminal() -> bool {
 #[derive(Default)]
 pub(super) struct FileBar {
     bar: OnceLock<ProgressBar>,
+    /// Files done before the bar existed (reading starts while the walk still runs).
+    done: AtomicU64,
 }
 
 impl Progress for FileBar {
@@ -32,12 +35,14 @@ impl Progress for FileBar {
         if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} files  {elapsed}") {
             bar.set_style(style);
         }
-        let _ = self.bar.set(bar);
+        let bar = self.bar.get_or_init(|| bar);
+        bar.set_position(self.done.load(Ordering::Relaxed));
     }
 
     fn advance(&self) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
         if let Some(bar) = self.bar.get() {
-            bar.inc(1);
+            bar.set_position(done);
         }
     }
 

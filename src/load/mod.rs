@@ -89,7 +89,8 @@ pub fn load_paths(paths: &[PathBuf], pw: &dyn PasswordSource) -> Loaded {
 }
 
 /// Told how many files a load will read, and each time one is done (a progress bar seam).
-/// Files are read on several threads, so `advance` may be called from any of them.
+/// Files are read on several threads, so `advance` may be called from any of them. `start` comes
+/// when the walk is over and the total is known: files may have been done (`advance`d) before.
 pub trait Progress: Sync {
     fn start(&self, _total: usize) {}
     fn advance(&self) {}
@@ -100,48 +101,69 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {}
 
-/// [`load_paths`], reporting progress: all paths are expanded first, then the files are read
-/// and parsed in parallel (rayon). The result is in path-expansion order (command-line order,
-/// each directory sorted by file name), whatever the number of threads.
+/// [`load_paths`], reporting progress. One thread walks the paths while the others read and
+/// parse the files it finds (rayon), so that a large tree's walk is not a phase of its own. The
+/// result is in path-expansion order (command-line order, each directory sorted by file name),
+/// whatever the number of threads.
 pub fn load_paths_with(
     paths: &[PathBuf],
     pw: &dyn PasswordSource,
     progress: &dyn Progress,
 ) -> Loaded {
-    let mut loaded = Loaded::default();
-    let mut seen = HashSet::new();
-    let mut todo: Vec<(PathBuf, bool)> = Vec::new();
-    for path in paths {
-        let explicit_file = !path.is_dir();
-        if explicit_file {
-            // A file named twice, or also inside a named directory, is read once.
-            if seen.insert(walk::file_id(path, None)) {
-                todo.push((path.clone(), true));
+    // Enough found files queued to keep every reader busy; the walk waits beyond that.
+    const QUEUE: usize = 4096;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, PathBuf, bool)>(QUEUE);
+    let (walk_problems, mut per_file) = std::thread::scope(|scope| {
+        let walker = scope.spawn(move || {
+            let mut problems = Vec::new();
+            let mut seen = HashSet::new();
+            let mut found = 0;
+            let mut send = |file: PathBuf, explicit: bool| {
+                // The receiver only goes away if a reader panicked; the walk just ends then.
+                let _ = tx.send((found, file, explicit));
+                found += 1;
+            };
+            for path in paths {
+                if !path.is_dir() {
+                    // A file named twice, or also inside a named directory, is read once.
+                    if seen.insert(walk::file_id(path, None)) {
+                        send(path.clone(), true);
+                    }
+                    continue;
+                }
+                let walk_problems = walk::expand(path, &mut seen, &mut |f| send(f, false));
+                problems.extend(walk_problems.into_iter().map(|(p, message)| FileProblem {
+                    path: p,
+                    message,
+                    fatal: false,
+                }));
             }
-            continue;
-        }
-        let (files, problems) = walk::expand(path, &mut seen);
-        for (p, message) in problems {
-            loaded.problems.push(FileProblem {
-                path: p,
-                message,
-                fatal: false,
-            });
-        }
-        todo.extend(files.into_iter().map(|f| (f, false)));
-    }
-    progress.start(todo.len());
-    let per_file: Vec<Loaded> = todo
-        .into_par_iter()
-        .map(|(file, explicit)| {
-            let mut one = Loaded::default();
-            load_file(&file, explicit, pw, &mut one);
-            progress.advance();
-            one
-        })
-        .collect();
+            progress.start(found);
+            problems
+        });
+        let per_file: Vec<(usize, Loaded)> = rx
+            .into_iter()
+            .par_bridge()
+            .map(|(i, file, explicit)| {
+                let mut one = Loaded::default();
+                load_file(&file, explicit, pw, &mut one);
+                progress.advance();
+                (i, one)
+            })
+            .collect();
+        let problems = match walker.join() {
+            Ok(problems) => problems,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        (problems, per_file)
+    });
     progress.finish();
-    for one in per_file {
+    per_file.sort_unstable_by_key(|(i, _)| *i);
+    let mut loaded = Loaded {
+        problems: walk_problems,
+        ..Loaded::default()
+    };
+    for (_, one) in per_file {
         loaded.certs.extend(one.certs);
         loaded.keys.extend(one.keys);
         loaded.problems.extend(one.problems);
@@ -202,7 +224,13 @@ fn load_file(path: &Path, explicit: bool, pw: &dyn PasswordSource, loaded: &mut 
 
 fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
-    let mut bytes = Vec::new();
+    // Sized from the file's length (`take` hides it from read_to_end, which would otherwise
+    // grow the buffer from 32 bytes, one read at a time); still bounded if the file grows.
+    let hint = file
+        .metadata()
+        .map_or(0, |m| m.len())
+        .min(MAX_FILE_BYTES + 1);
+    let mut bytes = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot read: {e}"))?;

@@ -39,10 +39,14 @@ pub fn file_id(path: &Path, _meta: Option<std::fs::Metadata>) -> FileId {
 /// Deepest directory nesting followed (a budget against pathological trees).
 pub const MAX_DIR_DEPTH: usize = 64;
 
-/// Expands one command-line path into regular files. Problems (unreadable directories, link
-/// loops) come back as (path, message) pairs; the walk carries on past them.
-pub fn expand(path: &Path, seen: &mut HashSet<FileId>) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
-    let mut files = Vec::new();
+/// Expands one command-line path into regular files, handing each to `on_file` as it is found
+/// (in sorted order), so that reading can start before the walk ends. Problems (unreadable
+/// directories, link loops) come back as (path, message) pairs; the walk carries on past them.
+pub fn expand(
+    path: &Path,
+    seen: &mut HashSet<FileId>,
+    on_file: &mut dyn FnMut(PathBuf),
+) -> Vec<(PathBuf, String)> {
     let mut problems = Vec::new();
     let walker = WalkDir::new(path)
         .follow_links(true)
@@ -52,7 +56,7 @@ pub fn expand(path: &Path, seen: &mut HashSet<FileId>) -> (Vec<PathBuf>, Vec<(Pa
         match entry {
             Ok(e) if e.file_type().is_file() => {
                 if seen.insert(file_id(e.path(), e.metadata().ok())) {
-                    files.push(e.into_path());
+                    on_file(e.into_path());
                 }
             }
             Ok(_) => {}
@@ -69,5 +73,5 @@ pub fn expand(path: &Path, seen: &mut HashSet<FileId>) -> (Vec<PathBuf>, Vec<(Pa
             }
         }
     }
-    (files, problems)
+    problems
 }
