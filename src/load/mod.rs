@@ -101,10 +101,11 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {}
 
-/// [`load_paths`], reporting progress. One thread walks the paths while the others read and
-/// parse the files it finds (rayon), so that a large tree's walk is not a phase of its own. The
-/// result is in path-expansion order (command-line order, each directory sorted by file name),
-/// whatever the number of threads.
+/// [`load_paths`], reporting progress. When directories are named, one thread walks them while
+/// the others read and parse the files it finds (rayon), so that a large tree's walk is not a
+/// phase of its own; named files alone are read without that machinery. The result is in
+/// path-expansion order (command-line order, each directory sorted by file name), whatever the
+/// number of threads.
 pub fn load_paths_with(
     paths: &[PathBuf],
     pw: &dyn PasswordSource,
@@ -112,51 +113,30 @@ pub fn load_paths_with(
 ) -> Loaded {
     // Enough found files queued to keep every reader busy; the walk waits beyond that.
     const QUEUE: usize = 4096;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, PathBuf, bool)>(QUEUE);
-    let (walk_problems, mut per_file) = std::thread::scope(|scope| {
-        let walker = scope.spawn(move || {
-            let mut problems = Vec::new();
-            let mut seen = HashSet::new();
-            let mut found = 0;
-            let mut send = |file: PathBuf, explicit: bool| {
+    let read = |(i, file, explicit): (usize, PathBuf, bool)| {
+        let mut one = Loaded::default();
+        load_file(&file, explicit, pw, &mut one);
+        progress.advance();
+        (i, one)
+    };
+    let (walk_problems, mut per_file) = if paths.iter().any(|p| p.is_dir()) {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, PathBuf, bool)>(QUEUE);
+        std::thread::scope(|scope| {
+            let walker = scope.spawn(move || {
                 // The receiver only goes away if a reader panicked; the walk just ends then.
-                let _ = tx.send((found, file, explicit));
-                found += 1;
-            };
-            for path in paths {
-                if !path.is_dir() {
-                    // A file named twice, or also inside a named directory, is read once.
-                    if seen.insert(walk::file_id(path, None)) {
-                        send(path.clone(), true);
-                    }
-                    continue;
-                }
-                let walk_problems = walk::expand(path, &mut seen, &mut |f| send(f, false));
-                problems.extend(walk_problems.into_iter().map(|(p, message)| FileProblem {
-                    path: p,
-                    message,
-                    fatal: false,
-                }));
+                expand_all(paths, progress, &mut |found| drop(tx.send(found)))
+            });
+            let per_file: Vec<(usize, Loaded)> = rx.into_iter().par_bridge().map(read).collect();
+            match walker.join() {
+                Ok(problems) => (problems, per_file),
+                Err(panic) => std::panic::resume_unwind(panic),
             }
-            progress.start(found);
-            problems
-        });
-        let per_file: Vec<(usize, Loaded)> = rx
-            .into_iter()
-            .par_bridge()
-            .map(|(i, file, explicit)| {
-                let mut one = Loaded::default();
-                load_file(&file, explicit, pw, &mut one);
-                progress.advance();
-                (i, one)
-            })
-            .collect();
-        let problems = match walker.join() {
-            Ok(problems) => problems,
-            Err(panic) => std::panic::resume_unwind(panic),
-        };
-        (problems, per_file)
-    });
+        })
+    } else {
+        let mut files = Vec::new();
+        let problems = expand_all(paths, progress, &mut |found| files.push(found));
+        (problems, files.into_par_iter().map(read).collect())
+    };
     progress.finish();
     per_file.sort_unstable_by_key(|(i, _)| *i);
     let mut loaded = Loaded {
@@ -170,6 +150,40 @@ pub fn load_paths_with(
         loaded.files_read += one.files_read;
     }
     loaded
+}
+
+/// Expands `paths` into the files to read, numbered in order, handing each to `found` (with
+/// whether it was named on the command line), then tells `progress` the total. Returns the
+/// walk's problems.
+fn expand_all(
+    paths: &[PathBuf],
+    progress: &dyn Progress,
+    found: &mut dyn FnMut((usize, PathBuf, bool)),
+) -> Vec<FileProblem> {
+    let mut problems = Vec::new();
+    let mut seen = HashSet::new();
+    let mut n = 0;
+    for path in paths {
+        if !path.is_dir() {
+            // A file named twice, or also inside a named directory, is read once.
+            if seen.insert(walk::file_id(path, None)) {
+                found((n, path.clone(), true));
+                n += 1;
+            }
+            continue;
+        }
+        let walk_problems = walk::expand(path, &mut seen, &mut |f| {
+            found((n, f, false));
+            n += 1;
+        });
+        problems.extend(walk_problems.into_iter().map(|(p, message)| FileProblem {
+            path: p,
+            message,
+            fatal: false,
+        }));
+    }
+    progress.start(n);
+    problems
 }
 
 fn load_file(path: &Path, explicit: bool, pw: &dyn PasswordSource, loaded: &mut Loaded) {
