@@ -111,8 +111,10 @@ pub fn load_paths_with(
     pw: &dyn PasswordSource,
     progress: &dyn Progress,
 ) -> Loaded {
-    // Enough found files queued to keep every reader busy; the walk waits beyond that.
-    const QUEUE: usize = 4096;
+    // Found files go to the readers in batches (a hand-over per file would wake a thread per
+    // file); enough are queued to keep every reader busy, and the walk waits beyond that.
+    const BATCH: usize = 64;
+    const QUEUE: usize = 64;
     let read = |(i, file, explicit): (usize, PathBuf, bool)| {
         let mut one = Loaded::default();
         load_file(&file, explicit, pw, &mut one);
@@ -120,13 +122,25 @@ pub fn load_paths_with(
         (i, one)
     };
     let (walk_problems, mut per_file) = if paths.iter().any(|p| p.is_dir()) {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, PathBuf, bool)>(QUEUE);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(usize, PathBuf, bool)>>(QUEUE);
         std::thread::scope(|scope| {
             let walker = scope.spawn(move || {
+                let mut batch = Vec::with_capacity(BATCH);
                 // The receiver only goes away if a reader panicked; the walk just ends then.
-                expand_all(paths, progress, &mut |found| drop(tx.send(found)))
+                let problems = expand_all(paths, progress, &mut |found| {
+                    batch.push(found);
+                    if batch.len() == BATCH {
+                        let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+                    }
+                });
+                let _ = tx.send(batch);
+                problems
             });
-            let per_file: Vec<(usize, Loaded)> = rx.into_iter().par_bridge().map(read).collect();
+            let per_file: Vec<(usize, Loaded)> = rx
+                .into_iter()
+                .par_bridge()
+                .flat_map_iter(|batch| batch.into_iter().map(read))
+                .collect();
             match walker.join() {
                 Ok(problems) => (problems, per_file),
                 Err(panic) => std::panic::resume_unwind(panic),
