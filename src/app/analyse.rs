@@ -4,7 +4,7 @@
 //! probed server sent, so that leaves are found, and de-duplicated, per group.
 
 use std::collections::HashMap;
-use std::ffi::OsStr;
+use std::ops::Range;
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -235,10 +235,18 @@ pub(super) fn analyse(
         );
     }
 
-    let leaves: Vec<(usize, Located)> = groups
+    // Each group's certificates come file by file: the files are runs of the same path.
+    let files: Vec<Vec<Range<usize>>> = groups.iter().map(|g| file_runs(&g.certs)).collect();
+    // (group, the leaf's file in that group, the leaf).
+    let leaves: Vec<(usize, &Range<usize>, &Located)> = groups
         .iter()
+        .zip(&files)
         .enumerate()
-        .flat_map(|(i, g)| find_leaves(&g.certs).into_iter().map(move |l| (i, l)))
+        .flat_map(|(g, (group, files))| {
+            find_leaves(&group.certs, files)
+                .into_iter()
+                .map(move |(file, i)| (g, file, &group.certs[i]))
+        })
         .collect();
 
     let fetcher = LazyHttpFetcher::new(config.http.clone());
@@ -259,7 +267,7 @@ pub(super) fn analyse(
     let budget = Budget::default();
     let leaf_ids: Vec<Id> = leaves
         .iter()
-        .map(|(_, located)| {
+        .map(|(_, _, located)| {
             pool.add(
                 located.cert.clone(),
                 Source::Input {
@@ -271,7 +279,7 @@ pub(super) fn analyse(
         .collect();
     // Missing issuers first, all at once; then every leaf's candidate links, verified in
     // parallel; then the path searches, which find those checks done.
-    let leaf_certs: Vec<Arc<Certificate>> = leaves.iter().map(|(_, l)| l.cert.clone()).collect();
+    let leaf_certs: Vec<Arc<Certificate>> = leaves.iter().map(|(_, _, l)| l.cert.clone()).collect();
     aia.prefetch(&leaf_certs, &mut pool);
     for leaf in &leaf_certs {
         pool.load_issuers_of(leaf);
@@ -285,43 +293,30 @@ pub(super) fn analyse(
     }
     drop(sigs);
 
-    // What each file (or probed server) presents, per group: the same target probed twice
-    // is two groups with the same name. Paths are compared as spelled: each came from one walk.
-    let mut by_file: HashMap<(usize, &OsStr), Vec<&Located>> = HashMap::new();
-    for (g, group) in groups.iter().enumerate() {
-        for c in &group.certs {
-            by_file.entry((g, c.path.as_os_str())).or_default().push(c);
-        }
-    }
     // Choosing each leaf's chain only reads the pool: on all cores, in leaf order.
     let built: Vec<Built> = leaves
         .into_par_iter()
         .zip(leaf_ids)
         .zip(outcomes)
-        .filter_map(|(((group, located), leaf), outcome)| {
+        .filter_map(|(((group, file, located), leaf), outcome)| {
             // A leaf without any path has nothing to choose from (see `chain::choose`).
             if outcome.complete.is_empty() && outcome.partial.is_empty() {
                 return None;
             }
-            let presented: Vec<Id> = by_file
-                .get(&(group, located.path.as_os_str()))
-                .map(|certs| {
-                    certs
-                        .iter()
-                        .filter_map(|c| pool.find(&c.cert.sha256))
-                        .collect()
-                })
-                .unwrap_or_default();
+            // What the leaf's file (or probed server) presents.
+            let presented: Vec<Id> = groups[group].certs[file.clone()]
+                .iter()
+                .filter_map(|c| pool.find(&c.cert.sha256))
+                .collect();
             Some(Built {
                 group,
                 leaf,
-                located,
+                located: located.clone(),
                 presented,
                 outcome,
             })
         })
         .collect();
-    drop(by_file);
     if let Some(Some(s)) = spinner.get() {
         s.finish_and_clear();
     }
@@ -347,7 +342,7 @@ pub(super) fn analyse(
 /// Leaves: input certificates that are not CAs and that no other input names as its issuer.
 /// A leaf found in several files is reported once, for the file presenting the most
 /// certificates (usually the full-chain file the server is configured with).
-fn find_leaves(certs: &[Located]) -> Vec<Located> {
+fn find_leaves<'a>(certs: &[Located], files: &'a [Range<usize>]) -> Vec<(&'a Range<usize>, usize)> {
     // Issuer name -> fingerprints of the input certificates that name it.
     let mut issued: HashMap<&str, Vec<[u8; 32]>> = HashMap::new();
     for c in certs {
@@ -361,29 +356,42 @@ fn find_leaves(certs: &[Located]) -> Vec<Located> {
             .get(c.subject_key.as_str())
             .is_some_and(|children| children.iter().any(|sha| *sha != c.sha256))
     };
-    let mut per_file: HashMap<&OsStr, usize> = HashMap::new();
-    for c in certs {
-        *per_file.entry(c.path.as_os_str()).or_default() += 1;
-    }
-    let mut best: Vec<&Located> = Vec::new();
+    // (file, index) of each leaf, in order.
+    let mut best: Vec<(&Range<usize>, usize)> = Vec::new();
     let mut slot_of: FxHashMap<[u8; 32], usize> = FxHashMap::default();
-    for c in certs {
-        if c.cert.is_ca || named_as_issuer(&c.cert) {
-            continue;
-        }
-        match slot_of.get(&c.cert.sha256) {
-            Some(&i) => {
-                if per_file[c.path.as_os_str()] > per_file[best[i].path.as_os_str()] {
-                    best[i] = c;
+    for file in files {
+        for i in file.clone() {
+            let c = &certs[i].cert;
+            if c.is_ca || named_as_issuer(c) {
+                continue;
+            }
+            match slot_of.get(&c.sha256) {
+                Some(&slot) => {
+                    if file.len() > best[slot].0.len() {
+                        best[slot] = (file, i);
+                    }
+                }
+                None => {
+                    slot_of.insert(c.sha256, best.len());
+                    best.push((file, i));
                 }
             }
-            None => {
-                slot_of.insert(c.cert.sha256, best.len());
-                best.push(c);
-            }
         }
     }
-    best.into_iter().cloned().collect()
+    best
+}
+
+/// The files of a group's certificates: each run of certificates with the same path. A file is
+/// read once, so its certificates are contiguous; so are a probed server's.
+fn file_runs(certs: &[Located]) -> Vec<Range<usize>> {
+    let mut runs: Vec<Range<usize>> = Vec::new();
+    for (i, c) in certs.iter().enumerate() {
+        match runs.last_mut() {
+            Some(run) if certs[run.start].path == c.path => run.end = i + 1,
+            _ => runs.push(i..i + 1),
+        }
+    }
+    runs
 }
 
 #[allow(clippy::too_many_arguments)]
