@@ -304,6 +304,10 @@ fn facts(der: &[u8], x: &X509Certificate<'_>) -> Certificate {
         .map(str::to_string);
     let spki = x.public_key();
     let (sig_alg, sig_hash) = signature_algorithm(x);
+    // Held for the whole run, a fleet of them: no spare capacity.
+    ca_issuers.shrink_to_fit();
+    dns_names.shrink_to_fit();
+    ip_addrs.shrink_to_fit();
     Certificate {
         der: der.to_vec(),
         sha256: Sha256::digest(der).into(),
@@ -329,10 +333,11 @@ fn facts(der: &[u8], x: &X509Certificate<'_>) -> Certificate {
 }
 
 fn display_name(name: &X509Name<'_>) -> String {
-    let s = name.to_string();
+    let mut s = name.to_string();
     if s.is_empty() {
         "(empty name)".to_string()
     } else {
+        s.shrink_to_fit();
         s
     }
 }
@@ -367,6 +372,7 @@ fn name_key(name: &X509Name<'_>) -> String {
             }
         }
     }
+    key.shrink_to_fit();
     key
 }
 

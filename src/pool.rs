@@ -11,6 +11,7 @@
 //! ([`Pool::load_issuers_of`]), so a run whose chains end elsewhere never parses it.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -93,7 +94,10 @@ pub type Id = usize;
 #[derive(Debug, Default)]
 pub struct Pool {
     entries: Vec<Entry>,
-    by_subject: HashMap<String, Vec<Id>>,
+    /// Subject key (hashed with a per-run secret key, so that crafted names cannot collide on
+    /// purpose) -> the certificates with it. Lookups compare the names themselves.
+    by_subject: FxHashMap<u64, Vec<Id>>,
+    names: RandomState,
     /// Fx-hashed: the keys are SHA-256 digests, which nobody can make collide.
     by_sha: FxHashMap<[u8; 32], Id>,
     /// Trust anchors: SubjectPublicKeyInfo hash -> subject keys trusted with that key.
@@ -108,15 +112,23 @@ impl Pool {
     }
 
     /// Adds a certificate; returns its id (the existing one if already present).
+    /// Makes room for `n` more certificates.
+    pub fn reserve(&mut self, n: usize) {
+        self.entries.reserve(n);
+        self.by_sha.reserve(n);
+        self.by_subject.reserve(n);
+    }
+
     pub fn add(&mut self, cert: Arc<Certificate>, source: Source) -> Id {
         if let Some(&id) = self.by_sha.get(&cert.sha256) {
             return id;
         }
         let id = self.entries.len();
         self.by_sha.insert(cert.sha256, id);
+        // Most subjects are one certificate's: room for one id, not the default four.
         self.by_subject
-            .entry(cert.subject_key.clone())
-            .or_default()
+            .entry(self.names.hash_one(&cert.subject_key))
+            .or_insert_with(|| Vec::with_capacity(1))
             .push(id);
         self.entries.push(Entry {
             cert,
@@ -215,12 +227,13 @@ impl Pool {
     /// contradicts its authority key id (RFC 5280 §4.2.1.1; RFC 4158 §3.5.12). Ordered so that
     /// a matching key id and a trust anchor come first, then by id for determinism.
     pub fn issuers_of(&self, child: &Certificate) -> Vec<Id> {
-        let Some(ids) = self.by_subject.get(&child.issuer_key) else {
+        let Some(ids) = self.by_subject.get(&self.names.hash_one(&child.issuer_key)) else {
             return Vec::new();
         };
         let mut out: Vec<Id> = ids
             .iter()
             .copied()
+            .filter(|&id| self.entries[id].cert.subject_key == child.issuer_key)
             .filter(|&id| {
                 let c = &self.entries[id].cert;
                 c.sha256 != child.sha256 || child.is_self_issued()

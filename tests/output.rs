@@ -90,3 +90,66 @@ fn progress_bar_for_large_scans_only_on_a_terminal() {
     };
     assert!(!small.contains("files"), "bar for a tiny scan: {small:?}");
 }
+
+/// A reader that stops early (`chainfix inspect fleet | head -1`) ends the printing, not the
+/// audit: the exit status still reports a broken leaf that sorts after everything printed
+/// (report entries are made 1,024 at a time, so the last of 1,101 leaves is never printed).
+#[test]
+fn exit_status_covers_every_leaf_when_the_reader_stops_early() {
+    let env = TestEnv::new();
+    let ca = self_signed(&Spec::ca("Pipe Test CA", Alg::P256(0)));
+    env.write("ca.pem", &ca.pem);
+    for i in 0..1100 {
+        let leaf = issue(
+            &Spec::leaf(&format!("leaf{i:04}.example.test"), Alg::P256(1)),
+            &ca,
+        );
+        env.write(&format!("fleet/leaf{i:04}.pem"), &leaf.pem);
+    }
+    let stray = self_signed(&Spec::leaf("zzz.example.test", Alg::P256(2)));
+    env.write("fleet/zzz.pem", &stray.pem);
+    let cache = env.path("cache");
+    let args = |cmd: &mut Command| {
+        cmd.current_dir(env.path(""))
+            .args([
+                "inspect",
+                "fleet",
+                "--json",
+                "--roots",
+                "ca.pem",
+                "--no-default-roots",
+            ])
+            .args(["--offline", "--at", "2026-06-01T00:00:00Z", "--cache-dir"])
+            .arg(&cache);
+    };
+
+    let mut whole = chainfix();
+    args(&mut whole);
+    let out = run(&mut whole);
+    out.assert_status(1);
+    let report = out.json();
+    let results = report["results"].as_array().expect("results");
+    assert_eq!(results.len(), 1101);
+    let broken: Vec<&str> = results
+        .iter()
+        .filter(|r| r["status"] != "ok")
+        .map(|r| r["file"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(broken, ["fleet/zzz.pem"]);
+
+    // The same run with the reading end of stdout closed before anything is written.
+    let mut cut = chainfix();
+    args(&mut cut);
+    let mut child = cut
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn chainfix");
+    drop(child.stdout.take());
+    let status = child.wait().expect("wait for chainfix");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "exit status with stdout closed early"
+    );
+}

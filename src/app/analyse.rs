@@ -200,6 +200,7 @@ pub(super) fn analyse(
     let inputs: Vec<&Located> = groups.iter().flat_map(|g| &g.certs).collect();
     let found_keys: Vec<LocatedKey> = groups.iter().flat_map(|g| g.keys.clone()).collect();
     let mut pool = Pool::new();
+    pool.reserve(inputs.len());
     for c in &inputs {
         pool.add(
             c.cert.clone(),

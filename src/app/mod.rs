@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rayon::prelude::*;
@@ -178,8 +178,12 @@ fn inspect(config: &Config) -> Result<Exit, AppError> {
     // at a time on all cores, as they are printed: memory does not grow with the findings.
     let n = analysis.len();
     let any_finding = AtomicBool::new(false);
+    // Leaves below this were diagnosed for the report.
+    let reported = AtomicUsize::new(0);
     let results = (0..n).step_by(RESULT_CHUNK).flat_map(|start| {
-        (start..n.min(start + RESULT_CHUNK))
+        let end = n.min(start + RESULT_CHUNK);
+        reported.store(end, Ordering::Relaxed);
+        (start..end)
             .into_par_iter()
             .map(|i| {
                 let case = analysis.case(i);
@@ -196,6 +200,16 @@ fn inspect(config: &Config) -> Result<Exit, AppError> {
             .collect::<Vec<_>>()
     });
     emit_report(config, &analysis, results, false)?;
+    // A reader that stops early (`| head`) ends the printing, not the audit: the exit status
+    // still covers every leaf.
+    let rest = reported.load(Ordering::Relaxed)..n;
+    if !rest.is_empty()
+        && rest
+            .into_par_iter()
+            .any(|i| analysis.case(i).status != Status::Ok)
+    {
+        any_finding.store(true, Ordering::Relaxed);
+    }
     if any_finding.load(Ordering::Relaxed) {
         exit = exit.merge(Exit::Findings);
     }

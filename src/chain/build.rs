@@ -93,7 +93,24 @@ pub fn build(
             search.out.partial.push(path);
         }
     }
-    search.out
+    let mut out = search.out;
+    out.shrink_to_fit();
+    out
+}
+
+impl Outcome {
+    /// Drops spare capacity: outcomes are kept for every leaf of a fleet.
+    fn shrink_to_fit(&mut self) {
+        for path in self.complete.iter_mut().chain(&mut self.partial) {
+            path.ids.shrink_to_fit();
+            path.links.shrink_to_fit();
+        }
+        self.complete.shrink_to_fit();
+        self.partial.shrink_to_fit();
+        self.loops.shrink_to_fit();
+        self.rejected.shrink_to_fit();
+        self.limits.shrink_to_fit();
+    }
 }
 
 impl Search<'_> {

@@ -157,6 +157,9 @@ pub fn load_paths_with(
         problems: walk_problems,
         ..Loaded::default()
     };
+    loaded
+        .certs
+        .reserve_exact(per_file.iter().map(|(_, one)| one.certs.len()).sum());
     for (_, one) in per_file {
         loaded.certs.extend(one.certs);
         loaded.keys.extend(one.keys);
