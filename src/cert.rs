@@ -142,9 +142,15 @@ impl Certificate {
     /// Canonical public key bytes, comparable with a private key's `public_id` for key
     /// matching. Made from the DER when asked: only key pairing needs it.
     pub fn public_key_id(&self) -> Vec<u8> {
-        subject_and_spki(&self.der)
+        if let Some((_, spki)) = subject_and_spki(&self.der)
             .and_then(|[_, spki]| SubjectPublicKeyInfo::from_der(spki.raw).ok())
-            .map(|(_, spki)| spki_key_id(&spki))
+        {
+            return spki_key_id(&spki);
+        }
+        // DER that x509-parser accepts and the quick walker does not (lengths in more than 4
+        // bytes): the full parse, which read this certificate in the first place.
+        X509Certificate::from_der(&self.der)
+            .map(|(_, x)| spki_key_id(x.public_key()))
             .unwrap_or_default()
     }
 
@@ -614,4 +620,60 @@ pub fn format_date(t: i64) -> String {
         .ok()
         .and_then(|d| d.format(&fmt).ok())
         .unwrap_or_else(|| t.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The public key id made on demand must be the one a full parse gives.
+
+    use super::*;
+
+    fn full_parse_key_id(der: &[u8]) -> Vec<u8> {
+        let (_, x) = X509Certificate::from_der(der).expect("parses");
+        spki_key_id(x.public_key())
+    }
+
+    #[test]
+    fn public_key_id_agrees_with_a_full_parse_for_every_embedded_root() {
+        let mut checked = 0;
+        for der in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+            let cert = Certificate::from_der(der.as_ref()).expect("an embedded root parses");
+            let id = cert.public_key_id();
+            assert!(!id.is_empty());
+            assert_eq!(id, full_parse_key_id(der.as_ref()));
+            checked += 1;
+        }
+        assert!(checked > 100, "only {checked} embedded roots");
+    }
+
+    /// DER lengths in 5 bytes: x509-parser reads them, the quick walker does not, and the id
+    /// must still come out (else the leaf's own key would be reported as a mismatch).
+    #[test]
+    fn public_key_id_of_a_certificate_the_quick_walker_cannot_read() {
+        let der: &[u8] = webpki_root_certs::TLS_SERVER_ROOT_CERTS[0].as_ref();
+        let [_, spki] = subject_and_spki(der).expect("walks");
+        let at = spki.raw.as_ptr() as usize - der.as_ptr() as usize;
+        let header = spki.raw.len() - spki.content.len();
+        let long: Vec<u8> = [0x30, 0x85, 0]
+            .into_iter()
+            .chain((spki.content.len() as u32).to_be_bytes())
+            .collect();
+        let grow = long.len() - header;
+        let mut odd = der[..at].to_vec();
+        odd.extend_from_slice(&long);
+        odd.extend_from_slice(spki.content);
+        odd.extend_from_slice(&der[at + spki.raw.len()..]);
+        // The certificate and TBSCertificate lengths (both 0x82 forms) grow by as much.
+        for start in [0, 4] {
+            assert_eq!(odd[start + 1], 0x82, "two-byte length at {start}");
+            let len = u16::from_be_bytes([odd[start + 2], odd[start + 3]]) as usize + grow;
+            odd[start + 2..start + 4].copy_from_slice(&(len as u16).to_be_bytes());
+        }
+        assert!(
+            subject_and_spki(&odd).is_none(),
+            "the quick walker reads it after all"
+        );
+        let cert = Certificate::from_der(&odd).expect("x509-parser reads it");
+        assert_eq!(cert.public_key_id(), full_parse_key_id(der));
+    }
 }
