@@ -105,13 +105,20 @@ fn decode_plain(text: &[u8]) -> Option<Vec<u8>> {
     let mut lines = text.split(|&b| b == b'\n').map(trim);
     lines.next()?; // BEGIN
     let mut body = Vec::with_capacity(text.len());
-    for line in lines {
+    while let Some(line) = lines.next() {
         if line.starts_with(b"-----END ") {
+            // The END line that closed the block is its last line.
+            if lines.any(|l| !l.is_empty()) {
+                return None;
+            }
             return base64::engine::general_purpose::STANDARD.decode(&body).ok();
         }
-        if !line
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+        // A blank line (which the pem crate takes for the end of headers) and anything not
+        // base64 go the slow way.
+        if line.is_empty()
+            || !line
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
         {
             return None;
         }
@@ -211,6 +218,14 @@ mod tests {
             "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\n{B64}\n-----END RSA PRIVATE KEY-----\n"
         );
         assert_eq!(decode_plain(headers.as_bytes()), None);
+        // What the pem crate refuses goes to it, to be refused with its reason.
+        for odd in [
+            "-----BEGIN CERTIFICATE-----\nQUJD\n\nREVG\n-----END CERTIFICATE-----\n",
+            "-----BEGIN CERTIFICATE-----\nQUJD\n-----END CERT\nREVG\n-----END CERTIFICATE-----\n",
+        ] {
+            assert_eq!(decode_plain(odd.as_bytes()), None, "{odd}");
+            assert!(::pem::parse(odd).is_err(), "{odd}");
+        }
         let b = blocks(headers.as_bytes());
         assert!(b[0].encrypted);
     }
