@@ -112,7 +112,8 @@ pub fn load_paths_with(
     progress: &dyn Progress,
 ) -> Loaded {
     // Found files go to the readers in batches (a hand-over per file would wake a thread per
-    // file); enough are queued to keep every reader busy, and the walk waits beyond that.
+    // file), growing from 1 to 64 files so that a small directory is still spread over every
+    // core; enough are queued to keep every reader busy, and the walk waits beyond that.
     const BATCH: usize = 64;
     const QUEUE: usize = 64;
     let read = |(i, file, explicit): (usize, PathBuf, bool)| {
@@ -125,12 +126,14 @@ pub fn load_paths_with(
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(usize, PathBuf, bool)>>(QUEUE);
         std::thread::scope(|scope| {
             let walker = scope.spawn(move || {
-                let mut batch = Vec::with_capacity(BATCH);
+                let mut size = 1;
+                let mut batch = Vec::with_capacity(size);
                 // The receiver only goes away if a reader panicked; the walk just ends then.
                 let problems = expand_all(paths, progress, &mut |found| {
                     batch.push(found);
-                    if batch.len() == BATCH {
-                        let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+                    if batch.len() == size {
+                        size = (size * 2).min(BATCH);
+                        let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(size)));
                     }
                 });
                 let _ = tx.send(batch);
