@@ -199,8 +199,11 @@ pub(super) fn analyse(
 ) -> Analysis {
     let inputs: Vec<&Located> = groups.iter().flat_map(|g| &g.certs).collect();
     let found_keys: Vec<LocatedKey> = groups.iter().flat_map(|g| g.keys.clone()).collect();
+    let extra = load::load_paths(&config.intermediates, &load::NoPassword);
+    let roots = load::load_paths(&config.roots, &load::NoPassword);
     let mut pool = Pool::new();
-    pool.reserve(inputs.len());
+    // Room for everything at once: a pool grown by doubling can hold twice what it needs.
+    pool.reserve(inputs.len() + extra.certs.len() + roots.certs.len());
     for c in &inputs {
         pool.add(
             c.cert.clone(),
@@ -210,7 +213,6 @@ pub(super) fn analyse(
             },
         );
     }
-    let extra = load::load_paths(&config.intermediates, &load::NoPassword);
     problems.extend(extra.problems);
     for c in extra.certs {
         pool.add(c.cert, Source::Intermediates { path: c.path });
@@ -222,7 +224,6 @@ pub(super) fn analyse(
             }
         }
     }
-    let roots = load::load_paths(&config.roots, &load::NoPassword);
     problems.extend(roots.problems);
     for c in roots.certs {
         pool.add_anchor(c.cert, Source::Roots { path: c.path });
