@@ -7,8 +7,11 @@
 //! public-key operation itself.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use x509_parser::certificate::X509Certificate;
@@ -86,11 +89,12 @@ pub struct Certificate {
     pub sha256: [u8; 32],
     /// RFC 4514-style display form of the subject.
     pub subject: String,
-    pub issuer: String,
+    /// Shared with the other certificates of this issuer ([`shared`]).
+    pub issuer: Arc<str>,
     /// Normalised subject/issuer used for matching (RFC 5280 §7.1: case-insensitive, whitespace
     /// folded), so a PrintableString issuer matches a UTF8String subject.
     pub subject_key: String,
-    pub issuer_key: String,
+    pub issuer_key: Arc<str>,
     pub serial: String,
     /// Unix seconds.
     pub not_before: i64,
@@ -100,7 +104,7 @@ pub struct Certificate {
     pub ski: Option<Vec<u8>>,
     pub aki: Option<Vec<u8>>,
     /// AIA caIssuers locations, any scheme, in certificate order.
-    pub ca_issuers: Vec<String>,
+    pub ca_issuers: Vec<Arc<str>>,
     pub dns_names: Vec<String>,
     pub ip_addrs: Vec<IpAddr>,
     pub common_name: Option<String>,
@@ -160,7 +164,7 @@ impl Certificate {
 
     /// Subject and issuer are the same name (RFC 5280 §3.2: self-issued).
     pub fn is_self_issued(&self) -> bool {
-        self.subject_key == self.issuer_key
+        *self.subject_key == *self.issuer_key
     }
 
     /// A short human name: the CN, else the first DNS name, else the full subject.
@@ -281,7 +285,7 @@ fn facts(der: &[u8], x: &X509Certificate<'_>) -> Certificate {
                 for desc in &aia.accessdescs {
                     if desc.access_method.to_id_string() == CA_ISSUERS {
                         if let GeneralName::URI(uri) = desc.access_location {
-                            ca_issuers.push(uri.trim().to_string());
+                            ca_issuers.push(shared(uri.trim()));
                         }
                     }
                 }
@@ -318,9 +322,9 @@ fn facts(der: &[u8], x: &X509Certificate<'_>) -> Certificate {
         der: der.to_vec(),
         sha256: Sha256::digest(der).into(),
         subject: display_name(x.subject()),
-        issuer: display_name(x.issuer()),
+        issuer: shared(&display_name(x.issuer())),
         subject_key: name_key(x.subject()),
-        issuer_key: name_key(x.issuer()),
+        issuer_key: shared(&name_key(x.issuer())),
         serial: x.raw_serial_as_string(),
         not_before: x.validity().not_before.timestamp(),
         not_after: x.validity().not_after.timestamp(),
@@ -336,6 +340,27 @@ fn facts(der: &[u8], x: &X509Certificate<'_>) -> Certificate {
         key: key_kind(x),
         spki_sha256: Sha256::digest(spki.raw).into(),
     }
+}
+
+/// One copy of a text that many certificates hold: a fleet's leaves name a handful of issuers
+/// and AIA URLs. Each thread keeps a table of the texts it has seen, of bounded size (texts
+/// past the bound are simply not shared).
+fn shared(text: &str) -> Arc<str> {
+    const MAX_SHARED: usize = 4096;
+    thread_local! {
+        static SEEN: RefCell<HashSet<Arc<str>>> = RefCell::new(HashSet::new());
+    }
+    SEEN.with(|seen| {
+        let mut seen = seen.borrow_mut();
+        if let Some(known) = seen.get(text) {
+            return known.clone();
+        }
+        let new: Arc<str> = Arc::from(text);
+        if seen.len() < MAX_SHARED {
+            seen.insert(new.clone());
+        }
+        new
+    })
 }
 
 fn display_name(name: &X509Name<'_>) -> String {

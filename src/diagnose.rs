@@ -763,7 +763,7 @@ fn fetching(case: &Case<'_>, out: &mut Vec<Finding>) {
                     tip.subject
                 ),
             );
-            f.url = Some(url.clone());
+            f.url = Some(url.to_string());
             f.detail = Some(e.code());
             out.push(f);
         }

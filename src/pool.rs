@@ -181,7 +181,7 @@ impl Pool {
     /// Parses into the pool the lazily added anchors that could have issued `child` (same
     /// name as its issuer). Call before [`Pool::issuers_of`]; a no-op once done for a name.
     pub fn load_issuers_of(&mut self, child: &Certificate) {
-        let Some(pending) = self.unparsed.remove(&child.issuer_key) else {
+        let Some(pending) = self.unparsed.remove(&*child.issuer_key) else {
             return;
         };
         for (der, source) in pending {
@@ -233,7 +233,7 @@ impl Pool {
         let mut out: Vec<Id> = ids
             .iter()
             .copied()
-            .filter(|&id| self.entries[id].cert.subject_key == child.issuer_key)
+            .filter(|&id| *self.entries[id].cert.subject_key == *child.issuer_key)
             .filter(|&id| {
                 let c = &self.entries[id].cert;
                 c.sha256 != child.sha256 || child.is_self_issued()

@@ -44,7 +44,7 @@ impl CertView {
     pub fn of(c: &Certificate) -> CertView {
         CertView {
             subject: c.subject.clone(),
-            issuer: c.issuer.clone(),
+            issuer: c.issuer.to_string(),
             sha256: c.sha256_hex(),
             serial: c.serial.clone(),
             not_before: format_time(c.not_before),
@@ -92,7 +92,7 @@ impl ChainItem {
     pub fn of(entry: &Entry, role: &'static str, signature: Option<&'static str>) -> ChainItem {
         ChainItem {
             subject: entry.cert.subject.clone(),
-            issuer: entry.cert.issuer.clone(),
+            issuer: entry.cert.issuer.to_string(),
             sha256: entry.cert.sha256_hex(),
             not_after: format_time(entry.cert.not_after),
             role,

@@ -345,22 +345,24 @@ pub(super) fn analyse(
 /// A leaf found in several files is reported once, for the file presenting the most
 /// certificates (usually the full-chain file the server is configured with).
 fn find_leaves<'a>(certs: &[Located], files: &'a [Range<usize>]) -> Vec<(&'a Range<usize>, usize)> {
-    // Issuer name -> fingerprints of the input certificates that name it.
-    let mut issued: HashMap<&str, Vec<[u8; 32]>> = HashMap::new();
+    // Issuer name -> the fingerprint of the first input certificate that names it, and whether
+    // another certificate names it too.
+    let mut issued: HashMap<&str, (&[u8; 32], bool)> = HashMap::new();
     for c in certs {
         issued
-            .entry(c.cert.issuer_key.as_str())
-            .or_default()
-            .push(c.cert.sha256);
+            .entry(&*c.cert.issuer_key)
+            .and_modify(|(first, more)| *more |= **first != c.cert.sha256)
+            .or_insert((&c.cert.sha256, false));
     }
+    // Named as issuer by a certificate other than itself.
     let named_as_issuer = |c: &Certificate| {
         issued
             .get(c.subject_key.as_str())
-            .is_some_and(|children| children.iter().any(|sha| *sha != c.sha256))
+            .is_some_and(|(first, more)| *more || **first != c.sha256)
     };
     // (file, index) of each leaf, in order.
     let mut best: Vec<(&Range<usize>, usize)> = Vec::new();
-    let mut slot_of: FxHashMap<[u8; 32], usize> = FxHashMap::default();
+    let mut slot_of: FxHashMap<&[u8; 32], usize> = FxHashMap::default();
     for file in files {
         for i in file.clone() {
             let c = &certs[i].cert;
@@ -374,7 +376,7 @@ fn find_leaves<'a>(certs: &[Located], files: &'a [Range<usize>]) -> Vec<(&'a Ran
                     }
                 }
                 None => {
-                    slot_of.insert(c.sha256, best.len());
+                    slot_of.insert(&c.sha256, best.len());
                     best.push((file, i));
                 }
             }

@@ -54,23 +54,25 @@ impl SigCache {
     /// searches that follow find the results here. The pool does not change meanwhile, so the
     /// outcome is the one the searches would have computed one by one.
     pub fn verify_candidates(&mut self, pool: &Pool, children: &[Id], per_child: usize) {
-        let done: Vec<(LinkKey, SigCheck)> = children
+        // (issuer, child, result): ids, not the 64-byte keys, while a fleet's results are
+        // gathered.
+        let done: Vec<(Id, Id, SigCheck)> = children
             .par_iter()
             .flat_map_iter(|&child| {
-                let child = pool.cert(child);
-                pool.issuers_of(child)
+                pool.issuers_of(pool.cert(child))
                     .into_iter()
                     .take(per_child)
                     .map(move |issuer| {
-                        let issuer = pool.cert(issuer);
-                        (
-                            (issuer.sha256, child.sha256),
-                            check_signature(child, issuer),
-                        )
+                        let check = check_signature(pool.cert(child), pool.cert(issuer));
+                        (issuer, child, check)
                     })
             })
             .collect();
-        self.done.extend(done);
+        self.done.reserve(done.len());
+        for (issuer, child, check) in done {
+            self.done
+                .insert((pool.cert(issuer).sha256, pool.cert(child).sha256), check);
+        }
     }
 
     /// How many (issuer, child) pairs have been checked in this run.

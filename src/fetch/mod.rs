@@ -259,7 +259,7 @@ impl<'a> Aia<'a> {
                     continue;
                 }
                 for url in cert.ca_issuers.iter().take(self.config.max_urls_per_cert) {
-                    if !self.outcomes.contains_key(url) {
+                    if !self.outcomes.contains_key(&**url) {
                         wanted.entry(url).or_insert(cert);
                     }
                 }
@@ -340,7 +340,7 @@ impl Aia<'_> {
     fn cache_if_genuine(&self, url: &str, child: &Certificate, certs: &[Arc<Certificate>]) {
         let Some(cache) = self.cache else { return };
         let genuine = certs.iter().any(|c| {
-            c.subject_key == child.issuer_key
+            *c.subject_key == *child.issuer_key
                 && !matches!(check_signature(child, c), SigCheck::Invalid)
         });
         if genuine {
@@ -355,15 +355,25 @@ impl IssuerSource for Aia<'_> {
         let mut ids = Vec::new();
         for url in child.ca_issuers.iter().take(self.config.max_urls_per_cert) {
             let (certs, source) = match self.resolve(url) {
-                UrlOutcome::Fetched(c) => (c.clone(), Source::Aia { url: url.clone() }),
-                UrlOutcome::Cached(c) => (c.clone(), Source::Cache { url: url.clone() }),
+                UrlOutcome::Fetched(c) => (
+                    c.clone(),
+                    Source::Aia {
+                        url: url.to_string(),
+                    },
+                ),
+                UrlOutcome::Cached(c) => (
+                    c.clone(),
+                    Source::Cache {
+                        url: url.to_string(),
+                    },
+                ),
                 UrlOutcome::Failed(_) => continue,
             };
             if matches!(source, Source::Aia { .. }) {
                 self.cache_if_genuine(url, child, &certs);
             }
             for cert in certs {
-                let names_match = cert.subject_key == child.issuer_key;
+                let names_match = *cert.subject_key == *child.issuer_key;
                 let id = pool.add(cert, source.clone());
                 if names_match && !ids.contains(&id) {
                     ids.push(id);
