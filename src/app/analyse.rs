@@ -289,36 +289,28 @@ pub(super) fn analyse(
     let mut sigs = SigCache::default();
     sigs.verify_candidates(&pool, &leaf_ids, budget.max_signature_checks);
 
-    let mut outcomes = Vec::with_capacity(leaves.len());
-    for &leaf in &leaf_ids {
-        outcomes.push(chain::build(leaf, &mut pool, &mut aia, &budget, &mut sigs));
+    // The path searches, one leaf at a time (they may fetch). A leaf without any path has
+    // nothing to choose from (see `chain::choose`) and is dropped.
+    let mut built: Vec<Built> = Vec::with_capacity(leaves.len());
+    for (&(group, file, located), &leaf) in leaves.iter().zip(&leaf_ids) {
+        let outcome = chain::build(leaf, &mut pool, &mut aia, &budget, &mut sigs);
+        if outcome.complete.is_empty() && outcome.partial.is_empty() {
+            continue;
+        }
+        // What the leaf's file (or probed server) presents.
+        let presented: Vec<Id> = groups[group].certs[file.clone()]
+            .iter()
+            .filter_map(|c| pool.find(&c.cert.sha256))
+            .collect();
+        built.push(Built {
+            group,
+            leaf,
+            located: located.clone(),
+            presented,
+            outcome,
+        });
     }
     drop(sigs);
-
-    // Choosing each leaf's chain only reads the pool: on all cores, in leaf order.
-    let built: Vec<Built> = leaves
-        .into_par_iter()
-        .zip(leaf_ids)
-        .zip(outcomes)
-        .filter_map(|(((group, file, located), leaf), outcome)| {
-            // A leaf without any path has nothing to choose from (see `chain::choose`).
-            if outcome.complete.is_empty() && outcome.partial.is_empty() {
-                return None;
-            }
-            // What the leaf's file (or probed server) presents.
-            let presented: Vec<Id> = groups[group].certs[file.clone()]
-                .iter()
-                .filter_map(|c| pool.find(&c.cert.sha256))
-                .collect();
-            Some(Built {
-                group,
-                leaf,
-                located: located.clone(),
-                presented,
-                outcome,
-            })
-        })
-        .collect();
     if let Some(Some(s)) = spinner.get() {
         s.finish_and_clear();
     }
