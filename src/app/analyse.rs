@@ -21,7 +21,7 @@ use crate::load::{self, FileProblem, Loaded, Located, LocatedKey};
 use crate::pool::{Entry, Id, Pool, Source};
 use crate::report::{Alternative, CertView, ChainItem, LeafResult};
 
-/// The analysed inputs: the pool, and each leaf's chain built and chosen. Each leaf is
+/// The analysed inputs: the pool, and each leaf's chains built. Each leaf's chain is chosen and
 /// diagnosed when its case is asked for ([`Analysis::case`]), so that a scan of a whole fleet
 /// never holds every leaf's findings at once.
 pub(super) struct Analysis {
@@ -39,7 +39,7 @@ pub(super) struct Analysis {
     pub input_certs: usize,
 }
 
-/// One leaf with its chain built and chosen, not yet diagnosed.
+/// One leaf with its chains built; not yet chosen between nor diagnosed.
 pub(super) struct Built {
     /// Index of the input group the leaf came from.
     pub group: usize,
