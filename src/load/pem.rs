@@ -16,7 +16,9 @@ pub struct Block {
 
 /// Whether the data contains PEM armour at all.
 pub fn looks_like_pem(data: &[u8]) -> bool {
-    data.windows(11).any(|w| w == b"-----BEGIN ")
+    // The first byte is checked before the rest: a DER file has few dashes.
+    data.windows(11)
+        .any(|w| w[0] == b'-' && w == b"-----BEGIN ")
 }
 
 /// Splits `data` into PEM blocks. Lines outside blocks are ignored.
