@@ -314,14 +314,17 @@ fn facts(der: &[u8], x: &X509Certificate<'_>) -> Certificate {
         .map(str::to_string);
     let spki = x.public_key();
     let (sig_alg, sig_hash) = signature_algorithm(x);
-    // Held for the whole run, a fleet of them: no spare capacity.
+    // Held for the whole run, a fleet of them: no spare capacity (the issuer's name is shared
+    // instead, see `shared`).
+    let mut subject = display_name(x.subject());
+    subject.shrink_to_fit();
     ca_issuers.shrink_to_fit();
     dns_names.shrink_to_fit();
     ip_addrs.shrink_to_fit();
     Certificate {
         der: der.to_vec(),
         sha256: Sha256::digest(der).into(),
-        subject: display_name(x.subject()),
+        subject,
         issuer: shared(&display_name(x.issuer())),
         subject_key: name_key(x.subject()),
         issuer_key: shared(&name_key(x.issuer())),
@@ -364,11 +367,10 @@ fn shared(text: &str) -> Arc<str> {
 }
 
 fn display_name(name: &X509Name<'_>) -> String {
-    let mut s = name.to_string();
+    let s = name.to_string();
     if s.is_empty() {
         "(empty name)".to_string()
     } else {
-        s.shrink_to_fit();
         s
     }
 }

@@ -273,7 +273,7 @@ pub struct KeyIndex {
     /// Public key -> the first key (in `keys` order) with it.
     by_public_id: HashMap<Vec<u8>, usize>,
     /// Found keys with a known public half that belong to no leaf, by directory.
-    orphans_by_dir: HashMap<Option<PathBuf>, Vec<PathBuf>>,
+    orphans_by_dir: HashMap<PathBuf, Vec<PathBuf>>,
 }
 
 impl KeyIndex {
@@ -289,17 +289,19 @@ impl KeyIndex {
                 by_public_id.entry(id.clone()).or_insert(i);
             }
         }
-        let mut orphans_by_dir: HashMap<Option<PathBuf>, Vec<PathBuf>> = HashMap::new();
+        let mut orphans_by_dir: HashMap<PathBuf, Vec<PathBuf>> = HashMap::new();
         if !found.is_empty() {
             let leaf_ids: HashSet<Vec<u8>> = leaves.map(Certificate::public_key_id).collect();
             for k in found {
+                // A key file always has a directory (`parent()` is only `None` for `/`).
+                let Some(dir) = k.path.parent() else { continue };
                 if k.key
                     .public_id
                     .as_ref()
                     .is_some_and(|id| !leaf_ids.contains(id))
                 {
                     orphans_by_dir
-                        .entry(k.path.parent().map(Path::to_path_buf))
+                        .entry(dir.to_path_buf())
                         .or_default()
                         .push(k.path.clone());
                 }
@@ -328,13 +330,7 @@ impl KeyIndex {
             .filter(|k| k.key.public_id.is_some())
             .map(|k| k.path.clone())
             .collect();
-        let near = (!self.orphans_by_dir.is_empty())
-            .then(|| {
-                self.orphans_by_dir
-                    .get(&leaf_path.parent().map(Path::to_path_buf))
-            })
-            .flatten();
-        if let Some(near) = near {
+        if let Some(near) = leaf_path.parent().and_then(|d| self.orphans_by_dir.get(d)) {
             mismatched.extend(near.iter().cloned());
         }
         mismatched.dedup();
