@@ -1150,6 +1150,44 @@ fn symlink_to_a_file_counts_once() {
 }
 
 #[test]
+fn hard_link_to_a_file_counts_once_under_the_first_path() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let first = env.write("a/fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    std::fs::create_dir_all(env.path("b")).expect("mkdir");
+    std::fs::hard_link(&first, env.path("b/fullchain.pem")).expect("hard link");
+
+    let out = run(cf(&env, "inspect")
+        .arg("--json")
+        .arg(env.path("a"))
+        .arg(env.path("b")));
+    out.assert_status(0);
+    let v = out.json();
+    assert_eq!(results(&v).len(), 1, "{v:#}");
+    let r = result_for(&v, LEAF);
+    assert!(
+        !codes(&r).contains(&"duplicate-certificate".to_string()),
+        "the file was read twice: {r:#}"
+    );
+    let file = r["file"].as_str().unwrap_or_default();
+    assert!(file.ends_with("/a/fullchain.pem"), "{r:#}");
+}
+
+#[test]
+fn unreadable_file_named_twice_is_one_error() {
+    let env = TestEnv::new();
+    pki(&env);
+    let missing = env.path("nothing-here.pem");
+    let out = run(cf(&env, "inspect")
+        .arg("--json")
+        .arg(&missing)
+        .arg(&missing));
+    out.assert_status(2);
+    let v = out.json();
+    assert_eq!(errors(&v).len(), 1, "{v:#}");
+}
+
+#[test]
 fn file_named_and_also_inside_a_named_directory_counts_once() {
     let env = TestEnv::new();
     let chain = pki(&env);

@@ -118,9 +118,9 @@ pub fn load_paths_with(
     const QUEUE: usize = 64;
     let read = |(i, file, explicit): (usize, PathBuf, bool)| {
         let mut one = Loaded::default();
-        load_file(&file, explicit, pw, &mut one);
+        let id = load_file(&file, explicit, pw, &mut one);
         progress.advance();
-        (i, one)
+        (i, id, one)
     };
     let (walk_problems, mut per_file) = if paths.iter().any(|p| p.is_dir()) {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(usize, PathBuf, bool)>>(QUEUE);
@@ -139,7 +139,7 @@ pub fn load_paths_with(
                 let _ = tx.send(batch);
                 problems
             });
-            let per_file: Vec<(usize, Loaded)> = rx
+            let per_file: Vec<(usize, walk::FileId, Loaded)> = rx
                 .into_iter()
                 .par_bridge()
                 .flat_map_iter(|batch| batch.into_iter().map(read))
@@ -155,15 +155,21 @@ pub fn load_paths_with(
         (problems, files.into_par_iter().map(read).collect())
     };
     progress.finish();
-    per_file.sort_unstable_by_key(|(i, _)| *i);
+    per_file.sort_unstable_by_key(|(i, _, _)| *i);
     let mut loaded = Loaded {
         problems: walk_problems,
         ..Loaded::default()
     };
     loaded
         .certs
-        .reserve_exact(per_file.iter().map(|(_, one)| one.certs.len()).sum());
-    for (_, one) in per_file {
+        .reserve_exact(per_file.iter().map(|(_, _, one)| one.certs.len()).sum());
+    // A file reached by two paths (named twice, named and inside a named directory, through
+    // two links) counts once, under the first of them.
+    let mut seen = HashSet::with_capacity(per_file.len());
+    for (_, id, one) in per_file {
+        if !seen.insert(id) {
+            continue;
+        }
         loaded.certs.extend(one.certs);
         loaded.keys.extend(one.keys);
         loaded.problems.extend(one.problems);
@@ -174,25 +180,21 @@ pub fn load_paths_with(
 
 /// Expands `paths` into the files to read, numbered in order, handing each to `found` (with
 /// whether it was named on the command line), then tells `progress` the total. Returns the
-/// walk's problems.
+/// walk's problems. The same file may be found twice; the caller keeps the first.
 fn expand_all(
     paths: &[PathBuf],
     progress: &dyn Progress,
     found: &mut dyn FnMut((usize, PathBuf, bool)),
 ) -> Vec<FileProblem> {
     let mut problems = Vec::new();
-    let mut seen = HashSet::new();
     let mut n = 0;
     for path in paths {
         if !path.is_dir() {
-            // A file named twice, or also inside a named directory, is read once.
-            if seen.insert(walk::file_id(path, None)) {
-                found((n, path.clone(), true));
-                n += 1;
-            }
+            found((n, path.clone(), true));
+            n += 1;
             continue;
         }
-        let walk_problems = walk::expand(path, &mut seen, &mut |f| {
+        let walk_problems = walk::expand(path, &mut |f| {
             found((n, f, false));
             n += 1;
         });
@@ -206,17 +208,24 @@ fn expand_all(
     problems
 }
 
-fn load_file(path: &Path, explicit: bool, pw: &dyn PasswordSource, loaded: &mut Loaded) {
+/// Reads and parses one file into `loaded`; returns the file's identity.
+fn load_file(
+    path: &Path,
+    explicit: bool,
+    pw: &dyn PasswordSource,
+    loaded: &mut Loaded,
+) -> walk::FileId {
     let problem = |message: String, fatal: bool| FileProblem {
         path: path.to_path_buf(),
         message,
         fatal,
     };
-    let bytes = match read_bounded(path) {
+    let (id, bytes) = read_bounded(path);
+    let bytes = match bytes {
         Ok(b) => b,
         Err(message) => {
             loaded.problems.push(problem(message, true));
-            return;
+            return id;
         }
     };
     loaded.files_read += 1;
@@ -226,7 +235,7 @@ fn load_file(path: &Path, explicit: bool, pw: &dyn PasswordSource, loaded: &mut 
             if explicit || has_certificate_extension(path) || message != NOT_RECOGNISED {
                 loaded.problems.push(problem(message, true));
             }
-            return;
+            return id;
         }
     };
     for d in &contents.damaged {
@@ -254,24 +263,38 @@ fn load_file(path: &Path, explicit: bool, pw: &dyn PasswordSource, loaded: &mut 
             path: path.to_path_buf(),
         });
     }
+    id
 }
 
-fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
-    // Sized from the file's length (`take` hides it from read_to_end, which would otherwise
-    // grow the buffer from 32 bytes, one read at a time); still bounded if the file grows.
-    let hint = file
-        .metadata()
-        .map_or(0, |m| m.len())
-        .min(MAX_FILE_BYTES + 1);
-    let mut bytes = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read: {e}"))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!("larger than {MAX_FILE_BYTES} bytes, not read"));
+/// A whole file, bounded, and its identity. One `fstat` of the open file gives both the
+/// identity and the length.
+fn read_bounded(path: &Path) -> (walk::FileId, Result<Vec<u8>, String>) {
+    let too_big = || format!("larger than {MAX_FILE_BYTES} bytes, not read");
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => return (walk::file_id(path, None), Err(format!("cannot read: {e}"))),
+    };
+    let meta = file.metadata().ok();
+    let id = walk::file_id(path, meta.as_ref());
+    let limit = match &meta {
+        Some(m) if m.len() > MAX_FILE_BYTES => return (id, Err(too_big())),
+        // A regular file is read up to the length it had when opened: one read, with no
+        // second one to find the end (`take` answers that without asking the kernel). What is
+        // appended meanwhile is not read, as if the file had been read a moment earlier.
+        Some(m) if m.is_file() && m.len() > 0 => m.len(),
+        // Devices, pipes and files that report no length (procfs) are read to their end,
+        // bounded all the same.
+        _ => MAX_FILE_BYTES + 1,
+    };
+    let capacity = meta.map_or(0, |m| m.len()).min(limit);
+    let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
+    if let Err(e) = file.take(limit).read_to_end(&mut bytes) {
+        return (id, Err(format!("cannot read: {e}")));
     }
-    Ok(bytes)
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return (id, Err(too_big()));
+    }
+    (id, Ok(bytes))
 }
 
 const NOT_RECOGNISED: &str = "not a certificate, key, PKCS#7 or PKCS#12 file";
