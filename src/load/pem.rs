@@ -16,9 +16,26 @@ pub struct Block {
 
 /// Whether the data contains PEM armour at all.
 pub fn looks_like_pem(data: &[u8]) -> bool {
-    // The first byte is checked before the rest: a DER file has few dashes.
-    data.windows(11)
-        .any(|w| w[0] == b'-' && w == b"-----BEGIN ")
+    memchr::memmem::find(data, b"-----BEGIN ").is_some()
+}
+
+/// The lines of `data`, as `data.split(|&b| b == b'\n')` gives them (the part after the last
+/// newline included, even when empty), found with memchr.
+fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(data);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        match memchr::memchr(b'\n', text) {
+            Some(end) => {
+                rest = Some(&text[end + 1..]);
+                Some(&text[..end])
+            }
+            None => {
+                rest = None;
+                Some(text)
+            }
+        }
+    })
 }
 
 /// Splits `data` into PEM blocks. Lines outside blocks are ignored.
@@ -26,7 +43,7 @@ pub fn blocks(data: &[u8]) -> Vec<Block> {
     let mut out = Vec::new();
     let mut current: Option<(String, usize, usize)> = None; // label, line, byte start
     let mut offset = 0;
-    for (i, raw_line) in data.split(|&b| b == b'\n').enumerate() {
+    for (i, raw_line) in lines(data).enumerate() {
         let start = offset;
         offset += raw_line.len() + 1;
         let line = trim(raw_line);
@@ -100,31 +117,35 @@ fn decode(label: String, line: usize, text: &[u8]) -> Block {
 }
 
 /// The fast path for the common block, BEGIN line, base64 lines, END line and nothing else:
-/// the base64 decoded straight away. `None` for anything else (headers, stray characters,
-/// bad base64), which the `pem` crate then parses, or explains.
+/// each line decoded straight into the output. `None` for anything else (headers, a blank
+/// line, lines not made of whole 4-character groups, padding before the last line, bad
+/// base64), which the `pem` crate then parses, or explains.
 fn decode_plain(text: &[u8]) -> Option<Vec<u8>> {
     use base64::Engine;
-    let mut lines = text.split(|&b| b == b'\n').map(trim);
+    let mut lines = lines(text).map(trim);
     lines.next()?; // BEGIN
-    let mut body = Vec::with_capacity(text.len());
+                   // Never less than the decoded size: every 4 characters of the text give at most 3 bytes.
+    let mut der = vec![0; text.len() / 4 * 3 + 3];
+    let mut len = 0;
+    let mut padded = false;
     while let Some(line) = lines.next() {
         if line.starts_with(b"-----END ") {
             // The END line that closed the block is its last line.
             if lines.any(|l| !l.is_empty()) {
                 return None;
             }
-            return base64::engine::general_purpose::STANDARD.decode(&body).ok();
+            der.truncate(len);
+            return Some(der);
         }
-        // A blank line (which the pem crate takes for the end of headers) and anything not
-        // base64 go the slow way.
-        if line.is_empty()
-            || !line
-                .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
-        {
+        // Lines of whole groups, padded only at the end, decode to the same bytes one by one
+        // as joined together.
+        if padded || line.is_empty() || line.len() % 4 != 0 {
             return None;
         }
-        body.extend_from_slice(line);
+        padded = line.ends_with(b"=");
+        len += base64::engine::general_purpose::STANDARD
+            .decode_slice(line, &mut der[len..])
+            .ok()?;
     }
     None
 }
@@ -224,12 +245,29 @@ mod tests {
         for odd in [
             "-----BEGIN CERTIFICATE-----\nQUJD\n\nREVG\n-----END CERTIFICATE-----\n",
             "-----BEGIN CERTIFICATE-----\nQUJD\n-----END CERT\nREVG\n-----END CERTIFICATE-----\n",
+            "-----BEGIN CERTIFICATE-----\nQUI=\nREVG\n-----END CERTIFICATE-----\n",
         ] {
             assert_eq!(decode_plain(odd.as_bytes()), None, "{odd}");
             assert!(::pem::parse(odd).is_err(), "{odd}");
         }
+        // Wrapped at odd places: the slow way, to the same bytes.
+        let odd = "-----BEGIN CERTIFICATE-----\nQUJ\nDREVG\n-----END CERTIFICATE-----\n";
+        assert_eq!(decode_plain(odd.as_bytes()), None);
+        assert_eq!(blocks(odd.as_bytes())[0].der.as_deref(), Ok(&b"ABCDEF"[..]));
         let b = blocks(headers.as_bytes());
         assert!(b[0].encrypted);
+    }
+
+    #[test]
+    fn lines_are_split_as_the_slice_split_does() {
+        for text in ["", "\n", "a", "a\n", "a\nb", "a\r\n\nb\n\n"] {
+            let by_split: Vec<_> = text.as_bytes().split(|&b| b == b'\n').collect();
+            assert_eq!(
+                lines(text.as_bytes()).collect::<Vec<_>>(),
+                by_split,
+                "{text:?}"
+            );
+        }
     }
 
     #[test]
