@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -318,6 +318,7 @@ fn facts(der: &[u8], x: &X509Certificate<'_>) -> Certificate {
     // instead, see `shared`).
     let mut subject = display_name(x.subject());
     subject.shrink_to_fit();
+    let (issuer, issuer_key) = shared_name(x.issuer());
     ca_issuers.shrink_to_fit();
     dns_names.shrink_to_fit();
     ip_addrs.shrink_to_fit();
@@ -325,9 +326,9 @@ fn facts(der: &[u8], x: &X509Certificate<'_>) -> Certificate {
         der: der.to_vec(),
         sha256: Sha256::digest(der).into(),
         subject,
-        issuer: shared(&display_name(x.issuer())),
+        issuer,
         subject_key: name_key(x.subject()),
-        issuer_key: shared(&name_key(x.issuer())),
+        issuer_key,
         serial: x.raw_serial_as_string(),
         not_before: x.validity().not_before.timestamp(),
         not_after: x.validity().not_after.timestamp(),
@@ -366,6 +367,30 @@ fn shared(text: &str) -> Arc<str> {
     })
 }
 
+/// An issuer's display name and matching key, made once per thread for each distinct encoding
+/// of the name (a fleet's leaves name a handful of issuers), and shared. Bounded as [`shared`].
+fn shared_name(name: &X509Name<'_>) -> (Arc<str>, Arc<str>) {
+    const MAX_SHARED: usize = 4096;
+    type Names = HashMap<Box<[u8]>, (Arc<str>, Arc<str>)>;
+    thread_local! {
+        static SEEN: RefCell<Names> = RefCell::new(HashMap::new());
+    }
+    SEEN.with(|seen| {
+        let mut seen = seen.borrow_mut();
+        if let Some(known) = seen.get(name.as_raw()) {
+            return known.clone();
+        }
+        let new: (Arc<str>, Arc<str>) = (
+            Arc::from(display_name(name).as_str()),
+            Arc::from(name_key(name).as_str()),
+        );
+        if seen.len() < MAX_SHARED {
+            seen.insert(name.as_raw().into(), new.clone());
+        }
+        new
+    })
+}
+
 fn display_name(name: &X509Name<'_>) -> String {
     let s = name.to_string();
     if s.is_empty() {
@@ -385,7 +410,7 @@ fn name_key(name: &X509Name<'_>) -> String {
             if i > 0 {
                 key.push('+');
             }
-            key.push_str(&attr.attr_type().to_id_string());
+            push_oid(&mut key, attr.attr_type());
             key.push('=');
             match attr.as_str() {
                 // Whitespace runs folded to one space, then lower-cased.
@@ -407,6 +432,49 @@ fn name_key(name: &X509Name<'_>) -> String {
     }
     key.shrink_to_fit();
     key
+}
+
+/// Appends an OID in dotted form. The X.520 attribute types (2.5.4.n, nearly every name's)
+/// are written without building a string for each.
+fn push_oid(out: &mut String, oid: &x509_parser::der_parser::oid::Oid<'_>) {
+    match oid.as_bytes() {
+        [0x55, 0x04, n] if *n < 0x80 => {
+            out.push_str("2.5.4.");
+            out.push_str(itoa_u8(*n).as_str());
+        }
+        _ => out.push_str(&oid.to_id_string()),
+    }
+}
+
+/// The decimal digits of `n`.
+fn itoa_u8(n: u8) -> ArrayStr {
+    let mut digits = ArrayStr::default();
+    if n >= 100 {
+        digits.push(b'0' + n / 100);
+    }
+    if n >= 10 {
+        digits.push(b'0' + n / 10 % 10);
+    }
+    digits.push(b'0' + n % 10);
+    digits
+}
+
+/// Up to three ASCII digits, on the stack.
+#[derive(Default)]
+struct ArrayStr {
+    bytes: [u8; 3],
+    len: usize,
+}
+
+impl ArrayStr {
+    fn push(&mut self, b: u8) {
+        self.bytes[self.len] = b;
+        self.len += 1;
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or("")
+    }
 }
 
 fn signature_algorithm(x: &X509Certificate<'_>) -> (Cow<'static, str>, Hash) {
@@ -651,9 +719,40 @@ pub fn format_date(t: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    //! The public key id made on demand must be the one a full parse gives.
+    //! The shortcuts taken for speed must give what the slow way gives: the public key id
+    //! made on demand, the dotted attribute types, the shared issuer names.
 
     use super::*;
+
+    #[test]
+    fn attribute_types_are_written_as_the_oid_crate_writes_them() {
+        use std::borrow::Cow;
+        use x509_parser::der_parser::oid::Oid;
+        for n in 0..=255u8 {
+            for bytes in [
+                vec![0x55, 0x04, n],
+                vec![0x55, 0x04, n, 0x01],
+                vec![0x2a, n],
+            ] {
+                let oid = Oid::new(Cow::Borrowed(&bytes));
+                let mut written = String::new();
+                push_oid(&mut written, &oid);
+                assert_eq!(written, oid.to_id_string(), "{bytes:02x?}");
+            }
+        }
+    }
+
+    #[test]
+    fn shared_issuer_names_are_the_names_made_afresh() {
+        for der in webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().take(40) {
+            let (_, x) = X509Certificate::from_der(der.as_ref()).expect("parses");
+            for _ in 0..2 {
+                let (display, key) = shared_name(x.issuer());
+                assert_eq!(*display, display_name(x.issuer()));
+                assert_eq!(*key, name_key(x.issuer()));
+            }
+        }
+    }
 
     fn full_parse_key_id(der: &[u8]) -> Vec<u8> {
         let (_, x) = X509Certificate::from_der(der).expect("parses");
