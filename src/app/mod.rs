@@ -180,7 +180,7 @@ fn inspect(config: &Config) -> Result<Exit, AppError> {
     let any_finding = AtomicBool::new(false);
     // Leaves below this were diagnosed for the report.
     let reported = AtomicUsize::new(0);
-    let results = (0..n).step_by(RESULT_CHUNK).flat_map(|start| {
+    let chunk = |start: usize| {
         let end = n.min(start + RESULT_CHUNK);
         reported.store(end, Ordering::Relaxed);
         (start..end)
@@ -198,8 +198,20 @@ fn inspect(config: &Config) -> Result<Exit, AppError> {
                 }
             })
             .collect::<Vec<_>>()
-    });
-    emit_report(config, &analysis, results, false)?;
+    };
+    // The next chunk is made while this one is written. The maker stops when the printing
+    // does (its receiver is gone).
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Entry>>(1);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            for start in (0..n).step_by(RESULT_CHUNK) {
+                if tx.send(chunk(start)).is_err() {
+                    break;
+                }
+            }
+        });
+        emit_report(config, &analysis, rx.into_iter().flatten(), false)
+    })?;
     // A reader that stops early (`| head`) ends the printing, not the audit: the exit status
     // still covers every leaf.
     let rest = reported.load(Ordering::Relaxed)..n;
