@@ -16,18 +16,20 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::error::X509Error;
-use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::extensions::{
+    AuthorityInfoAccess, AuthorityKeyIdentifier, BasicConstraints, GeneralName, KeyIdentifier,
+    SubjectAlternativeName,
+};
 use x509_parser::oid_registry::{
     OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_NIST_EC_P521,
-    OID_PKCS1_RSAENCRYPTION, OID_SIG_ED25519,
+    OID_PKCS1_RSAENCRYPTION, OID_PKIX_ACCESS_DESCRIPTOR_CA_ISSUERS, OID_PKIX_AUTHORITY_INFO_ACCESS,
+    OID_SIG_ED25519, OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER, OID_X509_EXT_BASIC_CONSTRAINTS,
+    OID_X509_EXT_SUBJECT_ALT_NAME, OID_X509_EXT_SUBJECT_KEY_IDENTIFIER,
 };
 use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
 use x509_parser::signature_algorithm::SignatureAlgorithm;
 use x509_parser::x509::{SubjectPublicKeyInfo, X509Name};
-
-/// OID of the caIssuers access method (RFC 5280 §4.2.2.1).
-const CA_ISSUERS: &str = "1.3.6.1.5.5.7.48.2";
 
 /// The hash inside a signature algorithm, ordered from weakest to strongest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -134,8 +136,13 @@ pub struct ParseError(String);
 impl Certificate {
     /// Parses one DER certificate. Trailing bytes after the certificate are refused.
     pub fn from_der(der: &[u8]) -> Result<Certificate, ParseError> {
-        let (rest, x) =
-            X509Certificate::from_der(der).map_err(|e| ParseError(short_error(&e.to_string())))?;
+        use x509_parser::nom::Parser;
+        // The extensions are split up but not parsed: `facts` parses the five it reads with
+        // the parsers the crate itself would use, and skips the others.
+        let (rest, x) = x509_parser::certificate::X509CertificateParser::new()
+            .with_deep_parse_extensions(false)
+            .parse(der)
+            .map_err(|e| ParseError(short_error(&e.to_string())))?;
         if !rest.is_empty() {
             return Err(ParseError(format!("{} trailing bytes", rest.len())));
         }
@@ -274,36 +281,48 @@ fn facts(der: &[u8], x: &X509Certificate<'_>) -> Certificate {
     let mut dns_names = Vec::new();
     let mut ip_addrs = Vec::new();
     let mut is_ca = false;
+    // A damaged extension is skipped, as the crate's deep parse leaves it as a parse error;
+    // repeated ones are read in order, as there.
     for ext in x.extensions() {
-        match ext.parsed_extension() {
-            ParsedExtension::SubjectKeyIdentifier(k) => ski = Some(k.0.to_vec()),
-            ParsedExtension::AuthorityKeyIdentifier(a) => {
-                aki = a.key_identifier.as_ref().map(|k| k.0.to_vec())
+        let (oid, value) = (&ext.oid, ext.value);
+        if *oid == OID_X509_EXT_SUBJECT_KEY_IDENTIFIER {
+            if let Ok((_, k)) = KeyIdentifier::from_der(value) {
+                ski = Some(k.0.to_vec());
             }
-            ParsedExtension::BasicConstraints(bc) => is_ca = bc.ca,
-            ParsedExtension::AuthorityInfoAccess(aia) => {
-                for desc in &aia.accessdescs {
-                    if desc.access_method.to_id_string() == CA_ISSUERS {
-                        if let GeneralName::URI(uri) = desc.access_location {
-                            ca_issuers.push(shared(uri.trim()));
-                        }
+        } else if *oid == OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER {
+            if let Ok((_, a)) = AuthorityKeyIdentifier::from_der(value) {
+                aki = a.key_identifier.as_ref().map(|k| k.0.to_vec());
+            }
+        } else if *oid == OID_X509_EXT_BASIC_CONSTRAINTS {
+            if let Ok((_, bc)) = BasicConstraints::from_der(value) {
+                is_ca = bc.ca;
+            }
+        } else if *oid == OID_PKIX_AUTHORITY_INFO_ACCESS {
+            let Ok((_, aia)) = AuthorityInfoAccess::from_der(value) else {
+                continue;
+            };
+            for desc in &aia.accessdescs {
+                if desc.access_method == OID_PKIX_ACCESS_DESCRIPTOR_CA_ISSUERS {
+                    if let GeneralName::URI(uri) = desc.access_location {
+                        ca_issuers.push(shared(uri.trim()));
                     }
                 }
             }
-            ParsedExtension::SubjectAlternativeName(san) => {
-                for name in &san.general_names {
-                    match name {
-                        GeneralName::DNSName(d) => dns_names.push(d.to_string()),
-                        GeneralName::IPAddress(b) => {
-                            if let Some(ip) = ip_from_bytes(b) {
-                                ip_addrs.push(ip);
-                            }
+        } else if *oid == OID_X509_EXT_SUBJECT_ALT_NAME {
+            let Ok((_, san)) = SubjectAlternativeName::from_der(value) else {
+                continue;
+            };
+            for name in &san.general_names {
+                match name {
+                    GeneralName::DNSName(d) => dns_names.push(d.to_string()),
+                    GeneralName::IPAddress(b) => {
+                        if let Some(ip) = ip_from_bytes(b) {
+                            ip_addrs.push(ip);
                         }
-                        _ => {}
                     }
+                    _ => {}
                 }
             }
-            _ => {}
         }
     }
     let common_name = x
@@ -723,6 +742,130 @@ mod tests {
     //! made on demand, the dotted attribute types, the shared issuer names.
 
     use super::*;
+    use x509_parser::extensions::ParsedExtension;
+
+    /// What the crate's deep parse of the extensions says of the five that are read.
+    type ExtensionFacts = (
+        Option<Vec<u8>>,
+        Option<Vec<u8>>,
+        bool,
+        Vec<String>,
+        Vec<String>,
+        Vec<IpAddr>,
+    );
+
+    fn deep_parse_facts(x: &X509Certificate<'_>) -> ExtensionFacts {
+        let (mut ski, mut aki, mut is_ca) = (None, None, false);
+        let (mut aia, mut dns, mut ips) = (Vec::new(), Vec::new(), Vec::new());
+        for ext in x.extensions() {
+            match ext.parsed_extension() {
+                ParsedExtension::SubjectKeyIdentifier(k) => ski = Some(k.0.to_vec()),
+                ParsedExtension::AuthorityKeyIdentifier(a) => {
+                    aki = a.key_identifier.as_ref().map(|k| k.0.to_vec())
+                }
+                ParsedExtension::BasicConstraints(bc) => is_ca = bc.ca,
+                ParsedExtension::AuthorityInfoAccess(a) => {
+                    for desc in &a.accessdescs {
+                        if desc.access_method.to_id_string() == "1.3.6.1.5.5.7.48.2" {
+                            if let GeneralName::URI(uri) = desc.access_location {
+                                aia.push(uri.trim().to_string());
+                            }
+                        }
+                    }
+                }
+                ParsedExtension::SubjectAlternativeName(san) => {
+                    for name in &san.general_names {
+                        match name {
+                            GeneralName::DNSName(d) => dns.push(d.to_string()),
+                            GeneralName::IPAddress(b) => ips.extend(ip_from_bytes(b)),
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        (ski, aki, is_ca, aia, dns, ips)
+    }
+
+    fn facts_read(c: &Certificate) -> ExtensionFacts {
+        (
+            c.ski.clone(),
+            c.aki.clone(),
+            c.is_ca,
+            c.ca_issuers.iter().map(|u| u.to_string()).collect(),
+            c.dns_names.clone(),
+            c.ip_addrs.clone(),
+        )
+    }
+
+    /// Every certificate within reach: the embedded roots, the test data and, when it is
+    /// beside the repository, the shared real-world set (leaves, intermediates, roots).
+    fn certificates_within_reach() -> Vec<Vec<u8>> {
+        let mut ders: Vec<Vec<u8>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .map(|d| d.as_ref().to_vec())
+            .collect();
+        let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut todo = vec![
+            here.join("testdata"),
+            here.join("../shared/realworld/certs"),
+            here.join("../shared/realworld/roots"),
+            here.join("../shared/realworld/bundles"),
+        ];
+        while let Some(dir) = todo.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let path = e.path();
+                if path.is_dir() {
+                    todo.push(path);
+                } else if let Ok(data) = std::fs::read(&path) {
+                    for p in ::pem::parse_many(&data).unwrap_or_default() {
+                        if p.tag() == "CERTIFICATE" {
+                            ders.push(p.into_contents());
+                        }
+                    }
+                }
+            }
+        }
+        ders
+    }
+
+    #[test]
+    fn extensions_read_one_by_one_give_what_the_deep_parse_gives() {
+        let ders = certificates_within_reach();
+        let mut compared = 0;
+        for der in &ders {
+            let deep = X509Certificate::from_der(der);
+            let ours = Certificate::from_der(der);
+            assert_eq!(deep.is_ok(), ours.is_ok(), "{}", hex(&Sha256::digest(der)));
+            if let (Ok((_, x)), Ok(c)) = (deep, ours) {
+                assert_eq!(deep_parse_facts(&x), facts_read(&c), "{}", c.subject);
+                compared += 1;
+            }
+        }
+        assert!(compared > 100, "only {compared} certificates");
+        // Damaged copies (one byte changed) are refused, or read, alike.
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        for der in ders.iter().take(200) {
+            for _ in 0..100 {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let mut bad = der.clone();
+                let at = (rng % bad.len() as u64) as usize;
+                bad[at] ^= (rng >> 32) as u8 | 1;
+                let deep = X509Certificate::from_der(&bad);
+                let ours = Certificate::from_der(&bad);
+                assert_eq!(deep.is_ok(), ours.is_ok(), "byte {at} of {}", hex(&bad));
+                if let (Ok((_, x)), Ok(c)) = (deep, ours) {
+                    assert_eq!(deep_parse_facts(&x), facts_read(&c), "byte {at}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn attribute_types_are_written_as_the_oid_crate_writes_them() {
