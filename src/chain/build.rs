@@ -197,18 +197,14 @@ impl Search<'_> {
     }
 
     fn check(&mut self, child: Id, issuer: Id) -> Result<SigCheck, Limit> {
-        let (c, i) = (
-            self.pool.cert(child).clone(),
-            self.pool.cert(issuer).clone(),
-        );
-        if let Some(done) = self.sigs.get(&c, &i) {
+        if let Some(done) = self.sigs.get(child, issuer) {
             return Ok(done.clone());
         }
         self.checks += 1;
         if self.checks > self.budget.max_signature_checks {
             return Err(Limit::SignatureChecks);
         }
-        Ok(self.sigs.check(&c, &i))
+        Ok(self.sigs.check(self.pool, child, issuer))
     }
 }
 

@@ -32,21 +32,19 @@ impl IssuerSource for NoFetch {
     }
 }
 
-/// Signature checks already done in this run, keyed by (issuer, child) fingerprints, so each
-/// CA link is verified once per run, not once per leaf.
+/// Signature checks already done in this run, keyed by (issuer, child), so each CA link is
+/// verified once per run, not once per leaf. Keyed by pool ids: a cache serves one pool (the
+/// pool gives a certificate added twice the same id).
 #[derive(Debug, Default)]
 pub struct SigCache {
-    /// Fx-hashed: the keys are SHA-256 digests, which nobody can make collide.
-    done: FxHashMap<LinkKey, SigCheck>,
+    /// Fx-hashed: the keys are pool indices, which the inputs do not choose.
+    done: FxHashMap<(Id, Id), SigCheck>,
 }
-
-/// (issuer, child) SHA-256 fingerprints.
-type LinkKey = ([u8; 32], [u8; 32]);
 
 impl SigCache {
     /// The cached result, or `None` when the check has not been done yet.
-    pub fn get(&self, child: &Certificate, issuer: &Certificate) -> Option<&SigCheck> {
-        self.done.get(&(issuer.sha256, child.sha256))
+    pub fn get(&self, child: Id, issuer: Id) -> Option<&SigCheck> {
+        self.done.get(&(issuer, child))
     }
 
     /// Verifies, in parallel, each of `children` against its candidate issuers in `pool`
@@ -54,9 +52,7 @@ impl SigCache {
     /// searches that follow find the results here. The pool does not change meanwhile, so the
     /// outcome is the one the searches would have computed one by one.
     pub fn verify_candidates(&mut self, pool: &Pool, children: &[Id], per_child: usize) {
-        // (issuer, child, result): ids, not the 64-byte keys, while a fleet's results are
-        // gathered.
-        let done: Vec<(Id, Id, SigCheck)> = children
+        let done: Vec<((Id, Id), SigCheck)> = children
             .par_iter()
             .flat_map_iter(|&child| {
                 pool.issuers_of(pool.cert(child))
@@ -64,15 +60,12 @@ impl SigCache {
                     .take(per_child)
                     .map(move |issuer| {
                         let check = check_signature(pool.cert(child), pool.cert(issuer));
-                        (issuer, child, check)
+                        ((issuer, child), check)
                     })
             })
             .collect();
         self.done.reserve(done.len());
-        for (issuer, child, check) in done {
-            self.done
-                .insert((pool.cert(issuer).sha256, pool.cert(child).sha256), check);
-        }
+        self.done.extend(done);
     }
 
     /// How many (issuer, child) pairs have been checked in this run.
@@ -84,10 +77,12 @@ impl SigCache {
         self.done.is_empty()
     }
 
-    pub fn check(&mut self, child: &Certificate, issuer: &Certificate) -> SigCheck {
+    /// The result of checking `child`'s signature with `issuer`'s key, both in `pool`:
+    /// computed the first time it is asked for.
+    pub fn check(&mut self, pool: &Pool, child: Id, issuer: Id) -> SigCheck {
         self.done
-            .entry((issuer.sha256, child.sha256))
-            .or_insert_with(|| check_signature(child, issuer))
+            .entry((issuer, child))
+            .or_insert_with(|| check_signature(pool.cert(child), pool.cert(issuer)))
             .clone()
     }
 }
