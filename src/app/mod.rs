@@ -411,7 +411,7 @@ fn output_names(pool: &Pool, cases: &[LeafCase<'_>]) -> Vec<String> {
 
 /// How many report entries `inspect` makes at once: enough to keep every core busy, few
 /// enough that memory does not grow with the fleet.
-const RESULT_CHUNK: usize = 1024;
+const RESULT_CHUNK: usize = 256;
 
 /// One leaf's report entry: the result, or (for `--json`) its JSON already rendered on
 /// another thread.
