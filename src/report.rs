@@ -2,6 +2,7 @@
 //! one JSON document (`{"schema":1,"results":[...]}`). Field names and finding codes are a
 //! stable interface; add fields, never rename or remove them.
 
+use std::fmt;
 use std::io::{self, Write};
 
 use serde::Serialize;
@@ -70,6 +71,22 @@ impl SourceView {
     }
 }
 
+/// The source as the human report says it, made from the view when it is printed (the JSON
+/// report does not need it).
+impl fmt::Display for SourceView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = self.location.as_deref().unwrap_or_default();
+        match self.kind {
+            "intermediates" => write!(f, "--intermediates {at}"),
+            "cache" => write!(f, "AIA cache ({at})"),
+            "aia" => write!(f, "AIA {at}"),
+            "mozilla-roots" => write!(f, "trust store (Mozilla)"),
+            "roots" => write!(f, "trust store ({at})"),
+            _ => write!(f, "{at}"),
+        }
+    }
+}
+
 /// One certificate of the built chain.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChainItem {
@@ -84,8 +101,6 @@ pub struct ChainItem {
     /// `unverifiable`, or absent for the last certificate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<&'static str>,
-    #[serde(skip)]
-    pub source_text: String,
 }
 
 impl ChainItem {
@@ -98,7 +113,6 @@ impl ChainItem {
             role,
             source: SourceView::of(&entry.source),
             signature,
-            source_text: entry.source.to_string(),
         }
     }
 }
@@ -411,7 +425,7 @@ fn print_result(r: &LeafResult, check: bool, out: &mut dyn Write) -> io::Result<
             out,
             "       expires {not_after}  sha256 {}  from {}",
             &c.sha256[..16],
-            c.source_text
+            c.source
         )?;
         if c.signature == Some("unverifiable") {
             writeln!(
@@ -495,10 +509,30 @@ fn print_result(r: &LeafResult, check: bool, out: &mut dyn Write) -> io::Result<
 
 #[cfg(test)]
 mod tests {
-    //! The streamed JSON writer must print exactly what serde_json prints for the whole report.
+    //! The streamed JSON writer must print exactly what serde_json prints for the whole report;
+    //! a source shown from its view reads as the source itself.
 
     use super::*;
     use crate::diagnose::{Code, Severity};
+
+    #[test]
+    fn a_source_view_is_shown_as_its_source() {
+        let path: std::sync::Arc<std::path::Path> = std::path::Path::new("/etc/ssl/a.pem").into();
+        let url = "http://ca.example.test/int.der".to_string();
+        for source in [
+            Source::Input {
+                path: path.clone(),
+                index: 2,
+            },
+            Source::Intermediates { path: path.clone() },
+            Source::Cache { url: url.clone() },
+            Source::Aia { url },
+            Source::MozillaRoots,
+            Source::Roots { path },
+        ] {
+            assert_eq!(SourceView::of(&source).to_string(), source.to_string());
+        }
+    }
 
     fn result(n: usize) -> LeafResult {
         let view = CertView {
