@@ -181,6 +181,10 @@ impl Pool {
     /// Parses into the pool the lazily added anchors that could have issued `child` (same
     /// name as its issuer). Call before [`Pool::issuers_of`]; a no-op once done for a name.
     pub fn load_issuers_of(&mut self, child: &Certificate) {
+        // Without a lazy store (or once it is all parsed), nothing to hash a name for.
+        if self.unparsed.is_empty() {
+            return;
+        }
         let Some(pending) = self.unparsed.remove(&*child.issuer_key) else {
             return;
         };
@@ -227,11 +231,28 @@ impl Pool {
     /// contradicts its authority key id (RFC 5280 §4.2.1.1; RFC 4158 §3.5.12). Ordered so that
     /// a matching key id and a trust anchor come first, then by id for determinism.
     pub fn issuers_of(&self, child: &Certificate) -> Vec<Id> {
-        let Some(ids) = self.by_subject.get(&self.names.hash_one(&child.issuer_key)) else {
-            return Vec::new();
-        };
-        let mut out: Vec<Id> = ids
-            .iter()
+        let mut out: Vec<Id> = self.candidates(child).collect();
+        out.sort_by_key(|&id| {
+            let c = &self.entries[id].cert;
+            let key_match = child.aki.is_some() && child.aki == c.ski;
+            (!key_match, !self.is_anchor(c), id)
+        });
+        out
+    }
+
+    /// Whether `child` has any candidate issuer ([`Pool::issuers_of`] is not empty), without
+    /// gathering and ordering them.
+    pub fn has_issuers_of(&self, child: &Certificate) -> bool {
+        self.candidates(child).next().is_some()
+    }
+
+    /// The candidate issuers of `child`, unordered: see [`Pool::issuers_of`].
+    fn candidates<'a>(&'a self, child: &'a Certificate) -> impl Iterator<Item = Id> + 'a {
+        let ids = self
+            .by_subject
+            .get(&self.names.hash_one(&child.issuer_key))
+            .map_or(&[][..], Vec::as_slice);
+        ids.iter()
             .copied()
             .filter(|&id| *self.entries[id].cert.subject_key == *child.issuer_key)
             .filter(|&id| {
@@ -242,13 +263,6 @@ impl Pool {
                 (Some(aki), Some(ski)) => aki == ski,
                 _ => true,
             })
-            .collect();
-        out.sort_by_key(|&id| {
-            let c = &self.entries[id].cert;
-            let key_match = child.aki.is_some() && child.aki == c.ski;
-            (!key_match, !self.is_anchor(c), id)
-        });
-        out
     }
 }
 

@@ -383,7 +383,13 @@ fn file_runs(certs: &[Located]) -> Vec<Range<usize>> {
     let mut runs: Vec<Range<usize>> = Vec::new();
     for (i, c) in certs.iter().enumerate() {
         match runs.last_mut() {
-            Some(run) if certs[run.start].path == c.path => run.end = i + 1,
+            // One `Arc` per file read; a probed server's certificates may each have their own.
+            Some(run)
+                if Arc::ptr_eq(&certs[run.start].path, &c.path)
+                    || certs[run.start].path.as_os_str() == c.path.as_os_str() =>
+            {
+                run.end = i + 1
+            }
             _ => runs.push(i..i + 1),
         }
     }

@@ -255,7 +255,7 @@ impl<'a> Aia<'a> {
                 std::collections::BTreeMap::new();
             for cert in &frontier {
                 pool.load_issuers_of(cert);
-                if cert.is_self_issued() || !pool.issuers_of(cert).is_empty() {
+                if cert.is_self_issued() || pool.has_issuers_of(cert) {
                     continue;
                 }
                 for url in cert.ca_issuers.iter().take(self.config.max_urls_per_cert) {
