@@ -104,6 +104,8 @@ pub struct Pool {
     anchors: FxHashMap<[u8; 32], Vec<String>>,
     /// Trust anchors not parsed yet, by subject key.
     unparsed: HashMap<String, Vec<(&'static [u8], Source)>>,
+    /// See [`Pool::generation`].
+    changes: u64,
 }
 
 impl Pool {
@@ -111,7 +113,6 @@ impl Pool {
         Pool::default()
     }
 
-    /// Adds a certificate; returns its id (the existing one if already present).
     /// Makes room for `n` more certificates.
     pub fn reserve(&mut self, n: usize) {
         self.entries.reserve(n);
@@ -119,10 +120,18 @@ impl Pool {
         self.by_subject.reserve(n);
     }
 
+    /// How many times the pool has changed (a certificate or an anchor added, lazy anchors
+    /// added or parsed): what was found in it is still true while this stays the same.
+    pub fn generation(&self) -> u64 {
+        self.changes
+    }
+
+    /// Adds a certificate; returns its id (the existing one if already present).
     pub fn add(&mut self, cert: Arc<Certificate>, source: Source) -> Id {
         if let Some(&id) = self.by_sha.get(&cert.sha256) {
             return id;
         }
+        self.changes += 1;
         let id = self.entries.len();
         self.by_sha.insert(cert.sha256, id);
         // Most subjects are one certificate's: room for one id, not the default four.
@@ -140,6 +149,7 @@ impl Pool {
 
     /// Adds a trust anchor: its (subject, key) becomes trusted wherever it appears.
     pub fn add_anchor(&mut self, cert: Arc<Certificate>, source: Source) -> Id {
+        self.changes += 1;
         let subjects = self.anchors.entry(cert.spki_sha256).or_default();
         if !subjects.contains(&cert.subject_key) {
             subjects.push(cert.subject_key.clone());
@@ -163,6 +173,7 @@ impl Pool {
         ders: impl IntoIterator<Item = &'static [u8]>,
         source: Source,
     ) {
+        self.changes += 1;
         for der in ders {
             let Some((subject_key, spki_sha256)) = crate::cert::peek_subject_and_key(der) else {
                 continue;
@@ -176,6 +187,11 @@ impl Pool {
                 .or_default()
                 .push((der, source.clone()));
         }
+    }
+
+    /// Whether [`Pool::load_issuers_of`] would add anything for `child`.
+    pub fn has_pending_issuers(&self, child: &Certificate) -> bool {
+        !self.unparsed.is_empty() && self.unparsed.contains_key(&*child.issuer_key)
     }
 
     /// Parses into the pool the lazily added anchors that could have issued `child` (same

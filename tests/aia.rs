@@ -1454,3 +1454,54 @@ fn rejected_impostor_is_not_replayed_from_the_cache() {
     out.assert_status(0);
     assert_eq!(server.hits("/int.crt"), 2);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Searches that change the pool
+// ---------------------------------------------------------------------------------------------
+
+/// Leaves are searched all at once first, against the pool as it is; a search that fetches
+/// changes the pool for the leaves after it. Here the search for the first leaf fetches, at
+/// its intermediate's AIA URL, a cross-signed copy of the second leaf's issuer: the second
+/// leaf must see it as a candidate, as it would if the leaves were searched one at a time.
+#[test]
+fn a_certificate_fetched_for_one_leaf_is_a_candidate_for_the_leaves_after_it() {
+    let server = HttpServer::start(vec![]);
+    let url = server.url("/other.crt");
+    let root = self_signed(&Spec::ca("Test Root", Alg::Rsa2048(0)));
+    let other_root = self_signed(&Spec::ca("Other Root", Alg::Rsa2048(1)));
+    let shared = issue(&Spec::ca("Shared CA", Alg::Rsa2048(2)), &root);
+    let cross = issue(&Spec::ca("Shared CA", Alg::Rsa2048(2)), &other_root);
+    let missing = issue(&Spec::ca("Missing CA", Alg::Rsa2048(3)), &root);
+    let int1 = issue(&Spec::ca("Int One", Alg::P256(0)).aia(&url), &missing);
+    let first = issue(&Spec::leaf("a.example.test", Alg::P256(1)), &int1);
+    let second = issue(&Spec::leaf("b.example.test", Alg::P256(2)), &shared);
+    server.set("/other.crt", Reply::Body(cross.der.clone()));
+
+    let env = TestEnv::new();
+    env.write("root.pem", pem_bundle(&[&root, &other_root]));
+    env.write("in/a/fullchain.pem", pem_bundle(&[&first, &int1]));
+    env.write("in/b/fullchain.pem", pem_bundle(&[&second, &shared]));
+    let out = inspect(&env, &["in"]);
+    let v = out.json();
+    assert_eq!(server.hits("/other.crt"), 1, "{v:#}");
+    let results = v["results"].as_array().expect("results");
+    assert_eq!(results.len(), 2, "{v:#}");
+    // Two equivalent paths: through the input's Shared CA to Test Root, and through the
+    // fetched cross-sign to Other Root (both trusted). One is chosen, the other listed.
+    let second_result = &results[1];
+    let mut tops: Vec<String> = second_result["alternatives"]
+        .as_array()
+        .expect("alternatives")
+        .iter()
+        .filter_map(|a| a["chain"].as_array()?.last()?.as_str().map(str::to_string))
+        .collect();
+    let chosen = chain_subjects(second_result);
+    let chosen_top = chosen.last().map_or("", |s| s.trim_start_matches("CN="));
+    tops.push(chosen_top.to_string());
+    tops.sort();
+    assert_eq!(
+        tops,
+        ["Other Root", "Test Root"],
+        "the fetched cross-sign was not tried for the second leaf: {second_result:#}"
+    );
+}

@@ -288,28 +288,42 @@ pub(super) fn analyse(
     }
     let mut sigs = SigCache::default();
     sigs.verify_candidates(&pool, &leaf_ids, budget.max_signature_checks);
+    sigs.verify_above(&mut pool, &leaf_ids, &budget);
 
-    // The path searches, one leaf at a time (they may fetch). A leaf without any path has
-    // nothing to choose from (see `chain::choose`) and is dropped.
-    let mut built: Vec<Built> = Vec::with_capacity(leaves.len());
-    for (&(group, file, located), &leaf) in leaves.iter().zip(&leaf_ids) {
-        let outcome = chain::build(leaf, &mut pool, &mut aia, &budget, &mut sigs);
-        if outcome.complete.is_empty() && outcome.partial.is_empty() {
-            continue;
+    // The path searches: first every leaf at once against the pool as it is now, each search
+    // giving up if it would have to change it (fetch, parse a lazy root, verify a link not
+    // checked yet); then, one leaf at a time and in order, the searches that gave up, and
+    // every search after one that changed the pool. So each leaf gets the outcome a search
+    // one leaf at a time would have given it.
+    let frozen_at = pool.generation();
+    let (mut built, gave_up): (Vec<Built>, Vec<bool>) = leaves
+        .par_iter()
+        .zip(&leaf_ids)
+        .map(|(&(group, file, located), &leaf)| {
+            let outcome = chain::build_frozen(leaf, &pool, &budget, &sigs);
+            let gave_up = outcome.is_none();
+            // What the leaf's file (or probed server) presents.
+            let presented: Vec<Id> = groups[group].certs[file.clone()]
+                .iter()
+                .filter_map(|c| pool.find(&c.cert.sha256))
+                .collect();
+            let built = Built {
+                group,
+                leaf,
+                located: located.clone(),
+                presented,
+                outcome: outcome.unwrap_or_default(),
+            };
+            (built, gave_up)
+        })
+        .unzip();
+    for (b, gave_up) in built.iter_mut().zip(gave_up) {
+        if gave_up || pool.generation() != frozen_at {
+            b.outcome = chain::build(b.leaf, &mut pool, &mut aia, &budget, &mut sigs);
         }
-        // What the leaf's file (or probed server) presents.
-        let presented: Vec<Id> = groups[group].certs[file.clone()]
-            .iter()
-            .filter_map(|c| pool.find(&c.cert.sha256))
-            .collect();
-        built.push(Built {
-            group,
-            leaf,
-            located: located.clone(),
-            presented,
-            outcome,
-        });
     }
+    // A leaf without any path has nothing to choose from (see `chain::choose`).
+    built.retain(|b| !(b.outcome.complete.is_empty() && b.outcome.partial.is_empty()));
     drop(sigs);
     if let Some(Some(s)) = spinner.get() {
         s.finish_and_clear();

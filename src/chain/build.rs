@@ -7,7 +7,7 @@
 //! the path is refused, which cuts every loop (RFC 4158 §5.2). Every step is charged to a
 //! [`Budget`].
 
-use crate::cert::SigCheck;
+use crate::cert::{Certificate, SigCheck};
 use crate::pool::{Id, Pool};
 
 use super::{Budget, IssuerSource, Limit, SigCache};
@@ -42,7 +42,7 @@ impl Path {
 }
 
 /// Everything the search learned about one leaf.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
     /// Paths that end at a trust anchor.
     pub complete: Vec<Path>,
@@ -55,11 +55,77 @@ pub struct Outcome {
     pub limits: Vec<Limit>,
 }
 
+/// What a search reads, and may change: the pool (issuers loaded or fetched) and the
+/// signature cache.
+enum World<'a> {
+    /// The search proper: it loads, fetches and verifies as it needs.
+    Live {
+        pool: &'a mut Pool,
+        fetch: &'a mut dyn IssuerSource,
+        sigs: &'a mut SigCache,
+    },
+    /// A search that changes nothing, so that many can run at once: it gives up as soon as it
+    /// would have to load, fetch or verify.
+    Frozen { pool: &'a Pool, sigs: &'a SigCache },
+}
+
+/// Why a search ended early.
+enum Stop {
+    Limit(Limit),
+    /// A frozen search needed to change something.
+    Frozen,
+}
+
+impl From<Limit> for Stop {
+    fn from(limit: Limit) -> Stop {
+        Stop::Limit(limit)
+    }
+}
+
+impl World<'_> {
+    fn pool(&self) -> &Pool {
+        match self {
+            World::Live { pool, .. } => pool,
+            World::Frozen { pool, .. } => pool,
+        }
+    }
+
+    fn load_issuers_of(&mut self, cert: &Certificate) -> Result<(), Stop> {
+        match self {
+            World::Live { pool, .. } => {
+                pool.load_issuers_of(cert);
+                Ok(())
+            }
+            World::Frozen { pool, .. } if pool.has_pending_issuers(cert) => Err(Stop::Frozen),
+            World::Frozen { .. } => Ok(()),
+        }
+    }
+
+    fn fetch_issuers(&mut self, cert: &Certificate) -> Result<Vec<Id>, Stop> {
+        match self {
+            World::Live { pool, fetch, .. } => Ok(fetch.fetch_issuers(cert, pool)),
+            World::Frozen { .. } => Err(Stop::Frozen),
+        }
+    }
+
+    fn cached(&self, child: Id, issuer: Id) -> Option<&SigCheck> {
+        match self {
+            World::Live { sigs, .. } => sigs.get(child, issuer),
+            World::Frozen { sigs, .. } => sigs.get(child, issuer),
+        }
+    }
+
+    fn verify(&mut self, child: Id, issuer: Id) -> Result<SigCheck, Stop> {
+        match self {
+            World::Live { pool, sigs, .. } => Ok(sigs.check(pool, child, issuer)),
+            World::Frozen { .. } => Err(Stop::Frozen),
+        }
+    }
+}
+
 struct Search<'a> {
-    pool: &'a mut Pool,
-    fetch: &'a mut dyn IssuerSource,
+    world: World<'a>,
     budget: &'a Budget,
-    sigs: &'a mut SigCache,
     calls: usize,
     checks: usize,
     out: Outcome,
@@ -73,11 +139,24 @@ pub fn build(
     budget: &Budget,
     sigs: &mut SigCache,
 ) -> Outcome {
+    let world = World::Live { pool, fetch, sigs };
+    // A live search never needs to stop for being frozen.
+    search(world, leaf, budget).unwrap_or_default()
+}
+
+/// [`build`] without changing the pool or the cache, so that leaves can be searched in
+/// parallel: `None` if the search would have had to load a lazy root, fetch, or verify a
+/// signature not in `sigs`. Otherwise its outcome is the one [`build`] gives on the same pool
+/// with a cache holding at least `sigs` (every check it makes is found there, and counts for
+/// nothing against the budget in either).
+pub fn build_frozen(leaf: Id, pool: &Pool, budget: &Budget, sigs: &SigCache) -> Option<Outcome> {
+    search(World::Frozen { pool, sigs }, leaf, budget)
+}
+
+fn search<'a>(world: World<'a>, leaf: Id, budget: &'a Budget) -> Option<Outcome> {
     let mut search = Search {
-        pool,
-        fetch,
+        world,
         budget,
-        sigs,
         calls: 0,
         checks: 0,
         out: Outcome::default(),
@@ -87,15 +166,19 @@ pub fn build(
         links: Vec::new(),
         anchored: false,
     };
-    if let Err(limit) = search.extend(&mut path) {
-        search.out.limits.push(limit);
-        if search.out.complete.is_empty() && search.out.partial.is_empty() {
-            search.out.partial.push(path);
+    match search.extend(&mut path) {
+        Ok(()) => {}
+        Err(Stop::Frozen) => return None,
+        Err(Stop::Limit(limit)) => {
+            search.out.limits.push(limit);
+            if search.out.complete.is_empty() && search.out.partial.is_empty() {
+                search.out.partial.push(path);
+            }
         }
     }
     let mut out = search.out;
     out.shrink_to_fit();
-    out
+    Some(out)
 }
 
 impl Outcome {
@@ -114,17 +197,17 @@ impl Outcome {
 }
 
 impl Search<'_> {
-    fn extend(&mut self, path: &mut Path) -> Result<(), Limit> {
+    fn extend(&mut self, path: &mut Path) -> Result<(), Stop> {
         self.calls += 1;
         if self.calls > self.budget.max_build_calls {
-            return Err(Limit::BuildCalls);
+            return Err(Limit::BuildCalls.into());
         }
         if self.out.complete.len() >= self.budget.max_paths {
             return Ok(());
         }
         let tip = path.tip();
-        let tip_cert = self.pool.cert(tip).clone();
-        if self.pool.is_anchor(&tip_cert) {
+        let tip_cert = self.world.pool().cert(tip).clone();
+        if self.world.pool().is_anchor(&tip_cert) {
             let mut done = path.clone();
             done.anchored = true;
             self.out.complete.push(done);
@@ -141,17 +224,17 @@ impl Search<'_> {
             self.out.partial.push(path.clone());
             return Ok(());
         }
-        self.pool.load_issuers_of(&tip_cert);
-        let mut candidates = self.accepted(tip, self.pool.issuers_of(&tip_cert))?;
+        self.world.load_issuers_of(&tip_cert)?;
+        let mut candidates = self.accepted(tip, self.world.pool().issuers_of(&tip_cert))?;
         if candidates.is_empty() {
-            let fetched = self.fetch.fetch_issuers(&tip_cert, self.pool);
+            let fetched = self.world.fetch_issuers(&tip_cert)?;
             candidates = self.accepted(tip, fetched)?;
         }
         let mut extended = false;
         for (id, link) in candidates {
-            let cand = self.pool.cert(id).clone();
+            let cand = self.world.pool().cert(id).clone();
             let on_path = path.ids.iter().any(|&p| {
-                let c = self.pool.cert(p);
+                let c = self.world.pool().cert(p);
                 c.subject_key == cand.subject_key && c.spki_sha256 == cand.spki_sha256
             });
             if on_path {
@@ -173,7 +256,7 @@ impl Search<'_> {
     }
 
     /// Checks candidate issuers of `child`; returns the accepted ones with how they link.
-    fn accepted(&mut self, child: Id, candidates: Vec<Id>) -> Result<Vec<(Id, Link)>, Limit> {
+    fn accepted(&mut self, child: Id, candidates: Vec<Id>) -> Result<Vec<(Id, Link)>, Stop> {
         let mut out: Vec<(Id, Link)> = Vec::new();
         for id in candidates {
             if out.iter().any(|(seen, _)| *seen == id) {
@@ -192,19 +275,23 @@ impl Search<'_> {
         Ok(out)
     }
 
-    fn self_signed(&mut self, id: Id) -> Result<bool, Limit> {
+    fn self_signed(&mut self, id: Id) -> Result<bool, Stop> {
         Ok(!matches!(self.check(id, id)?, SigCheck::Invalid))
     }
 
-    fn check(&mut self, child: Id, issuer: Id) -> Result<SigCheck, Limit> {
-        if let Some(done) = self.sigs.get(child, issuer) {
+    fn check(&mut self, child: Id, issuer: Id) -> Result<SigCheck, Stop> {
+        if let Some(done) = self.world.cached(child, issuer) {
             return Ok(done.clone());
+        }
+        // A frozen search stops before counting: a live one might find this check done.
+        if matches!(self.world, World::Frozen { .. }) {
+            return Err(Stop::Frozen);
         }
         self.checks += 1;
         if self.checks > self.budget.max_signature_checks {
-            return Err(Limit::SignatureChecks);
+            return Err(Limit::SignatureChecks.into());
         }
-        Ok(self.sigs.check(self.pool, child, issuer))
+        self.world.verify(child, issuer)
     }
 }
 
@@ -322,6 +409,73 @@ mod tests {
             sigs.len(),
             42,
             "b->a and a->root were checked once for 40 leaves"
+        );
+    }
+
+    #[test]
+    fn a_frozen_search_gives_up_rather_than_verify_and_agrees_once_the_links_are_checked() {
+        let mut pool = Pool::new();
+        let leaf = long_chain(&mut pool);
+        let budget = Budget::default();
+        let mut sigs = SigCache::default();
+        assert_eq!(
+            build_frozen(leaf, &pool, &budget, &sigs),
+            None,
+            "nothing checked"
+        );
+        sigs.verify_candidates(&pool, &[leaf], budget.max_signature_checks);
+        assert_eq!(
+            build_frozen(leaf, &pool, &budget, &sigs),
+            None,
+            "links above unchecked"
+        );
+        sigs.verify_above(&mut pool, &[leaf], &budget);
+        let checked = sigs.len();
+        let frozen = build_frozen(leaf, &pool, &budget, &sigs).expect("every link checked");
+        let live = build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs);
+        assert_eq!(frozen, live);
+        assert_eq!(frozen.complete[0].ids.len(), 5);
+        assert_eq!(
+            sigs.len(),
+            checked,
+            "the live search found every check done"
+        );
+    }
+
+    #[test]
+    fn a_frozen_search_gives_up_where_a_live_one_would_fetch_or_parse_a_root() {
+        let r = root("Root");
+        let a = issued("A", true, &r);
+        let leaf_cert = issued("leaf", false, &a);
+        let budget = Budget::default();
+
+        // A is not in the pool: a live search would ask the issuer source.
+        let mut pool = Pool::new();
+        let leaf = input(&mut pool, &leaf_cert);
+        let sigs = SigCache::default();
+        assert_eq!(build_frozen(leaf, &pool, &budget, &sigs), None);
+
+        // The root is in the lazy store: a live search would parse it when it reaches A.
+        let mut pool = Pool::new();
+        let root_der: &'static [u8] = Box::leak(r.der.clone().into_boxed_slice());
+        pool.add_lazy_anchors([root_der], Source::MozillaRoots);
+        input(&mut pool, &a);
+        let leaf = input(&mut pool, &leaf_cert);
+        let mut sigs = SigCache::default();
+        sigs.verify_candidates(&pool, &[leaf], budget.max_signature_checks);
+        assert_eq!(build_frozen(leaf, &pool, &budget, &sigs), None);
+        let before = pool.generation();
+        sigs.verify_above(&mut pool, &[leaf], &budget);
+        assert_ne!(
+            pool.generation(),
+            before,
+            "the root was parsed ahead of the search"
+        );
+        let frozen = build_frozen(leaf, &pool, &budget, &sigs).expect("root parsed, links checked");
+        assert_eq!(frozen.complete.len(), 1);
+        assert_eq!(
+            frozen,
+            build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs)
         );
     }
 

@@ -13,7 +13,7 @@ use crate::cert::{check_signature, Certificate, SigCheck};
 use crate::pool::{Id, Pool};
 
 pub use budget::{Budget, Limit};
-pub use build::{build, Link, Outcome, Path};
+pub use build::{build, build_frozen, Link, Outcome, Path};
 pub use select::{choose, Choice, Rejected};
 
 /// Supplies more candidate issuers when the pool has none: the seam behind which AIA fetching
@@ -31,6 +31,10 @@ impl IssuerSource for NoFetch {
         Vec::new()
     }
 }
+
+/// Most certificates above the leaves whose links [`SigCache::verify_above`] verifies ahead of
+/// the path searches (a fleet has tens of CAs; a hostile tree may have many more).
+pub const MAX_CA_LINK_CHECKS: usize = 10_000;
 
 /// Signature checks already done in this run, keyed by (issuer, child), so each CA link is
 /// verified once per run, not once per leaf. Keyed by pool ids: a cache serves one pool (the
@@ -66,6 +70,45 @@ impl SigCache {
             .collect();
         self.done.reserve(done.len());
         self.done.extend(done);
+    }
+
+    /// Verifies, as [`SigCache::verify_candidates`] does for `children`, the links above them:
+    /// their candidate issuers against their own candidates, level by level up to the depth
+    /// budget, so that the path searches find every check done and can run in parallel
+    /// ([`build_frozen`]). The lazy roots each level may reach are parsed first (the pool
+    /// changes only there). At most [`MAX_CA_LINK_CHECKS`] certificates are taken up, in all;
+    /// the links above the others are verified by the searches that reach them.
+    pub fn verify_above(&mut self, pool: &mut Pool, children: &[Id], budget: &Budget) {
+        let per_child = budget.max_signature_checks;
+        let mut seen: std::collections::HashSet<Id> = children.iter().copied().collect();
+        let mut level = children.to_vec();
+        let mut taken = 0;
+        for _ in 1..budget.max_depth {
+            // The candidates of this level not seen yet, in order, each once.
+            let mut next = Vec::new();
+            for &child in &level {
+                for issuer in pool
+                    .issuers_of(pool.cert(child))
+                    .into_iter()
+                    .take(per_child)
+                {
+                    if seen.insert(issuer) {
+                        next.push(issuer);
+                    }
+                }
+            }
+            next.truncate(MAX_CA_LINK_CHECKS - taken);
+            if next.is_empty() {
+                return;
+            }
+            taken += next.len();
+            for &id in &next {
+                let cert = pool.cert(id).clone();
+                pool.load_issuers_of(&cert);
+            }
+            self.verify_candidates(pool, &next, per_child);
+            level = next;
+        }
     }
 
     /// How many (issuer, child) pairs have been checked in this run.
