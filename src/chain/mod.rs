@@ -80,23 +80,22 @@ impl SigCache {
     /// the links above the others are verified by the searches that reach them.
     pub fn verify_above(&mut self, pool: &mut Pool, children: &[Id], budget: &Budget) {
         let per_child = budget.max_signature_checks;
-        let mut seen: std::collections::HashSet<Id> = children.iter().copied().collect();
+        // Fx-hashed: pool ids, which the inputs do not choose.
+        let mut seen: rustc_hash::FxHashSet<Id> = children.iter().copied().collect();
         let mut level = children.to_vec();
         let mut taken = 0;
         for _ in 1..budget.max_depth {
-            // The candidates of this level not seen yet, in order, each once.
-            let mut next = Vec::new();
-            for &child in &level {
-                for issuer in pool
-                    .issuers_of(pool.cert(child))
-                    .into_iter()
-                    .take(per_child)
-                {
-                    if seen.insert(issuer) {
-                        next.push(issuer);
-                    }
-                }
-            }
+            // The candidates of this level (looked up on all cores: the first level is every
+            // leaf) not seen yet, in order, each once.
+            let found: Vec<Id> = level
+                .par_iter()
+                .flat_map_iter(|&child| {
+                    pool.issuers_of(pool.cert(child))
+                        .into_iter()
+                        .take(per_child)
+                })
+                .collect();
+            let mut next: Vec<Id> = found.into_iter().filter(|&id| seen.insert(id)).collect();
             next.truncate(MAX_CA_LINK_CHECKS - taken);
             if next.is_empty() {
                 return;
