@@ -2137,6 +2137,38 @@ fn pfx_password_is_prompted_on_the_terminal_without_echo_and_opens_the_pfx() {
     assert_eq!(r["status"], "ok", "{r:#}");
 }
 
+/// A PFX reached by two paths (here a link beside it) is one file: one prompt, one result.
+#[test]
+fn pfx_reached_by_two_paths_prompts_once() {
+    if !have_util_linux_script() {
+        return;
+    }
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    make_pfx(&env, &chain, "in/mail.pfx", PFX_PASSWORD, &[]);
+    std::os::unix::fs::symlink("mail.pfx", env.path("in/current.pfx")).expect("symlink");
+    let dir = env.path("in");
+    let mut tty = TtySession::start(&env, &chainfix_on_tty(&env, &["inspect", "--json"], &dir));
+    tty.wait_until("the password prompt", |t| t.contains("Password for "));
+    tty.wait_for_echo_off(&env, "tty.txt");
+    tty.type_line(PFX_PASSWORD);
+    let (code, transcript) = tty.finish();
+    assert_eq!(code, 0, "exit code; transcript:\n{transcript}");
+    assert_eq!(
+        transcript.matches("Password for").count(),
+        1,
+        "one file, one prompt:\n{transcript}"
+    );
+    let v = transcript_json(&transcript);
+    assert!(errors(&v).is_empty(), "{v:#}");
+    assert_eq!(results(&v).len(), 1, "{v:#}");
+    assert_eq!(
+        result_for(&v, LEAF)["file"],
+        s(&env.path("in/current.pfx")),
+        "the first path in walk order is kept"
+    );
+}
+
 #[test]
 fn wrong_password_typed_at_the_terminal_prompt_exits_2_naming_the_pfx() {
     if !have_util_linux_script() {

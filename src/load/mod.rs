@@ -11,10 +11,10 @@ pub mod pkcs12;
 pub mod pkcs7;
 pub mod walk;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
@@ -116,9 +116,10 @@ pub fn load_paths_with(
     // core; enough are queued to keep every reader busy, and the walk waits beyond that.
     const BATCH: usize = 64;
     const QUEUE: usize = 64;
+    let asked = Mutex::new(HashMap::new());
     let read = |(i, file, explicit): (usize, PathBuf, bool)| {
         let mut one = Loaded::default();
-        let id = load_file(&file, explicit, pw, &mut one);
+        let id = load_file(&file, explicit, pw, &asked, &mut one);
         progress.advance();
         (i, id, one)
     };
@@ -208,11 +209,42 @@ fn expand_all(
     problems
 }
 
+/// The password typed for each file so far, by identity (see [`AskOnce`]).
+type Asked = Mutex<HashMap<walk::FileId, Option<String>>>;
+
+/// Prompts at most once for a file: a file reached by two paths is read twice (the second
+/// copy is dropped afterwards), and its second reading gets the first's answer.
+struct AskOnce<'a> {
+    inner: &'a dyn PasswordSource,
+    id: &'a walk::FileId,
+    asked: &'a Asked,
+}
+
+impl PasswordSource for AskOnce<'_> {
+    fn configured(&self) -> Option<String> {
+        self.inner.configured()
+    }
+
+    fn prompt(&self, path: &Path) -> Option<String> {
+        // Held while the user types: the other readers wait for their turn to prompt anyway.
+        let mut asked = self.asked.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(answer) = asked.get(self.id) {
+            return answer.clone();
+        }
+        let answer = self.inner.prompt(path);
+        // `FileId` is a copy on Unix, a path elsewhere.
+        #[allow(clippy::clone_on_copy)]
+        asked.insert(self.id.clone(), answer.clone());
+        answer
+    }
+}
+
 /// Reads and parses one file into `loaded`; returns the file's identity.
 fn load_file(
     path: &Path,
     explicit: bool,
     pw: &dyn PasswordSource,
+    asked: &Asked,
     loaded: &mut Loaded,
 ) -> walk::FileId {
     let problem = |message: String, fatal: bool| FileProblem {
@@ -229,7 +261,12 @@ fn load_file(
         }
     };
     loaded.files_read += 1;
-    let contents = match parse_bytes(&bytes, path, pw) {
+    let pw = AskOnce {
+        inner: pw,
+        id: &id,
+        asked,
+    };
+    let contents = match parse_bytes(&bytes, path, &pw) {
         Ok(c) => c,
         Err(message) => {
             if explicit || has_certificate_extension(path) || message != NOT_RECOGNISED {
