@@ -123,8 +123,9 @@ fn decode(label: String, line: usize, text: &[u8]) -> Block {
 fn decode_plain(text: &[u8]) -> Option<Vec<u8>> {
     use base64::Engine;
     let mut lines = lines(text).map(trim);
-    lines.next()?; // BEGIN
-                   // Never less than the decoded size: every 4 characters of the text give at most 3 bytes.
+    // The BEGIN line.
+    lines.next()?;
+    // Never less than the decoded size: every 4 characters of the text give at most 3 bytes.
     let mut der = vec![0; text.len() / 4 * 3 + 3];
     let mut len = 0;
     let mut padded = false;
