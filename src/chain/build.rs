@@ -480,6 +480,33 @@ mod tests {
     }
 
     #[test]
+    fn links_above_the_leaves_are_checked_within_the_leaves_own_budget() {
+        // Ten CAs named "CA" under ten roots named "Upper", no key ids to tell them apart:
+        // every CA is a candidate for the leaf, every root for every CA.
+        let uppers: Vec<Ca> = (0..10).map(|_| root("Upper")).collect();
+        let cas: Vec<Ca> = uppers.iter().map(|u| issued("CA", true, u)).collect();
+        let leaf_ca = issued("leaf", false, &cas[0]);
+        let mut pool = Pool::new();
+        for ca in uppers.iter().chain(&cas) {
+            input(&mut pool, ca);
+        }
+        let leaf = input(&mut pool, &leaf_ca);
+        let budget = Budget {
+            max_signature_checks: 3,
+            ..Budget::default()
+        };
+        let mut sigs = SigCache::default();
+        sigs.verify_candidates(&pool, &[leaf], budget.max_signature_checks);
+        let before = sigs.len();
+        sigs.verify_above(&mut pool, &[leaf], &budget);
+        assert!(
+            sigs.len() - before <= 3,
+            "{} checks ahead for one leaf with a budget of 3",
+            sigs.len() - before
+        );
+    }
+
+    #[test]
     fn complete_path_within_default_budget() {
         let mut pool = Pool::new();
         let leaf = long_chain(&mut pool);

@@ -32,8 +32,8 @@ impl IssuerSource for NoFetch {
     }
 }
 
-/// Most certificates above the leaves whose links [`SigCache::verify_above`] verifies ahead of
-/// the path searches (a fleet has tens of CAs; a hostile tree may have many more).
+/// Most signature checks [`SigCache::verify_above`] makes ahead of the path searches (a fleet
+/// has tens of CA links; a hostile tree may offer many more).
 pub const MAX_CA_LINK_CHECKS: usize = 10_000;
 
 /// Signature checks already done in this run, keyed by (issuer, child), so each CA link is
@@ -76,14 +76,18 @@ impl SigCache {
     /// their candidate issuers against their own candidates, level by level up to the depth
     /// budget, so that the path searches find every check done and can run in parallel
     /// ([`build_frozen`]). The lazy roots each level may reach are parsed first (the pool
-    /// changes only there). At most [`MAX_CA_LINK_CHECKS`] certificates are taken up, in all;
-    /// the links above the others are verified by the searches that reach them.
+    /// changes only there). It makes no more checks than the searches of `children` could
+    /// make themselves (the signature budget each), and at most [`MAX_CA_LINK_CHECKS`]; the
+    /// links it leaves are verified by the searches that reach them.
     pub fn verify_above(&mut self, pool: &mut Pool, children: &[Id], budget: &Budget) {
         let per_child = budget.max_signature_checks;
+        let mut allowance = children
+            .len()
+            .saturating_mul(per_child)
+            .min(MAX_CA_LINK_CHECKS);
         // Fx-hashed: pool ids, which the inputs do not choose.
         let mut seen: rustc_hash::FxHashSet<Id> = children.iter().copied().collect();
         let mut level = children.to_vec();
-        let mut taken = 0;
         for _ in 1..budget.max_depth {
             // The candidates of this level (looked up on all cores: the first level is every
             // leaf) not seen yet, in order, each once.
@@ -96,14 +100,24 @@ impl SigCache {
                 })
                 .collect();
             let mut next: Vec<Id> = found.into_iter().filter(|&id| seen.insert(id)).collect();
-            next.truncate(MAX_CA_LINK_CHECKS - taken);
-            if next.is_empty() {
-                return;
-            }
-            taken += next.len();
+            next.truncate(allowance);
             for &id in &next {
                 let cert = pool.cert(id).clone();
                 pool.load_issuers_of(&cert);
+            }
+            // Taken in order while their checks fit in what is left.
+            let mut fit = 0;
+            for &id in &next {
+                let checks = pool.issuers_of(pool.cert(id)).len().min(per_child);
+                if checks > allowance {
+                    break;
+                }
+                allowance -= checks;
+                fit += 1;
+            }
+            next.truncate(fit);
+            if next.is_empty() {
+                return;
             }
             self.verify_candidates(pool, &next, per_child);
             level = next;
