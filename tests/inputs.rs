@@ -2074,6 +2074,23 @@ fn chainfix_on_tty(env: &TestEnv, args: &[&str], pfx: &Path) -> String {
     format!("tty > tty.txt && exec {}", quoted.join(" "))
 }
 
+/// Runs chainfix on a pseudo-terminal over `input`, waits for a password prompt that contains
+/// `prompt`, types `typed` once echo is off (as a person would, so that a missing echo-off
+/// shows up), and returns the exit code and the transcript.
+fn type_password_at_prompt(
+    env: &TestEnv,
+    args: &[&str],
+    input: &Path,
+    prompt: &str,
+    typed: &str,
+) -> (i32, String) {
+    let mut tty = TtySession::start(env, &chainfix_on_tty(env, args, input));
+    tty.wait_until("the password prompt", |t| t.contains(prompt));
+    tty.wait_for_echo_off(env, "tty.txt");
+    tty.type_line(typed);
+    tty.finish()
+}
+
 /// The JSON report inside a terminal transcript (CRLF line ends, after the prompt).
 fn transcript_json(transcript: &str) -> Value {
     let text = transcript.replace("\r\n", "\n");
@@ -2107,13 +2124,9 @@ fn pfx_password_is_prompted_on_the_terminal_without_echo_and_opens_the_pfx() {
         "the control run should show the typed line twice (echo + head):\n{text:?}"
     );
 
-    let mut tty = TtySession::start(&env, &chainfix_on_tty(&env, &["inspect", "--json"], &pfx));
     let prompt = format!("Password for {}: ", s(&pfx));
-    tty.wait_until("the password prompt", |t| t.contains(&prompt));
-    // Type only once echo is off, as a person would, so a missing echo-off shows up here.
-    tty.wait_for_echo_off(&env, "tty.txt");
-    tty.type_line(PFX_PASSWORD);
-    let (code, transcript) = tty.finish();
+    let (code, transcript) =
+        type_password_at_prompt(&env, &["inspect", "--json"], &pfx, &prompt, PFX_PASSWORD);
     assert_eq!(code, 0, "exit code; transcript:\n{transcript}");
     assert_eq!(
         transcript.matches("Password for").count(),
@@ -2148,11 +2161,13 @@ fn pfx_reached_by_two_paths_prompts_once() {
     make_pfx(&env, &chain, "in/mail.pfx", PFX_PASSWORD, &[]);
     std::os::unix::fs::symlink("mail.pfx", env.path("in/current.pfx")).expect("symlink");
     let dir = env.path("in");
-    let mut tty = TtySession::start(&env, &chainfix_on_tty(&env, &["inspect", "--json"], &dir));
-    tty.wait_until("the password prompt", |t| t.contains("Password for "));
-    tty.wait_for_echo_off(&env, "tty.txt");
-    tty.type_line(PFX_PASSWORD);
-    let (code, transcript) = tty.finish();
+    let (code, transcript) = type_password_at_prompt(
+        &env,
+        &["inspect", "--json"],
+        &dir,
+        "Password for ",
+        PFX_PASSWORD,
+    );
     assert_eq!(code, 0, "exit code; transcript:\n{transcript}");
     assert_eq!(
         transcript.matches("Password for").count(),
@@ -2178,12 +2193,8 @@ fn wrong_password_typed_at_the_terminal_prompt_exits_2_naming_the_pfx() {
     let chain = pki(&env);
     let pfx = make_pfx(&env, &chain, "in/mail.pfx", PFX_PASSWORD, &[]);
     let typed = "not-the-password-41c9";
-    let mut tty = TtySession::start(&env, &chainfix_on_tty(&env, &["inspect"], &pfx));
     let prompt = format!("Password for {}: ", s(&pfx));
-    tty.wait_until("the password prompt", |t| t.contains(&prompt));
-    tty.wait_for_echo_off(&env, "tty.txt");
-    tty.type_line(typed);
-    let (code, transcript) = tty.finish();
+    let (code, transcript) = type_password_at_prompt(&env, &["inspect"], &pfx, &prompt, typed);
     assert_eq!(code, 2, "exit code; transcript:\n{transcript}");
     let line = transcript
         .lines()
