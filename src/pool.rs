@@ -54,7 +54,7 @@ impl Source {
         match self {
             Source::Input { path, .. }
             | Source::Intermediates { path }
-            | Source::Roots { path } => Some(path.display().to_string()),
+            | Source::Roots { path } => Some(crate::load::path_text(path)),
             Source::Cache { url } | Source::Aia { url } => Some(url.clone()),
             Source::MozillaRoots => None,
         }

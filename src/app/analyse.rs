@@ -469,7 +469,7 @@ fn leaf_result(
         })
         .collect();
     LeafResult {
-        file: located.path.display().to_string(),
+        file: load::path_text(&located.path),
         target: None,
         leaf: Some(CertView::of(&located.cert)),
         tls: None,

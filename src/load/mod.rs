@@ -334,6 +334,13 @@ fn read_bounded(path: &Path) -> (walk::FileId, Result<Vec<u8>, String>) {
     (id, Ok(bytes))
 }
 
+/// A path as reports show it: as is when it is UTF-8 (nearly always, and then only copied),
+/// else with replacement characters, as `Path::display` writes it.
+pub fn path_text(path: &Path) -> String {
+    path.to_str()
+        .map_or_else(|| path.display().to_string(), str::to_string)
+}
+
 const NOT_RECOGNISED: &str = "not a certificate, key, PKCS#7 or PKCS#12 file";
 
 fn has_certificate_extension(path: &Path) -> bool {
@@ -445,5 +452,25 @@ fn add_pkcs7(der: &[u8], contents: &mut Contents) {
             }
         }
         Err(e) => contents.damaged.push(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! A path is shown as `Path::display` shows it, with or without the UTF-8 shortcut.
+
+    use super::*;
+
+    #[test]
+    fn path_text_is_what_display_writes() {
+        let mut paths = vec![PathBuf::from("/etc/ssl/mail.pem"), PathBuf::from("é/ü.crt")];
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            paths.push(Path::new(std::ffi::OsStr::from_bytes(b"bad\xffname.pem")).to_path_buf());
+        }
+        for path in paths {
+            assert_eq!(path_text(&path), path.display().to_string());
+        }
     }
 }
