@@ -279,16 +279,15 @@ pub(super) fn analyse(
             )
         })
         .collect();
-    // Missing issuers first, all at once; then every leaf's candidate links, verified in
-    // parallel; then the path searches, which find those checks done.
+    // Missing issuers first, all at once; then every leaf's candidate links and the links
+    // above them, verified in parallel; then the path searches, which find those checks done.
     let leaf_certs: Vec<Arc<Certificate>> = leaves.iter().map(|(_, _, l)| l.cert.clone()).collect();
     aia.prefetch(&leaf_certs, &mut pool);
     for leaf in &leaf_certs {
         pool.load_issuers_of(leaf);
     }
     let mut sigs = SigCache::default();
-    sigs.verify_candidates(&pool, &leaf_ids, budget.max_signature_checks);
-    sigs.verify_above(&mut pool, &leaf_ids, &budget);
+    sigs.verify_upwards(&mut pool, &leaf_ids, &budget);
 
     // The path searches: first every leaf at once against the pool as it is now, each search
     // giving up if it would have to change it (fetch, parse a lazy root, verify a link not

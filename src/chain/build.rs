@@ -429,7 +429,7 @@ mod tests {
             None,
             "links above unchecked"
         );
-        sigs.verify_above(&mut pool, &[leaf], &budget);
+        sigs.verify_upwards(&mut pool, &[leaf], &budget);
         let checked = sigs.len();
         let frozen = build_frozen(leaf, &pool, &budget, &sigs).expect("every link checked");
         let live = build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs);
@@ -465,7 +465,7 @@ mod tests {
         sigs.verify_candidates(&pool, &[leaf], budget.max_signature_checks);
         assert_eq!(build_frozen(leaf, &pool, &budget, &sigs), None);
         let before = pool.generation();
-        sigs.verify_above(&mut pool, &[leaf], &budget);
+        sigs.verify_upwards(&mut pool, &[leaf], &budget);
         assert_ne!(
             pool.generation(),
             before,
@@ -498,7 +498,7 @@ mod tests {
         let mut sigs = SigCache::default();
         sigs.verify_candidates(&pool, &[leaf], budget.max_signature_checks);
         let before = sigs.len();
-        sigs.verify_above(&mut pool, &[leaf], &budget);
+        sigs.verify_upwards(&mut pool, &[leaf], &budget);
         assert!(
             sigs.len() - before <= 3,
             "{} checks ahead for one leaf with a budget of 3",

@@ -32,7 +32,7 @@ impl IssuerSource for NoFetch {
     }
 }
 
-/// Most signature checks [`SigCache::verify_above`] makes ahead of the path searches (a fleet
+/// Most signature checks [`SigCache::verify_upwards`] makes ahead of the path searches (a fleet
 /// has tens of CA links; a hostile tree may offer many more).
 pub const MAX_CA_LINK_CHECKS: usize = 10_000;
 
@@ -54,8 +54,9 @@ impl SigCache {
     /// Verifies, in parallel, each of `children` against its candidate issuers in `pool`
     /// (at most `per_child` of them, the path search's own signature budget), so that the
     /// searches that follow find the results here. The pool does not change meanwhile, so the
-    /// outcome is the one the searches would have computed one by one.
-    pub fn verify_candidates(&mut self, pool: &Pool, children: &[Id], per_child: usize) {
+    /// outcome is the one the searches would have computed one by one. Returns the issuers
+    /// checked, child by child, in candidate order.
+    pub fn verify_candidates(&mut self, pool: &Pool, children: &[Id], per_child: usize) -> Vec<Id> {
         let done: Vec<((Id, Id), SigCheck)> = children
             .par_iter()
             .flat_map_iter(|&child| {
@@ -68,18 +69,21 @@ impl SigCache {
                     })
             })
             .collect();
+        let issuers = done.iter().map(|&((issuer, _), _)| issuer).collect();
         self.done.reserve(done.len());
         self.done.extend(done);
+        issuers
     }
 
-    /// Verifies, as [`SigCache::verify_candidates`] does for `children`, the links above them:
-    /// their candidate issuers against their own candidates, level by level up to the depth
-    /// budget, so that the path searches find every check done and can run in parallel
-    /// ([`build_frozen`]). The lazy roots each level may reach are parsed first (the pool
-    /// changes only there). It makes no more checks than the searches of `children` could
-    /// make themselves (the signature budget each), and at most [`MAX_CA_LINK_CHECKS`]; the
-    /// links it leaves are verified by the searches that reach them.
-    pub fn verify_above(&mut self, pool: &mut Pool, children: &[Id], budget: &Budget) {
+    /// Verifies `children` against their candidate issuers, as [`SigCache::verify_candidates`]
+    /// does, then the links above them: those issuers against their own candidates, level by
+    /// level up to the depth budget, so that the path searches find every check done and can
+    /// run in parallel ([`build_frozen`]). The lazy roots each level above may reach are parsed
+    /// first (the pool changes only there). Above the children it makes no more checks than
+    /// their searches could make themselves (the signature budget each), and at most
+    /// [`MAX_CA_LINK_CHECKS`]; the links it leaves are verified by the searches that reach
+    /// them.
+    pub fn verify_upwards(&mut self, pool: &mut Pool, children: &[Id], budget: &Budget) {
         let per_child = budget.max_signature_checks;
         let mut allowance = children
             .len()
@@ -87,18 +91,9 @@ impl SigCache {
             .min(MAX_CA_LINK_CHECKS);
         // Fx-hashed: pool ids, which the inputs do not choose.
         let mut seen: rustc_hash::FxHashSet<Id> = children.iter().copied().collect();
-        let mut level = children.to_vec();
+        let mut found = self.verify_candidates(pool, children, per_child);
         for _ in 1..budget.max_depth {
-            // The candidates of this level (looked up on all cores: the first level is every
-            // leaf) not seen yet, in order, each once.
-            let found: Vec<Id> = level
-                .par_iter()
-                .flat_map_iter(|&child| {
-                    pool.issuers_of(pool.cert(child))
-                        .into_iter()
-                        .take(per_child)
-                })
-                .collect();
+            // The issuers just checked against, not seen yet, in order, each once.
             let mut next: Vec<Id> = found.into_iter().filter(|&id| seen.insert(id)).collect();
             next.truncate(allowance);
             for &id in &next {
@@ -119,8 +114,7 @@ impl SigCache {
             if next.is_empty() {
                 return;
             }
-            self.verify_candidates(pool, &next, per_child);
-            level = next;
+            found = self.verify_candidates(pool, &next, per_child);
         }
     }
 
