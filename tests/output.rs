@@ -93,7 +93,8 @@ fn progress_bar_for_large_scans_only_on_a_terminal() {
 
 /// A reader that stops early (`chainfix inspect fleet | head -1`) ends the printing, not the
 /// audit: the exit status still reports a broken leaf that sorts after everything printed
-/// (report entries are made 1,024 at a time, so the last of 1,101 leaves is never printed).
+/// (report entries are made 256 at a time, at most three chunks ahead of the printing, so the
+/// last of 1,101 leaves is never reached by it).
 #[test]
 fn exit_status_covers_every_leaf_when_the_reader_stops_early() {
     let env = TestEnv::new();
