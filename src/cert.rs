@@ -211,12 +211,14 @@ fn subject_and_spki(der: &[u8]) -> Option<[crate::asn1::Tlv<'_>; 2]> {
     use crate::asn1::{children, expect, SEQUENCE};
     let (cert, _) = expect(der, SEQUENCE).ok()?;
     let (tbs, _) = expect(cert.content, SEQUENCE).ok()?;
-    let fields: Vec<_> = children(tbs.content)
-        .take(7)
-        .collect::<Result<_, _>>()
-        .ok()?;
-    let skip = usize::from(fields.first()?.tag == 0xa0);
-    Some([*fields.get(skip + 4)?, *fields.get(skip + 5)?])
+    let mut fields = children(tbs.content);
+    let first = fields.next()?.ok()?;
+    // Without the version, the first field is the serial: the subject is then the fourth
+    // field after it, else the fifth.
+    let skip = if first.tag == 0xa0 { 4 } else { 3 };
+    let subject = fields.nth(skip)?.ok()?;
+    let spki = fields.next()?.ok()?;
+    Some([subject, spki])
 }
 
 /// The signed bytes (the whole TBSCertificate) and the signature of a DER certificate.
@@ -348,7 +350,7 @@ fn facts(der: &[u8], x: &X509Certificate<'_>) -> Certificate {
         issuer,
         subject_key: name_key(x.subject()),
         issuer_key,
-        serial: x.raw_serial_as_string(),
+        serial: serial_text(x.raw_serial()),
         not_before: x.validity().not_before.timestamp(),
         not_after: x.validity().not_after.timestamp(),
         is_ca,
@@ -464,26 +466,65 @@ fn push_oid(out: &mut String, oid: &x509_parser::der_parser::oid::Oid<'_>) {
     }
 }
 
+/// The signature algorithms reports name, by OID (RSA-PSS is named from its parameters).
+const SIGNATURE_ALGORITHMS: [(&str, &str, Hash); 14] = [
+    ("1.2.840.113549.1.1.2", "md2WithRSAEncryption", Hash::Md2),
+    ("1.2.840.113549.1.1.4", "md5WithRSAEncryption", Hash::Md5),
+    ("1.2.840.113549.1.1.5", "sha1WithRSAEncryption", Hash::Sha1),
+    ("1.3.14.3.2.29", "sha1WithRSAEncryption", Hash::Sha1),
+    (
+        "1.2.840.113549.1.1.11",
+        "sha256WithRSAEncryption",
+        Hash::Sha256,
+    ),
+    (
+        "1.2.840.113549.1.1.12",
+        "sha384WithRSAEncryption",
+        Hash::Sha384,
+    ),
+    (
+        "1.2.840.113549.1.1.13",
+        "sha512WithRSAEncryption",
+        Hash::Sha512,
+    ),
+    ("1.2.840.10045.4.1", "ecdsa-with-SHA1", Hash::Sha1),
+    ("1.2.840.10045.4.3.2", "ecdsa-with-SHA256", Hash::Sha256),
+    ("1.2.840.10045.4.3.3", "ecdsa-with-SHA384", Hash::Sha384),
+    ("1.2.840.10045.4.3.4", "ecdsa-with-SHA512", Hash::Sha512),
+    ("1.3.101.112", "Ed25519", Hash::Intrinsic),
+    ("1.3.101.113", "Ed448", Hash::Intrinsic),
+    ("1.2.840.10040.4.3", "dsa-with-SHA1", Hash::Sha1),
+];
+
+const RSASSA_PSS: &str = "1.2.840.113549.1.1.10";
+
+type Oid = x509_parser::der_parser::oid::Oid<'static>;
+type KnownAlgorithms = (Vec<(Oid, &'static str, Hash)>, Oid);
+
+/// [`SIGNATURE_ALGORITHMS`] with their OIDs parsed once, so that each certificate's
+/// algorithm is found by comparing bytes; and the RSA-PSS OID.
+fn known_signature_algorithms() -> &'static KnownAlgorithms {
+    static KNOWN: std::sync::LazyLock<KnownAlgorithms> = std::sync::LazyLock::new(|| {
+        let parse = |dotted: &str| dotted.parse::<Oid>().expect("a valid dotted OID");
+        let known = SIGNATURE_ALGORITHMS
+            .iter()
+            .map(|&(dotted, name, hash)| (parse(dotted), name, hash))
+            .collect();
+        (known, parse(RSASSA_PSS))
+    });
+    &KNOWN
+}
+
 fn signature_algorithm(x: &X509Certificate<'_>) -> (Cow<'static, str>, Hash) {
-    let oid = x.signature_algorithm.algorithm.to_id_string();
-    let (name, hash) = match oid.as_str() {
-        "1.2.840.113549.1.1.2" => ("md2WithRSAEncryption", Hash::Md2),
-        "1.2.840.113549.1.1.4" => ("md5WithRSAEncryption", Hash::Md5),
-        "1.2.840.113549.1.1.5" | "1.3.14.3.2.29" => ("sha1WithRSAEncryption", Hash::Sha1),
-        "1.2.840.113549.1.1.11" => ("sha256WithRSAEncryption", Hash::Sha256),
-        "1.2.840.113549.1.1.12" => ("sha384WithRSAEncryption", Hash::Sha384),
-        "1.2.840.113549.1.1.13" => ("sha512WithRSAEncryption", Hash::Sha512),
-        "1.2.840.10045.4.1" => ("ecdsa-with-SHA1", Hash::Sha1),
-        "1.2.840.10045.4.3.2" => ("ecdsa-with-SHA256", Hash::Sha256),
-        "1.2.840.10045.4.3.3" => ("ecdsa-with-SHA384", Hash::Sha384),
-        "1.2.840.10045.4.3.4" => ("ecdsa-with-SHA512", Hash::Sha512),
-        "1.3.101.112" => ("Ed25519", Hash::Intrinsic),
-        "1.3.101.113" => ("Ed448", Hash::Intrinsic),
-        "1.2.840.10040.4.3" => ("dsa-with-SHA1", Hash::Sha1),
-        "1.2.840.113549.1.1.10" => return pss_name(x),
-        _ => return (oid.into(), Hash::Unknown),
-    };
-    (name.into(), hash)
+    let oid = &x.signature_algorithm.algorithm;
+    let (known, pss) = known_signature_algorithms();
+    if oid == pss {
+        return pss_name(x);
+    }
+    match known.iter().find(|(k, ..)| k == oid) {
+        Some(&(_, name, hash)) => (name.into(), hash),
+        None => (oid.to_id_string().into(), Hash::Unknown),
+    }
 }
 
 fn pss_name(x: &X509Certificate<'_>) -> (Cow<'static, str>, Hash) {
@@ -669,6 +710,21 @@ fn pss_salt_is_standard(c: &X509Certificate<'_>) -> bool {
     }
 }
 
+/// A serial number as x509-parser's `raw_serial_as_string` writes it (`0a:1b:...`), without
+/// a string for each byte.
+fn serial_text(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity((3 * bytes.len()).saturating_sub(1));
+    for (i, &b) in bytes.iter().enumerate() {
+        if i > 0 {
+            s.push(':');
+        }
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    s
+}
+
 /// Lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -812,6 +868,7 @@ mod tests {
             assert_eq!(deep.is_ok(), ours.is_ok(), "{}", hex(&Sha256::digest(der)));
             if let (Ok((_, x)), Ok(c)) = (deep, ours) {
                 assert_eq!(deep_parse_facts(&x), facts_read(&c), "{}", c.subject);
+                assert_eq!(c.serial, x.raw_serial_as_string(), "{}", c.subject);
                 compared += 1;
             }
         }
@@ -833,6 +890,30 @@ mod tests {
                     assert_eq!(deep_parse_facts(&x), facts_read(&c), "byte {at}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn signature_algorithms_are_known_by_their_oids() {
+        let (known, pss) = known_signature_algorithms();
+        assert_eq!(known.len(), SIGNATURE_ALGORITHMS.len());
+        for ((oid, name, hash), (dotted, want_name, want_hash)) in
+            known.iter().zip(SIGNATURE_ALGORITHMS)
+        {
+            assert_eq!(oid.to_id_string(), dotted);
+            assert_eq!((*name, *hash), (want_name, want_hash));
+        }
+        assert_eq!(pss.to_id_string(), RSASSA_PSS);
+    }
+
+    #[test]
+    fn serials_are_written_as_the_parser_writes_them() {
+        for bytes in [&[][..], &[0], &[0x0a], &[0x00, 0xff, 0x10], &[0xab; 20]] {
+            assert_eq!(
+                serial_text(bytes),
+                x509_parser::utils::format_serial(bytes),
+                "{bytes:02x?}"
+            );
         }
     }
 

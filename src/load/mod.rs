@@ -392,11 +392,12 @@ pub fn parse_bytes(bytes: &[u8], path: &Path, pw: &dyn PasswordSource) -> Result
 fn parse_pem(bytes: &[u8]) -> Contents {
     let mut contents = Contents::default();
     for block in pem::blocks(bytes) {
-        let at = format!("PEM block {} at line {}", block.label, block.line);
+        // Named only when something is said about the block.
+        let at = || format!("PEM block {} at line {}", block.label, block.line);
         let der = match block.der {
             Ok(der) => der,
             Err(e) if is_interesting_label(&block.label) => {
-                contents.damaged.push(format!("{at}: {e}"));
+                contents.damaged.push(format!("{}: {e}", at()));
                 continue;
             }
             Err(_) => continue,
@@ -407,13 +408,16 @@ fn parse_pem(bytes: &[u8]) -> Contents {
                 let first = crate::asn1::read(&der).map(|(t, _)| t.raw).unwrap_or(&der);
                 match Certificate::from_der(first) {
                     Ok(c) => contents.certs.push(c),
-                    Err(e) => contents.damaged.push(format!("{at}: {e}")),
+                    Err(e) => contents.damaged.push(format!("{}: {e}", at())),
                 }
             }
             "PKCS7" | "CMS" => add_pkcs7(&der, &mut contents),
-            "RSA PRIVATE KEY" | "EC PRIVATE KEY" | "PRIVATE KEY" if block.encrypted => contents
-                .notes
-                .push(format!("{at}: encrypted key skipped; decrypt it to use it")),
+            "RSA PRIVATE KEY" | "EC PRIVATE KEY" | "PRIVATE KEY" if block.encrypted => {
+                contents.notes.push(format!(
+                    "{}: encrypted key skipped; decrypt it to use it",
+                    at()
+                ))
+            }
             "RSA PRIVATE KEY" | "EC PRIVATE KEY" | "PRIVATE KEY" => {
                 let format = match block.label.as_str() {
                     "RSA PRIVATE KEY" => KeyFormat::Pkcs1,
@@ -423,14 +427,15 @@ fn parse_pem(bytes: &[u8]) -> Contents {
                 match PrivateKey::from_der(&der, format) {
                     Ok(k) => contents.keys.push(k),
                     Err(e @ key::KeyError::Unsupported) => {
-                        contents.notes.push(format!("{at}: {e}, skipped"))
+                        contents.notes.push(format!("{}: {e}, skipped", at()))
                     }
-                    Err(e) => contents.damaged.push(format!("{at}: {e}")),
+                    Err(e) => contents.damaged.push(format!("{}: {e}", at())),
                 }
             }
-            "ENCRYPTED PRIVATE KEY" => contents
-                .notes
-                .push(format!("{at}: encrypted key skipped; decrypt it to use it")),
+            "ENCRYPTED PRIVATE KEY" => contents.notes.push(format!(
+                "{}: encrypted key skipped; decrypt it to use it",
+                at()
+            )),
             _ => {}
         }
     }
