@@ -885,6 +885,29 @@ fn self_signed_leaf_is_error_and_nothing_is_written() {
     assert!(!env.path("out/cert.pem").exists());
 }
 
+#[test]
+fn a_self_signed_certificate_for_the_same_name_does_not_hide_the_real_leaf() {
+    // Debian's snakeoil certificate carries the host's own name, next to the real one.
+    let (env, chain) = standard_env();
+    let snakeoil = self_signed(&Spec::leaf("mail.example.test", Alg::P256(2)).serial(62));
+    env.write("snakeoil.pem", &snakeoil.pem);
+    let out = inspect(&env, &["leaf.pem", "snakeoil.pem", "--roots", "root.pem"]);
+    out.assert_status(1);
+    let results = out.json()["results"].as_array().expect("results").clone();
+    let by_file = |name: &str| {
+        results
+            .iter()
+            .find(|r| r["file"].as_str().is_some_and(|f| f.ends_with(name)))
+            .unwrap_or_else(|| panic!("no result for {name}: {results:?}"))
+    };
+    assert_eq!(results.len(), 2, "{results:?}");
+    let real = by_file("leaf.pem");
+    assert_eq!(real["status"], "ok", "{real}");
+    assert_eq!(real["leaf"]["sha256"], sha256_hex(&chain.leaf.der));
+    let fake = by_file("snakeoil.pem");
+    expect_finding(fake, "self-signed-leaf", "error");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 8. Validity
 // ---------------------------------------------------------------------------------------------

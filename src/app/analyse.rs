@@ -3,7 +3,7 @@
 //! A group is what one subject presents: all files of `inspect`/`repair`, or the chain one
 //! probed server sent, so that leaves are found, and de-duplicated, per group.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -349,21 +349,30 @@ pub(super) fn analyse(
 /// Leaves: input certificates that are not CAs and that no other input names as its issuer.
 /// A leaf found in several files is reported once, for the file presenting the most
 /// certificates (usually the full-chain file the server is configured with).
+///
+/// Naming by subject alone is not enough: a self-signed certificate names itself (a snakeoil
+/// certificate for the server's own name must not hide the real one), and an authority key
+/// identifier that differs from the candidate's subject key identifier names another key.
 fn find_leaves<'a>(certs: &[Located], files: &'a [Range<usize>]) -> Vec<(&'a Range<usize>, usize)> {
-    // Issuer name -> the fingerprint of the first input certificate that names it, and whether
-    // another certificate names it too.
-    let mut issued: HashMap<&str, (&[u8; 32], bool)> = HashMap::new();
-    for c in certs {
-        issued
-            .entry(&*c.cert.issuer_key)
-            .and_modify(|(first, more)| *more |= **first != c.cert.sha256)
-            .or_insert((&c.cert.sha256, false));
+    // Issuer name -> the authority key identifiers of the certificates that name it (`None`:
+    // one without), self-issued certificates left out.
+    let mut issued: HashMap<&str, HashSet<Option<&[u8]>>> = HashMap::new();
+    for c in certs.iter().map(|c| &c.cert) {
+        if !c.is_self_issued() {
+            issued
+                .entry(&*c.issuer_key)
+                .or_default()
+                .insert(c.aki.as_deref());
+        }
     }
-    // Named as issuer by a certificate other than itself.
     let named_as_issuer = |c: &Certificate| {
-        issued
-            .get(c.subject_key.as_str())
-            .is_some_and(|(first, more)| *more || **first != c.sha256)
+        issued.get(c.subject_key.as_str()).is_some_and(|akis| {
+            akis.contains(&None)
+                || match c.ski.as_deref() {
+                    Some(ski) => akis.contains(&Some(ski)),
+                    None => !akis.is_empty(),
+                }
+        })
     };
     // (file, index) of each leaf, in order.
     let mut best: Vec<(&Range<usize>, usize)> = Vec::new();
