@@ -1271,6 +1271,61 @@ fn fifo_inside_a_scanned_directory_is_skipped_without_hanging() {
     assert_full_chain(&result_for(&v, LEAF));
 }
 
+#[test]
+fn fifo_named_on_the_command_line_with_nothing_writing_is_an_error_not_a_hang() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    env.write("fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    let fifo = env.path("fifo.pem");
+    run(Command::new("mkfifo").arg(&fifo)).assert_status(0);
+    let out = run_with_timeout(
+        cf(&env, "inspect")
+            .arg("--json")
+            .arg(&fifo)
+            .arg(env.path("fullchain.pem")),
+        NO_HANG,
+    );
+    out.assert_status(2);
+    let v = out.json();
+    let errs = errors(&v);
+    assert!(
+        errs.iter()
+            .any(|e| e["path"] == s(&fifo) && e["fatal"] == true),
+        "the FIFO is named: {v:#}"
+    );
+    assert_full_chain(&result_for(&v, LEAF));
+}
+
+#[test]
+fn a_pipe_named_on_the_command_line_is_read_even_when_its_writer_is_slow() {
+    // `chainfix inspect <(command)`: bash names the pipe /dev/fd/N; the data comes later.
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    env.write("fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    let cmd = cf(&env, "inspect");
+    let mut line = vec![format!("'{}'", cmd.get_program().to_string_lossy())];
+    line.extend(cmd.get_args().map(|a| format!("'{}'", a.to_string_lossy())));
+    line.push("--json".into());
+    line.push(format!(
+        "<(sleep 0.5; cat '{}')",
+        env.path("fullchain.pem").display()
+    ));
+    let mut bash = Command::new("bash");
+    bash.arg("-c").arg(line.join(" "));
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => bash.env(k, v),
+            None => bash.env_remove(k),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        bash.current_dir(dir);
+    }
+    let out = run_with_timeout(&mut bash, NO_HANG);
+    out.assert_status(0);
+    assert_full_chain(&result_for(&out.json(), LEAF));
+}
+
 // ---------------------------------------------------------------------------------------------
 // 7. Keys
 // ---------------------------------------------------------------------------------------------

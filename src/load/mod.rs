@@ -307,7 +307,7 @@ fn load_file(
 /// identity and the length.
 fn read_bounded(path: &Path) -> (walk::FileId, Result<Vec<u8>, String>) {
     let too_big = || format!("larger than {MAX_FILE_BYTES} bytes, not read");
-    let file = match std::fs::File::open(path) {
+    let file = match open_without_waiting(path) {
         Ok(f) => f,
         Err(e) => return (walk::file_id(path, None), Err(format!("cannot read: {e}"))),
     };
@@ -323,15 +323,63 @@ fn read_bounded(path: &Path) -> (walk::FileId, Result<Vec<u8>, String>) {
         // bounded all the same.
         _ => MAX_FILE_BYTES + 1,
     };
-    let capacity = meta.map_or(0, |m| m.len()).min(limit);
+    let capacity = meta.as_ref().map_or(0, |m| m.len()).min(limit);
     let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
-    if let Err(e) = file.take(limit).read_to_end(&mut bytes) {
+    let read = if meta.as_ref().is_some_and(|m| m.is_file()) {
+        file.take(limit).read_to_end(&mut bytes).map(drop)
+    } else {
+        read_stream(file, limit, &mut bytes)
+    };
+    if let Err(e) = read {
         return (id, Err(format!("cannot read: {e}")));
     }
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return (id, Err(too_big()));
     }
     (id, Ok(bytes))
+}
+
+/// How long a pipe or device named on the command line may take to deliver its content.
+pub const STREAM_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Opens `path` for reading without waiting for anything: opening a FIFO that no program
+/// writes to would otherwise block forever. Reads from a regular file are unaffected.
+fn open_without_waiting(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    options.open(path)
+}
+
+/// Reads a pipe or device opened by [`open_without_waiting`] to its end (at most `limit`
+/// bytes), waiting for data that is slow to come for [`STREAM_READ_TIMEOUT`] at most. A FIFO
+/// with no writer reads as empty.
+fn read_stream(mut file: std::fs::File, limit: u64, out: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::io::ErrorKind;
+    let deadline = std::time::Instant::now() + STREAM_READ_TIMEOUT;
+    let mut chunk = vec![0u8; 64 * 1024];
+    while (out.len() as u64) < limit {
+        match file.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(std::io::Error::new(
+                        ErrorKind::TimedOut,
+                        format!(
+                            "no end of data after {} seconds",
+                            STREAM_READ_TIMEOUT.as_secs()
+                        ),
+                    ));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// A path as reports show it: as is when it is UTF-8 (nearly always, and then only copied),
