@@ -1115,6 +1115,165 @@ fn symlink_loop_does_not_hang_and_certs_are_found_once() {
 }
 
 #[test]
+fn links_between_levels_do_not_make_the_walk_exponential() {
+    // Two links from each level to the next: 2^30 paths to the last level, one directory each.
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    const LEVELS: usize = 30;
+    for i in 0..=LEVELS {
+        std::fs::create_dir_all(env.path(&format!("scan/L{i}"))).expect("mkdir");
+    }
+    for i in 0..LEVELS {
+        for name in ["a", "b"] {
+            std::os::unix::fs::symlink(
+                format!("../L{}", i + 1),
+                env.path(&format!("scan/L{i}/{name}")),
+            )
+            .expect("symlink");
+        }
+    }
+    let full = env.write(
+        &format!("scan/L{LEVELS}/fullchain.pem"),
+        pem_bundle(&[&chain.leaf, &chain.int]),
+    );
+    let out = run_with_timeout(
+        cf(&env, "inspect").arg("--json").arg(env.path("scan/L0")),
+        NO_HANG,
+    );
+    out.assert_status(0);
+    let v = out.json();
+    assert_eq!(results(&v).len(), 1, "{v:#}");
+    let r = result_for(&v, LEAF);
+    assert_eq!(
+        r["file"],
+        s(&env.path(
+            "scan/L0/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/fullchain.pem"
+        )),
+        "first path in walk order: {r:#}"
+    );
+    assert!(full.is_file());
+    assert_full_chain(&r);
+}
+
+#[test]
+fn files_nested_past_the_depth_limit_are_an_error_naming_the_directory() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    env.write("scan/fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    let deep = format!("scan/{}", vec!["d"; 70].join("/"));
+    env.write(&format!("{deep}/other.pem"), &other_leaf(&chain).pem);
+    let out = run(cf(&env, "inspect").arg("--json").arg(env.path("scan")));
+    out.assert_status(2);
+    let v = out.json();
+    let limit = format!("scan/{}", vec!["d"; 64].join("/"));
+    assert!(
+        errors(&v).iter().any(|e| e["fatal"] == true
+            && e["path"] == s(&env.path(&limit))
+            && e["message"].as_str().is_some_and(|m| m.contains("64"))),
+        "{v:#}"
+    );
+    assert_full_chain(&result_for(&v, LEAF));
+}
+
+#[test]
+fn unreadable_directory_is_a_fatal_error_and_the_rest_is_still_read() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    env.write("scan/fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    env.write("scan/locked/other.pem", &other_leaf(&chain).pem);
+    // Root reads any directory: run as nobody then, with the test tree open to it.
+    let root = nix_is_root();
+    if root {
+        run(Command::new("chmod").args(["-R", "a+rX"]).arg(env.path(""))).assert_status(0);
+        std::fs::set_permissions(env.path(""), std::fs::Permissions::from_mode(0o777))
+            .expect("chmod");
+    }
+    std::fs::set_permissions(
+        env.path("scan/locked"),
+        std::fs::Permissions::from_mode(0o000),
+    )
+    .expect("chmod");
+    let mut cmd = cf(&env, "inspect");
+    cmd.arg("--json").arg(env.path("scan"));
+    let out = if root {
+        let mut nobody = Command::new("setpriv");
+        nobody.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+        nobody.arg(cmd.get_program()).args(cmd.get_args());
+        for (k, v) in cmd.get_envs() {
+            if let Some(v) = v {
+                nobody.env(k, v);
+            }
+        }
+        nobody.current_dir(env.path(""));
+        run(&mut nobody)
+    } else {
+        run(&mut cmd)
+    };
+    std::fs::set_permissions(
+        env.path("scan/locked"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .expect("chmod back");
+    out.assert_status(2);
+    let v = out.json();
+    assert!(
+        errors(&v)
+            .iter()
+            .any(|e| e["fatal"] == true && e["path"] == s(&env.path("scan/locked"))),
+        "{v:#}"
+    );
+    assert_full_chain(&result_for(&v, LEAF));
+}
+
+fn nix_is_root() -> bool {
+    let out = run(Command::new("id").arg("-u"));
+    out.stdout.trim() == "0"
+}
+
+#[test]
+fn repair_with_its_output_inside_the_scanned_directory_reads_only_the_inputs() {
+    // The README's layout: /etc/postfix/tls holds the inputs, /etc/postfix/tls/chainfix the output.
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    env.write("tls/cert.pem", &chain.leaf.pem);
+    env.write("tls/chain.pem", &chain.int.pem);
+    let out_dir = env.path("tls/chainfix");
+    let repair = |extra: &[&str]| {
+        let out = run(cf(&env, "repair")
+            .arg("--json")
+            .arg("--emit")
+            .arg("pem")
+            .arg("--out")
+            .arg(&out_dir)
+            .args(extra)
+            .arg(env.path("tls")));
+        let v = out.json();
+        (out, v)
+    };
+    let (out, _) = repair(&["--backup"]);
+    out.assert_status(0);
+    let (out, v) = repair(&["--backup"]);
+    out.assert_status(0);
+    assert_eq!(
+        results(&v)[0]["changed"],
+        false,
+        "the second run changes nothing: {v:#}"
+    );
+
+    // A renewed certificate (another key, same name) replaces the old one in the output.
+    let renewed = issue(
+        &Spec::leaf("mail.example.test", Alg::Rsa2048(2)).serial(70),
+        &chain.int,
+    );
+    env.write("tls/cert.pem", &renewed.pem);
+    let (out, v) = repair(&["--backup"]);
+    out.assert_status(0);
+    assert_eq!(results(&v).len(), 1, "only the renewed leaf: {v:#}");
+    let written = String::from_utf8_lossy(&env.read("tls/chainfix/fullchain.pem")).to_string();
+    assert_eq!(written, pem_bundle(&[&renewed, &chain.int]));
+}
+
+#[test]
 fn symlink_to_a_file_counts_once() {
     let env = TestEnv::new();
     let chain = pki(&env);

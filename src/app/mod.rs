@@ -139,14 +139,20 @@ pub fn run(cli: Cli) -> Result<ExitCode, AppError> {
     }
 }
 
-/// Loads the command-line inputs (one group) and the `--key` file.
-fn analyse_files(config: &Config) -> Result<Analysis, AppError> {
+/// Loads the command-line inputs (one group) and the `--key` file. Directories in `skip_dirs`
+/// are not entered below a named directory (repair's own output is not an input).
+fn analyse_files(config: &Config, skip_dirs: &[PathBuf]) -> Result<Analysis, AppError> {
     let passwords = Passwords {
         configured: config.password.clone(),
         interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
         prompting: std::sync::Mutex::new(()),
     };
-    let inputs = load::load_paths_with(&config.paths, &passwords, &progress::FileBar::default());
+    let inputs = load::load_paths_with(
+        &config.paths,
+        skip_dirs,
+        &passwords,
+        &progress::FileBar::default(),
+    );
     let mut problems = inputs.problems.clone();
     let explicit_keys = match &config.key {
         Some(path) => {
@@ -172,7 +178,7 @@ fn analyse_files(config: &Config) -> Result<Analysis, AppError> {
 }
 
 fn inspect(config: &Config) -> Result<Exit, AppError> {
-    let analysis = analyse_files(config)?;
+    let analysis = analyse_files(config, &[])?;
     let mut exit = analysis.exit_for_load();
     // Leaves are diagnosed, and their report entries made (and, for JSON, serialised), a chunk
     // at a time on all cores, as they are printed: memory does not grow with the findings.
@@ -244,7 +250,10 @@ fn repair(config: &Config, args: &RepairArgs) -> Result<Exit, AppError> {
                 .unwrap_or_else(|_| "backup".into())
         }),
     };
-    let analysis = analyse_files(config)?;
+    // With the output directory inside the scanned one (`--out /etc/postfix/tls/chainfix`
+    // for `/etc/postfix/tls`), the last run's output and backups are not read as inputs: a
+    // renewed certificate would otherwise meet its predecessor there.
+    let analysis = analyse_files(config, std::slice::from_ref(&args.out))?;
     let mut exit = analysis.exit_for_load();
     let cases = analysis.cases();
     let multiple = cases.len() > 1;

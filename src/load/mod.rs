@@ -85,7 +85,7 @@ impl Contents {
 
 /// Loads every path (files and directories, recursively).
 pub fn load_paths(paths: &[PathBuf], pw: &dyn PasswordSource) -> Loaded {
-    load_paths_with(paths, pw, &NoProgress)
+    load_paths_with(paths, &[], pw, &NoProgress)
 }
 
 /// Told how many files a load will read, and each time one is done (a progress bar seam).
@@ -105,9 +105,11 @@ impl Progress for NoProgress {}
 /// the others read and parse the files it finds (rayon), so that a large tree's walk is not a
 /// phase of its own; named files alone are read without that machinery. The result is in
 /// path-expansion order (command-line order, each directory sorted by file name), whatever the
-/// number of threads.
+/// number of threads. Directories in `skip_dirs` are not entered when met inside a named
+/// directory (repair's output directory: its files are not inputs).
 pub fn load_paths_with(
     paths: &[PathBuf],
+    skip_dirs: &[PathBuf],
     pw: &dyn PasswordSource,
     progress: &dyn Progress,
 ) -> Loaded {
@@ -130,7 +132,7 @@ pub fn load_paths_with(
                 let mut size = 1;
                 let mut batch = Vec::with_capacity(size);
                 // The receiver only goes away if a reader panicked; the walk just ends then.
-                let problems = expand_all(paths, progress, &mut |found| {
+                let problems = expand_all(paths, skip_dirs, progress, &mut |found| {
                     batch.push(found);
                     if batch.len() == size {
                         size = (size * 2).min(BATCH);
@@ -152,7 +154,7 @@ pub fn load_paths_with(
         })
     } else {
         let mut files = Vec::new();
-        let problems = expand_all(paths, progress, &mut |found| files.push(found));
+        let problems = expand_all(paths, skip_dirs, progress, &mut |found| files.push(found));
         (problems, files.into_par_iter().map(read).collect())
     };
     progress.finish();
@@ -184,10 +186,12 @@ pub fn load_paths_with(
 /// walk's problems. The same file may be found twice; the caller keeps the first.
 fn expand_all(
     paths: &[PathBuf],
+    skip_dirs: &[PathBuf],
     progress: &dyn Progress,
     found: &mut dyn FnMut((usize, PathBuf, bool)),
 ) -> Vec<FileProblem> {
     let mut problems = Vec::new();
+    let mut walks = walk::Walks::skipping(skip_dirs);
     let mut n = 0;
     for path in paths {
         if !path.is_dir() {
@@ -195,15 +199,19 @@ fn expand_all(
             n += 1;
             continue;
         }
-        let walk_problems = walk::expand(path, &mut |f| {
+        let walk_problems = walk::expand(path, &mut walks, &mut |f| {
             found((n, f, false));
             n += 1;
         });
-        problems.extend(walk_problems.into_iter().map(|(p, message)| FileProblem {
-            path: p,
-            message,
-            fatal: false,
-        }));
+        problems.extend(
+            walk_problems
+                .into_iter()
+                .map(|(path, message, fatal)| FileProblem {
+                    path,
+                    message,
+                    fatal,
+                }),
+        );
     }
     progress.start(n);
     problems
