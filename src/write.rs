@@ -72,30 +72,48 @@ impl<'a> Target<'a> {
 }
 
 /// What writing `contents` to `path` with `mode` would do, without doing it.
-pub fn plan(path: &Path, contents: &[u8], mode: FileMode) -> WriteOutcome {
+pub fn plan(path: &Path, contents: &[u8], mode: FileMode) -> std::io::Result<WriteOutcome> {
     plan_target(path, &Target::new(contents, mode))
 }
 
-/// What writing `target` to `path` would do, without doing it.
-pub fn plan_target(path: &Path, target: &Target<'_>) -> WriteOutcome {
-    let Ok(existing) = fs::read(path) else {
-        return WriteOutcome::Created;
+/// What writing `target` to `path` would do, without doing it. Only a missing file is
+/// `Created`: an existing one that cannot be read is an error, not something to overwrite
+/// unseen. A symbolic link (or anything but a regular file) is replaced, never followed: its
+/// target, wherever it is, is neither rewritten nor re-permissioned.
+pub fn plan_target(path: &Path, target: &Target<'_>) -> std::io::Result<WriteOutcome> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(WriteOutcome::Created),
+        Err(e) => return Err(e),
     };
+    if !meta.file_type().is_file() {
+        return Ok(WriteOutcome::Updated);
+    }
+    let existing = open_no_follow(path).and_then(|mut f| {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut f, &mut bytes).map(|_| bytes)
+    })?;
     let same =
         existing == target.contents || target.same_content.is_some_and(|same| same(&existing));
     if !same {
-        return WriteOutcome::Updated;
+        return Ok(WriteOutcome::Updated);
     }
-    let Ok(meta) = fs::metadata(path) else {
-        return WriteOutcome::Updated;
-    };
     let mode_ok = meta.permissions().mode() & 0o7777 == target.mode.bits();
     let group_ok = target.gid.is_none_or(|g| meta.gid() == g);
-    if mode_ok && group_ok {
+    Ok(if mode_ok && group_ok {
         WriteOutcome::Unchanged
     } else {
         WriteOutcome::ModeFixed
-    }
+    })
+}
+
+/// Opens an existing regular file for reading, refusing to follow a symbolic link put there
+/// in the meantime.
+fn open_no_follow(path: &Path) -> std::io::Result<fs::File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
 }
 
 /// Writes `contents` to `path` atomically unless it already holds exactly that.
@@ -116,15 +134,17 @@ pub fn write_keeping(
     target: &Target<'_>,
     backup_stamp: Option<&str>,
 ) -> std::io::Result<(WriteOutcome, Option<PathBuf>)> {
-    let outcome = plan_target(path, target);
+    let outcome = plan_target(path, target)?;
     let mut backup = None;
     match outcome {
         WriteOutcome::Unchanged => {}
         WriteOutcome::ModeFixed => {
+            // Through the open file, so that a link put in its place is not followed.
+            let file = open_no_follow(path)?;
             if let Some(gid) = target.gid {
-                std::os::unix::fs::chown(path, None, Some(gid))?;
+                std::os::unix::fs::fchown(&file, None, Some(gid))?;
             }
-            fs::set_permissions(path, fs::Permissions::from_mode(target.mode.bits()))?;
+            file.set_permissions(fs::Permissions::from_mode(target.mode.bits()))?;
         }
         WriteOutcome::Created | WriteOutcome::Updated => {
             if let (WriteOutcome::Updated, Some(stamp)) = (outcome, backup_stamp) {
@@ -190,7 +210,8 @@ fn create_temp(path: &Path) -> std::io::Result<(fs::File, PathBuf)> {
 
 /// Keeps the current content of `path` as `NAME.bak.STAMP` (`.1`, `.2`, ... if that exists)
 /// before it is replaced. A hard link: instant, atomic, and the same bytes and mode (a key's
-/// backup stays 0600); a copy where links are impossible.
+/// backup stays 0600); a copy where links are impossible, and of the content a symbolic link
+/// leads to (a link to the link would keep nothing).
 pub fn keep_backup(path: &Path, stamp: &str) -> std::io::Result<PathBuf> {
     let name = path
         .file_name()
@@ -202,10 +223,25 @@ pub fn keep_backup(path: &Path, stamp: &str) -> std::io::Result<PathBuf> {
         n += 1;
         backup = path.with_file_name(format!("{name}.bak.{stamp}.{n}"));
     }
-    if fs::hard_link(path, &backup).is_err() {
-        fs::copy(path, &backup)?;
+    let is_link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if is_link || fs::hard_link(path, &backup).is_err() {
+        copy_new(path, &backup)?;
     }
     Ok(backup)
+}
+
+/// Copies the content at `from`, and its permission bits, to the new file `to`. The copy is
+/// owner-only until the content is in.
+fn copy_new(from: &Path, to: &Path) -> std::io::Result<()> {
+    let mut source = fs::File::open(from)?;
+    let mut copy = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(to)?;
+    std::io::copy(&mut source, &mut copy)?;
+    copy.set_permissions(source.metadata()?.permissions())?;
+    copy.sync_all()
 }
 
 /// The id of a local group, from /etc/group.
@@ -256,6 +292,59 @@ mod tests {
             .map(|m| m.permissions().mode() & 0o777)
             .ok();
         assert_eq!(mode, Some(0o600));
+    }
+
+    #[test]
+    fn a_symbolic_link_in_the_way_is_replaced_and_its_target_left_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let elsewhere = dir.path().join("elsewhere.key");
+        fs::write(&elsewhere, b"k1").expect("write");
+        fs::set_permissions(&elsewhere, fs::Permissions::from_mode(0o644)).expect("chmod");
+        let p = dir.path().join("privkey.pem");
+        std::os::unix::fs::symlink(&elsewhere, &p).expect("symlink");
+        // Same content, other mode: not "mode fixed" through the link, but replaced.
+        let (outcome, backup) = write_keeping(
+            &p,
+            &Target::new(b"k1", FileMode::Secret),
+            Some("20261122T000000Z"),
+        )
+        .expect("write");
+        assert_eq!(outcome, WriteOutcome::Updated);
+        let meta = fs::symlink_metadata(&p).expect("stat");
+        assert!(meta.file_type().is_file(), "the link became a file");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let target = fs::metadata(&elsewhere).expect("stat");
+        assert_eq!(
+            target.permissions().mode() & 0o777,
+            0o644,
+            "target untouched"
+        );
+        assert_eq!(fs::read(&elsewhere).ok().as_deref(), Some(&b"k1"[..]));
+        // The backup holds the content, not a link to the link.
+        let backup = backup.expect("a backup");
+        let kept = fs::symlink_metadata(&backup).expect("stat");
+        assert!(kept.file_type().is_file());
+        assert_eq!(kept.permissions().mode() & 0o777, 0o600);
+        assert_eq!(fs::read(&backup).ok().as_deref(), Some(&b"k1"[..]));
+    }
+
+    #[test]
+    fn an_existing_file_that_cannot_be_read_is_an_error_not_a_new_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A directory where a file should be cannot be read as one either.
+        let p = dir.path().join("fullchain.pem");
+        fs::create_dir(&p).expect("mkdir");
+        assert!(plan(&p, b"x", FileMode::Public).is_ok_and(|o| o == WriteOutcome::Updated));
+        assert!(write_atomic(&p, b"x", FileMode::Public).is_err());
+        assert!(p.is_dir(), "left as it was");
+        // A file with no read permission: only checkable when not root.
+        let q = dir.path().join("privkey.pem");
+        fs::write(&q, b"old").expect("write");
+        fs::set_permissions(&q, fs::Permissions::from_mode(0o000)).expect("chmod");
+        if fs::read(&q).is_err() {
+            assert!(plan(&q, b"new", FileMode::Secret).is_err());
+            assert!(write_keeping(&q, &Target::new(b"new", FileMode::Secret), None).is_err());
+        }
     }
 
     #[test]

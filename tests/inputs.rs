@@ -1182,33 +1182,15 @@ fn unreadable_directory_is_a_fatal_error_and_the_rest_is_still_read() {
     env.write("scan/fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
     env.write("scan/locked/other.pem", &other_leaf(&chain).pem);
     // Root reads any directory: run as nobody then, with the test tree open to it.
-    let root = nix_is_root();
-    if root {
-        run(Command::new("chmod").args(["-R", "a+rX"]).arg(env.path(""))).assert_status(0);
-        std::fs::set_permissions(env.path(""), std::fs::Permissions::from_mode(0o777))
-            .expect("chmod");
-    }
+    let mut cmd = cf(&env, "inspect");
+    cmd.arg("--json").arg(env.path("scan"));
+    let mut cmd = unprivileged(&cmd, &env.path(""));
     std::fs::set_permissions(
         env.path("scan/locked"),
         std::fs::Permissions::from_mode(0o000),
     )
     .expect("chmod");
-    let mut cmd = cf(&env, "inspect");
-    cmd.arg("--json").arg(env.path("scan"));
-    let out = if root {
-        let mut nobody = Command::new("setpriv");
-        nobody.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
-        nobody.arg(cmd.get_program()).args(cmd.get_args());
-        for (k, v) in cmd.get_envs() {
-            if let Some(v) = v {
-                nobody.env(k, v);
-            }
-        }
-        nobody.current_dir(env.path(""));
-        run(&mut nobody)
-    } else {
-        run(&mut cmd)
-    };
+    let out = run(&mut cmd);
     std::fs::set_permissions(
         env.path("scan/locked"),
         std::fs::Permissions::from_mode(0o755),
@@ -1225,9 +1207,27 @@ fn unreadable_directory_is_a_fatal_error_and_the_rest_is_still_read() {
     assert_full_chain(&result_for(&v, LEAF));
 }
 
-fn nix_is_root() -> bool {
-    let out = run(Command::new("id").arg("-u"));
-    out.stdout.trim() == "0"
+#[test]
+fn repair_leaves_an_existing_output_it_cannot_read_alone_and_says_so() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    env.write("in/fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    let old = env.write("out/fullchain.pem", "OLD CONTENT\n");
+    let mut cmd = cf(&env, "repair");
+    cmd.args(["--json", "--emit", "pem", "--backup", "--out"])
+        .arg(env.path("out"))
+        .arg(env.path("in"));
+    let mut cmd = unprivileged(&cmd, &env.path(""));
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+    let out = run(&mut cmd);
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).expect("chmod back");
+    out.assert_status(2);
+    assert!(
+        out.stderr.contains("fullchain.pem") && out.stderr.contains("cannot write"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(env.read("out/fullchain.pem"), b"OLD CONTENT\n");
 }
 
 #[test]

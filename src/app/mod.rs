@@ -352,7 +352,7 @@ fn write_outputs(
             same_content: file.same_content.as_deref(),
         };
         let result = if how.check {
-            Ok((write::plan_target(&path, &target), None))
+            write::plan_target(&path, &target).map(|action| (action, None))
         } else {
             write_one(&path, &target, how.backup_stamp.as_deref())
         };

@@ -935,3 +935,34 @@ fn respond(stream: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
 pub fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
+
+/// Whether the tests run as root (who reads and writes whatever the permissions say).
+pub fn is_root() -> bool {
+    let out = run(Command::new("id").arg("-u"));
+    out.stdout.trim() == "0"
+}
+
+/// `cmd` as it is, or, when the tests run as root, the same command run as `nobody` (uid and
+/// gid 65534) with `dir` opened to it: permission checks only bite a user who is not root.
+pub fn unprivileged(cmd: &Command, dir: &Path) -> Command {
+    let mut out = if is_root() {
+        run(Command::new("chmod").arg("-R").arg("a+rwX").arg(dir)).assert_status(0);
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+        c.arg(cmd.get_program());
+        c
+    } else {
+        Command::new(cmd.get_program())
+    };
+    out.args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => out.env(k, v),
+            None => out.env_remove(k),
+        };
+    }
+    if let Some(d) = cmd.get_current_dir() {
+        out.current_dir(d);
+    }
+    out
+}
