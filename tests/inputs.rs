@@ -1227,6 +1227,16 @@ fn repair_leaves_an_existing_output_it_cannot_read_alone_and_says_so() {
         "{}",
         out.stderr
     );
+    // The JSON says so too, next to the files that were written.
+    let v = out.json();
+    assert!(
+        errors(&v).iter().any(|e| e["fatal"] == true
+            && e["path"] == s(&old)
+            && e["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("cannot write"))),
+        "{v:#}"
+    );
     assert_eq!(env.read("out/fullchain.pem"), b"OLD CONTENT\n");
 }
 

@@ -216,7 +216,13 @@ fn inspect(config: &Config) -> Result<Exit, AppError> {
                 }
             }
         });
-        emit_report(config, &analysis, rx.into_iter().flatten(), false)
+        emit_report(
+            config,
+            &analysis,
+            rx.into_iter().flatten(),
+            Vec::new(),
+            false,
+        )
     })?;
     // A reader that stops early (`| head`) ends the printing, not the audit: the exit status
     // still covers every leaf.
@@ -259,6 +265,7 @@ fn repair(config: &Config, args: &RepairArgs) -> Result<Exit, AppError> {
     let multiple = cases.len() > 1;
     let names = output_names(&analysis.pool, &cases);
     let mut results = Vec::new();
+    let mut write_errors = Vec::new();
     for (case, name) in cases.iter().zip(names) {
         let mut result = case.result(&analysis.pool);
         if case.status == Status::Broken {
@@ -279,9 +286,10 @@ fn repair(config: &Config, args: &RepairArgs) -> Result<Exit, AppError> {
                     (args.out.clone(), options.clone())
                 };
                 let (files, failed) = write_outputs(&dir, &material, &leaf_options, &how);
-                if failed {
+                if !failed.is_empty() {
                     exit = exit.merge(Exit::Failure);
                 }
+                write_errors.extend(failed);
                 result.changed = Some(files.iter().any(|f| f.action.changed()));
                 result.files = Some(files);
             }
@@ -292,6 +300,7 @@ fn repair(config: &Config, args: &RepairArgs) -> Result<Exit, AppError> {
         config,
         &analysis,
         results.into_iter().map(|r| Entry::Result(Box::new(r))),
+        write_errors,
         args.check,
     )?;
     Ok(exit)
@@ -334,15 +343,16 @@ fn emit_options(args: &RepairArgs) -> Result<EmitOptions, AppError> {
     })
 }
 
-/// Writes (or with `check`, plans) every file; reports failures on stderr.
+/// Writes (or with `check`, plans) every file; reports failures on stderr, and returns them
+/// for the JSON `errors` list.
 fn write_outputs(
     dir: &Path,
     material: &Material<'_>,
     options: &EmitOptions,
     how: &WriteMode,
-) -> (Vec<WrittenFile>, bool) {
+) -> (Vec<WrittenFile>, Vec<FileError>) {
     let mut out = Vec::new();
-    let mut failed = false;
+    let mut failed = Vec::new();
     for file in emit::all_files(material, options) {
         let path = dir.join(&file.rel);
         let target = write::Target {
@@ -366,8 +376,13 @@ fn write_outputs(
                 backup: backup.map(|b| b.display().to_string()),
             }),
             Err(e) => {
-                eprintln!("chainfix: {}: cannot write: {e}", path.display());
-                failed = true;
+                let message = format!("cannot write: {e}");
+                eprintln!("chainfix: {}: {message}", path.display());
+                failed.push(FileError {
+                    path: path.display().to_string(),
+                    message,
+                    fatal: true,
+                });
             }
         }
     }
@@ -430,14 +445,18 @@ enum Entry {
 }
 
 /// Prints the report of `results` (one per case of `analysis`, in order) with the file problems.
+/// Prints the report; `more_errors` (files that could not be written) follow the input
+/// problems in the JSON `errors` list.
 fn emit_report(
     config: &Config,
     analysis: &Analysis,
     results: impl Iterator<Item = Entry>,
+    more_errors: Vec<FileError>,
     check: bool,
 ) -> Result<(), AppError> {
     print_problems(analysis);
     let mut errors = file_errors(analysis);
+    errors.extend(more_errors);
     if analysis.is_empty() && analysis.problems.is_empty() {
         let message = format!(
             "no leaf certificate among the inputs ({} certificates read)",
