@@ -18,13 +18,13 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::error::X509Error;
 use x509_parser::extensions::{
     AuthorityInfoAccess, AuthorityKeyIdentifier, BasicConstraints, GeneralName, KeyIdentifier,
-    SubjectAlternativeName,
+    KeyUsage, SubjectAlternativeName,
 };
 use x509_parser::oid_registry::{
     OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_NIST_EC_P521,
     OID_PKCS1_RSAENCRYPTION, OID_PKIX_ACCESS_DESCRIPTOR_CA_ISSUERS, OID_PKIX_AUTHORITY_INFO_ACCESS,
     OID_SIG_ED25519, OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER, OID_X509_EXT_BASIC_CONSTRAINTS,
-    OID_X509_EXT_SUBJECT_ALT_NAME, OID_X509_EXT_SUBJECT_KEY_IDENTIFIER,
+    OID_X509_EXT_KEY_USAGE, OID_X509_EXT_SUBJECT_ALT_NAME, OID_X509_EXT_SUBJECT_KEY_IDENTIFIER,
 };
 use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
@@ -103,6 +103,11 @@ pub struct Certificate {
     pub not_after: i64,
     /// basicConstraints cA (RFC 5280 §4.2.1.9).
     pub is_ca: bool,
+    /// Whether basicConstraints is present at all, and its pathLenConstraint.
+    pub has_basic_constraints: bool,
+    pub path_len: Option<u32>,
+    /// keyUsage keyCertSign (RFC 5280 §4.2.1.3); `None` without a keyUsage extension.
+    pub key_cert_sign: Option<bool>,
     pub ski: Option<Vec<u8>>,
     pub aki: Option<Vec<u8>>,
     /// AIA caIssuers locations, any scheme, in certificate order.
@@ -283,6 +288,9 @@ fn facts(der: &[u8], x: &X509Certificate<'_>) -> Certificate {
     let mut dns_names = Vec::new();
     let mut ip_addrs = Vec::new();
     let mut is_ca = false;
+    let mut has_basic_constraints = false;
+    let mut path_len = None;
+    let mut key_cert_sign = None;
     // A damaged extension is skipped, as the crate's deep parse leaves it as a parse error;
     // repeated ones are read in order, as there.
     for ext in x.extensions() {
@@ -298,6 +306,12 @@ fn facts(der: &[u8], x: &X509Certificate<'_>) -> Certificate {
         } else if *oid == OID_X509_EXT_BASIC_CONSTRAINTS {
             if let Ok((_, bc)) = BasicConstraints::from_der(value) {
                 is_ca = bc.ca;
+                has_basic_constraints = true;
+                path_len = bc.path_len_constraint;
+            }
+        } else if *oid == OID_X509_EXT_KEY_USAGE {
+            if let Ok((_, ku)) = KeyUsage::from_der(value) {
+                key_cert_sign = Some(ku.key_cert_sign());
             }
         } else if *oid == OID_PKIX_AUTHORITY_INFO_ACCESS {
             let Ok((_, aia)) = AuthorityInfoAccess::from_der(value) else {
@@ -354,6 +368,9 @@ fn facts(der: &[u8], x: &X509Certificate<'_>) -> Certificate {
         not_before: x.validity().not_before.timestamp(),
         not_after: x.validity().not_after.timestamp(),
         is_ca,
+        has_basic_constraints,
+        path_len,
+        key_cert_sign,
         ski,
         aki,
         ca_issuers,
@@ -773,7 +790,7 @@ mod tests {
     type ExtensionFacts = (
         Option<Vec<u8>>,
         Option<Vec<u8>>,
-        bool,
+        (bool, bool, Option<u32>, Option<bool>),
         Vec<String>,
         Vec<String>,
         Vec<IpAddr>,
@@ -781,6 +798,7 @@ mod tests {
 
     fn deep_parse_facts(x: &X509Certificate<'_>) -> ExtensionFacts {
         let (mut ski, mut aki, mut is_ca) = (None, None, false);
+        let (mut has_bc, mut path_len, mut cert_sign) = (false, None, None);
         let (mut aia, mut dns, mut ips) = (Vec::new(), Vec::new(), Vec::new());
         for ext in x.extensions() {
             match ext.parsed_extension() {
@@ -788,7 +806,12 @@ mod tests {
                 ParsedExtension::AuthorityKeyIdentifier(a) => {
                     aki = a.key_identifier.as_ref().map(|k| k.0.to_vec())
                 }
-                ParsedExtension::BasicConstraints(bc) => is_ca = bc.ca,
+                ParsedExtension::BasicConstraints(bc) => {
+                    is_ca = bc.ca;
+                    has_bc = true;
+                    path_len = bc.path_len_constraint;
+                }
+                ParsedExtension::KeyUsage(ku) => cert_sign = Some(ku.key_cert_sign()),
                 ParsedExtension::AuthorityInfoAccess(a) => {
                     for desc in &a.accessdescs {
                         if desc.access_method.to_id_string() == "1.3.6.1.5.5.7.48.2" {
@@ -810,14 +833,26 @@ mod tests {
                 _ => {}
             }
         }
-        (ski, aki, is_ca, aia, dns, ips)
+        (
+            ski,
+            aki,
+            (is_ca, has_bc, path_len, cert_sign),
+            aia,
+            dns,
+            ips,
+        )
     }
 
     fn facts_read(c: &Certificate) -> ExtensionFacts {
         (
             c.ski.clone(),
             c.aki.clone(),
-            c.is_ca,
+            (
+                c.is_ca,
+                c.has_basic_constraints,
+                c.path_len,
+                c.key_cert_sign,
+            ),
             c.ca_issuers.iter().map(|u| u.to_string()).collect(),
             c.dns_names.clone(),
             c.ip_addrs.clone(),

@@ -53,6 +53,7 @@ pub enum Code {
     HostnameMismatch,
     SignatureUnverifiable,
     IssuerSignatureInvalid,
+    CaConstraintViolated,
     ChainLoop,
     DepthExceeded,
     SearchBudgetExceeded,
@@ -87,6 +88,7 @@ impl Code {
             Code::HostnameMismatch => "hostname-mismatch",
             Code::SignatureUnverifiable => "signature-unverifiable",
             Code::IssuerSignatureInvalid => "issuer-signature-invalid",
+            Code::CaConstraintViolated => "ca-constraint-violated",
             Code::ChainLoop => "chain-loop",
             Code::DepthExceeded => "depth-exceeded",
             Code::SearchBudgetExceeded => "search-budget-exceeded",
@@ -378,6 +380,7 @@ impl Case<'_> {
 pub fn diagnose(case: &Case<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     trust(case, &mut out);
+    constraints(case, &mut out);
     presentation(case, &mut out);
     validity(case, &mut out);
     algorithms(case, &mut out);
@@ -385,6 +388,27 @@ pub fn diagnose(case: &Case<'_>) -> Vec<Finding> {
     key_and_name(case, &mut out);
     out.sort_by_key(|f| f.severity);
     out
+}
+
+/// May each issuer on the chain issue what it issued? Receivers check basicConstraints,
+/// keyUsage and pathLenConstraint (OpenSSL: "invalid CA certificate", "path length constraint
+/// exceeded"); a chain that breaks them bounces however it is served.
+fn constraints(case: &Case<'_>, out: &mut Vec<Finding>) {
+    let best = &case.choice.best;
+    for (id, why) in crate::chain::constraint_violations(best, case.pool) {
+        out.push(
+            Finding::new(
+                Code::CaConstraintViolated,
+                Severity::Error,
+                Some(case.cert(id)),
+                format!(
+                    "{why}: receivers reject this chain. No other path was found; the CA must \
+                     issue from a proper CA certificate."
+                ),
+            )
+            .receiver(UNTRUSTED_ROOT_NDR),
+        );
+    }
 }
 
 /// Does the chain reach a trust anchor, and if not, where does it stop?

@@ -908,6 +908,144 @@ fn a_self_signed_certificate_for_the_same_name_does_not_hide_the_real_leaf() {
     expect_finding(fake, "self-signed-leaf", "error");
 }
 
+/// `openssl verify` of `leaf` against `root` with `untrusted` intermediates, at the tests' time.
+fn openssl_verifies(env: &TestEnv, leaf: &Cert, untrusted: &[&Cert], root: &Cert) -> bool {
+    env.write("v-leaf.pem", &leaf.pem);
+    env.write("v-untrusted.pem", pem_bundle(untrusted));
+    env.write("v-root.pem", &root.pem);
+    env.openssl(&[
+        "verify",
+        "-no-CApath",
+        "-no-CAstore",
+        "-attime",
+        "1780272000", // 2026-06-01
+        "-CAfile",
+        "v-root.pem",
+        "-untrusted",
+        "v-untrusted.pem",
+        "v-leaf.pem",
+    ])
+    .status
+        == 0
+}
+
+#[test]
+fn an_issuer_that_is_not_a_ca_breaks_the_chain_and_nothing_is_written() {
+    let env = TestEnv::new();
+    let root = self_signed(&Spec::ca("Constraint Root", Alg::Rsa2048(0)).serial(80));
+    // A leaf-type certificate (CA:FALSE, no keyCertSign) used to sign a server certificate.
+    let not_ca = issue(
+        &Spec::leaf("Not A CA", Alg::Rsa2048(1)).serial(81).dns(&[]),
+        &root,
+    );
+    let leaf = issue(
+        &Spec::leaf("mail.example.test", Alg::P256(0)).serial(82),
+        &not_ca,
+    );
+    assert!(!openssl_verifies(&env, &leaf, &[&not_ca], &root));
+    env.write("fullchain.pem", pem_bundle(&[&leaf, &not_ca]));
+    env.write("root.pem", &root.pem);
+    let args = ["fullchain.pem", "--roots", "root.pem"];
+    let out = inspect(&env, &args);
+    out.assert_status(1);
+    let r = only_result(&out);
+    assert_eq!(r["status"], "broken", "{r}");
+    let f = expect_finding(&r, "ca-constraint-violated", "error");
+    assert_eq!(f["cert"]["subject"], cn("Not A CA"));
+    assert!(
+        f["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not a CA")),
+        "{f}"
+    );
+    let out = repair(&env, "out", &args);
+    out.assert_status(1);
+    let r = only_result(&out);
+    assert!(
+        r["not_written"]
+            .as_str()
+            .is_some_and(|w| w.contains("not a CA")),
+        "{r}"
+    );
+    assert!(!env.path("out/fullchain.pem").exists());
+}
+
+#[test]
+fn a_proper_ca_is_preferred_to_a_copy_of_it_that_may_not_issue() {
+    let env = TestEnv::new();
+    let root = self_signed(&Spec::ca("Constraint Root", Alg::Rsa2048(0)).serial(85));
+    // Same name and key twice: once as a CA, once (by mistake) as CA:FALSE.
+    let good = issue(&Spec::ca("Issuing CA", Alg::Rsa2048(1)).serial(86), &root);
+    let mut bad_spec = Spec::ca("Issuing CA", Alg::Rsa2048(1)).serial(87);
+    bad_spec.is_ca = false;
+    let bad = issue(&bad_spec, &root);
+    let leaf = issue(
+        &Spec::leaf("mail.example.test", Alg::P256(0)).serial(88),
+        &good,
+    );
+    env.write("leaf.pem", &leaf.pem);
+    env.write("pool.pem", pem_bundle(&[&bad, &good]));
+    env.write("root.pem", &root.pem);
+    let out = inspect(
+        &env,
+        &[
+            "leaf.pem",
+            "--intermediates",
+            "pool.pem",
+            "--roots",
+            "root.pem",
+        ],
+    );
+    let r = only_result(&out);
+    assert_no_finding(&r, "ca-constraint-violated");
+    assert_eq!(r["chain"][1]["sha256"], sha256_hex(&good.der), "{r}");
+    let lost = r["alternatives"].as_array().expect("alternatives");
+    assert!(
+        lost.iter()
+            .any(|a| a["reason"].as_str().is_some_and(|m| m.contains("not a CA"))),
+        "{r}"
+    );
+}
+
+#[test]
+fn a_path_longer_than_a_ca_allows_is_reported() {
+    let env = TestEnv::new();
+    let root = self_signed(&Spec::ca("Constraint Root", Alg::Rsa2048(0)).serial(90));
+    let top = issue(
+        &Spec::ca("Top CA", Alg::Rsa2048(1)).path_len(0).serial(91),
+        &root,
+    );
+    let sub = issue(&Spec::ca("Sub CA", Alg::Rsa2048(2)).serial(92), &top);
+    let leaf = issue(
+        &Spec::leaf("mail.example.test", Alg::P256(0)).serial(93),
+        &sub,
+    );
+    assert!(!openssl_verifies(&env, &leaf, &[&sub, &top], &root));
+    env.write("fullchain.pem", pem_bundle(&[&leaf, &sub, &top]));
+    env.write("root.pem", &root.pem);
+    let out = inspect(&env, &["fullchain.pem", "--roots", "root.pem"]);
+    out.assert_status(1);
+    let r = only_result(&out);
+    let f = expect_finding(&r, "ca-constraint-violated", "error");
+    assert_eq!(f["cert"]["subject"], cn("Top CA"));
+    assert!(
+        f["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("pathLenConstraint")),
+        "{f}"
+    );
+    // Within the limit: fine, as openssl says.
+    let top1 = issue(
+        &Spec::ca("Top CA", Alg::Rsa2048(1)).path_len(1).serial(94),
+        &root,
+    );
+    assert!(openssl_verifies(&env, &leaf, &[&sub, &top1], &root));
+    env.write("fullchain.pem", pem_bundle(&[&leaf, &sub, &top1]));
+    let out = inspect(&env, &["fullchain.pem", "--roots", "root.pem"]);
+    out.assert_status(0);
+    assert_no_finding(&only_result(&out), "ca-constraint-violated");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 8. Validity
 // ---------------------------------------------------------------------------------------------

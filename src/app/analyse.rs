@@ -169,6 +169,11 @@ impl<'a> LeafCase<'a> {
                     .into()
             });
         }
+        if let Some((_, why)) = chain::constraint_violations(best, pool).into_iter().next() {
+            return Err(format!(
+                "{why}; writing the chain would deploy one that receivers reject"
+            ));
+        }
         let (intermediates, root) = if has_root {
             (certs[1..certs.len() - 1].to_vec(), Some(last))
         } else {

@@ -14,7 +14,7 @@ use crate::pool::{Id, Pool};
 
 pub use budget::{Budget, Limit};
 pub use build::{build, build_frozen, Link, Outcome, Path};
-pub use select::{choose, Choice, Rejected};
+pub use select::{choose, constraint_violations, Choice, Rejected};
 
 /// Supplies more candidate issuers when the pool has none: the seam behind which AIA fetching
 /// lives, so path building is tested without a network.

@@ -2,16 +2,17 @@
 //! cross-signed root as with DST Root CA X3), pick one deterministically and say why each
 //! other path lost. The order of preference is:
 //! 1. ends at a trust anchor;
-//! 2. every certificate valid at `now`;
-//! 3. no intermediate expires before the leaf;
-//! 4. strongest signature algorithms and keys;
-//! 5. shortest;
-//! 6. ends at the trust store's own certificate rather than a cross-signed copy with the
+//! 2. every issuer may issue what it issued (basicConstraints, keyUsage, pathLenConstraint);
+//! 3. every certificate valid at `now`;
+//! 4. no intermediate expires before the leaf;
+//! 5. strongest signature algorithms and keys;
+//! 6. shortest;
+//! 7. ends at the trust store's own certificate rather than a cross-signed copy with the
 //!    same subject and key (which is trusted too, RFC 5280 §6.1.1, but is not the root);
-//! 7. (tie) lowest fingerprints, so the choice never depends on input order.
+//! 8. (tie) lowest fingerprints, so the choice never depends on input order.
 
 use crate::cert::{Certificate, Hash, KeyKind};
-use crate::pool::Pool;
+use crate::pool::{Id, Pool};
 
 use super::{Link, Outcome, Path};
 
@@ -54,8 +55,60 @@ pub fn choose(outcome: &Outcome, pool: &Pool, now: i64) -> Option<Choice> {
     })
 }
 
+/// Why the issuers of `path` may not issue what they issued there, one sentence each: an issuer
+/// that is not a CA, that may not sign certificates, or that has more CAs below it than its
+/// pathLenConstraint allows (RFC 5280 §6.1.4 (k), (l), (m), (n)). Trust anchors are held to the
+/// same rules, as OpenSSL holds them; the leaf itself is not an issuer.
+///
+/// Without basicConstraints (version 1 certificates), an issuer counts as a CA if it is
+/// self-issued or its keyUsage allows keyCertSign, as OpenSSL counts it.
+pub fn constraint_violations(path: &Path, pool: &Pool) -> Vec<(Id, String)> {
+    let mut out = Vec::new();
+    // CAs between the issuer at hand and the leaf; self-issued ones do not count (§6.1.4 (l)).
+    let mut cas_below = 0u32;
+    for (i, &id) in path.ids.iter().enumerate().skip(1) {
+        let c = pool.cert(id);
+        let is_ca = if c.has_basic_constraints {
+            c.is_ca
+        } else {
+            c.is_self_issued() || c.key_cert_sign == Some(true)
+        };
+        if !is_ca {
+            out.push((
+                id,
+                format!(
+                    "{} is not a CA certificate (basicConstraints) but issued {}",
+                    c.subject,
+                    pool.cert(path.ids[i - 1]).subject
+                ),
+            ));
+        } else if c.key_cert_sign == Some(false) {
+            out.push((
+                id,
+                format!(
+                    "{} may not sign certificates (its keyUsage lacks keyCertSign)",
+                    c.subject
+                ),
+            ));
+        }
+        if let Some(limit) = c.path_len {
+            if cas_below > limit {
+                out.push((id, format!(
+                    "{} allows {limit} intermediate CA(s) below it (pathLenConstraint); this path has {cas_below}",
+                    c.subject
+                )));
+            }
+        }
+        if !c.is_self_issued() {
+            cas_below += 1;
+        }
+    }
+    out
+}
+
 struct Score {
     key: Key,
+    violations: Vec<String>,
     invalid: Vec<String>,
     outlived: Vec<String>,
 }
@@ -66,6 +119,7 @@ struct Key {
     not_anchored: bool,
     /// A partial path that ends at a self-signed root beats one that ends at a missing issuer.
     open_ended: bool,
+    violations: usize,
     invalid: usize,
     outlived: usize,
     weakness: Weakness,
@@ -127,10 +181,15 @@ impl Score {
                     .unwrap_or(u32::MAX),
             ),
         };
+        let violations: Vec<String> = constraint_violations(path, pool)
+            .into_iter()
+            .map(|(_, why)| why)
+            .collect();
         Score {
             key: Key {
                 not_anchored: !path.anchored,
                 open_ended: !path.ends_at_root(pool),
+                violations: violations.len(),
                 invalid: invalid.len(),
                 outlived: outlived.len(),
                 weakness,
@@ -138,6 +197,7 @@ impl Score {
                 anchor_is_copy: path.anchored && !pool.get(path.tip()).in_trust_store,
                 fingerprints: certs.iter().map(|c| c.sha256).collect(),
             },
+            violations,
             invalid,
             outlived,
         }
@@ -150,6 +210,11 @@ impl Score {
         }
         if me.open_ended != them.open_ended {
             return "ends at a missing issuer".into();
+        }
+        if me.violations != them.violations {
+            if let Some(first) = self.violations.first() {
+                return first.clone();
+            }
         }
         if me.invalid != them.invalid {
             if let Some(first) = self.invalid.first() {

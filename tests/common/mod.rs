@@ -266,6 +266,8 @@ pub struct Spec {
     pub dns: Vec<String>,
     /// CA: basicConstraints CA:TRUE + keyCertSign/cRLSign; leaf: CA:FALSE + EKU serverAuth/clientAuth.
     pub is_ca: bool,
+    /// For a CA: basicConstraints pathLenConstraint (none: unconstrained).
+    pub path_len: Option<u8>,
     /// Serial number.
     pub serial: u64,
 }
@@ -291,6 +293,7 @@ impl Spec {
             aia: Vec::new(),
             dns: Vec::new(),
             is_ca: true,
+            path_len: None,
             serial: default_serial(cn),
         }
     }
@@ -305,6 +308,7 @@ impl Spec {
             aia: Vec::new(),
             dns: vec![cn.to_string()],
             is_ca: false,
+            path_len: None,
             serial: default_serial(cn),
         }
     }
@@ -328,6 +332,12 @@ impl Spec {
         self
     }
 
+    /// Sets a CA's pathLenConstraint.
+    pub fn path_len(mut self, n: u8) -> Spec {
+        self.path_len = Some(n);
+        self
+    }
+
     /// Replaces the dNSNames.
     pub fn dns(mut self, names: &[&str]) -> Spec {
         self.dns = names.iter().map(|s| s.to_string()).collect();
@@ -346,7 +356,10 @@ impl Spec {
         params.not_after = rcgen::date_time_ymd(y, m, d);
         params.serial_number = Some(self.serial.into());
         if self.is_ca {
-            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.is_ca = IsCa::Ca(match self.path_len {
+                Some(n) => BasicConstraints::Constrained(n),
+                None => BasicConstraints::Unconstrained,
+            });
             params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         } else {
             params.is_ca = IsCa::ExplicitNoCa;
