@@ -684,6 +684,14 @@ fn retry_unusual(
                 child.sig_alg
             ));
         }
+        if !(1024..=8192).contains(&bits) {
+            // ring verifies RSA keys of 1024 to 8192 bits only: outside that, the signature
+            // cannot be checked here, which is not the same as forged.
+            return SigCheck::Unverifiable(format!(
+                "{} with an RSA-{bits} key is not supported by the verifier",
+                child.sig_alg
+            ));
+        }
         if bits < 2048 {
             let alg: &dyn rs::VerificationAlgorithm = match child.sig_hash {
                 Hash::Sha256 => &rs::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,

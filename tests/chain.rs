@@ -1171,6 +1171,34 @@ fn rsa_1024_intermediate_is_weak_key_error() {
     assert_eq!(r["chain"][1]["signature"], "verified");
 }
 
+#[test]
+fn rsa_768_intermediate_is_unverifiable_and_weak_not_forged() {
+    // ring checks RSA keys of 1024 bits and up: a smaller one is weak, not a bad signature.
+    let env = TestEnv::new();
+    let root = self_signed(&Spec::ca("Weak Key Root", Alg::Rsa2048(0)).serial(83));
+    let int = issue(
+        &Spec::ca("RSA768 Intermediate", Alg::Rsa768).serial(84),
+        &root,
+    );
+    let leaf = issue(
+        &Spec::leaf("mail.example.test", Alg::P256(0)).serial(85),
+        &int,
+    );
+    env.write("root.pem", &root.pem);
+    env.write("leaf.pem", pem_bundle(&[&leaf, &int]));
+    let out = inspect(&env, &["leaf.pem", "--roots", "root.pem"]);
+    out.assert_status(1);
+    let r = only_result(&out);
+    assert_no_finding(&r, "missing-intermediate");
+    assert_no_finding(&r, "issuer-signature-invalid");
+    let f = expect_finding(&r, "weak-key", "error");
+    assert_eq!(f["cert"]["subject"], cn("RSA768 Intermediate"));
+    expect_finding(&r, "signature-unverifiable", "warning");
+    assert_eq!(chain_subjects(&r).len(), 3, "{r}");
+    assert_eq!(r["chain"][0]["signature"], "unverifiable");
+    assert_eq!(r["chain"][1]["signature"], "verified");
+}
+
 /// root (rcgen, SHA-256) <- int (re-signed by openssl with `digest`) <- leaf (likewise).
 fn weak_digest_chain(env: &TestEnv, digest: &str) {
     let root = self_signed(&Spec::ca("Digest Root", Alg::Rsa2048(0)).serial(90));

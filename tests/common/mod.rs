@@ -220,6 +220,8 @@ pub enum Alg {
     /// RSA 1024 (deliberately weak); signs with sha256WithRSAEncryption through the `openssl`
     /// command, because ring refuses RSA keys under 2048 bits.
     Rsa1024,
+    /// Below what ring verifies at all (testdata/keys/rsa768.pem).
+    Rsa768,
 }
 
 const P256_KEYS: [&str; 4] = [
@@ -235,6 +237,7 @@ const RSA2048_KEYS: [&str; 4] = [
     include_str!("../../testdata/keys/rsa2048-d.pem"),
 ];
 const RSA1024_KEY: &str = include_str!("../../testdata/keys/rsa1024.pem");
+const RSA768_KEY: &str = include_str!("../../testdata/keys/rsa768.pem");
 
 /// The PKCS#8 PEM private key of `alg`.
 pub fn key_pem(alg: Alg) -> &'static str {
@@ -246,6 +249,7 @@ pub fn key_pem(alg: Alg) -> &'static str {
             .get(i)
             .unwrap_or_else(|| panic!("no pinned RSA-2048 key {i}: use 0..=3")),
         Alg::Rsa1024 => RSA1024_KEY,
+        Alg::Rsa768 => RSA768_KEY,
     }
 }
 
@@ -482,7 +486,7 @@ impl PinnedKey {
                 KeyPair::from_pkcs8_pem_and_sign_algo(pem, &rcgen::PKCS_RSA_SHA256)
                     .expect("loading pinned RSA-2048 key"),
             )),
-            Alg::Rsa1024 => {
+            Alg::Rsa1024 | Alg::Rsa768 => {
                 let der = ::pem::parse(pem).expect("pinned RSA-1024 key is PEM");
                 PinnedKey::OpenSsl {
                     key_pem: pem,
