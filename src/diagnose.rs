@@ -319,11 +319,18 @@ impl KeyIndex {
 
     /// Pairs a leaf with its private key by public key. A key passed with `--key`, or keys in
     /// the leaf's own directory that belong to no leaf at all, that do not match are a
-    /// mismatch.
+    /// mismatch. A `--key` that does not match is a mismatch even when a key among the inputs
+    /// does: the key asked for is not silently replaced by another.
     pub fn status(&self, leaf: &Certificate, leaf_path: &Path) -> KeyStatus {
         if !self.by_public_id.is_empty() {
             if let Some(&i) = self.by_public_id.get(&leaf.public_key_id()) {
-                return KeyStatus::Matched(self.keys[i].clone());
+                // `--key` keys come first, so a matching one is found before any input key.
+                let explicit_known = self.keys[..self.explicit]
+                    .iter()
+                    .any(|k| k.key.public_id.is_some());
+                if i < self.explicit || !explicit_known {
+                    return KeyStatus::Matched(self.keys[i].clone());
+                }
             }
         }
         // A key whose public half is unknown cannot be called a mismatch.

@@ -1783,6 +1783,26 @@ fn explicit_key_that_does_not_match_is_a_key_mismatch() {
     out.assert_status(1);
     assert!(!dir.join("privkey.pem").exists());
 
+    // Not even when the right key lies beside the certificate: --key is what was asked for,
+    // and repair must not write another key in its place.
+    env.write("ssl/privkey.pem", &chain.leaf.key_pem);
+    let out = run(cf(&env, "inspect")
+        .arg("--json")
+        .arg("--key")
+        .arg(&other)
+        .arg(env.path("ssl")));
+    out.assert_status(1);
+    let r = result_for(&out.json(), LEAF);
+    assert!(codes(&r).contains(&"key-mismatch".to_string()), "{r:#}");
+    let out = run(cf(&env, "repair")
+        .arg("--out")
+        .arg(&dir)
+        .arg("--key")
+        .arg(&other)
+        .arg(env.path("ssl")));
+    out.assert_status(1);
+    assert!(!dir.join("privkey.pem").exists());
+
     // The right key with --key is used.
     let right = env.write("elsewhere/right.pem", &chain.leaf.key_pem);
     let out = run(cf(&env, "inspect")
