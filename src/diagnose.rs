@@ -501,7 +501,7 @@ fn trust(case: &Case<'_>, out: &mut Vec<Finding>) {
     for limit in &case.outcome.limits {
         let code = match limit {
             Limit::Depth => Code::DepthExceeded,
-            Limit::SignatureChecks | Limit::BuildCalls => Code::SearchBudgetExceeded,
+            Limit::SignatureChecks | Limit::BuildCalls | Limit::Paths => Code::SearchBudgetExceeded,
         };
         out.push(Finding::new(
             code,

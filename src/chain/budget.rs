@@ -37,6 +37,7 @@ pub enum Limit {
     Depth,
     SignatureChecks,
     BuildCalls,
+    Paths,
 }
 
 impl Limit {
@@ -53,6 +54,11 @@ impl Limit {
             Limit::BuildCalls => format!(
                 "the path search took more than {} steps and stopped",
                 budget.max_build_calls
+            ),
+            Limit::Paths => format!(
+                "more than {} complete paths exist; the search kept the first {} it found \
+                 (newest issuers first) and chose among them",
+                budget.max_paths, budget.max_paths
             ),
         }
     }

@@ -203,6 +203,9 @@ impl Search<'_> {
             return Err(Limit::BuildCalls.into());
         }
         if self.out.complete.len() >= self.budget.max_paths {
+            if !self.out.limits.contains(&Limit::Paths) {
+                self.out.limits.push(Limit::Paths);
+            }
             return Ok(());
         }
         let tip = path.tip();
@@ -230,6 +233,9 @@ impl Search<'_> {
             let fetched = self.world.fetch_issuers(&tip_cert)?;
             candidates = self.accepted(tip, fetched)?;
         }
+        // Issuers that expire last first: should the path cap be reached, the paths kept are
+        // those through current certificates, not through a pile of expired copies.
+        candidates.sort_by_key(|&(id, _)| std::cmp::Reverse(self.world.pool().cert(id).not_after));
         let mut extended = false;
         for (id, link) in candidates {
             let cand = self.world.pool().cert(id).clone();
@@ -554,6 +560,56 @@ mod tests {
         let out = run(&mut pool, leaf, &budget);
         assert!(out.complete.is_empty());
         assert_eq!(out.limits, vec![Limit::BuildCalls]);
+    }
+
+    #[test]
+    fn the_path_cap_is_reported_and_the_newest_issuers_are_tried_first() {
+        // leaf <- A, where A exists as 3 copies (same name and key) under the root: the oldest
+        // copy first in the pool.
+        let r = root("Root");
+        let a_key = KeyPair::generate().expect("key");
+        let leaf_cert = {
+            let a = issued_with(
+                "A",
+                true,
+                &r,
+                KeyPair::from_pem(&a_key.serialize_pem()).expect("key"),
+            );
+            issued("leaf", false, &a)
+        };
+        let mut pool = Pool::new();
+        pool.add_anchor(cert(&r), Source::MozillaRoots);
+        let mut copies = Vec::new();
+        for year in [2030, 2031, 2032] {
+            let mut params = params("A", true);
+            params.not_after = rcgen::date_time_ymd(year, 1, 1);
+            let issuer = Issuer::from_params(&r.params, &r.key);
+            let der = params
+                .signed_by(&a_key, &issuer)
+                .expect("sign")
+                .der()
+                .to_vec();
+            copies.push(input(
+                &mut pool,
+                &Ca {
+                    params,
+                    key: KeyPair::from_pem(&a_key.serialize_pem()).expect("key"),
+                    der,
+                },
+            ));
+        }
+        let leaf = input(&mut pool, &leaf_cert);
+        let budget = Budget {
+            max_paths: 2,
+            ..Budget::default()
+        };
+        let out = run(&mut pool, leaf, &budget);
+        assert_eq!(out.limits, vec![Limit::Paths]);
+        let kept: Vec<Id> = out.complete.iter().map(|p| p.ids[1]).collect();
+        assert_eq!(kept, vec![copies[2], copies[1]], "latest expiry first");
+        let all = run(&mut pool, leaf, &Budget::default());
+        assert!(all.limits.is_empty());
+        assert_eq!(all.complete.len(), 3);
     }
 
     #[test]
