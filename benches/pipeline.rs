@@ -147,7 +147,7 @@ fn build(c: &mut Criterion) {
     c.bench_function("chain/build_and_choose_warm", |b| {
         b.iter(|| {
             let out = chain::build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs);
-            chain::choose(&out, &pool, 1_780_000_000)
+            chain::choose(&out, &pool, 1_780_000_000, &[])
         })
     });
 }

@@ -1008,6 +1008,43 @@ fn a_proper_ca_is_preferred_to_a_copy_of_it_that_may_not_issue() {
 }
 
 #[test]
+fn a_working_presented_chain_is_kept_when_the_pool_holds_another_copy_of_its_intermediate() {
+    let env = TestEnv::new();
+    let root = self_signed(&Spec::ca("Copy Root", Alg::Rsa2048(0)).serial(95));
+    // The same intermediate (name and key) issued twice, as CAs re-issue them.
+    let copies = [
+        issue(&Spec::ca("Issuing CA", Alg::Rsa2048(1)).serial(96), &root),
+        issue(&Spec::ca("Issuing CA", Alg::Rsa2048(1)).serial(97), &root),
+    ];
+    let leaf = issue(
+        &Spec::leaf("mail.example.test", Alg::P256(0)).serial(98),
+        &copies[0],
+    );
+    env.write("root.pem", &root.pem);
+    // Whichever copy the server presents, with the other one in the pool.
+    for (served, other) in [(&copies[0], &copies[1]), (&copies[1], &copies[0])] {
+        env.write("fullchain.pem", pem_bundle(&[&leaf, served]));
+        env.write("pool.pem", &other.pem);
+        let out = inspect(
+            &env,
+            &[
+                "fullchain.pem",
+                "--intermediates",
+                "pool.pem",
+                "--roots",
+                "root.pem",
+            ],
+        );
+        out.assert_status(0);
+        let r = only_result(&out);
+        assert_eq!(r["status"], "ok", "{r}");
+        assert_eq!(r["chain"][1]["sha256"], sha256_hex(&served.der), "{r}");
+        assert_no_finding(&r, "missing-intermediate");
+        assert_no_finding(&r, "extra-certificate");
+    }
+}
+
+#[test]
 fn a_path_longer_than_a_ca_allows_is_reported() {
     let env = TestEnv::new();
     let root = self_signed(&Spec::ca("Constraint Root", Alg::Rsa2048(0)).serial(90));

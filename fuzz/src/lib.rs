@@ -184,7 +184,7 @@ pub fn chain(data: &[u8]) {
     for leaf in leaves {
         let outcome = chain::build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs);
         check_paths(&outcome, leaf, &pool, &budget);
-        let choice = chain::choose(&outcome, &pool, now);
+        let choice = chain::choose(&outcome, &pool, now, &[leaf]);
         assert_eq!(
             choice.is_some(),
             !(outcome.complete.is_empty() && outcome.partial.is_empty()),

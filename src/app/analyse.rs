@@ -75,7 +75,7 @@ impl Analysis {
         let built = &self.leaves[i];
         let cert = &built.located.cert;
         // Chosen again rather than kept: cheap, and a fleet's choices add up.
-        let choice = chain::choose(&built.outcome, &self.pool, self.now)
+        let choice = chain::choose(&built.outcome, &self.pool, self.now, &built.presented)
             .expect("every built leaf has a path");
         let key = self.keys.status(cert, &built.located.path);
         let case = Case {

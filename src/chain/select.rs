@@ -4,12 +4,14 @@
 //! 1. ends at a trust anchor;
 //! 2. every issuer may issue what it issued (basicConstraints, keyUsage, pathLenConstraint);
 //! 3. every certificate valid at `now`;
-//! 4. no intermediate expires before the leaf;
-//! 5. strongest signature algorithms and keys;
-//! 6. shortest;
-//! 7. ends at the trust store's own certificate rather than a cross-signed copy with the
+//! 4. fewest certificates the server does not present (a working presented chain is kept,
+//!    even when the pool holds another copy of an intermediate);
+//! 5. no intermediate expires before the leaf;
+//! 6. strongest signature algorithms and keys;
+//! 7. shortest;
+//! 8. ends at the trust store's own certificate rather than a cross-signed copy with the
 //!    same subject and key (which is trusted too, RFC 5280 §6.1.1, but is not the root);
-//! 8. (tie) lowest fingerprints, so the choice never depends on input order.
+//! 9. (tie) lowest fingerprints, so the choice never depends on input order.
 
 use crate::cert::{Certificate, Hash, KeyKind};
 use crate::pool::{Id, Pool};
@@ -28,8 +30,9 @@ pub struct Choice {
     pub rejected: Vec<Rejected>,
 }
 
-/// Picks the best path; `None` only if the outcome holds no path at all.
-pub fn choose(outcome: &Outcome, pool: &Pool, now: i64) -> Option<Choice> {
+/// Picks the best path; `None` only if the outcome holds no path at all. `presented` are the
+/// certificates the leaf's file (or server) presents.
+pub fn choose(outcome: &Outcome, pool: &Pool, now: i64, presented: &[Id]) -> Option<Choice> {
     let mut paths: Vec<&Path> = outcome.complete.iter().collect();
     if paths.is_empty() {
         paths = outcome.partial.iter().collect();
@@ -37,7 +40,7 @@ pub fn choose(outcome: &Outcome, pool: &Pool, now: i64) -> Option<Choice> {
     paths.dedup();
     let mut scored: Vec<(Score, &Path)> = paths
         .into_iter()
-        .map(|p| (Score::of(p, pool, now), p))
+        .map(|p| (Score::of(p, pool, now, presented), p))
         .collect();
     scored.sort_by(|a, b| a.0.key.cmp(&b.0.key));
     let mut iter = scored.into_iter();
@@ -121,6 +124,7 @@ struct Key {
     open_ended: bool,
     violations: usize,
     invalid: usize,
+    unpresented: usize,
     outlived: usize,
     weakness: Weakness,
     len: usize,
@@ -139,7 +143,7 @@ struct Weakness {
 }
 
 impl Score {
-    fn of(path: &Path, pool: &Pool, now: i64) -> Score {
+    fn of(path: &Path, pool: &Pool, now: i64, presented: &[Id]) -> Score {
         let certs: Vec<&Certificate> = path.ids.iter().map(|&id| pool.cert(id).as_ref()).collect();
         let leaf = certs[0];
         let below_anchor = if path.anchored {
@@ -191,6 +195,16 @@ impl Score {
                 open_ended: !path.ends_at_root(pool),
                 violations: violations.len(),
                 invalid: invalid.len(),
+                // What would be served: the certificates above the leaf, below the anchor.
+                unpresented: path.ids[1..]
+                    .iter()
+                    .take(
+                        path.ids
+                            .len()
+                            .saturating_sub(1 + usize::from(path.anchored)),
+                    )
+                    .filter(|id| !presented.contains(id))
+                    .count(),
                 outlived: outlived.len(),
                 weakness,
                 len: certs.len(),
@@ -220,6 +234,12 @@ impl Score {
             if let Some(first) = self.invalid.first() {
                 return first.clone();
             }
+        }
+        if me.unpresented != them.unpresented {
+            return format!(
+                "uses {} certificate(s) the server does not present, where the presented chain works",
+                me.unpresented
+            );
         }
         if me.outlived != them.outlived {
             if let Some(first) = self.outlived.first() {
