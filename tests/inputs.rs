@@ -1683,6 +1683,45 @@ fn ec_key_without_embedded_public_key_is_matched_not_reported_as_mismatch() {
 }
 
 #[test]
+fn ec_key_with_a_compressed_public_point_is_matched() {
+    // `openssl ec -conv_form compressed` stores the public point compressed; the certificate
+    // holds it uncompressed. Same key all the same.
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let pkcs8 = env.write("src/key8.pem", &chain.leaf.key_pem);
+    env.write("ssl/fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    let key = env.path("ssl/privkey.pem");
+    env.openssl(&[
+        "ec",
+        "-in",
+        &s(&pkcs8),
+        "-conv_form",
+        "compressed",
+        "-out",
+        &s(&key),
+    ])
+    .assert_status(0);
+    let text = String::from_utf8_lossy(&env.read("ssl/privkey.pem")).to_string();
+    let shown = env.openssl(&["ec", "-in", &s(&key), "-noout", "-text"]);
+    assert!(
+        ["pub:\n    02:", "pub:\n    03:"]
+            .iter()
+            .any(|p| shown.stdout.contains(p)),
+        "the stored point is compressed: {}",
+        shown.stdout
+    );
+    assert!(text.contains("EC PRIVATE KEY"));
+    let (out, v) = inspect_key_of(&env, &env.path("ssl"));
+    let r = result_for(&v, LEAF);
+    assert!(
+        !codes(&r).contains(&"key-mismatch".to_string()),
+        "the leaf's own key is reported as a mismatch: {r:#}"
+    );
+    assert_eq!(r["key"], s(&key), "{r:#}");
+    out.assert_status(0);
+}
+
+#[test]
 fn unrelated_key_of_unsupported_type_in_scanned_directory_is_not_fatal() {
     // An X25519 or Ed448 key (e.g. for another service) next to the certificates is well-formed;
     // it is not a damaged file and must not turn the run into an operational failure.

@@ -131,9 +131,11 @@ fn rsa_public(der: &[u8]) -> Result<Vec<u8>, KeyError> {
 
 /// ECPrivateKey ::= SEQUENCE { version 1, privateKey OCTET STRING, [0] params, [1] publicKey }
 ///
-/// The public key is optional (`openssl ec -no_public`, Java's PKCS#8); when it is absent it is
-/// derived from the private scalar for P-256 and P-384. `curve` is the curve OID from an
-/// enclosing PKCS#8 AlgorithmIdentifier, if any.
+/// For P-256 and P-384 the public point is derived from the private scalar, uncompressed (as
+/// certificates carry it): the stored public key is optional (`openssl ec -no_public`, Java's
+/// PKCS#8) and may be compressed (`openssl ec -conv_form compressed`). On other curves the
+/// stored point is used as it is. `curve` is the curve OID from an enclosing PKCS#8
+/// AlgorithmIdentifier, if any.
 fn ec_public(der: &[u8], curve: Option<&[u8]>) -> Result<Option<Vec<u8>>, KeyError> {
     let (seq, _) = asn1::expect(der, SEQUENCE)?;
     let mut f = asn1::children(seq.content);
@@ -143,6 +145,7 @@ fn ec_public(der: &[u8], curve: Option<&[u8]>) -> Result<Option<Vec<u8>>, KeyErr
         return Err(KeyError::Unsupported);
     }
     let mut curve = curve.map(<[u8]>::to_vec);
+    let mut stored = None;
     for field in f {
         let field = field?;
         if field.tag == 0xa0 {
@@ -152,12 +155,13 @@ fn ec_public(der: &[u8], curve: Option<&[u8]>) -> Result<Option<Vec<u8>>, KeyErr
         if field.tag == 0xa1 {
             let (bits, _) = asn1::expect(field.content, BIT_STRING)?;
             if let Some((_unused, point)) = bits.content.split_first() {
-                return Ok(Some(raw_key_id(point)));
+                stored = Some(point.to_vec());
             }
         }
     }
     Ok(curve
         .and_then(|c| point_from_scalar(&c, private.content))
+        .or(stored)
         .map(|p| raw_key_id(&p)))
 }
 
