@@ -1683,6 +1683,44 @@ fn ec_key_without_embedded_public_key_is_matched_not_reported_as_mismatch() {
 }
 
 #[test]
+fn a_self_signed_certificate_made_by_openssl_req_x509_with_its_key_is_a_self_signed_leaf() {
+    // OpenSSL 3 marks `req -x509` certificates CA:TRUE unless told otherwise.
+    let env = TestEnv::new();
+    pki(&env);
+    std::fs::create_dir_all(env.path("ssl")).expect("mkdir");
+    env.openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=mail.example.test",
+        "-days",
+        "3650",
+        "-keyout",
+        "ssl/privkey.pem",
+        "-out",
+        "ssl/cert.pem",
+    ])
+    .assert_status(0);
+    let text = env.openssl(&["x509", "-in", "ssl/cert.pem", "-noout", "-text"]);
+    assert!(text.stdout.contains("CA:TRUE"), "{}", text.stdout);
+    // (Dated from the clock, the certificate may also be not yet valid at the tests' --at.)
+    let out = run(cf(&env, "inspect").arg("--json").arg(env.path("ssl")));
+    out.assert_status(1);
+    let v = out.json();
+    let r = result_for(&v, LEAF);
+    assert!(codes(&r).contains(&"self-signed-leaf".to_string()), "{r:#}");
+    assert_eq!(r["key"], s(&env.path("ssl/privkey.pem")), "{r:#}");
+
+    // Without its key it is just a CA certificate: no leaf.
+    std::fs::remove_file(env.path("ssl/privkey.pem")).expect("rm");
+    let out = run(cf(&env, "inspect").arg("--json").arg(env.path("ssl")));
+    out.assert_status(2);
+}
+
+#[test]
 fn ec_key_with_a_compressed_public_point_is_matched() {
     // `openssl ec -conv_form compressed` stores the public point compressed; the certificate
     // holds it uncompressed. Same key all the same.

@@ -244,13 +244,20 @@ pub(super) fn analyse(
 
     // Each group's certificates come file by file: the files are runs of the same path.
     let files: Vec<Vec<Range<usize>>> = groups.iter().map(|g| file_runs(&g.certs)).collect();
+    // The public keys of every private key given or found: a self-signed CA certificate whose
+    // key is among them is the server's own (`openssl req -x509` marks CA:TRUE by default).
+    let key_ids: HashSet<&[u8]> = explicit_keys
+        .iter()
+        .chain(&found_keys)
+        .filter_map(|k| k.key.public_id.as_deref())
+        .collect();
     // (group, the leaf's file in that group, the leaf).
     let leaves: Vec<(usize, &Range<usize>, &Located)> = groups
         .iter()
         .zip(&files)
         .enumerate()
         .flat_map(|(g, (group, files))| {
-            find_leaves(&group.certs, files)
+            find_leaves(&group.certs, files, &key_ids)
                 .into_iter()
                 .map(move |(file, i)| (g, file, &group.certs[i]))
         })
@@ -358,7 +365,16 @@ pub(super) fn analyse(
 /// Naming by subject alone is not enough: a self-signed certificate names itself (a snakeoil
 /// certificate for the server's own name must not hide the real one), and an authority key
 /// identifier that differs from the candidate's subject key identifier names another key.
-fn find_leaves<'a>(certs: &[Located], files: &'a [Range<usize>]) -> Vec<(&'a Range<usize>, usize)> {
+///
+/// A self-signed CA certificate that no other input names as issuer is a leaf too when its
+/// private key is among `key_ids` (the public ids of the keys given or found): that is what
+/// `openssl req -x509` makes for a server, and it is reported as `self-signed-leaf` rather than
+/// leaving "no leaf certificate found".
+fn find_leaves<'a>(
+    certs: &[Located],
+    files: &'a [Range<usize>],
+    key_ids: &HashSet<&[u8]>,
+) -> Vec<(&'a Range<usize>, usize)> {
     // Issuer name -> the authority key identifiers of the certificates that name it (`None`:
     // one without), self-issued certificates left out.
     let mut issued: HashMap<&str, HashSet<Option<&[u8]>>> = HashMap::new();
@@ -385,7 +401,15 @@ fn find_leaves<'a>(certs: &[Located], files: &'a [Range<usize>]) -> Vec<(&'a Ran
     for file in files {
         for i in file.clone() {
             let c = &certs[i].cert;
-            if c.is_ca || named_as_issuer(c) {
+            if named_as_issuer(c) {
+                continue;
+            }
+            let servers_own = || {
+                c.is_self_issued()
+                    && !key_ids.is_empty()
+                    && key_ids.contains(c.public_key_id().as_slice())
+            };
+            if c.is_ca && !servers_own() {
                 continue;
             }
             match slot_of.get(&c.sha256) {
