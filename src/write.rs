@@ -5,7 +5,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Permission classes for written files.
@@ -242,6 +242,28 @@ fn copy_new(from: &Path, to: &Path) -> std::io::Result<()> {
     std::io::copy(&mut source, &mut copy)?;
     copy.set_permissions(source.metadata()?.permissions())?;
     copy.sync_all()
+}
+
+/// Mode of the directories [`create_dirs`] makes: others may pass through and list them (the
+/// MTA reads its files as its own user; keys are protected by their own mode).
+pub const DIR_MODE: u32 = 0o755;
+
+/// Creates `dir` and any missing parents with mode [`DIR_MODE`] whatever the umask (under a
+/// umask of 077 they would be 0700, and an MTA that dropped privileges could not reach its key
+/// or chain). Directories that already exist are left as they are.
+pub fn create_dirs(dir: &Path) -> std::io::Result<()> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_dirs(parent)?;
+    }
+    match fs::DirBuilder::new().mode(DIR_MODE).create(dir) {
+        Ok(()) => fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE)),
+        // Made meanwhile by someone else: theirs, left alone.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// The id of a local group, from /etc/group.

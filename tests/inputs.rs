@@ -1208,6 +1208,36 @@ fn unreadable_directory_is_a_fatal_error_and_the_rest_is_still_read() {
 }
 
 #[test]
+fn output_directories_are_reachable_by_the_mta_whatever_the_umask() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    env.write("in/fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    env.write("in/privkey.pem", &chain.leaf.key_pem);
+    let out_dir = env.path("new/out");
+    let cmd = {
+        let mut c = cf(&env, "repair");
+        c.arg("--out").arg(&out_dir).arg(env.path("in"));
+        c
+    };
+    let mut sh = Command::new("sh");
+    sh.arg("-c")
+        .arg("umask 077 && exec \"$0\" \"$@\"")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            sh.env(k, v);
+        }
+    }
+    run(&mut sh).assert_status(0);
+    for dir in ["new", "new/out", "new/out/exim", "new/out/postfix"] {
+        assert_eq!(mode_of(&env.path(dir)), 0o755, "{dir}");
+    }
+    assert_eq!(mode_of(&out_dir.join("privkey.pem")), 0o600);
+    assert_eq!(mode_of(&out_dir.join("exim/privkey.pem")), 0o640);
+}
+
+#[test]
 fn repair_leaves_an_existing_output_it_cannot_read_alone_and_says_so() {
     let env = TestEnv::new();
     let chain = pki(&env);

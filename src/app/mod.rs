@@ -403,7 +403,7 @@ fn write_one(
     backup_stamp: Option<&str>,
 ) -> std::io::Result<(write::WriteOutcome, Option<PathBuf>)> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
+        write::create_dirs(parent)?;
     }
     write::write_keeping(path, target, backup_stamp)
 }
