@@ -1922,6 +1922,38 @@ fn explicit_key_that_does_not_match_is_a_key_mismatch() {
 }
 
 #[test]
+fn a_key_option_that_gives_no_key_says_why() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    let full = env.write("ssl/fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    let pkcs8 = env.write("src/key8.pem", &chain.leaf.key_pem);
+    let encrypted = env.path("src/encrypted.pem");
+    env.openssl(&[
+        "pkey",
+        "-in",
+        &s(&pkcs8),
+        "-aes256",
+        "-passout",
+        "pass:secret",
+        "-out",
+        &s(&encrypted),
+    ])
+    .assert_status(0);
+    for (key, why) in [
+        (env.path("nothing-here.pem"), "No such file"),
+        (encrypted, "decrypt it"),
+    ] {
+        let out = run(cf(&env, "inspect").arg("--key").arg(&key).arg(&full));
+        out.assert_status(2);
+        assert!(
+            out.stderr.contains(&format!("--key {}", key.display())) && out.stderr.contains(why),
+            "{}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
 fn encrypted_pem_keys_are_skipped_with_a_note() {
     let env = TestEnv::new();
     let chain = pki(&env);

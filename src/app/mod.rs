@@ -157,13 +157,26 @@ fn analyse_files(config: &Config, skip_dirs: &[PathBuf]) -> Result<Analysis, App
     let explicit_keys = match &config.key {
         Some(path) => {
             let loaded = load::load_paths(std::slice::from_ref(path), &passwords);
-            problems.extend(loaded.problems);
             if loaded.keys.is_empty() {
+                // Say why (missing, unreadable, encrypted, damaged), and stop: carrying on
+                // without the key asked for could pair the leaf with another one.
+                let why = loaded
+                    .problems
+                    .iter()
+                    .map(|p| p.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ");
                 return Err(AppError(format!(
-                    "--key {}: no private key found",
-                    path.display()
+                    "--key {}: {}",
+                    path.display(),
+                    if why.is_empty() {
+                        "no private key found"
+                    } else {
+                        &why
+                    }
                 )));
             }
+            problems.extend(loaded.problems);
             loaded.keys
         }
         None => Vec::new(),
