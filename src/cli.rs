@@ -122,9 +122,10 @@ pub struct RepairArgs {
     #[arg(long)]
     pub trust_private_root: bool,
 
-    /// Group that must read the Exim key.
-    #[arg(long, value_name = "GROUP", default_value = "Debian-exim")]
-    pub exim_group: String,
+    /// Group that must read the Exim key [default: Debian-exim, where that group exists]. A
+    /// group given here must exist.
+    #[arg(long, value_name = "GROUP")]
+    pub exim_group: Option<String>,
 }
 
 /// What to inspect: files, directories, keys.

@@ -1208,6 +1208,37 @@ fn unreadable_directory_is_a_fatal_error_and_the_rest_is_still_read() {
 }
 
 #[test]
+fn an_exim_group_that_does_not_exist_is_an_error_not_an_unreadable_key() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    env.write("in/fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    env.write("in/privkey.pem", &chain.leaf.key_pem);
+    let out = run(cf(&env, "repair")
+        .args(["--exim-group", "no-such-group-here", "--out"])
+        .arg(env.path("out"))
+        .arg(env.path("in")));
+    out.assert_status(2);
+    assert!(
+        out.stderr.contains("--exim-group no-such-group-here"),
+        "{}",
+        out.stderr
+    );
+    assert!(!env.path("out").exists(), "nothing written");
+    // Irrelevant when no Exim files are asked for.
+    let out = run(cf(&env, "repair")
+        .args([
+            "--exim-group",
+            "no-such-group-here",
+            "--emit",
+            "pem",
+            "--out",
+        ])
+        .arg(env.path("out"))
+        .arg(env.path("in")));
+    out.assert_status(0);
+}
+
+#[test]
 fn output_directories_are_reachable_by_the_mta_whatever_the_umask() {
     let env = TestEnv::new();
     let chain = pki(&env);

@@ -344,6 +344,17 @@ fn emit_options(args: &RepairArgs) -> Result<EmitOptions, AppError> {
         None => std::path::absolute(&args.out)
             .map_err(|e| AppError(format!("--out {}: {e}", args.out.display())))?,
     };
+    // Debian's group by default, set where it exists; a group named on purpose must exist, or
+    // the key would end up unreadable by Exim without a word.
+    let exim_group = match &args.exim_group {
+        Some(group) if targets.exim && write::group_id(group).is_none() => {
+            return Err(AppError(format!(
+                "--exim-group {group}: no such group in /etc/group"
+            )))
+        }
+        Some(group) => group.clone(),
+        None => "Debian-exim".to_string(),
+    };
     Ok(EmitOptions {
         install_dir,
         targets,
@@ -352,7 +363,7 @@ fn emit_options(args: &RepairArgs) -> Result<EmitOptions, AppError> {
         pfx_password,
         pfx_legacy: args.pfx_legacy,
         trust_private_root: args.trust_private_root,
-        exim_group: args.exim_group.clone(),
+        exim_group,
     })
 }
 
