@@ -1208,6 +1208,55 @@ fn unreadable_directory_is_a_fatal_error_and_the_rest_is_still_read() {
 }
 
 #[test]
+fn a_key_left_by_an_earlier_run_that_no_longer_matches_is_reported() {
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    env.write("in/fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    env.write("in/privkey.pem", &chain.leaf.key_pem);
+    let repair = || {
+        run(cf(&env, "repair")
+            .args(["--json", "--emit", "pem,exim", "--out"])
+            .arg(env.path("out"))
+            .arg(env.path("in")))
+    };
+    repair().assert_status(0);
+    assert!(env.path("out/privkey.pem").is_file());
+
+    // The key is gone from the inputs, the certificate unchanged: the old key still fits.
+    std::fs::remove_file(env.path("in/privkey.pem")).expect("rm");
+    repair().assert_status(0);
+
+    // A renewed certificate under a new key, whose key was not found.
+    let renewed = issue(
+        &Spec::leaf("mail.example.test", Alg::Rsa2048(2)).serial(71),
+        &chain.int,
+    );
+    env.write("in/fullchain.pem", pem_bundle(&[&renewed, &chain.int]));
+    let out = repair();
+    out.assert_status(2);
+    let v = out.json();
+    for rel in ["out/privkey.pem", "out/exim/privkey.pem"] {
+        assert!(
+            errors(&v).iter().any(|e| e["fatal"] == true
+                && e["path"] == s(&env.path(rel))
+                && e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("earlier run"))),
+            "{rel}: {v:#}"
+        );
+        assert_eq!(
+            env.read(rel),
+            chain.leaf.key_pem.as_bytes(),
+            "left as it was"
+        );
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&env.read("out/fullchain.pem")),
+        pem_bundle(&[&renewed, &chain.int])
+    );
+}
+
+#[test]
 fn an_exim_group_that_does_not_exist_is_an_error_not_an_unreadable_key() {
     let env = TestEnv::new();
     let chain = pki(&env);

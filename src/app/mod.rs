@@ -376,8 +376,9 @@ fn write_outputs(
     how: &WriteMode,
 ) -> (Vec<WrittenFile>, Vec<FileError>) {
     let mut out = Vec::new();
-    let mut failed = Vec::new();
-    for file in emit::all_files(material, options) {
+    let files = emit::all_files(material, options);
+    let mut failed = stale_keys(dir, material, &files);
+    for file in files {
         let path = dir.join(&file.rel);
         let target = write::Target {
             contents: &file.contents,
@@ -411,6 +412,41 @@ fn write_outputs(
         }
     }
     (out, failed)
+}
+
+/// Key files in `dir` that this run does not write (no key is known for the leaf this time)
+/// and that do not hold the leaf's key: left by an earlier run for an earlier certificate, they
+/// would be deployed beside a chain they do not match. They are reported, not removed.
+fn stale_keys(dir: &Path, material: &Material<'_>, files: &[emit::OutputFile]) -> Vec<FileError> {
+    const KEY_FILES: [&str; 3] = ["privkey.pem", emit::exim::KEY, emit::postfix::SINGLE_FILE];
+    let mut stale = Vec::new();
+    for rel in KEY_FILES {
+        let path = dir.join(rel);
+        if files.iter().any(|f| f.rel == Path::new(rel))
+            || std::fs::symlink_metadata(&path).is_err()
+        {
+            continue;
+        }
+        let leaf = material.leaf.public_key_id();
+        let loaded = load::load_paths(std::slice::from_ref(&path), &load::NoPassword);
+        if loaded
+            .keys
+            .iter()
+            .any(|k| k.key.public_id.as_deref() == Some(leaf.as_slice()))
+        {
+            continue;
+        }
+        let message = "left by an earlier run: it does not hold this certificate's key, and no \
+                       key was found to replace it; remove it, or give the key with --key"
+            .to_string();
+        eprintln!("chainfix: {}: {message}", path.display());
+        stale.push(FileError {
+            path: path.display().to_string(),
+            message,
+            fatal: true,
+        });
+    }
+    stale
 }
 
 /// `--check` and `--backup` for one run.
