@@ -698,8 +698,9 @@ fn algorithms(case: &Case<'_>, out: &mut Vec<Finding>) {
                 Severity::Warning,
                 Some(c),
                 format!(
-                    "{} is signed with {}; SHA-1 signatures are rejected by current receivers at \
-                     default security levels.",
+                    "{} is signed with {}; receivers on OpenSSL 3 at security level 1 or above \
+                     (the default of current Debian and RHEL) refuse SHA-1 signatures in a chain. \
+                     Get a chain signed with SHA-256.",
                     c.subject, c.sig_alg
                 ),
             )),
