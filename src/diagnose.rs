@@ -409,8 +409,8 @@ fn constraints(case: &Case<'_>, out: &mut Vec<Finding>) {
                 Severity::Error,
                 Some(case.cert(id)),
                 format!(
-                    "{why}: receivers reject this chain. No other path was found; the CA must \
-                     issue from a proper CA certificate."
+                    "{why}: receivers reject this chain, and no path without this problem was \
+                     found. The certificate must be issued from a proper CA certificate."
                 ),
             )
             .receiver(UNTRUSTED_ROOT_NDR),

@@ -504,9 +504,9 @@ enum Entry {
     Json(std::io::Result<Vec<u8>>),
 }
 
-/// Prints the report of `results` (one per case of `analysis`, in order) with the file problems.
-/// Prints the report; `more_errors` (files that could not be written) follow the input
-/// problems in the JSON `errors` list.
+/// Prints the report of `results` (one per case of `analysis`, in order) with the file
+/// problems; `more_errors` (files that could not be written) follow the input problems in the
+/// JSON `errors` list.
 fn emit_report(
     config: &Config,
     analysis: &Analysis,
