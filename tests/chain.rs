@@ -1181,14 +1181,11 @@ fn intermediate_expiring_before_leaf_is_outlived_warning() {
 // 9. Weak keys and signatures
 // ---------------------------------------------------------------------------------------------
 
-#[test]
-fn rsa_1024_intermediate_is_weak_key_error() {
+/// Inspects root <- an intermediate `name` with an RSA key `alg` <- leaf; exit 1, the result.
+fn weak_rsa_intermediate(alg: Alg, name: &str) -> Value {
     let env = TestEnv::new();
     let root = self_signed(&Spec::ca("Weak Key Root", Alg::Rsa2048(0)).serial(80));
-    let int = issue(
-        &Spec::ca("RSA1024 Intermediate", Alg::Rsa1024).serial(81),
-        &root,
-    );
+    let int = issue(&Spec::ca(name, alg).serial(81), &root);
     let leaf = issue(
         &Spec::leaf("mail.example.test", Alg::P256(0)).serial(82),
         &int,
@@ -1199,41 +1196,29 @@ fn rsa_1024_intermediate_is_weak_key_error() {
     out.assert_status(1);
     let r = only_result(&out);
     let f = expect_finding(&r, "weak-key", "error");
-    assert_eq!(f["cert"]["subject"], cn("RSA1024 Intermediate"));
+    assert_eq!(f["cert"]["subject"], cn(name));
     assert_eq!(findings(&r, "weak-key").len(), 1, "{:?}", summary(&r));
     assert_eq!(r["status"], "broken");
-    // A weak but genuine signature is still verified, not dropped.
-    assert_eq!(chain_subjects(&r).len(), 3);
-    assert_eq!(r["chain"][0]["signature"], "verified");
+    assert_eq!(chain_subjects(&r).len(), 3, "{r}");
     assert_eq!(r["chain"][1]["signature"], "verified");
+    r
+}
+
+#[test]
+fn rsa_1024_intermediate_is_weak_key_error() {
+    let r = weak_rsa_intermediate(Alg::Rsa1024, "RSA1024 Intermediate");
+    // A weak but genuine signature is still verified, not dropped.
+    assert_eq!(r["chain"][0]["signature"], "verified");
 }
 
 #[test]
 fn rsa_768_intermediate_is_unverifiable_and_weak_not_forged() {
     // ring checks RSA keys of 1024 bits and up: a smaller one is weak, not a bad signature.
-    let env = TestEnv::new();
-    let root = self_signed(&Spec::ca("Weak Key Root", Alg::Rsa2048(0)).serial(83));
-    let int = issue(
-        &Spec::ca("RSA768 Intermediate", Alg::Rsa768).serial(84),
-        &root,
-    );
-    let leaf = issue(
-        &Spec::leaf("mail.example.test", Alg::P256(0)).serial(85),
-        &int,
-    );
-    env.write("root.pem", &root.pem);
-    env.write("leaf.pem", pem_bundle(&[&leaf, &int]));
-    let out = inspect(&env, &["leaf.pem", "--roots", "root.pem"]);
-    out.assert_status(1);
-    let r = only_result(&out);
+    let r = weak_rsa_intermediate(Alg::Rsa768, "RSA768 Intermediate");
     assert_no_finding(&r, "missing-intermediate");
     assert_no_finding(&r, "issuer-signature-invalid");
-    let f = expect_finding(&r, "weak-key", "error");
-    assert_eq!(f["cert"]["subject"], cn("RSA768 Intermediate"));
     expect_finding(&r, "signature-unverifiable", "warning");
-    assert_eq!(chain_subjects(&r).len(), 3, "{r}");
     assert_eq!(r["chain"][0]["signature"], "unverifiable");
-    assert_eq!(r["chain"][1]["signature"], "verified");
 }
 
 /// root (rcgen, SHA-256) <- int (re-signed by openssl with `digest`) <- leaf (likewise).

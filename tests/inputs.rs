@@ -1299,16 +1299,7 @@ fn output_directories_are_reachable_by_the_mta_whatever_the_umask() {
         c.arg("--out").arg(&out_dir).arg(env.path("in"));
         c
     };
-    let mut sh = Command::new("sh");
-    sh.arg("-c")
-        .arg("umask 077 && exec \"$0\" \"$@\"")
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    for (k, v) in cmd.get_envs() {
-        if let Some(v) = v {
-            sh.env(k, v);
-        }
-    }
+    let mut sh = wrapped(&cmd, "sh", &["-c", "umask 077 && exec \"$0\" \"$@\""]);
     run(&mut sh).assert_status(0);
     for dir in ["new", "new/out", "new/out/exim", "new/out/postfix"] {
         assert_eq!(mode_of(&env.path(dir)), 0o755, "{dir}");
@@ -1581,25 +1572,13 @@ fn a_pipe_named_on_the_command_line_is_read_even_when_its_writer_is_slow() {
     let env = TestEnv::new();
     let chain = pki(&env);
     env.write("fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
-    let cmd = cf(&env, "inspect");
-    let mut line = vec![format!("'{}'", cmd.get_program().to_string_lossy())];
-    line.extend(cmd.get_args().map(|a| format!("'{}'", a.to_string_lossy())));
-    line.push("--json".into());
-    line.push(format!(
-        "<(sleep 0.5; cat '{}')",
+    let mut cmd = cf(&env, "inspect");
+    cmd.arg("--json");
+    let script = format!(
+        "exec \"$0\" \"$@\" <(sleep 0.5; cat '{}')",
         env.path("fullchain.pem").display()
-    ));
-    let mut bash = Command::new("bash");
-    bash.arg("-c").arg(line.join(" "));
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => bash.env(k, v),
-            None => bash.env_remove(k),
-        };
-    }
-    if let Some(dir) = cmd.get_current_dir() {
-        bash.current_dir(dir);
-    }
+    );
+    let mut bash = wrapped(&cmd, "bash", &["-c", &script]);
     let out = run_with_timeout(&mut bash, NO_HANG);
     out.assert_status(0);
     assert_full_chain(&result_for(&out.json(), LEAF));

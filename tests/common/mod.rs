@@ -959,19 +959,13 @@ pub fn is_root() -> bool {
     out.stdout.trim() == "0"
 }
 
-/// `cmd` as it is, or, when the tests run as root, the same command run as `nobody` (uid and
-/// gid 65534) with `dir` opened to it: permission checks only bite a user who is not root.
-pub fn unprivileged(cmd: &Command, dir: &Path) -> Command {
-    let mut out = if is_root() {
-        run(Command::new("chmod").arg("-R").arg("a+rwX").arg(dir)).assert_status(0);
-        let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
-        c.arg(cmd.get_program());
-        c
-    } else {
-        Command::new(cmd.get_program())
-    };
-    out.args(cmd.get_args());
+/// `program PRE_ARGS... CMD ARGS...`: `cmd` run through a wrapper (`setpriv`, `sh -c`), with
+/// `cmd`'s environment and working directory.
+pub fn wrapped(cmd: &Command, program: &str, pre_args: &[&str]) -> Command {
+    let mut out = Command::new(program);
+    out.args(pre_args)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
     for (k, v) in cmd.get_envs() {
         match v {
             Some(v) => out.env(k, v),
@@ -982,4 +976,18 @@ pub fn unprivileged(cmd: &Command, dir: &Path) -> Command {
         out.current_dir(d);
     }
     out
+}
+
+/// `cmd` as it is, or, when the tests run as root, the same command run as `nobody` (uid and
+/// gid 65534) with `dir` opened to it: permission checks only bite a user who is not root.
+pub fn unprivileged(cmd: &Command, dir: &Path) -> Command {
+    if !is_root() {
+        return wrapped(cmd, "env", &[]);
+    }
+    run(Command::new("chmod").arg("-R").arg("a+rwX").arg(dir)).assert_status(0);
+    wrapped(
+        cmd,
+        "setpriv",
+        &["--reuid=65534", "--regid=65534", "--clear-groups"],
+    )
 }
