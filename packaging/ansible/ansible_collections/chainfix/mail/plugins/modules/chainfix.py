@@ -38,8 +38,8 @@ options:
     description:
       - Certificate files and directories on the managed host (scanned recursively), in PEM,
         DER, PKCS#7 or PKCS#12/PFX, and private keys. Files are recognised by content, not by name.
-      - Do not put O(dest) inside one of these directories; backups left there would be read as
-        inputs on the next run.
+      - O(dest) may lie inside one of these directories; chainfix does not read its output
+        directory as input. Only the diff preview (C(--diff)) does, as it builds elsewhere.
     type: list
     elements: path
     required: true
@@ -699,11 +699,13 @@ def main():
 
     binary = module.get_bin_path(p['binary'], required=True)
 
+    # dest may lie inside src: chainfix does not read its --out directory as input. The diff
+    # preview builds into a temporary directory instead, and so does read dest there.
     dest = os.path.abspath(p['dest'])
     for src in p['src']:
         src_abs = os.path.abspath(src)
-        if os.path.isdir(src_abs) and (dest + os.sep).startswith(src_abs.rstrip(os.sep) + os.sep):
-            module.warn('dest %s is inside src %s: chainfix reads its own output (and any backups) as input' % (dest, src))
+        if module._diff and os.path.isdir(src_abs) and (dest + os.sep).startswith(src_abs.rstrip(os.sep) + os.sep):
+            module.warn('dest %s is inside src %s: the diff preview reads the files in dest (and any backups) as input' % (dest, src))
 
     runner = Runner(module, binary, dest)
     write_args = runner.args()
