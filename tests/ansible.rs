@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::{
-    pem_bundle, repo_path, run, self_signed, Alg, Chain, Output, Spec, TestEnv, PROXY_VARS,
+    issue, pem_bundle, repo_path, run, self_signed, Alg, Chain, Output, Spec, TestEnv, PROXY_VARS,
 };
 use serde_json::{json, Value};
 
@@ -369,6 +369,40 @@ fn first_run_repairs_the_chain_and_second_run_changes_nothing() {
         "second run must leave every file alone: {r:#}"
     );
     fx.assert_verifies("out");
+}
+
+#[test]
+fn dest_inside_src_is_idempotent_and_a_renewal_is_deployed() {
+    if !ansible_available("dest_inside_src_is_idempotent_and_a_renewal_is_deployed") {
+        return;
+    }
+    // The README's layout: the output directory inside the scanned one, with backups.
+    let fx = Fixture::new();
+    let mut args = fx.args("server/chainfix");
+    args["backup"] = json!(true);
+    let pb = fx.playbook("inside", &[("inside", args)], false);
+    let first = fx.play(&pb, &[]);
+    assert_eq!(first.status, 0, "{}", show(&first));
+    assert_eq!(recap(&first).changed, 1, "{}", show(&first));
+    let second = fx.play(&pb, &[]);
+    assert_eq!(second.status, 0, "{}", show(&second));
+    assert_eq!(recap(&second).changed, 0, "{}", show(&second));
+    assert!(!handler_ran(&second), "{}", show(&second));
+
+    // Renewed under a new key, both in place: the new chain lands where the MTA reads it.
+    let renewed = issue(
+        &Spec::leaf("mail.example.test", Alg::Rsa2048(2)).serial(77),
+        &fx.chain.int,
+    );
+    fx.env.write("server/cert.pem", &renewed.pem);
+    fx.env.write("server/privkey.pem", &renewed.key_pem);
+    let third = fx.play(&pb, &[]);
+    assert_eq!(third.status, 0, "{}", show(&third));
+    assert_eq!(recap(&third).changed, 1, "{}", show(&third));
+    assert_eq!(
+        fx.text("server/chainfix/fullchain.pem"),
+        pem_bundle(&[&renewed, &fx.chain.int])
+    );
 }
 
 #[test]
