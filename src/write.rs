@@ -266,6 +266,29 @@ pub fn create_dirs(dir: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Whether this process may give a file it owns to group `gid`: as root, or as a member of
+/// that group (chown(2)). Read from /proc/self/status; where that cannot be read, assumed.
+pub fn may_give_to_group(gid: u32) -> bool {
+    let Ok(status) = fs::read_to_string("/proc/self/status") else {
+        return true;
+    };
+    let ids = |key: &str| -> Vec<u32> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(|rest| {
+                rest.split_whitespace()
+                    .filter_map(|n| n.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // "Uid:" and "Gid:" list real, effective, saved and filesystem ids.
+    let euid = ids("Uid:").get(1).copied();
+    let egid = ids("Gid:").get(1).copied();
+    euid == Some(0) || egid == Some(gid) || ids("Groups:").contains(&gid)
+}
+
 /// The id of a local group, from /etc/group.
 pub fn group_id(name: &str) -> Option<u32> {
     let text = fs::read_to_string("/etc/group").ok()?;

@@ -1288,6 +1288,51 @@ fn an_exim_group_that_does_not_exist_is_an_error_not_an_unreadable_key() {
 }
 
 #[test]
+fn a_user_who_may_not_set_the_exim_group_gets_an_owner_only_key_and_a_note() {
+    // Group root exists everywhere, and nobody is not in it.
+    let env = TestEnv::new();
+    let chain = pki(&env);
+    env.write("in/fullchain.pem", pem_bundle(&[&chain.leaf, &chain.int]));
+    env.write("in/privkey.pem", &chain.leaf.key_pem);
+    let mut cmd = cf(&env, "repair");
+    cmd.args([
+        "--json",
+        "--emit",
+        "pem,exim",
+        "--exim-group",
+        "root",
+        "--out",
+    ])
+    .arg(env.path("out"))
+    .arg(env.path("in"));
+    let mut cmd = unprivileged(&cmd, &env.path(""));
+    for round in ["first", "second"] {
+        let out = run(&mut cmd);
+        out.assert_status(0);
+        let v = out.json();
+        let key = env.path("out/exim/privkey.pem");
+        assert!(
+            errors(&v).iter().any(|e| e["fatal"] == false
+                && e["path"] == s(&key)
+                && e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("chgrp root"))),
+            "{round}: {v:#}"
+        );
+        assert_eq!(mode_of(&key), 0o600, "{round}");
+        let r = &results(&v)[0];
+        let entry = r["files"]
+            .as_array()
+            .and_then(|f| f.iter().find(|f| f["path"] == s(&key)))
+            .unwrap_or_else(|| panic!("{r:#}"));
+        assert_eq!(entry["mode"], "0600", "{round}");
+        if round == "second" {
+            assert_eq!(r["changed"], false, "idempotent: {r:#}");
+        }
+    }
+}
+
+#[test]
 fn output_directories_are_reachable_by_the_mta_whatever_the_umask() {
     let env = TestEnv::new();
     let chain = pki(&env);

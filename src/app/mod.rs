@@ -299,7 +299,7 @@ fn repair(config: &Config, args: &RepairArgs) -> Result<Exit, AppError> {
                     (args.out.clone(), options.clone())
                 };
                 let (files, failed) = write_outputs(&dir, &material, &leaf_options, &how);
-                if !failed.is_empty() {
+                if failed.iter().any(|e| e.fatal) {
                     exit = exit.merge(Exit::Failure);
                 }
                 write_errors.extend(failed);
@@ -367,8 +367,8 @@ fn emit_options(args: &RepairArgs) -> Result<EmitOptions, AppError> {
     })
 }
 
-/// Writes (or with `check`, plans) every file; reports failures on stderr, and returns them
-/// for the JSON `errors` list.
+/// Writes (or with `check`, plans) every file; reports failures (and notes: a key that could
+/// not be given to the MTA's group) on stderr, and returns them for the JSON `errors` list.
 fn write_outputs(
     dir: &Path,
     material: &Material<'_>,
@@ -380,10 +380,30 @@ fn write_outputs(
     let mut failed = stale_keys(dir, material, &files);
     for file in files {
         let path = dir.join(&file.rel);
+        let mut mode = file.mode;
+        let mut gid = file.group.as_deref().and_then(write::group_id);
+        if let (Some(g), Some(name)) = (gid, &file.group) {
+            if !write::may_give_to_group(g) {
+                // Not root and not in the group: owner-only, and the step left to do said.
+                mode = write::FileMode::Secret;
+                gid = None;
+                let message = format!(
+                    "written 0600: this user may not give it to group {name}; as root, run \
+                     chgrp {name} {p} && chmod 0640 {p}",
+                    p = path.display()
+                );
+                eprintln!("chainfix: {}: {message}", path.display());
+                failed.push(FileError {
+                    path: path.display().to_string(),
+                    message,
+                    fatal: false,
+                });
+            }
+        }
         let target = write::Target {
             contents: &file.contents,
-            mode: file.mode,
-            gid: file.group.as_deref().and_then(write::group_id),
+            mode,
+            gid,
             same_content: file.same_content.as_deref(),
         };
         let result = if how.check {
@@ -395,9 +415,9 @@ fn write_outputs(
             Ok((action, backup)) => out.push(WrittenFile {
                 path: path.display().to_string(),
                 action,
-                mode: format!("{:04o}", file.mode.bits()),
+                mode: format!("{:04o}", mode.bits()),
                 // Only key material is written with a mode other than 0644.
-                secret: file.mode != write::FileMode::Public,
+                secret: mode != write::FileMode::Public,
                 backup: backup.map(|b| b.display().to_string()),
             }),
             Err(e) => {
