@@ -388,7 +388,7 @@ fn write_outputs(
                 mode = write::FileMode::Secret;
                 gid = None;
                 let message = format!(
-                    "written 0600: this user may not give it to group {name}; as root, run \
+                    "owner-only (0600): this user may not give it to group {name}; as root, run \
                      chgrp {name} {p} && chmod 0640 {p}",
                     p = path.display()
                 );
