@@ -57,6 +57,18 @@ fn errors(v: &Value) -> Vec<Value> {
         .clone()
 }
 
+/// Asserts that the report's `errors` name `path`, fatal or not as `fatal` says, with a message
+/// containing `says`.
+fn assert_error(v: &Value, path: &Path, fatal: bool, says: &str) {
+    assert!(
+        errors(v).iter().any(|e| e["path"] == s(path)
+            && e["fatal"] == fatal
+            && e["message"].as_str().is_some_and(|m| m.contains(says))),
+        "no error for {} ({says}): {v:#}",
+        path.display()
+    );
+}
+
 /// The single result for `subject` (e.g. "CN=mail.example.test"); panics if not exactly one.
 fn result_for(v: &Value, subject: &str) -> Value {
     let found: Vec<Value> = results(v)
@@ -1166,12 +1178,7 @@ fn files_nested_past_the_depth_limit_are_an_error_naming_the_directory() {
     out.assert_status(2);
     let v = out.json();
     let limit = format!("scan/{}", vec!["d"; 64].join("/"));
-    assert!(
-        errors(&v).iter().any(|e| e["fatal"] == true
-            && e["path"] == s(&env.path(&limit))
-            && e["message"].as_str().is_some_and(|m| m.contains("64"))),
-        "{v:#}"
-    );
+    assert_error(&v, &env.path(&limit), true, "more than 64 directories deep");
     assert_full_chain(&result_for(&v, LEAF));
 }
 
@@ -1198,12 +1205,7 @@ fn unreadable_directory_is_a_fatal_error_and_the_rest_is_still_read() {
     .expect("chmod back");
     out.assert_status(2);
     let v = out.json();
-    assert!(
-        errors(&v)
-            .iter()
-            .any(|e| e["fatal"] == true && e["path"] == s(&env.path("scan/locked"))),
-        "{v:#}"
-    );
+    assert_error(&v, &env.path("scan/locked"), true, "Permission denied");
     assert_full_chain(&result_for(&v, LEAF));
 }
 
@@ -1236,14 +1238,7 @@ fn a_key_left_by_an_earlier_run_that_no_longer_matches_is_reported() {
     out.assert_status(2);
     let v = out.json();
     for rel in ["out/privkey.pem", "out/exim/privkey.pem"] {
-        assert!(
-            errors(&v).iter().any(|e| e["fatal"] == true
-                && e["path"] == s(&env.path(rel))
-                && e["message"]
-                    .as_str()
-                    .is_some_and(|m| m.contains("earlier run"))),
-            "{rel}: {v:#}"
-        );
+        assert_error(&v, &env.path(rel), true, "earlier run");
         assert_eq!(
             env.read(rel),
             chain.leaf.key_pem.as_bytes(),
@@ -1311,14 +1306,7 @@ fn a_user_who_may_not_set_the_exim_group_gets_an_owner_only_key_and_a_note() {
         out.assert_status(0);
         let v = out.json();
         let key = env.path("out/exim/privkey.pem");
-        assert!(
-            errors(&v).iter().any(|e| e["fatal"] == false
-                && e["path"] == s(&key)
-                && e["message"]
-                    .as_str()
-                    .is_some_and(|m| m.contains("chgrp root"))),
-            "{round}: {v:#}"
-        );
+        assert_error(&v, &key, false, "chgrp root");
         assert_eq!(mode_of(&key), 0o600, "{round}");
         let r = &results(&v)[0];
         let entry = r["files"]
@@ -1375,14 +1363,7 @@ fn repair_leaves_an_existing_output_it_cannot_read_alone_and_says_so() {
     );
     // The JSON says so too, next to the files that were written.
     let v = out.json();
-    assert!(
-        errors(&v).iter().any(|e| e["fatal"] == true
-            && e["path"] == s(&old)
-            && e["message"]
-                .as_str()
-                .is_some_and(|m| m.starts_with("cannot write"))),
-        "{v:#}"
-    );
+    assert_error(&v, &old, true, "cannot write: ");
     assert_eq!(env.read("out/fullchain.pem"), b"OLD CONTENT\n");
 }
 
@@ -1602,12 +1583,7 @@ fn fifo_named_on_the_command_line_with_nothing_writing_is_an_error_not_a_hang() 
     );
     out.assert_status(2);
     let v = out.json();
-    let errs = errors(&v);
-    assert!(
-        errs.iter()
-            .any(|e| e["path"] == s(&fifo) && e["fatal"] == true),
-        "the FIFO is named: {v:#}"
-    );
+    assert_error(&v, &fifo, true, "not a certificate");
     assert_full_chain(&result_for(&v, LEAF));
 }
 
