@@ -1623,6 +1623,18 @@ fn inspect_key_of(env: &TestEnv, dir: &Path) -> (Output, Value) {
     (out, v)
 }
 
+/// `inspect DIR` pairs the leaf with `key`, without a key-mismatch, and exits 0.
+fn assert_key_is_the_leafs(env: &TestEnv, dir: &Path, key: &Path, what: &str) {
+    let (out, v) = inspect_key_of(env, dir);
+    let r = result_for(&v, LEAF);
+    assert!(
+        !codes(&r).contains(&"key-mismatch".to_string()),
+        "{what}: the leaf's own key is reported as a mismatch: {r:#}"
+    );
+    assert_eq!(r["key"], s(key), "{what}: key not matched: {r:#}");
+    out.assert_status(0);
+}
+
 #[test]
 fn pkcs1_rsa_key_is_matched_to_its_leaf() {
     let env = TestEnv::new();
@@ -1781,14 +1793,7 @@ fn ec_key_without_embedded_public_key_is_matched_not_reported_as_mismatch() {
         // The test key is valid and is the leaf's key, as openssl sees it.
         assert_key_matches(&env, &key, &chain.leaf.pem);
 
-        let (out, v) = inspect_key_of(&env, &env.path(&dir));
-        let r = result_for(&v, LEAF);
-        assert!(
-            !codes(&r).contains(&"key-mismatch".to_string()),
-            "{name}: the leaf's own key is reported as a mismatch: {r:#}"
-        );
-        assert_eq!(r["key"], s(&key), "{name}: key not matched: {r:#}");
-        out.assert_status(0);
+        assert_key_is_the_leafs(&env, &env.path(&dir), &key, name);
     }
 }
 
@@ -1859,14 +1864,7 @@ fn ec_key_with_a_compressed_public_point_is_matched() {
         shown.stdout
     );
     assert!(text.contains("EC PRIVATE KEY"));
-    let (out, v) = inspect_key_of(&env, &env.path("ssl"));
-    let r = result_for(&v, LEAF);
-    assert!(
-        !codes(&r).contains(&"key-mismatch".to_string()),
-        "the leaf's own key is reported as a mismatch: {r:#}"
-    );
-    assert_eq!(r["key"], s(&key), "{r:#}");
-    out.assert_status(0);
+    assert_key_is_the_leafs(&env, &env.path("ssl"), &key, "compressed point");
 }
 
 #[test]
