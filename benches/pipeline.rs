@@ -126,13 +126,17 @@ fn verify(c: &mut Criterion) {
 fn build(c: &mut Criterion) {
     let pki = pki(100);
     let budget = Budget::default();
+    let model = chainfix::chain::Model {
+        now: 1_780_000_000,
+        role: chainfix::chain::Role::Server,
+    };
     // Cold: every link verified; warm: the CA links and this leaf already checked.
     c.bench_function("chain/build_cold", |b| {
         b.iter_batched(
             || (pool_of(&pki), SigCache::default()),
             |(mut pool, mut sigs)| {
                 let leaf = pool.add(parsed(&pki.branches[1].1[7]), Source::MozillaRoots);
-                chain::build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs)
+                chain::build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs, &model)
             },
             BatchSize::LargeInput,
         )
@@ -140,14 +144,14 @@ fn build(c: &mut Criterion) {
     let mut pool = pool_of(&pki);
     let mut sigs = SigCache::default();
     let leaf = pool.add(parsed(&pki.branches[1].1[7]), Source::MozillaRoots);
-    chain::build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs);
+    chain::build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs, &model);
     c.bench_function("chain/build_warm", |b| {
-        b.iter(|| chain::build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs))
+        b.iter(|| chain::build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs, &model))
     });
     c.bench_function("chain/build_and_choose_warm", |b| {
         b.iter(|| {
-            let out = chain::build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs);
-            chain::choose(&out, &pool, 1_780_000_000, &[])
+            let out = chain::build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs, &model);
+            chain::choose(&out, &pool, &model, &[])
         })
     });
 }

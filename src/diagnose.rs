@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::cert::{format_date, Certificate, Hash, KeyKind};
-use crate::chain::{Budget, Choice, Limit, Link, Outcome};
+use crate::cert::{format_date, Certificate, Flaw, Hash};
+use crate::chain::rules::{self, Defect, Model, Violation};
+use crate::chain::{Budget, Choice, Limit, Outcome};
 use crate::fetch::{AiaRecord, UrlOutcome};
 use crate::hostname;
 use crate::load::LocatedKey;
@@ -54,6 +55,10 @@ pub enum Code {
     SignatureUnverifiable,
     IssuerSignatureInvalid,
     CaConstraintViolated,
+    WrongPurpose,
+    NameConstraintViolated,
+    UnknownCriticalExtension,
+    MalformedCertificate,
     ChainLoop,
     DepthExceeded,
     SearchBudgetExceeded,
@@ -89,6 +94,10 @@ impl Code {
             Code::SignatureUnverifiable => "signature-unverifiable",
             Code::IssuerSignatureInvalid => "issuer-signature-invalid",
             Code::CaConstraintViolated => "ca-constraint-violated",
+            Code::WrongPurpose => "wrong-purpose",
+            Code::NameConstraintViolated => "name-constraint-violated",
+            Code::UnknownCriticalExtension => "unknown-critical-extension",
+            Code::MalformedCertificate => "malformed-certificate",
             Code::ChainLoop => "chain-loop",
             Code::DepthExceeded => "depth-exceeded",
             Code::SearchBudgetExceeded => "search-budget-exceeded",
@@ -362,7 +371,10 @@ pub struct Case<'a> {
     pub aia: Option<&'a AiaRecord>,
     pub key: &'a KeyStatus,
     pub budget: &'a Budget,
-    pub now: i64,
+    /// The receiver model: `now` and the role judged.
+    pub model: Model,
+    /// What the model refuses in the chosen path ([`rules::path_defects`]).
+    pub defects: &'a [Violation],
     pub warn_days: i64,
     pub host: Option<&'a str>,
 }
@@ -387,34 +399,127 @@ impl Case<'_> {
 pub fn diagnose(case: &Case<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     trust(case, &mut out);
-    constraints(case, &mut out);
+    receiver_rules(case, &mut out);
     presentation(case, &mut out);
     validity(case, &mut out);
-    algorithms(case, &mut out);
+    unverifiable(case, &mut out);
     fetching(case, &mut out);
     key_and_name(case, &mut out);
     out.sort_by_key(|f| f.severity);
     out
 }
 
-/// May each issuer on the chain issue what it issued? Receivers check basicConstraints,
-/// keyUsage and pathLenConstraint (OpenSSL: "invalid CA certificate", "path length constraint
-/// exceeded"); a chain that breaks them bounces however it is served.
-fn constraints(case: &Case<'_>, out: &mut Vec<Finding>) {
-    let best = &case.choice.best;
-    for (id, why) in crate::chain::constraint_violations(best, case.pool) {
-        out.push(
-            Finding::new(
+/// What the model receiver refuses in the chosen path ([`rules::path_defects`]), one finding
+/// per defect. The search preferred any path without them, so none was found.
+fn receiver_rules(case: &Case<'_>, out: &mut Vec<Finding>) {
+    const NO_BETTER: &str =
+        "receivers reject this chain, and no path without this problem was found";
+    for v in case.defects {
+        let c = case.cert(v.at);
+        let role = if v.at == case.leaf {
+            "The certificate"
+        } else {
+            "The CA certificate"
+        };
+        let finding = match &v.defect {
+            Defect::NotCa | Defect::NoCertSign | Defect::PathLen { .. } => Finding::new(
                 Code::CaConstraintViolated,
                 Severity::Error,
-                Some(case.cert(id)),
+                Some(c),
                 format!(
-                    "{why}: receivers reject this chain, and no path without this problem was \
-                     found. The certificate must be issued from a proper CA certificate."
+                    "{}: {NO_BETTER}. The certificate must be issued from a proper CA \
+                     certificate.",
+                    rules::describe(v, case.pool)
                 ),
             )
             .receiver(UNTRUSTED_ROOT_NDR),
-        );
+            Defect::WrongPurpose => Finding::new(
+                Code::WrongPurpose,
+                Severity::Error,
+                Some(c),
+                format!(
+                    "{}: {NO_BETTER} (OpenSSL: \"unsupported certificate purpose\"). Get a \
+                     certificate issued for TLS server authentication.",
+                    rules::describe(v, case.pool)
+                ),
+            )
+            .receiver(UNTRUSTED_ROOT_NDR),
+            Defect::NameConstraint { .. } => Finding::new(
+                Code::NameConstraintViolated,
+                Severity::Error,
+                Some(c),
+                format!(
+                    "{}: {NO_BETTER} (RFC 5280 §4.2.1.10; OpenSSL: \"permitted subtree \
+                     violation\" or \"excluded subtree violation\").",
+                    rules::describe(v, case.pool)
+                ),
+            )
+            .receiver(UNTRUSTED_ROOT_NDR),
+            Defect::Flawed(flaw) => Finding::new(
+                match flaw {
+                    Flaw::UnknownCriticalExtension(_) => Code::UnknownCriticalExtension,
+                    _ => Code::MalformedCertificate,
+                },
+                Severity::Error,
+                Some(c),
+                format!("{}: {NO_BETTER}.", rules::describe(v, case.pool)),
+            )
+            .receiver(UNTRUSTED_ROOT_NDR),
+            Defect::Expired => Finding::new(
+                Code::Expired,
+                Severity::Error,
+                Some(c),
+                format!(
+                    "{role} {} expired on {}.",
+                    c.subject,
+                    format_date(c.not_after)
+                ),
+            )
+            .receiver(EXPIRED_NDR),
+            Defect::NotYetValid => Finding::new(
+                Code::NotYetValid,
+                Severity::Error,
+                Some(c),
+                format!(
+                    "{role} {} is not valid until {}.",
+                    c.subject,
+                    format_date(c.not_before)
+                ),
+            ),
+            Defect::WeakSignature(Hash::Sha1) => Finding::new(
+                Code::WeakSignature,
+                Severity::Error,
+                Some(c),
+                format!(
+                    "{} is signed with {}; receivers on OpenSSL 3 at security level 1 or above \
+                     (the default of current Debian and RHEL) refuse SHA-1 signatures in a \
+                     chain. Get a chain signed with SHA-256.",
+                    c.subject, c.sig_alg
+                ),
+            )
+            .receiver(UNTRUSTED_ROOT_NDR),
+            Defect::WeakSignature(_) => Finding::new(
+                Code::WeakSignature,
+                Severity::Error,
+                Some(c),
+                format!(
+                    "{} is signed with {}, which is broken.",
+                    c.subject, c.sig_alg
+                ),
+            )
+            .receiver(WEAK_SIG_NDR),
+            Defect::WeakKey(bits) => Finding::new(
+                Code::WeakKey,
+                Severity::Error,
+                Some(c),
+                format!(
+                    "{} has an RSA-{bits} key; 2048 bits is the minimum (OpenSSL 3 at security \
+                     level 2: \"key too small\").",
+                    c.subject
+                ),
+            ),
+        };
+        out.push(finding);
     }
 }
 
@@ -621,32 +726,8 @@ fn validity(case: &Case<'_>, out: &mut Vec<Finding>) {
         } else {
             "The CA certificate"
         };
-        if c.not_after < case.now {
-            out.push(
-                Finding::new(
-                    Code::Expired,
-                    Severity::Error,
-                    Some(c),
-                    format!(
-                        "{role} {} expired on {}.",
-                        c.subject,
-                        format_date(c.not_after)
-                    ),
-                )
-                .receiver(EXPIRED_NDR),
-            );
-        } else if c.not_before > case.now {
-            out.push(Finding::new(
-                Code::NotYetValid,
-                Severity::Error,
-                Some(c),
-                format!(
-                    "{role} {} is not valid until {}.",
-                    c.subject,
-                    format_date(c.not_before)
-                ),
-            ));
-        } else if c.not_after - case.now < soon {
+        // Expired and not yet valid certificates are defects (`receiver_rules`).
+        if c.valid_at(case.model.now) && c.not_after - case.model.now < soon {
             out.push(Finding::new(
                 Code::ExpiresSoon,
                 Severity::Warning,
@@ -659,7 +740,7 @@ fn validity(case: &Case<'_>, out: &mut Vec<Finding>) {
                 ),
             ));
         }
-        if id != case.leaf && c.not_after < leaf.not_after && c.not_after >= case.now {
+        if id != case.leaf && c.not_after < leaf.not_after && c.not_after >= case.model.now {
             out.push(Finding::new(
                 Code::IntermediateOutlived,
                 Severity::Warning,
@@ -675,69 +756,33 @@ fn validity(case: &Case<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-fn algorithms(case: &Case<'_>, out: &mut Vec<Finding>) {
+/// Candidate issuers whose signature cannot be verified where the chain stops: no link was
+/// made to them, so the chain cannot be completed through them.
+fn unverifiable(case: &Case<'_>, out: &mut Vec<Finding>) {
     let best = &case.choice.best;
-    let (serve, _) = case.parts();
-    for &id in serve {
-        let c = case.cert(id);
-        match c.sig_hash {
-            Hash::Md2 | Hash::Md5 => out.push(
-                Finding::new(
-                    Code::WeakSignature,
-                    Severity::Error,
-                    Some(c),
-                    format!(
-                        "{} is signed with {}, which is broken.",
-                        c.subject, c.sig_alg
-                    ),
-                )
-                .receiver(WEAK_SIG_NDR),
+    if best.anchored {
+        return;
+    }
+    for (child, issuer, why) in &case.outcome.unverifiable {
+        if *child != best.tip() {
+            continue;
+        }
+        let entry = case.pool.get(*issuer);
+        let mut f = Finding::new(
+            Code::SignatureUnverifiable,
+            Severity::Error,
+            Some(&entry.cert),
+            format!(
+                "{} from {} could be the issuer of {}, but the signature cannot be checked: \
+                 {why}. An unverified link is not used.",
+                entry.cert.subject,
+                entry.source,
+                case.cert(*child).subject
             ),
-            Hash::Sha1 => out.push(Finding::new(
-                Code::WeakSignature,
-                Severity::Warning,
-                Some(c),
-                format!(
-                    "{} is signed with {}; receivers on OpenSSL 3 at security level 1 or above \
-                     (the default of current Debian and RHEL) refuse SHA-1 signatures in a chain. \
-                     Get a chain signed with SHA-256.",
-                    c.subject, c.sig_alg
-                ),
-            )),
-            _ => {}
-        }
-    }
-    for &id in &best.ids {
-        let c = case.cert(id);
-        if let KeyKind::Rsa { bits } = c.key {
-            if bits < 2048 {
-                out.push(Finding::new(
-                    Code::WeakKey,
-                    Severity::Error,
-                    Some(c),
-                    format!(
-                        "{} has an RSA-{bits} key; 2048 bits is the minimum.",
-                        c.subject
-                    ),
-                ));
-            }
-        }
-    }
-    for (i, link) in best.links.iter().enumerate() {
-        if let Link::Unverifiable(why) = link {
-            let c = case.cert(best.ids[i]);
-            out.push(Finding::new(
-                Code::SignatureUnverifiable,
-                Severity::Warning,
-                Some(c),
-                format!(
-                    "The signature on {} could not be checked ({why}); the link to {} rests on \
-                     names and key identifiers only.",
-                    c.subject,
-                    case.cert(best.ids[i + 1]).subject
-                ),
-            ));
-        }
+        )
+        .receiver(UNTRUSTED_ROOT_NDR);
+        f.url = entry.source.location();
+        out.push(f);
     }
 }
 

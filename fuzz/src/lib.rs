@@ -181,10 +181,14 @@ pub fn chain(data: &[u8]) {
         .filter(|&id| !pool.cert(id).is_ca)
         .take(CHAIN_MAX_LEAVES)
         .collect();
+    let model = chain::Model {
+        now,
+        role: chain::Role::Server,
+    };
     for leaf in leaves {
-        let outcome = chain::build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs);
+        let outcome = chain::build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs, &model);
         check_paths(&outcome, leaf, &pool, &budget);
-        let choice = chain::choose(&outcome, &pool, now, &[leaf]);
+        let choice = chain::choose(&outcome, &pool, &model, &[leaf]);
         assert_eq!(
             choice.is_some(),
             !(outcome.complete.is_empty() && outcome.partial.is_empty()),
@@ -217,7 +221,6 @@ fn check_paths(outcome: &chain::Outcome, leaf: usize, pool: &Pool, budget: &Budg
     for (complete, paths) in [(true, &outcome.complete), (false, &outcome.partial)] {
         for p in paths {
             assert!(p.ids.first() == Some(&leaf), "a path starts at its leaf");
-            assert_eq!(p.ids.len(), p.links.len() + 1, "one link per issuer");
             assert!(
                 p.ids.len() <= budget.max_depth,
                 "path longer than the budget"
@@ -293,7 +296,11 @@ fn touch_cert(c: &Certificate) {
         c.to_pem(),
         c.key.to_string(),
     );
-    let _ = (c.is_self_issued(), c.valid_at(0), c.sig_hash.is_weak());
+    let _ = (
+        c.is_self_issued(),
+        c.valid_at(0),
+        c.sig_alg.hash().is_weak(),
+    );
     let _ = (
         cert::format_time(c.not_before),
         cert::format_date(c.not_after),

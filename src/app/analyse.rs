@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 
 use super::Config;
 use crate::cert::Certificate;
-use crate::chain::{self, Budget, Choice, Link, SigCache};
+use crate::chain::{self, Budget, Choice, Model, Role, SigCache, Violation};
 use crate::diagnose::{self, Case, Finding, KeyIndex, KeyStatus, Status};
 use crate::emit::Material;
 use crate::exit::Exit;
@@ -61,6 +61,14 @@ impl Analysis {
         }
     }
 
+    /// The receiver model the chains are judged by: the server role, at `now`.
+    fn model(&self) -> Model {
+        Model {
+            now: self.now,
+            role: Role::Server,
+        }
+    }
+
     /// How many leaves (cases) there are.
     pub fn len(&self) -> usize {
         self.leaves.len()
@@ -75,9 +83,10 @@ impl Analysis {
         let built = &self.leaves[i];
         let cert = &built.located.cert;
         // Chosen again rather than kept: cheap, and a fleet's choices add up.
-        let choice = chain::choose(&built.outcome, &self.pool, self.now, &built.presented)
+        let choice = chain::choose(&built.outcome, &self.pool, &self.model(), &built.presented)
             .expect("every built leaf has a path");
         let key = self.keys.status(cert, &built.located.path);
+        let defects = chain::rules::path_defects(&self.pool, &choice.best.ids, &self.model());
         let case = Case {
             pool: &self.pool,
             leaf: built.leaf,
@@ -87,7 +96,8 @@ impl Analysis {
             aia: Some(&self.aia),
             key: &key,
             budget: &self.budget,
-            now: self.now,
+            model: self.model(),
+            defects: &defects,
             warn_days: self.warn_days,
             host: self.hosts.get(built.group).and_then(Option::as_deref),
         };
@@ -96,6 +106,7 @@ impl Analysis {
         LeafCase {
             built,
             choice,
+            defects,
             key,
             problems,
             status,
@@ -126,6 +137,8 @@ impl Analysis {
 pub(super) struct LeafCase<'a> {
     pub built: &'a Built,
     pub choice: Choice,
+    /// What the model receiver refuses in the chosen path.
+    pub defects: Vec<Violation>,
     pub key: KeyStatus,
     pub problems: Vec<Finding>,
     pub status: Status,
@@ -169,9 +182,11 @@ impl<'a> LeafCase<'a> {
                     .into()
             });
         }
-        if let Some((_, why)) = chain::constraint_violations(best, pool).into_iter().next() {
+        // A chain the model receiver refuses is never written as a fix.
+        if let Some(first) = self.defects.first() {
             return Err(format!(
-                "{why}; writing the chain would deploy one that receivers reject"
+                "{}; writing the chain would deploy one that receivers reject",
+                chain::rules::describe(first, pool)
             ));
         }
         let (intermediates, root) = if has_root {
@@ -279,6 +294,10 @@ pub(super) fn analyse(
     let mut aia =
         Aia::new(fetcher_ref, config.cache.as_ref(), config.aia.clone()).observe(&show_url);
     let budget = Budget::default();
+    let model = Model {
+        now: config.now,
+        role: Role::Server,
+    };
     let leaf_ids: Vec<Id> = leaves
         .iter()
         .map(|(_, _, located)| {
@@ -311,7 +330,7 @@ pub(super) fn analyse(
         .par_iter()
         .zip(&leaf_ids)
         .map(|(&(group, file, located), &leaf)| {
-            let outcome = chain::build_frozen(leaf, &pool, &budget, &sigs);
+            let outcome = chain::build_frozen(leaf, &pool, &budget, &sigs, &model);
             let gave_up = outcome.is_none();
             // What the leaf's file (or probed server) presents.
             let presented: Vec<Id> = groups[group].certs[file.clone()]
@@ -330,7 +349,7 @@ pub(super) fn analyse(
         .unzip();
     for (b, gave_up) in built.iter_mut().zip(gave_up) {
         if gave_up || pool.generation() != frozen_at {
-            b.outcome = chain::build(b.leaf, &mut pool, &mut aia, &budget, &mut sigs);
+            b.outcome = chain::build(b.leaf, &mut pool, &mut aia, &budget, &mut sigs, &model);
         }
     }
     // A leaf without any path has nothing to choose from (see `chain::choose`).
@@ -472,10 +491,8 @@ fn leaf_result(
             } else {
                 "intermediate"
             };
-            let signature = best.links.get(i).map(|l| match l {
-                Link::Verified => "verified",
-                Link::Unverifiable(_) => "unverifiable",
-            });
+            // Every link of a path is verified; the last certificate has none above it.
+            let signature = (i + 1 < n).then_some("verified");
             if i == 0 {
                 // The same leaf may sit in several files or servers; show this one's.
                 let own = Entry {

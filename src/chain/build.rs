@@ -1,30 +1,28 @@
 //! Path building: a depth-first search from the leaf towards a trust anchor (RFC 4158 §2-3).
 //!
 //! At each certificate the pool's candidate issuers are tried in order; a candidate is kept
-//! only if its key verifies the child's signature, or if the verifier cannot check that
-//! algorithm at all (then the link stands on name and key id, and is flagged). When no
-//! candidate is accepted, the [`IssuerSource`] is asked (AIA). A (subject, key) pair already on
-//! the path is refused, which cuts every loop (RFC 4158 §5.2). Every step is charged to a
+//! only if its key verifies the child's signature (a signature that cannot be verified is no
+//! link), and, in a strict search, only if receivers accept it there ([`rules`]): a path they
+//! refuse is pruned where it goes wrong, and the search backtracks to the next candidate. When
+//! no candidate is usable, the [`IssuerSource`] is asked (AIA). A (subject, key) pair already
+//! on the path is refused, which cuts every loop (RFC 4158 §5.2). Every step is charged to a
 //! [`Budget`].
+//!
+//! [`build`] searches strictly first; only when that finds no complete path does it search
+//! again keeping refused issuers, so that the report can name what is wrong with the best
+//! path there is.
 
-use crate::cert::{Certificate, SigCheck};
+use crate::cert::{Certificate, SigCheck, Unsupported};
 use crate::pool::{Id, Pool};
 
+use super::rules::{self, Model, Violation};
 use super::{Budget, IssuerSource, Limit, SigCache};
 
-/// How one link (child signed by the next certificate) was established.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Link {
-    Verified,
-    /// Chained by name and key id; the signature algorithm could not be checked.
-    Unverifiable(String),
-}
-
-/// A candidate path: `ids[0]` is the leaf; `links[i]` joins `ids[i]` to its issuer `ids[i+1]`.
+/// A candidate path: `ids[0]` is the leaf, each certificate's signature verified with the key
+/// of the next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Path {
     pub ids: Vec<Id>,
-    pub links: Vec<Link>,
     /// The last certificate is a trust anchor.
     pub anchored: bool,
 }
@@ -52,6 +50,13 @@ pub struct Outcome {
     pub loops: Vec<(Id, Id)>,
     /// (child, candidate): same name, but its key does not verify the child's signature.
     pub rejected: Vec<(Id, Id)>,
+    /// (child, candidate, why): same name, but the signature cannot be verified, so the
+    /// candidate is no link.
+    pub unverifiable: Vec<(Id, Id, Unsupported)>,
+    /// Paths the strict search cut where they went wrong (ending at a verified issuer
+    /// receivers refuse there), with the first defect found, so that the report can say why
+    /// they lost.
+    pub pruned: Vec<(Path, Violation)>,
     pub limits: Vec<Limit>,
 }
 
@@ -126,22 +131,50 @@ impl World<'_> {
 struct Search<'a> {
     world: World<'a>,
     budget: &'a Budget,
+    model: &'a Model,
+    /// Prune issuers receivers refuse.
+    strict: bool,
     calls: usize,
     checks: usize,
     out: Outcome,
 }
 
-/// Finds the paths from `leaf` to trust anchors.
+/// Finds the paths from `leaf` to trust anchors that receivers accept under `model`; when
+/// there are none, the paths there are, defects and all.
 pub fn build(
     leaf: Id,
     pool: &mut Pool,
     fetch: &mut dyn IssuerSource,
     budget: &Budget,
     sigs: &mut SigCache,
+    model: &Model,
 ) -> Outcome {
-    let world = World::Live { pool, fetch, sigs };
     // A live search never needs to stop for being frozen.
-    search(world, leaf, budget).unwrap_or_default()
+    let strict = search(
+        World::Live {
+            pool: &mut *pool,
+            fetch: &mut *fetch,
+            sigs: &mut *sigs,
+        },
+        leaf,
+        budget,
+        model,
+        true,
+    )
+    .unwrap_or_default();
+    // A strict search cut short by its budget is not run again: the budget is per leaf.
+    if !strict.complete.is_empty() || !strict.limits.is_empty() {
+        return strict;
+    }
+    let lenient = search(
+        World::Live { pool, fetch, sigs },
+        leaf,
+        budget,
+        model,
+        false,
+    )
+    .unwrap_or_default();
+    lenient.with_pruned(strict.pruned)
 }
 
 /// [`build`] without changing the pool or the cache, so that leaves can be searched in
@@ -149,21 +182,39 @@ pub fn build(
 /// signature not in `sigs`. Otherwise its outcome is the one [`build`] gives on the same pool
 /// with a cache holding at least `sigs` (every check it makes is found there, and counts for
 /// nothing against the budget in either).
-pub fn build_frozen(leaf: Id, pool: &Pool, budget: &Budget, sigs: &SigCache) -> Option<Outcome> {
-    search(World::Frozen { pool, sigs }, leaf, budget)
+pub fn build_frozen(
+    leaf: Id,
+    pool: &Pool,
+    budget: &Budget,
+    sigs: &SigCache,
+    model: &Model,
+) -> Option<Outcome> {
+    let strict = search(World::Frozen { pool, sigs }, leaf, budget, model, true)?;
+    if !strict.complete.is_empty() || !strict.limits.is_empty() {
+        return Some(strict);
+    }
+    let lenient = search(World::Frozen { pool, sigs }, leaf, budget, model, false)?;
+    Some(lenient.with_pruned(strict.pruned))
 }
 
-fn search<'a>(world: World<'a>, leaf: Id, budget: &'a Budget) -> Option<Outcome> {
+fn search<'a>(
+    world: World<'a>,
+    leaf: Id,
+    budget: &'a Budget,
+    model: &'a Model,
+    strict: bool,
+) -> Option<Outcome> {
     let mut search = Search {
         world,
         budget,
+        model,
+        strict,
         calls: 0,
         checks: 0,
         out: Outcome::default(),
     };
     let mut path = Path {
         ids: vec![leaf],
-        links: Vec::new(),
         anchored: false,
     };
     match search.extend(&mut path) {
@@ -182,18 +233,38 @@ fn search<'a>(world: World<'a>, leaf: Id, budget: &'a Budget) -> Option<Outcome>
 }
 
 impl Outcome {
+    /// This outcome, with what a strict search pruned.
+    fn with_pruned(mut self, pruned: Vec<(Path, Violation)>) -> Outcome {
+        self.pruned = pruned;
+        self.pruned.shrink_to_fit();
+        self
+    }
+
     /// Drops spare capacity: outcomes are kept for every leaf of a fleet.
     fn shrink_to_fit(&mut self) {
         for path in self.complete.iter_mut().chain(&mut self.partial) {
             path.ids.shrink_to_fit();
-            path.links.shrink_to_fit();
         }
+        for (path, _) in &mut self.pruned {
+            path.ids.shrink_to_fit();
+        }
+        self.unverifiable.shrink_to_fit();
+        self.pruned.shrink_to_fit();
         self.complete.shrink_to_fit();
         self.partial.shrink_to_fit();
         self.loops.shrink_to_fit();
         self.rejected.shrink_to_fit();
         self.limits.shrink_to_fit();
     }
+}
+
+/// A verified issuer of a path's tip, judged there.
+struct Candidate {
+    id: Id,
+    on_path: bool,
+    defects: Vec<Violation>,
+    /// Not on the path, and (in a strict search) without defects.
+    usable: bool,
 }
 
 impl Search<'_> {
@@ -228,31 +299,37 @@ impl Search<'_> {
             return Ok(());
         }
         self.world.load_issuers_of(&tip_cert)?;
-        let mut candidates = self.accepted(tip, self.world.pool().issuers_of(&tip_cert))?;
-        if candidates.is_empty() {
+        let found = self.world.pool().issuers_of(&tip_cert);
+        let verified = self.accepted(tip, found)?;
+        let mut candidates = self.usable(path, verified);
+        if !candidates.iter().any(|c| c.usable) {
             let fetched = self.world.fetch_issuers(&tip_cert)?;
-            candidates = self.accepted(tip, fetched)?;
+            let fetched = self.accepted(tip, fetched)?;
+            let new: Vec<Id> = fetched
+                .into_iter()
+                .filter(|id| candidates.iter().all(|c| c.id != *id))
+                .collect();
+            candidates.extend(self.usable(path, new));
         }
         // Issuers that expire last first: should the path cap be reached, the paths kept are
         // those through current certificates, not through a pile of expired copies.
-        candidates.sort_by_key(|&(id, _)| std::cmp::Reverse(self.world.pool().cert(id).not_after));
+        candidates.sort_by_key(|c| std::cmp::Reverse(self.world.pool().cert(c.id).not_after));
         let mut extended = false;
-        for (id, link) in candidates {
-            let cand = self.world.pool().cert(id).clone();
-            let on_path = path.ids.iter().any(|&p| {
-                let c = self.world.pool().cert(p);
-                c.subject_key == cand.subject_key && c.spki_sha256 == cand.spki_sha256
-            });
-            if on_path {
-                self.out.loops.push((tip, id));
+        for cand in candidates {
+            if cand.on_path {
+                self.out.loops.push((tip, cand.id));
                 continue;
             }
+            if self.strict {
+                if let Some(first) = cand.defects.into_iter().next() {
+                    self.prune(path, cand.id, first);
+                    continue;
+                }
+            }
             extended = true;
-            path.ids.push(id);
-            path.links.push(link);
+            path.ids.push(cand.id);
             let result = self.extend(path);
             path.ids.pop();
-            path.links.pop();
             result?;
         }
         if !extended {
@@ -261,16 +338,63 @@ impl Search<'_> {
         Ok(())
     }
 
-    /// Checks candidate issuers of `child`; returns the accepted ones with how they link.
-    fn accepted(&mut self, child: Id, candidates: Vec<Id>) -> Result<Vec<(Id, Link)>, Stop> {
-        let mut out: Vec<(Id, Link)> = Vec::new();
+    /// Records `path` extended by `cand` as cut, at most [`Budget::max_paths`] of them.
+    fn prune(&mut self, path: &Path, cand: Id, why: Violation) {
+        if self.out.pruned.len() >= self.budget.max_paths {
+            return;
+        }
+        let mut ids = path.ids.clone();
+        ids.push(cand);
+        let anchored = self.world.pool().is_anchor(self.world.pool().cert(cand));
+        self.out.pruned.push((Path { ids, anchored }, why));
+    }
+
+    /// Judges verified candidates as issuers of `path`'s tip: on the path already (a loop),
+    /// and the defects receivers would find there.
+    fn usable(&self, path: &Path, ids: Vec<Id>) -> Vec<Candidate> {
+        let pool = self.world.pool();
+        ids.into_iter()
+            .map(|id| {
+                let cand = pool.cert(id);
+                let on_path = path.ids.iter().any(|&p| {
+                    let c = pool.cert(p);
+                    c.subject_key == cand.subject_key && c.spki_sha256 == cand.spki_sha256
+                });
+                let defects = if on_path {
+                    Vec::new()
+                } else {
+                    rules::issuer_defects(pool, &path.ids, id, self.model)
+                };
+                let usable = !on_path && (!self.strict || defects.is_empty());
+                Candidate {
+                    id,
+                    on_path,
+                    defects,
+                    usable,
+                }
+            })
+            .collect()
+    }
+
+    /// Checks candidate issuers of `child`; returns those whose key verifies its signature.
+    fn accepted(&mut self, child: Id, candidates: Vec<Id>) -> Result<Vec<Id>, Stop> {
+        let mut out: Vec<Id> = Vec::new();
         for id in candidates {
-            if out.iter().any(|(seen, _)| *seen == id) {
+            if out.contains(&id) {
                 continue;
             }
             match self.check(child, id)? {
-                SigCheck::Valid => out.push((id, Link::Verified)),
-                SigCheck::Unverifiable(why) => out.push((id, Link::Unverifiable(why))),
+                SigCheck::Valid => out.push(id),
+                SigCheck::Unverifiable(why) => {
+                    if !self
+                        .out
+                        .unverifiable
+                        .iter()
+                        .any(|(c, i, _)| (*c, *i) == (child, id))
+                    {
+                        self.out.unverifiable.push((child, id, why));
+                    }
+                }
                 SigCheck::Invalid => {
                     if !self.out.rejected.contains(&(child, id)) {
                         self.out.rejected.push((child, id));
@@ -313,6 +437,12 @@ mod tests {
     use crate::cert::Certificate;
     use crate::chain::{Budget, Limit, NoFetch, SigCache};
     use crate::pool::{Pool, Source};
+
+    /// Inside rcgen's default validity (1975 to 4096).
+    const MODEL: Model = Model {
+        now: 1_800_000_000,
+        role: crate::chain::Role::Server,
+    };
 
     struct Ca {
         params: CertificateParams,
@@ -383,7 +513,14 @@ mod tests {
     }
 
     fn run(pool: &mut Pool, leaf: Id, budget: &Budget) -> Outcome {
-        build(leaf, pool, &mut NoFetch, budget, &mut SigCache::default())
+        build(
+            leaf,
+            pool,
+            &mut NoFetch,
+            budget,
+            &mut SigCache::default(),
+            &MODEL,
+        )
     }
 
     #[test]
@@ -407,7 +544,14 @@ mod tests {
             "the parallel pass checks each leaf's own link"
         );
         for &leaf in &leaves {
-            let out = build(leaf, &mut pool, &mut NoFetch, &Budget::default(), &mut sigs);
+            let out = build(
+                leaf,
+                &mut pool,
+                &mut NoFetch,
+                &Budget::default(),
+                &mut sigs,
+                &MODEL,
+            );
             assert_eq!(out.complete.len(), 1);
             assert_eq!(out.complete[0].ids.len(), 4);
         }
@@ -425,20 +569,20 @@ mod tests {
         let budget = Budget::default();
         let mut sigs = SigCache::default();
         assert_eq!(
-            build_frozen(leaf, &pool, &budget, &sigs),
+            build_frozen(leaf, &pool, &budget, &sigs, &MODEL),
             None,
             "nothing checked"
         );
         sigs.verify_candidates(&pool, &[leaf], budget.max_signature_checks);
         assert_eq!(
-            build_frozen(leaf, &pool, &budget, &sigs),
+            build_frozen(leaf, &pool, &budget, &sigs, &MODEL),
             None,
             "links above unchecked"
         );
         sigs.verify_upwards(&mut pool, &[leaf], &budget);
         let checked = sigs.len();
-        let frozen = build_frozen(leaf, &pool, &budget, &sigs).expect("every link checked");
-        let live = build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs);
+        let frozen = build_frozen(leaf, &pool, &budget, &sigs, &MODEL).expect("every link checked");
+        let live = build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs, &MODEL);
         assert_eq!(frozen, live);
         assert_eq!(frozen.complete[0].ids.len(), 5);
         assert_eq!(
@@ -459,7 +603,7 @@ mod tests {
         let mut pool = Pool::new();
         let leaf = input(&mut pool, &leaf_cert);
         let sigs = SigCache::default();
-        assert_eq!(build_frozen(leaf, &pool, &budget, &sigs), None);
+        assert_eq!(build_frozen(leaf, &pool, &budget, &sigs, &MODEL), None);
 
         // The root is in the lazy store: a live search would parse it when it reaches A.
         let mut pool = Pool::new();
@@ -469,7 +613,7 @@ mod tests {
         let leaf = input(&mut pool, &leaf_cert);
         let mut sigs = SigCache::default();
         sigs.verify_candidates(&pool, &[leaf], budget.max_signature_checks);
-        assert_eq!(build_frozen(leaf, &pool, &budget, &sigs), None);
+        assert_eq!(build_frozen(leaf, &pool, &budget, &sigs, &MODEL), None);
         let before = pool.generation();
         sigs.verify_upwards(&mut pool, &[leaf], &budget);
         assert_ne!(
@@ -477,11 +621,12 @@ mod tests {
             before,
             "the root was parsed ahead of the search"
         );
-        let frozen = build_frozen(leaf, &pool, &budget, &sigs).expect("root parsed, links checked");
+        let frozen =
+            build_frozen(leaf, &pool, &budget, &sigs, &MODEL).expect("root parsed, links checked");
         assert_eq!(frozen.complete.len(), 1);
         assert_eq!(
             frozen,
-            build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs)
+            build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs, &MODEL)
         );
     }
 
@@ -618,12 +763,12 @@ mod tests {
         let leaf = long_chain(&mut pool);
         let mut sigs = SigCache::default();
         let budget = Budget::default();
-        build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs);
+        build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs, &MODEL);
         let tight = Budget {
             max_signature_checks: 0,
             ..Budget::default()
         };
-        let again = build(leaf, &mut pool, &mut NoFetch, &tight, &mut sigs);
+        let again = build(leaf, &mut pool, &mut NoFetch, &tight, &mut sigs, &MODEL);
         assert_eq!(again.complete.len(), 1, "a second leaf reuses every check");
     }
 

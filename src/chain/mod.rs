@@ -4,6 +4,8 @@
 
 pub mod budget;
 pub mod build;
+pub mod names;
+pub mod rules;
 pub mod select;
 
 use rayon::prelude::*;
@@ -13,8 +15,9 @@ use crate::cert::{check_signature, Certificate, SigCheck};
 use crate::pool::{Id, Pool};
 
 pub use budget::{Budget, Limit};
-pub use build::{build, build_frozen, Link, Outcome, Path};
-pub use select::{choose, constraint_violations, Choice, Rejected};
+pub use build::{build, build_frozen, Outcome, Path};
+pub use rules::{Defect, Model, Role, Violation};
+pub use select::{choose, Choice, Rejected};
 
 /// Supplies more candidate issuers when the pool has none: the seam behind which AIA fetching
 /// lives, so path building is tested without a network.

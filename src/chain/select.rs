@@ -2,8 +2,9 @@
 //! cross-signed root as with DST Root CA X3), pick one deterministically and say why each
 //! other path lost. The order of preference is:
 //! 1. ends at a trust anchor;
-//! 2. every issuer may issue what it issued (basicConstraints, keyUsage, pathLenConstraint);
-//! 3. every certificate valid at `now`;
+//! 2. fewest defects receivers refuse ([`super::rules`]: CA constraints, purpose, name
+//!    constraints, flaws, validity at `now`, weak signatures and keys);
+//! 3. (unused)
 //! 4. fewest certificates the server does not present (a working presented chain is kept,
 //!    even when the pool holds another copy of an intermediate);
 //! 5. no intermediate expires before the leaf;
@@ -16,7 +17,8 @@
 use crate::cert::{Certificate, Hash, KeyKind};
 use crate::pool::{Id, Pool};
 
-use super::{Link, Outcome, Path};
+use super::rules::{self, Model, Violation};
+use super::{Outcome, Path};
 
 #[derive(Debug, Clone)]
 pub struct Rejected {
@@ -32,7 +34,7 @@ pub struct Choice {
 
 /// Picks the best path; `None` only if the outcome holds no path at all. `presented` are the
 /// certificates the leaf's file (or server) presents.
-pub fn choose(outcome: &Outcome, pool: &Pool, now: i64, presented: &[Id]) -> Option<Choice> {
+pub fn choose(outcome: &Outcome, pool: &Pool, model: &Model, presented: &[Id]) -> Option<Choice> {
     let mut paths: Vec<&Path> = outcome.complete.iter().collect();
     if paths.is_empty() {
         paths = outcome.partial.iter().collect();
@@ -40,79 +42,36 @@ pub fn choose(outcome: &Outcome, pool: &Pool, now: i64, presented: &[Id]) -> Opt
     paths.dedup();
     let mut scored: Vec<(Score, &Path)> = paths
         .into_iter()
-        .map(|p| (Score::of(p, pool, now, presented), p))
+        .map(|p| (Score::of(p, pool, model, presented), p))
         .collect();
     scored.sort_by(|a, b| a.0.key.cmp(&b.0.key));
     let mut iter = scored.into_iter();
     let (best_score, best) = iter.next()?;
-    let rejected = iter
+    let mut rejected: Vec<Rejected> = iter
         .filter(|(_, p)| *p != best)
         .map(|(score, p)| Rejected {
             path: p.clone(),
-            reason: score.why_worse_than(&best_score),
+            reason: score.why_worse_than(&best_score, pool),
         })
         .collect();
+    // The paths the search cut where receivers would refuse them.
+    for (path, why) in &outcome.pruned {
+        if *path != *best && rejected.iter().all(|r| r.path != *path) {
+            rejected.push(Rejected {
+                path: path.clone(),
+                reason: rules::describe(why, pool),
+            });
+        }
+    }
     Some(Choice {
         best: best.clone(),
         rejected,
     })
 }
 
-/// Why the issuers of `path` may not issue what they issued there, one sentence each: an issuer
-/// that is not a CA, that may not sign certificates, or that has more CAs below it than its
-/// pathLenConstraint allows (RFC 5280 §6.1.4 (k), (l), (m), (n)). Trust anchors are held to the
-/// same rules, as OpenSSL holds them; the leaf itself is not an issuer.
-///
-/// Without basicConstraints (version 1 certificates), an issuer counts as a CA if it is
-/// self-issued or its keyUsage allows keyCertSign, as OpenSSL counts it.
-pub fn constraint_violations(path: &Path, pool: &Pool) -> Vec<(Id, String)> {
-    let mut out = Vec::new();
-    // CAs between the issuer at hand and the leaf; self-issued ones do not count (§6.1.4 (l)).
-    let mut cas_below = 0u32;
-    for (i, &id) in path.ids.iter().enumerate().skip(1) {
-        let c = pool.cert(id);
-        let is_ca = if c.has_basic_constraints {
-            c.is_ca
-        } else {
-            c.is_self_issued() || c.key_cert_sign == Some(true)
-        };
-        if !is_ca {
-            out.push((
-                id,
-                format!(
-                    "{} is not a CA certificate (basicConstraints) but issued {}",
-                    c.subject,
-                    pool.cert(path.ids[i - 1]).subject
-                ),
-            ));
-        } else if c.key_cert_sign == Some(false) {
-            out.push((
-                id,
-                format!(
-                    "{} may not sign certificates (its keyUsage lacks keyCertSign)",
-                    c.subject
-                ),
-            ));
-        }
-        if let Some(limit) = c.path_len {
-            if cas_below > limit {
-                out.push((id, format!(
-                    "{} allows {limit} intermediate CA(s) below it (pathLenConstraint); this path has {cas_below}",
-                    c.subject
-                )));
-            }
-        }
-        if !c.is_self_issued() {
-            cas_below += 1;
-        }
-    }
-    out
-}
-
 struct Score {
     key: Key,
-    violations: Vec<String>,
-    invalid: Vec<String>,
+    defects: Vec<Violation>,
     outlived: Vec<String>,
 }
 
@@ -122,8 +81,7 @@ struct Key {
     not_anchored: bool,
     /// A partial path that ends at a self-signed root beats one that ends at a missing issuer.
     open_ended: bool,
-    violations: usize,
-    invalid: usize,
+    defects: usize,
     unpresented: usize,
     outlived: usize,
     weakness: Weakness,
@@ -137,13 +95,12 @@ struct Key {
 struct Weakness {
     /// Inverse rank of the weakest hash below the anchor.
     hash: std::cmp::Reverse<Hash>,
-    unverifiable: usize,
     /// Smallest RSA key below the anchor, negated so that bigger is better.
     rsa_bits: std::cmp::Reverse<u32>,
 }
 
 impl Score {
-    fn of(path: &Path, pool: &Pool, now: i64, presented: &[Id]) -> Score {
+    fn of(path: &Path, pool: &Pool, model: &Model, presented: &[Id]) -> Score {
         let certs: Vec<&Certificate> = path.ids.iter().map(|&id| pool.cert(id).as_ref()).collect();
         let leaf = certs[0];
         let below_anchor = if path.anchored {
@@ -151,11 +108,6 @@ impl Score {
         } else {
             &certs[..]
         };
-        let invalid: Vec<String> = certs
-            .iter()
-            .filter(|c| !c.valid_at(now))
-            .map(|c| describe_validity(c, now))
-            .collect();
         let outlived: Vec<String> = certs[1..]
             .iter()
             .filter(|c| c.not_after < leaf.not_after)
@@ -165,15 +117,10 @@ impl Score {
             hash: std::cmp::Reverse(
                 below_anchor
                     .iter()
-                    .map(|c| c.sig_hash)
+                    .map(|c| c.sig_alg.hash())
                     .min()
                     .unwrap_or(Hash::Intrinsic),
             ),
-            unverifiable: path
-                .links
-                .iter()
-                .filter(|l| matches!(l, Link::Unverifiable(_)))
-                .count(),
             rsa_bits: std::cmp::Reverse(
                 certs
                     .iter()
@@ -185,16 +132,12 @@ impl Score {
                     .unwrap_or(u32::MAX),
             ),
         };
-        let violations: Vec<String> = constraint_violations(path, pool)
-            .into_iter()
-            .map(|(_, why)| why)
-            .collect();
+        let defects = rules::path_defects(pool, &path.ids, model);
         Score {
             key: Key {
                 not_anchored: !path.anchored,
                 open_ended: !path.ends_at_root(pool),
-                violations: violations.len(),
-                invalid: invalid.len(),
+                defects: defects.len(),
                 // What would be served: the certificates above the leaf, below the anchor.
                 unpresented: path.ids[1..]
                     .iter()
@@ -211,13 +154,12 @@ impl Score {
                 anchor_is_copy: path.anchored && !pool.get(path.tip()).in_trust_store,
                 fingerprints: certs.iter().map(|c| c.sha256).collect(),
             },
-            violations,
-            invalid,
+            defects,
             outlived,
         }
     }
 
-    fn why_worse_than(&self, best: &Score) -> String {
+    fn why_worse_than(&self, best: &Score, pool: &Pool) -> String {
         let (me, them) = (&self.key, &best.key);
         if me.not_anchored != them.not_anchored {
             return "does not end at a trusted root".into();
@@ -225,14 +167,9 @@ impl Score {
         if me.open_ended != them.open_ended {
             return "ends at a missing issuer".into();
         }
-        if me.violations != them.violations {
-            if let Some(first) = self.violations.first() {
-                return first.clone();
-            }
-        }
-        if me.invalid != them.invalid {
-            if let Some(first) = self.invalid.first() {
-                return first.clone();
+        if me.defects != them.defects {
+            if let Some(first) = self.defects.first() {
+                return rules::describe(first, pool);
             }
         }
         if me.unpresented != them.unpresented {
@@ -256,21 +193,5 @@ impl Score {
             return "ends at a cross-signed copy of the root instead of the root itself".into();
         }
         "equivalent; the path with the lower fingerprints was chosen".into()
-    }
-}
-
-fn describe_validity(c: &Certificate, now: i64) -> String {
-    if c.not_after < now {
-        format!(
-            "{} expired on {}",
-            c.subject,
-            crate::cert::format_date(c.not_after)
-        )
-    } else {
-        format!(
-            "{} is not valid until {}",
-            c.subject,
-            crate::cert::format_date(c.not_before)
-        )
     }
 }

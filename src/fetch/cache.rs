@@ -59,6 +59,15 @@ impl Cache {
         write_atomic(&self.entry_path(url), text.as_bytes(), FileMode::Public).map(|_| ())
     }
 
+    /// Forgets what was cached for `url` (an entry that no longer verifies the certificate
+    /// that names it: only verified issuers are cached, so it is stale or was planted).
+    pub fn remove(&self, url: &str) -> std::io::Result<()> {
+        match std::fs::remove_file(self.entry_path(url)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     /// Every cached entry as (url, certificates), sorted by file name for determinism.
     pub fn entries(&self) -> Vec<(String, Vec<Arc<Certificate>>)> {
         let Ok(dir) = std::fs::read_dir(self.dir.join("aia")) else {

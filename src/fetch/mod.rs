@@ -339,13 +339,19 @@ impl Aia<'_> {
     /// impostor served once is not replayed from the cache in every later run.
     fn cache_if_genuine(&self, url: &str, child: &Certificate, certs: &[Arc<Certificate>]) {
         let Some(cache) = self.cache else { return };
-        let genuine = certs.iter().any(|c| {
-            *c.subject_key == *child.issuer_key
-                && !matches!(check_signature(child, c), SigCheck::Invalid)
-        });
-        if genuine {
+        if issues(child, certs) {
             // A cache we cannot write only costs a refetch next run.
             let _ = cache.put(url, certs);
+        }
+    }
+
+    /// Drops a cache entry none of whose certificates verifies `child`'s signature: a cache
+    /// holds only verified issuers, so such an entry is stale, damaged or planted.
+    fn drop_if_not_genuine(&self, url: &str, child: &Certificate, certs: &[Arc<Certificate>]) {
+        let Some(cache) = self.cache else { return };
+        if !issues(child, certs) {
+            // An entry we cannot remove is still never trusted: its links do not verify.
+            let _ = cache.remove(url);
         }
     }
 }
@@ -369,8 +375,9 @@ impl IssuerSource for Aia<'_> {
                 ),
                 UrlOutcome::Failed(_) => continue,
             };
-            if matches!(source, Source::Aia { .. }) {
-                self.cache_if_genuine(url, child, &certs);
+            match source {
+                Source::Aia { .. } => self.cache_if_genuine(url, child, &certs),
+                _ => self.drop_if_not_genuine(url, child, &certs),
             }
             for cert in certs {
                 let names_match = *cert.subject_key == *child.issuer_key;
@@ -382,6 +389,14 @@ impl IssuerSource for Aia<'_> {
         }
         ids
     }
+}
+
+/// Whether one of `certs` is named as `child`'s issuer and its key verifies `child`'s
+/// signature: only then is a response worth caching.
+fn issues(child: &Certificate, certs: &[Arc<Certificate>]) -> bool {
+    certs.iter().any(|c| {
+        *c.subject_key == *child.issuer_key && check_signature(child, c) == SigCheck::Valid
+    })
 }
 
 /// Parses an AIA response: a DER certificate, PEM, or PKCS#7 (DER or PEM).

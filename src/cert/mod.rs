@@ -6,7 +6,15 @@
 //! from. Signature checks re-parse the two DER blobs involved; they are cheap next to the
 //! public-key operation itself.
 
-use std::borrow::Cow;
+mod extensions;
+mod signature;
+
+pub use extensions::{
+    Eku, Flaw, NameConstraints, Rare, Subtree, KU_DIGITAL_SIGNATURE, KU_KEY_AGREEMENT,
+    KU_KEY_CERT_SIGN, KU_KEY_ENCIPHERMENT,
+};
+pub use signature::{Hash, Pss, SigAlg, SigCheck, Unsupported, MAX_RSA_BITS};
+
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -15,42 +23,13 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use x509_parser::certificate::X509Certificate;
-use x509_parser::error::X509Error;
-use x509_parser::extensions::{
-    AuthorityInfoAccess, AuthorityKeyIdentifier, BasicConstraints, GeneralName, KeyIdentifier,
-    KeyUsage, SubjectAlternativeName,
-};
 use x509_parser::oid_registry::{
     OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_NIST_EC_P521,
-    OID_PKCS1_RSAENCRYPTION, OID_PKIX_ACCESS_DESCRIPTOR_CA_ISSUERS, OID_PKIX_AUTHORITY_INFO_ACCESS,
-    OID_SIG_ED25519, OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER, OID_X509_EXT_BASIC_CONSTRAINTS,
-    OID_X509_EXT_KEY_USAGE, OID_X509_EXT_SUBJECT_ALT_NAME, OID_X509_EXT_SUBJECT_KEY_IDENTIFIER,
+    OID_PKCS1_RSAENCRYPTION, OID_SIG_ED25519,
 };
 use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
-use x509_parser::signature_algorithm::SignatureAlgorithm;
 use x509_parser::x509::{SubjectPublicKeyInfo, X509Name};
-
-/// The hash inside a signature algorithm, ordered from weakest to strongest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Hash {
-    Md2,
-    Md5,
-    Sha1,
-    Unknown,
-    Sha256,
-    Sha384,
-    Sha512,
-    /// Ed25519 / Ed448 carry their own hash.
-    Intrinsic,
-}
-
-impl Hash {
-    /// MD2, MD5 and SHA-1 are broken for certificate signatures (RFC 6151, RFC 9155).
-    pub fn is_weak(self) -> bool {
-        matches!(self, Hash::Md2 | Hash::Md5 | Hash::Sha1)
-    }
-}
 
 /// The public key algorithm and size of a certificate's subject key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,18 +51,6 @@ impl fmt::Display for KeyKind {
     }
 }
 
-/// The result of checking one certificate's signature with a candidate issuer's key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SigCheck {
-    /// The issuer's key verifies the child's signature.
-    Valid,
-    /// The signature does not verify: this candidate did not issue the child.
-    Invalid,
-    /// The verifier cannot check this algorithm (MD5/MD2, P-521, RSA-PSS with a non-standard
-    /// salt, ...). The link may still be right; callers chain it by name and key id and flag it.
-    Unverifiable(String),
-}
-
 /// An owned, parsed X.509 certificate.
 #[derive(Clone)]
 pub struct Certificate {
@@ -103,11 +70,22 @@ pub struct Certificate {
     pub not_after: i64,
     /// basicConstraints cA (RFC 5280 §4.2.1.9).
     pub is_ca: bool,
+    /// A version 1 certificate (no extensions; RFC 5280 §4.1.2.1).
+    pub is_v1: bool,
     /// Whether basicConstraints is present at all, and its pathLenConstraint.
     pub has_basic_constraints: bool,
     pub path_len: Option<u32>,
-    /// keyUsage keyCertSign (RFC 5280 §4.2.1.3); `None` without a keyUsage extension.
-    pub key_cert_sign: Option<bool>,
+    /// keyUsage bits (RFC 5280 §4.2.1.3; bit 0 is digitalSignature, bit 5 keyCertSign);
+    /// `None` without a keyUsage extension.
+    pub key_usage: Option<u16>,
+    /// extendedKeyUsage (RFC 5280 §4.2.1.12); `None` without the extension.
+    pub eku: Option<Eku>,
+    /// Names and constraints few certificates carry (e-mail, URI and directory names, name
+    /// constraints), boxed so that the common certificate stays small.
+    pub rare: Option<Box<Rare>>,
+    /// What makes receivers refuse this certificate whatever its chain: an unknown critical
+    /// extension, a damaged or repeated one (the first found).
+    pub flaw: Option<Flaw>,
     pub ski: Option<Vec<u8>>,
     pub aki: Option<Vec<u8>>,
     /// AIA caIssuers locations, any scheme, in certificate order.
@@ -115,8 +93,11 @@ pub struct Certificate {
     pub dns_names: Vec<String>,
     pub ip_addrs: Vec<IpAddr>,
     pub common_name: Option<String>,
-    pub sig_alg: Cow<'static, str>,
-    pub sig_hash: Hash,
+    /// The outer signatureAlgorithm (RFC 5280 §4.1.1.2).
+    pub sig_alg: SigAlg,
+    /// The TBSCertificate's `signature` field names the same algorithm as the outer one, as
+    /// RFC 5280 §4.1.2.3 requires (OpenSSL marks a certificate whose two differ invalid).
+    pub sig_alg_consistent: bool,
     pub key: KeyKind,
     /// SHA-256 of the SubjectPublicKeyInfo: with `subject_key`, the identity RFC 4158 uses for
     /// loop detection and RFC 5280 §6.1.1(d) for trust anchors.
@@ -172,6 +153,16 @@ impl Certificate {
 
     pub fn sha256_hex(&self) -> String {
         hex(&self.sha256)
+    }
+
+    /// keyUsage keyCertSign (RFC 5280 §4.2.1.3); `None` without a keyUsage extension.
+    pub fn key_cert_sign(&self) -> Option<bool> {
+        self.key_usage.map(|ku| ku & KU_KEY_CERT_SIGN != 0)
+    }
+
+    /// The name constraints this certificate imposes (RFC 5280 §4.2.1.10), if any.
+    pub fn name_constraints(&self) -> Option<&NameConstraints> {
+        self.rare.as_ref().and_then(|r| r.name_constraints.as_ref())
     }
 
     /// Subject and issuer are the same name (RFC 5280 §3.2: self-issued).
@@ -240,107 +231,11 @@ fn signed_parts(der: &[u8]) -> Option<(&[u8], &[u8])> {
     }
 }
 
-/// The common case, verified with ring straight from the two DER blobs: RSA PKCS#1 v1.5 with
-/// a key of 2048 bits or more, or ECDSA on P-256/P-384, with SHA-2. Only the signed bytes,
-/// the signature and the issuer's key are sliced out; nothing else is parsed. `true` means
-/// the signature verifies; `false` that this path does not apply or the signature does not
-/// verify, and the full check decides (and says why).
-fn quick_check(child: &Certificate, issuer: &Certificate) -> bool {
-    use ring::signature as rs;
-    let rsa = matches!(issuer.key, KeyKind::Rsa { bits } if bits >= 2048);
-    let curve = match issuer.key {
-        KeyKind::Ec { curve } => curve,
-        _ => "",
-    };
-    let alg: &dyn rs::VerificationAlgorithm = match (child.sig_alg.as_ref(), rsa, curve) {
-        ("sha256WithRSAEncryption", true, _) => &rs::RSA_PKCS1_2048_8192_SHA256,
-        ("sha384WithRSAEncryption", true, _) => &rs::RSA_PKCS1_2048_8192_SHA384,
-        ("sha512WithRSAEncryption", true, _) => &rs::RSA_PKCS1_2048_8192_SHA512,
-        ("ecdsa-with-SHA256", _, "P-256") => &rs::ECDSA_P256_SHA256_ASN1,
-        ("ecdsa-with-SHA384", _, "P-256") => &rs::ECDSA_P256_SHA384_ASN1,
-        ("ecdsa-with-SHA256", _, "P-384") => &rs::ECDSA_P384_SHA256_ASN1,
-        ("ecdsa-with-SHA384", _, "P-384") => &rs::ECDSA_P384_SHA384_ASN1,
-        _ => return false,
-    };
-    let (Some((tbs, signature)), Some([_, spki])) =
-        (signed_parts(&child.der), subject_and_spki(&issuer.der))
-    else {
-        return false;
-    };
-    let key = crate::asn1::children(spki.content)
-        .nth(1)
-        .and_then(Result::ok)
-        .and_then(|bits| match bits.content.split_first() {
-            Some((0, key)) if bits.tag == crate::asn1::BIT_STRING => Some(key),
-            _ => None,
-        });
-    key.is_some_and(|key| {
-        rs::UnparsedPublicKey::new(alg, key)
-            .verify(tbs, signature)
-            .is_ok()
-    })
-}
-
 fn facts(der: &[u8], x: &X509Certificate<'_>) -> Certificate {
-    let mut ski = None;
-    let mut aki = None;
-    let mut ca_issuers = Vec::new();
-    let mut dns_names = Vec::new();
-    let mut ip_addrs = Vec::new();
-    let mut is_ca = false;
-    let mut has_basic_constraints = false;
-    let mut path_len = None;
-    let mut key_cert_sign = None;
-    // A damaged extension is skipped, as the crate's deep parse leaves it as a parse error;
-    // repeated ones are read in order, as there.
-    for ext in x.extensions() {
-        let (oid, value) = (&ext.oid, ext.value);
-        if *oid == OID_X509_EXT_SUBJECT_KEY_IDENTIFIER {
-            if let Ok((_, k)) = KeyIdentifier::from_der(value) {
-                ski = Some(k.0.to_vec());
-            }
-        } else if *oid == OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER {
-            if let Ok((_, a)) = AuthorityKeyIdentifier::from_der(value) {
-                aki = a.key_identifier.as_ref().map(|k| k.0.to_vec());
-            }
-        } else if *oid == OID_X509_EXT_BASIC_CONSTRAINTS {
-            if let Ok((_, bc)) = BasicConstraints::from_der(value) {
-                is_ca = bc.ca;
-                has_basic_constraints = true;
-                path_len = bc.path_len_constraint;
-            }
-        } else if *oid == OID_X509_EXT_KEY_USAGE {
-            if let Ok((_, ku)) = KeyUsage::from_der(value) {
-                key_cert_sign = Some(ku.key_cert_sign());
-            }
-        } else if *oid == OID_PKIX_AUTHORITY_INFO_ACCESS {
-            let Ok((_, aia)) = AuthorityInfoAccess::from_der(value) else {
-                continue;
-            };
-            for desc in &aia.accessdescs {
-                if desc.access_method == OID_PKIX_ACCESS_DESCRIPTOR_CA_ISSUERS {
-                    if let GeneralName::URI(uri) = desc.access_location {
-                        ca_issuers.push(shared(uri.trim()));
-                    }
-                }
-            }
-        } else if *oid == OID_X509_EXT_SUBJECT_ALT_NAME {
-            let Ok((_, san)) = SubjectAlternativeName::from_der(value) else {
-                continue;
-            };
-            for name in &san.general_names {
-                match name {
-                    GeneralName::DNSName(d) => dns_names.push(d.to_string()),
-                    GeneralName::IPAddress(b) => {
-                        if let Some(ip) = ip_from_bytes(b) {
-                            ip_addrs.push(ip);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-    }
+    let ext = extensions::read(x);
+    let mut ca_issuers = ext.ca_issuers;
+    let mut dns_names = ext.dns_names;
+    let mut ip_addrs = ext.ip_addrs;
     let common_name = x
         .subject()
         .iter_common_name()
@@ -348,7 +243,8 @@ fn facts(der: &[u8], x: &X509Certificate<'_>) -> Certificate {
         .and_then(|cn| cn.as_str().ok())
         .map(str::to_string);
     let spki = x.public_key();
-    let (sig_alg, sig_hash) = signature_algorithm(x);
+    let sig_alg = signature::signature_algorithm(x);
+    let sig_alg_consistent = x.signature_algorithm == x.tbs_certificate.signature;
     // Held for the whole run, a fleet of them: no spare capacity (the issuer's name is shared
     // instead, see `shared`).
     let mut subject = display_name(x.subject());
@@ -367,18 +263,24 @@ fn facts(der: &[u8], x: &X509Certificate<'_>) -> Certificate {
         serial: serial_text(x.raw_serial()),
         not_before: x.validity().not_before.timestamp(),
         not_after: x.validity().not_after.timestamp(),
-        is_ca,
-        has_basic_constraints,
-        path_len,
-        key_cert_sign,
-        ski,
-        aki,
+        is_ca: ext.is_ca,
+        is_v1: x.version() == x509_parser::x509::X509Version::V1,
+        has_basic_constraints: ext.has_basic_constraints,
+        path_len: ext.path_len,
+        key_usage: ext.key_usage,
+        eku: ext.eku,
+        rare: ext.rare.with_subject_emails(x).boxed(),
+        flaw: ext
+            .flaw
+            .or_else(|| (!sig_alg_consistent).then_some(Flaw::SignatureAlgorithmMismatch)),
+        ski: ext.ski,
+        aki: ext.aki,
         ca_issuers,
         dns_names,
         ip_addrs,
         common_name,
         sig_alg,
-        sig_hash,
+        sig_alg_consistent,
         key: key_kind(x),
         spki_sha256: Sha256::digest(spki.raw).into(),
     }
@@ -483,86 +385,6 @@ fn push_oid(out: &mut String, oid: &x509_parser::der_parser::oid::Oid<'_>) {
     }
 }
 
-/// The signature algorithms reports name, by OID (RSA-PSS is named from its parameters).
-const SIGNATURE_ALGORITHMS: [(&str, &str, Hash); 14] = [
-    ("1.2.840.113549.1.1.2", "md2WithRSAEncryption", Hash::Md2),
-    ("1.2.840.113549.1.1.4", "md5WithRSAEncryption", Hash::Md5),
-    ("1.2.840.113549.1.1.5", "sha1WithRSAEncryption", Hash::Sha1),
-    ("1.3.14.3.2.29", "sha1WithRSAEncryption", Hash::Sha1),
-    (
-        "1.2.840.113549.1.1.11",
-        "sha256WithRSAEncryption",
-        Hash::Sha256,
-    ),
-    (
-        "1.2.840.113549.1.1.12",
-        "sha384WithRSAEncryption",
-        Hash::Sha384,
-    ),
-    (
-        "1.2.840.113549.1.1.13",
-        "sha512WithRSAEncryption",
-        Hash::Sha512,
-    ),
-    ("1.2.840.10045.4.1", "ecdsa-with-SHA1", Hash::Sha1),
-    ("1.2.840.10045.4.3.2", "ecdsa-with-SHA256", Hash::Sha256),
-    ("1.2.840.10045.4.3.3", "ecdsa-with-SHA384", Hash::Sha384),
-    ("1.2.840.10045.4.3.4", "ecdsa-with-SHA512", Hash::Sha512),
-    ("1.3.101.112", "Ed25519", Hash::Intrinsic),
-    ("1.3.101.113", "Ed448", Hash::Intrinsic),
-    ("1.2.840.10040.4.3", "dsa-with-SHA1", Hash::Sha1),
-];
-
-const RSASSA_PSS: &str = "1.2.840.113549.1.1.10";
-
-type Oid = x509_parser::der_parser::oid::Oid<'static>;
-type KnownAlgorithms = (Vec<(Oid, &'static str, Hash)>, Oid);
-
-/// [`SIGNATURE_ALGORITHMS`] with their OIDs parsed once, so that each certificate's
-/// algorithm is found by comparing bytes; and the RSA-PSS OID.
-fn known_signature_algorithms() -> &'static KnownAlgorithms {
-    static KNOWN: std::sync::LazyLock<KnownAlgorithms> = std::sync::LazyLock::new(|| {
-        let parse = |dotted: &str| dotted.parse::<Oid>().expect("a valid dotted OID");
-        let known = SIGNATURE_ALGORITHMS
-            .iter()
-            .map(|&(dotted, name, hash)| (parse(dotted), name, hash))
-            .collect();
-        (known, parse(RSASSA_PSS))
-    });
-    &KNOWN
-}
-
-fn signature_algorithm(x: &X509Certificate<'_>) -> (Cow<'static, str>, Hash) {
-    let oid = &x.signature_algorithm.algorithm;
-    let (known, pss) = known_signature_algorithms();
-    if oid == pss {
-        return pss_name(x);
-    }
-    match known.iter().find(|(k, ..)| k == oid) {
-        Some(&(_, name, hash)) => (name.into(), hash),
-        None => (oid.to_id_string().into(), Hash::Unknown),
-    }
-}
-
-fn pss_name(x: &X509Certificate<'_>) -> (Cow<'static, str>, Hash) {
-    match SignatureAlgorithm::try_from(&x.signature_algorithm) {
-        Ok(SignatureAlgorithm::RSASSA_PSS(params)) => {
-            let hash = match params.hash_algorithm_oid().to_id_string().as_str() {
-                "1.3.14.3.2.26" => Hash::Sha1,
-                "2.16.840.1.101.3.4.2.1" => Hash::Sha256,
-                "2.16.840.1.101.3.4.2.2" => Hash::Sha384,
-                "2.16.840.1.101.3.4.2.3" => Hash::Sha512,
-                _ => Hash::Unknown,
-            };
-            (
-                format!("rsassa-pss (salt {})", params.salt_length()).into(),
-                hash,
-            )
-        }
-        _ => ("rsassa-pss".into(), Hash::Unknown),
-    }
-}
-
 fn key_kind(x: &X509Certificate<'_>) -> KeyKind {
     let spki = x.public_key();
     let alg = &spki.algorithm.algorithm;
@@ -645,94 +467,43 @@ fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
     }
 }
 
-/// Checks `child`'s signature with `issuer`'s public key.
-///
-/// x509-parser (ring) reports a forged signature and an RSA key below 2048 bits with the same
-/// error; for RSA PKCS#1 we retry with ring's legacy 1024..8192-bit verifier so weak-but-genuine
-/// links verify (and are flagged as weak keys downstream) while forged ones stay invalid.
+/// Checks `child`'s signature with `issuer`'s public key ([`signature::verify`]).
 pub fn check_signature(child: &Certificate, issuer: &Certificate) -> SigCheck {
-    if quick_check(child, issuer) {
-        return SigCheck::Valid;
+    fn key_bits(spki: crate::asn1::Tlv<'_>) -> Option<&[u8]> {
+        crate::asn1::children(spki.content)
+            .nth(1)
+            .and_then(Result::ok)
+            .and_then(|bits| match bits.content.split_first() {
+                Some((0, key)) if bits.tag == crate::asn1::BIT_STRING => Some(key),
+                _ => None,
+            })
     }
+    let quick = signed_parts(&child.der)
+        .zip(subject_and_spki(&issuer.der).and_then(|[_, spki]| key_bits(spki)));
+    if let Some(((signed, sig), bits)) = quick {
+        let key = signature::IssuerKey {
+            kind: &issuer.key,
+            bits,
+        };
+        return signature::verify(&child.sig_alg, signed, sig, &key);
+    }
+    // DER the quick walker does not read (lengths in more than 4 bytes): the full parse.
     let (Ok((_, c)), Ok((_, i))) = (
         X509Certificate::from_der(&child.der),
         X509Certificate::from_der(&issuer.der),
     ) else {
         return SigCheck::Invalid;
     };
-    match c.verify_signature(Some(i.public_key())) {
-        Ok(()) => SigCheck::Valid,
-        Err(X509Error::SignatureUnsupportedAlgorithm) => SigCheck::Unverifiable(format!(
-            "{} is not supported by the verifier",
-            child.sig_alg
-        )),
-        Err(_) => retry_unusual(&c, &i, child, issuer),
-    }
-}
-
-fn retry_unusual(
-    c: &X509Certificate<'_>,
-    i: &X509Certificate<'_>,
-    child: &Certificate,
-    issuer: &Certificate,
-) -> SigCheck {
-    use ring::signature as rs;
-    if let KeyKind::Rsa { bits } = issuer.key {
-        if child.sig_alg.starts_with("rsassa-pss") && !pss_salt_is_standard(c) {
-            return SigCheck::Unverifiable(format!(
-                "{} uses RSA-PSS parameters the verifier does not support",
-                child.sig_alg
-            ));
-        }
-        if !(1024..=8192).contains(&bits) {
-            // ring verifies RSA keys of 1024 to 8192 bits only: outside that, the signature
-            // cannot be checked here, which is not the same as forged.
-            return SigCheck::Unverifiable(format!(
-                "{} with an RSA-{bits} key is not supported by the verifier",
-                child.sig_alg
-            ));
-        }
-        if bits < 2048 {
-            let alg: &dyn rs::VerificationAlgorithm = match child.sig_hash {
-                Hash::Sha256 => &rs::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
-                Hash::Sha512 => &rs::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
-                Hash::Sha1 => &rs::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
-                _ => {
-                    return SigCheck::Unverifiable(format!(
-                        "{} with an RSA-{bits} key is not supported by the verifier",
-                        child.sig_alg
-                    ))
-                }
-            };
-            let key = rs::UnparsedPublicKey::new(alg, &i.public_key().subject_public_key.data);
-            return match key.verify(c.tbs_certificate.as_ref(), &c.signature_value.data) {
-                Ok(()) => SigCheck::Valid,
-                Err(_) => SigCheck::Invalid,
-            };
-        }
-    }
-    SigCheck::Invalid
-}
-
-/// ring verifies RSA-PSS only with salt length == hash length and MGF1 over the same hash
-/// (the RFC 8446 §4.2.3 profile); other parameters cannot be checked here.
-fn pss_salt_is_standard(c: &X509Certificate<'_>) -> bool {
-    match SignatureAlgorithm::try_from(&c.signature_algorithm) {
-        Ok(SignatureAlgorithm::RSASSA_PSS(p)) => {
-            let hash_len = match p.hash_algorithm_oid().to_id_string().as_str() {
-                "2.16.840.1.101.3.4.2.1" => 32,
-                "2.16.840.1.101.3.4.2.2" => 48,
-                "2.16.840.1.101.3.4.2.3" => 64,
-                _ => return false,
-            };
-            // The mask generation function must use the message hash as well.
-            let mgf_hash_matches = p
-                .mask_gen_algorithm()
-                .is_ok_and(|mgf| mgf.hash == *p.hash_algorithm_oid());
-            p.salt_length() == hash_len && mgf_hash_matches
-        }
-        _ => false,
-    }
+    let key = signature::IssuerKey {
+        kind: &issuer.key,
+        bits: &i.public_key().subject_public_key.data,
+    };
+    signature::verify(
+        &child.sig_alg,
+        c.tbs_certificate.as_ref(),
+        &c.signature_value.data,
+        &key,
+    )
 }
 
 /// A serial number as x509-parser's `raw_serial_as_string` writes it (`0a:1b:...`), without
@@ -792,7 +563,7 @@ mod tests {
     //! shared issuer names.
 
     use super::*;
-    use x509_parser::extensions::ParsedExtension;
+    use x509_parser::extensions::{GeneralName, ParsedExtension};
 
     /// What the crate's deep parse of the extensions says of the five that are read.
     type ExtensionFacts = (
@@ -859,7 +630,7 @@ mod tests {
                 c.is_ca,
                 c.has_basic_constraints,
                 c.path_len,
-                c.key_cert_sign,
+                c.key_cert_sign(),
             ),
             c.ca_issuers.iter().map(|u| u.to_string()).collect(),
             c.dns_names.clone(),
@@ -938,15 +709,12 @@ mod tests {
 
     #[test]
     fn signature_algorithms_are_known_by_their_oids() {
-        let (known, pss) = known_signature_algorithms();
-        assert_eq!(known.len(), SIGNATURE_ALGORITHMS.len());
-        for ((oid, name, hash), (dotted, want_name, want_hash)) in
-            known.iter().zip(SIGNATURE_ALGORITHMS)
-        {
-            assert_eq!(oid.to_id_string(), dotted);
-            assert_eq!((*name, *hash), (want_name, want_hash));
+        let known = signature::known_signature_algorithms();
+        assert_eq!(known.len(), signature::SIGNATURE_ALGORITHMS.len());
+        for ((oid, alg), (dotted, want)) in known.iter().zip(&signature::SIGNATURE_ALGORITHMS) {
+            assert_eq!(oid.to_id_string(), *dotted);
+            assert_eq!(alg, want);
         }
-        assert_eq!(pss.to_id_string(), RSASSA_PSS);
     }
 
     #[test]
@@ -962,7 +730,6 @@ mod tests {
 
     #[test]
     fn attribute_types_are_written_as_the_oid_crate_writes_them() {
-        use std::borrow::Cow;
         use x509_parser::der_parser::oid::Oid;
         for n in 0..=255u8 {
             for bytes in [
@@ -970,7 +737,7 @@ mod tests {
                 vec![0x55, 0x04, n, 0x01],
                 vec![0x2a, n],
             ] {
-                let oid = Oid::new(Cow::Borrowed(&bytes));
+                let oid = Oid::new(std::borrow::Cow::Borrowed(&bytes));
                 let mut written = String::new();
                 push_oid(&mut written, &oid);
                 assert_eq!(written, oid.to_id_string(), "{bytes:02x?}");
