@@ -9,9 +9,12 @@
 //! only ever lists real disagreements. The suite is read from
 //! `../shared/conformance/x509-limbo/limbo.json.gz` and never copied into the project.
 //!
-//! Ignored by default: it measures the receiver-rules rewrite and fails until that lands. Run
-//! it with `cargo test --test limbo -- --ignored`; every case's answer is written to
+//! The suite test is ignored by default: it measures the receiver-rules rewrite and fails until
+//! that lands (two small tests of `judge` itself always run). Run it with
+//! `cargo test --test limbo -- --ignored`; every case's answer is written to
 //! `target/tmp/limbo-results.tsv`, the disagreements to `target/tmp/limbo-disagreements.tsv`.
+
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -22,7 +25,7 @@ use std::time::Instant;
 
 use chainfix::app::judge::{judge, Host, JudgeError, Judgement, Question};
 use chainfix::cert::Certificate;
-use chainfix::diagnose::Severity;
+use chainfix::diagnose::{Code, Severity, Status};
 use rayon::prelude::*;
 use serde::Deserialize;
 
@@ -468,4 +471,65 @@ fn limbo_server_cases_agree_with_the_expected_results() {
         stale.len() + unknown.len(),
         list_path.display()
     );
+}
+
+/// 2025-06-01, inside the validity of every certificate of `common::Chain`.
+const IN_VALIDITY: i64 = 1_748_736_000;
+
+#[test]
+fn judge_answers_as_inspect_does_for_a_generated_chain() {
+    let pki = common::Chain::new(&[]);
+    let intermediates = vec![pki.int.der.clone()];
+    let roots = vec![pki.root.der.clone()];
+    let question = Question {
+        leaf: &pki.leaf.der,
+        intermediates: &intermediates,
+        roots: &roots,
+        now: IN_VALIDITY,
+        host: Some(Host::Dns("mail.example.test")),
+    };
+    let j = judge(&question).expect("the leaf parses");
+    // The intermediate comes from the pool, not from the peer: repairable, so valid.
+    assert_eq!(j.status, Status::Repairable, "{:?}", j.findings);
+    assert!(j.is_valid());
+    let sha = |der: &[u8]| {
+        Certificate::from_der(der)
+            .expect("a generated certificate parses")
+            .sha256
+    };
+    assert_eq!(
+        j.chain,
+        vec![sha(&pki.leaf.der), sha(&pki.int.der), sha(&pki.root.der)]
+    );
+
+    let other_host = judge(&Question {
+        host: Some(Host::Dns("smtp.example.test")),
+        ..question.clone()
+    })
+    .expect("the leaf parses");
+    assert!(!other_host.is_valid());
+    assert!(other_host
+        .findings
+        .iter()
+        .any(|f| f.code == Code::HostnameMismatch));
+
+    // Only the given roots are anchors: without them, nothing is trusted.
+    let no_roots = judge(&Question {
+        roots: &[],
+        ..question.clone()
+    })
+    .expect("the leaf parses");
+    assert_eq!(no_roots.status, Status::Broken, "{:?}", no_roots.findings);
+}
+
+#[test]
+fn judge_refuses_a_leaf_that_is_not_a_certificate() {
+    let question = Question {
+        leaf: b"not DER",
+        intermediates: &[],
+        roots: &[],
+        now: IN_VALIDITY,
+        host: None,
+    };
+    assert!(matches!(judge(&question), Err(JudgeError::Leaf(_))));
 }
