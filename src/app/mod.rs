@@ -1,11 +1,13 @@
 //! Application layer: validates the command line into a [`Config`], wires the stages
 //! (load -> pool -> chain -> diagnose -> fetch -> emit/report) for each subcommand, and is the
 //! only place that reads the clock, the environment, or the terminal. `analyse.rs` holds the
-//! part every subcommand shares; `probe.rs` the live-server subcommand.
+//! part every subcommand shares; `probe.rs` the live-server subcommand; `judge.rs` the same
+//! stages as a library call, for the conformance suite.
 
 mod analyse;
 use analyse::{Analysis, LeafCase};
 mod generate;
+pub mod judge;
 mod probe;
 mod progress;
 
