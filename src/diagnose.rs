@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::cert::{format_date, Certificate, Flaw, Hash};
+use crate::cert::{format_date, Certificate, Flaw, Hash, KeyKind};
 use crate::chain::rules::{self, Defect, Model, Violation};
 use crate::chain::{Budget, Choice, Limit, Outcome};
 use crate::fetch::{AiaRecord, UrlOutcome};
@@ -508,15 +508,22 @@ fn receiver_rules(case: &Case<'_>, out: &mut Vec<Finding>) {
                 ),
             )
             .receiver(WEAK_SIG_NDR),
-            Defect::WeakKey(bits) => Finding::new(
+            Defect::WeakKey(key) => Finding::new(
                 Code::WeakKey,
                 Severity::Error,
                 Some(c),
-                format!(
-                    "{} has an RSA-{bits} key; 2048 bits is the minimum (OpenSSL 3 at security \
-                     level 2: \"key too small\").",
-                    c.subject
-                ),
+                match key {
+                    KeyKind::Rsa { bits } => format!(
+                        "{} has an RSA-{bits} key; 2048 bits is the minimum (OpenSSL 3 at \
+                         security level 2: \"key too small\").",
+                        c.subject
+                    ),
+                    _ => format!(
+                        "{} has an {key} key, under the 112 bits of security receivers require \
+                         (OpenSSL 3 at security level 2: \"key too small\").",
+                        c.subject
+                    ),
+                },
             ),
         };
         out.push(finding);

@@ -9,10 +9,8 @@
 //! only ever lists real disagreements. The suite is read from
 //! `../shared/conformance/x509-limbo/limbo.json.gz` and never copied into the project.
 //!
-//! The suite test is ignored by default: it measures the receiver-rules rewrite and fails until
-//! that lands (two small tests of `judge` itself always run). Run it with
-//! `cargo test --test limbo -- --ignored`; every case's answer is written to
-//! `target/tmp/limbo-results.tsv`, the disagreements to `target/tmp/limbo-disagreements.tsv`.
+//! Every case's answer is written to `target/tmp/limbo-results.tsv`, the disagreements to
+//! `target/tmp/limbo-disagreements.tsv`.
 
 mod common;
 
@@ -134,33 +132,48 @@ fn exclusions() -> Exclusions {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let mut fields = line.splitn(3, char::is_whitespace);
-        let (kind, name, reason) = (
-            fields.next().unwrap_or_default(),
-            fields.next().unwrap_or_default(),
-            fields.next().unwrap_or_default().trim(),
-        );
+        // `ids PREFIX N1,N2,... REASON`: the ids PREFIX+N1, PREFIX+N2, ... for one reason.
+        let (kind, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        let (names, reason): (Vec<String>, &str) = if kind == "ids" {
+            let mut fields = rest.trim().splitn(3, char::is_whitespace);
+            let (prefix, list, reason) = (
+                fields.next().unwrap_or_default(),
+                fields.next().unwrap_or_default(),
+                fields.next().unwrap_or_default().trim(),
+            );
+            let names = list
+                .split(',')
+                .filter(|n| !n.is_empty())
+                .map(|n| format!("{prefix}{n}"))
+                .collect();
+            (names, reason)
+        } else {
+            let (name, reason) = rest.trim().split_once(char::is_whitespace).unwrap_or((rest, ""));
+            (vec![name.trim().to_string()], reason.trim())
+        };
         assert!(
-            !name.is_empty() && !reason.is_empty(),
-            "{}:{}: want `feature|id NAME REASON`",
+            names.iter().all(|n| !n.is_empty()) && !names.is_empty() && !reason.is_empty(),
+            "{}:{}: want `feature|id NAME REASON` or `ids PREFIX N1,N2,... REASON`",
             path.display(),
             n + 1
         );
         let table = match kind {
             "feature" => &mut out.features,
-            "id" => &mut out.ids,
+            "id" | "ids" => &mut out.ids,
             _ => panic!(
-                "{}:{}: `{kind}` is not feature or id",
+                "{}:{}: `{kind}` is not feature, id or ids",
                 path.display(),
                 n + 1
             ),
         };
-        assert!(
-            table.insert(name.to_string(), reason.to_string()).is_none(),
-            "{}:{}: {name} is listed twice",
-            path.display(),
-            n + 1
-        );
+        for name in names {
+            assert!(
+                table.insert(name.clone(), reason.to_string()).is_none(),
+                "{}:{}: {name} is listed twice",
+                path.display(),
+                n + 1
+            );
+        }
     }
     out
 }
@@ -303,7 +316,6 @@ fn first_line(text: &str) -> &str {
 }
 
 #[test]
-#[ignore = "measures the receiver-rules rewrite and fails until it lands: cargo test --test limbo -- --ignored"]
 fn limbo_server_cases_agree_with_the_expected_results() {
     let started = Instant::now();
     let Some(testcases) = limbo() else { return };

@@ -56,6 +56,11 @@ pub enum Flaw {
     /// The TBSCertificate's `signature` field differs from the outer signatureAlgorithm
     /// (RFC 5280 §4.1.1.2).
     SignatureAlgorithmMismatch,
+    /// A negative serial number (RFC 5280 §4.1.2.2).
+    NegativeSerial,
+    /// A CA certificate with an empty subject (RFC 5280 §4.1.2.6: a CA's subject MUST be a
+    /// non-empty name); OpenSSL cannot find it as anyone's issuer.
+    EmptyIssuerName,
 }
 
 impl fmt::Display for Flaw {
@@ -72,6 +77,8 @@ impl fmt::Display for Flaw {
             Flaw::SignatureAlgorithmMismatch => {
                 f.write_str("its signed part names another signature algorithm than its signature")
             }
+            Flaw::NegativeSerial => f.write_str("its serial number is negative"),
+            Flaw::EmptyIssuerName => f.write_str("it issues certificates under an empty name"),
         }
     }
 }

@@ -272,7 +272,13 @@ fn facts(der: &[u8], x: &X509Certificate<'_>) -> Certificate {
         rare: ext.rare.with_subject_emails(x).boxed(),
         flaw: ext
             .flaw
-            .or_else(|| (!sig_alg_consistent).then_some(Flaw::SignatureAlgorithmMismatch)),
+            .or_else(|| (!sig_alg_consistent).then_some(Flaw::SignatureAlgorithmMismatch))
+            // RFC 5280 §4.1.2.2: the serial is a positive integer; OpenSSL 3 marks a
+            // certificate with a negative one invalid and never takes it as issued.
+            .or_else(|| {
+                (x.raw_serial().first().is_some_and(|b| b & 0x80 != 0))
+                    .then_some(Flaw::NegativeSerial)
+            }),
         ski: ext.ski,
         aki: ext.aki,
         ca_issuers,
@@ -407,6 +413,11 @@ fn key_kind(x: &X509Certificate<'_>) -> KeyKind {
                     "P-384"
                 } else if oid == OID_NIST_EC_P521 {
                     "P-521"
+                } else if oid.as_bytes() == [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x01] {
+                    // prime192v1 (RFC 5480 §2.1.1.1): 80 bits of security, too weak at level 2.
+                    "P-192"
+                } else if oid.as_bytes() == [0x2b, 0x81, 0x04, 0x00, 0x21] {
+                    "P-224"
                 } else {
                     "unknown curve"
                 }

@@ -65,9 +65,9 @@ pub enum Defect {
     /// A signature with MD2, MD5 or SHA-1 below the trust anchor: security level 1 and up
     /// refuse them (`check_sig_level`, crypto/x509/x509_vfy.c; RFC 9155).
     WeakSignature(Hash),
-    /// An RSA key under 2048 bits on any certificate (`check_key_level`; OpenSSL:
-    /// "EE key too small", "CA key too small").
-    WeakKey(u32),
+    /// A key under 112 bits of security on any certificate: RSA under 2048 bits, P-192
+    /// (`check_key_level`; OpenSSL: "EE key too small", "CA key too small").
+    WeakKey(KeyKind),
 }
 
 /// One defect of one certificate of a path.
@@ -110,6 +110,8 @@ pub fn issuer_defects(pool: &Pool, below: &[Id], cand: Id, model: &Model) -> Vec
     let mut push = |defect| out.push(Violation { at: cand, defect });
     if let Some(flaw) = &c.flaw {
         push(Defect::Flawed(flaw.clone()));
+    } else if c.subject_key.is_empty() {
+        push(Defect::Flawed(Flaw::EmptyIssuerName));
     }
     if !acts_as_ca(c, pool.is_anchor(c)) {
         push(Defect::NotCa);
@@ -193,7 +195,8 @@ fn validity(c: &Certificate, now: i64) -> Option<Defect> {
 
 fn weak_key(c: &Certificate) -> Option<Defect> {
     match c.key {
-        KeyKind::Rsa { bits } if bits < MIN_RSA_BITS => Some(Defect::WeakKey(bits)),
+        KeyKind::Rsa { bits } if bits < MIN_RSA_BITS => Some(Defect::WeakKey(c.key.clone())),
+        KeyKind::Ec { curve: "P-192" } => Some(Defect::WeakKey(c.key.clone())),
         _ => None,
     }
 }
@@ -261,8 +264,9 @@ pub fn describe(v: &Violation, pool: &Pool) -> String {
             "{subject} is signed with {}, which receivers refuse",
             c.sig_alg
         ),
-        Defect::WeakKey(bits) => {
-            format!("{subject} has an RSA-{bits} key; receivers require {MIN_RSA_BITS} bits")
-        }
+        Defect::WeakKey(key) => format!(
+            "{subject} has an {key} key; receivers require 112 bits of security (RSA-{MIN_RSA_BITS}, \
+             P-224 or stronger)"
+        ),
     }
 }
