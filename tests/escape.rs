@@ -297,9 +297,6 @@ fn exim_snippets_with_hostile_names_pass_exim_bv_and_set_only_the_tls_options() 
     let main_conf = out.join("exim/main.conf");
     let transport_conf = out.join("exim/transport.conf");
     let macros_conf = out.join("exim/debian-macros.conf");
-    for file in [&main_conf, &transport_conf, &macros_conf] {
-        assert_no_line_starts_with_a_marker(&file.display().to_string(), &read(file));
-    }
 
     let exim = Exim::configure(
         &env.path("exim"),
@@ -363,6 +360,9 @@ fn exim_snippets_with_hostile_names_pass_exim_bv_and_set_only_the_tls_options() 
         main.stdout,
         format!("tls_certificate = {chain}\ntls_privatekey = {key}\n")
     );
+    for file in [&main_conf, &transport_conf, &macros_conf] {
+        assert_no_line_starts_with_a_marker(&file.display().to_string(), &read(file));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
