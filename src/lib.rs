@@ -16,7 +16,8 @@
 //! * [`diagnose`] turns the difference between what is presented and what was built into
 //!   findings with stable codes.
 //! * [`emit`] produces the repaired files; [`write`] puts them on disk atomically.
-//! * [`report`] prints human or JSON output.
+//! * [`report`] prints human or JSON output; [`render`] makes certificate text safe for each
+//!   place it is written (reports, Postfix, Exim, PowerShell, file names).
 //! * [`probe`] captures the chain a live server presents (SMTP STARTTLS or implicit TLS), which
 //!   then goes through the same stages as files.
 //!
@@ -35,5 +36,6 @@ pub mod hostname;
 pub mod load;
 pub mod pool;
 pub mod probe;
+pub mod render;
 pub mod report;
 pub mod write;

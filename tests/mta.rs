@@ -1169,8 +1169,9 @@ fn check_install_script(script: &str) {
         "the script must print the Exchange command:\n{script}"
     );
     assert!(
-        script.starts_with("#Requires -Version 4.0\n"),
-        "the script must declare PowerShell 4.0:\n{script}"
+        script.starts_with("\u{feff}#Requires -Version 4.0\n"),
+        "the script must start with a UTF-8 byte order mark (Windows PowerShell 5.1 reads a \
+         file without one in the ANSI code page) and declare PowerShell 4.0:\n{script}"
     );
 }
 

@@ -14,7 +14,7 @@ use super::analyse::{self, Analysis};
 use super::{print_problems, AppError, Config};
 use crate::cert::{format_date, Certificate};
 use crate::cli::{ProbeArgs, StartTlsArg};
-use crate::diagnose::{self, Finding, Severity, Status};
+use crate::diagnose::{self, Finding, Status};
 use crate::exit::{Exit, Nagios};
 use crate::load::{self, Loaded, Located};
 use crate::probe::{self, ProbeError, ProbeOptions, Served, StartTls, Target};
@@ -358,7 +358,7 @@ fn print(
     });
     let mut nagios = results
         .iter()
-        .map(nagios_status)
+        .map(report::nagios::status)
         .max()
         .unwrap_or(Nagios::Unknown);
     if failed_to_load {
@@ -373,7 +373,7 @@ fn print(
     // anstream drops the colours when stdout is not a terminal or NO_COLOR is set.
     let mut out = anstream::stdout().lock();
     let printed = if args.nagios {
-        print_nagios(&report, nagios, &mut out)
+        report::nagios::print(&report, nagios, &mut out)
     } else if args.brief {
         report::print_brief(&report, &mut out)
     } else if config.json {
@@ -387,60 +387,4 @@ fn print(
     } else {
         exit.code()
     })
-}
-
-/// CRITICAL for any error, WARNING for any warning, else OK.
-fn nagios_status(r: &LeafResult) -> Nagios {
-    let worst = r.problems.iter().map(|p| p.severity).min();
-    match worst {
-        Some(Severity::Error) => Nagios::Critical,
-        Some(Severity::Warning) => Nagios::Warning,
-        _ => Nagios::Ok,
-    }
-}
-
-/// `CHAINFIX STATUS - summary`, then one line per target (Nagios long output).
-fn print_nagios(report: &Report, status: Nagios, out: &mut dyn Write) -> std::io::Result<()> {
-    let bad: Vec<String> = report
-        .results
-        .iter()
-        .filter(|r| nagios_status(r) != Nagios::Ok)
-        .map(|r| {
-            let codes: Vec<&str> = r
-                .problems
-                .iter()
-                .filter(|p| p.severity != Severity::Info)
-                .map(|p| p.code.as_str())
-                .collect();
-            format!("{} {}", r.file, codes.join(","))
-        })
-        .collect();
-    let summary = if bad.is_empty() {
-        format!(
-            "{} target(s) serve a complete, valid chain",
-            report.results.len()
-        )
-    } else {
-        format!(
-            "{} of {} target(s): {}",
-            bad.len(),
-            report.results.len(),
-            bad.join("; ")
-        )
-    };
-    writeln!(out, "CHAINFIX {} - {summary}", status.label())?;
-    for r in &report.results {
-        let expiry = r
-            .leaf
-            .as_ref()
-            .map(|l| {
-                format!(
-                    ", leaf expires {}",
-                    l.not_after.get(..10).unwrap_or(&l.not_after)
-                )
-            })
-            .unwrap_or_default();
-        writeln!(out, "{}: {}{expiry}", r.file, nagios_status(r).label())?;
-    }
-    Ok(())
 }

@@ -4,8 +4,11 @@
 //!
 //! Exim reads its key as the Exim user (Debian: `Debian-exim`) once it has dropped privileges,
 //! so its copy of the key is written 0640 and group-owned by that group where it exists.
+//!
+//! Certificate names appear only in comment lines, through [`crate::render::exim`].
 
 use super::{EmitOptions, Emitter, Material, OutputFile};
+use crate::render::exim as render;
 use crate::write::FileMode;
 
 pub struct Exim;
@@ -25,9 +28,9 @@ impl Emitter for Exim {
              # Leaf: {leaf}, expires {expiry}\n\
              # Chain served: {summary}\n\
              # The key must be readable by the Exim user: chgrp {group} {key}; chmod 0640 {key}\n",
-            leaf = m.leaf.subject,
+            leaf = render::comment(&m.leaf.subject),
             expiry = m.leaf_expiry(),
-            summary = m.chain_summary(),
+            summary = m.chain_summary(render::comment),
             group = o.exim_group,
         );
         let missing_key = if m.key.is_none() {

@@ -14,6 +14,7 @@ use p12_keystore::{
 use super::{file_safe, EmitOptions, Emitter, Material, OutputFile};
 use crate::asn1::{self, INTEGER, OID, SEQUENCE, SET};
 use crate::cert::Certificate;
+use crate::render::powershell as ps;
 use crate::write::FileMode;
 
 pub struct Iis;
@@ -168,20 +169,17 @@ fn thumbprint(c: &Certificate) -> String {
     crate::cert::hex(d.as_ref()).to_uppercase()
 }
 
-/// Single-quoted PowerShell string literal.
-fn ps_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-/// `install-chain.ps1`. Uses only cmdlets present on Windows Server 2012 R2 (PowerShell 4.0,
+/// `install-chain.ps1`, UTF-8 with a byte order mark. Certificates are named in code only by
+/// file name and thumbprint; their subjects are in comments, through
+/// [`crate::render::powershell`]. Uses only cmdlets present on Windows Server 2012 R2 (PowerShell 4.0,
 /// PKI module): Import-Certificate, Import-PfxCertificate, Test-Path, Join-Path, Split-Path,
 /// Read-Host, Write-Host, Write-Error, Out-Null, New-Object; plus certutil.exe.
 fn install_script(m: &Material<'_>, names: &[String], has_pfx: bool, trust_root: bool) -> String {
-    let mut s = String::new();
+    let mut s = String::from(ps::BOM);
     s.push_str("#Requires -Version 4.0\n");
     s.push_str(&format!(
         "# chainfix: install the certificate chain of {} on Windows (IIS SMTP, Exchange).\n",
-        m.leaf.subject
+        ps::comment(&m.leaf.subject)
     ));
     s.push_str(&format!("# Leaf expires {}.\n", m.leaf_expiry()));
     s.push_str(
@@ -197,12 +195,12 @@ fn install_script(m: &Material<'_>, names: &[String], has_pfx: bool, trust_root:
          \x20   exit 1\n\
          }\n\
          \n\
-         function Install-Cert([string]$File, [string]$Thumbprint, [string]$Store, [string]$Subject) {\n\
+         function Install-Cert([string]$File, [string]$Thumbprint, [string]$Store) {\n\
          \x20   if (Test-Path -Path (\"Cert:\\LocalMachine\\\" + $Store + \"\\\" + $Thumbprint)) {\n\
-         \x20       Write-Host \"Already in LocalMachine\\$Store`: $Subject\"\n\
+         \x20       Write-Host \"Already in LocalMachine\\$Store`: $File ($Thumbprint)\"\n\
          \x20   } else {\n\
          \x20       Import-Certificate -FilePath (Join-Path $here $File) -CertStoreLocation (\"Cert:\\LocalMachine\\\" + $Store) | Out-Null\n\
-         \x20       Write-Host \"Imported into LocalMachine\\$Store`: $Subject\"\n\
+         \x20       Write-Host \"Imported into LocalMachine\\$Store`: $File ($Thumbprint)\"\n\
          \x20   }\n\
          }\n\
          \n\
@@ -211,10 +209,10 @@ fn install_script(m: &Material<'_>, names: &[String], has_pfx: bool, trust_root:
     );
     for (c, name) in m.intermediates.iter().zip(names) {
         s.push_str(&format!(
-            "Install-Cert {} {} 'CA' {}\n",
-            ps_quote(name),
-            ps_quote(&thumbprint(c)),
-            ps_quote(&c.subject)
+            "# {}\nInstall-Cert {} {} 'CA'\n",
+            ps::comment(&c.subject),
+            ps::literal(name),
+            ps::literal(&thumbprint(c)),
         ));
     }
     match (trust_root, m.root) {
@@ -225,9 +223,9 @@ fn install_script(m: &Material<'_>, names: &[String], has_pfx: bool, trust_root:
                  # receive mail from this one, which must trust the root themselves.\n",
             );
             s.push_str(&format!(
-                "Install-Cert 'root.cer' {} 'Root' {}\n",
-                ps_quote(&thumbprint(root)),
-                ps_quote(&root.subject)
+                "# {}\nInstall-Cert 'root.cer' {} 'Root'\n",
+                ps::comment(&root.subject),
+                ps::literal(&thumbprint(root)),
             ));
         }
         _ => s.push_str(
@@ -237,7 +235,7 @@ fn install_script(m: &Material<'_>, names: &[String], has_pfx: bool, trust_root:
         ),
     }
     let leaf_tp = thumbprint(m.leaf);
-    s.push_str(&format!("\n$leafThumbprint = {}\n", ps_quote(&leaf_tp)));
+    s.push_str(&format!("\n$leafThumbprint = {}\n", ps::literal(&leaf_tp)));
     if has_pfx {
         s.push_str(
             "$pfx = Join-Path $here 'certificate.pfx'\n\

@@ -10,6 +10,7 @@ pub mod iis;
 pub mod postfix;
 pub mod readme;
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use crate::cert::{format_date, Certificate};
@@ -43,15 +44,16 @@ impl Material<'_> {
         out
     }
 
-    /// One comment-friendly line describing the chain, leaf first.
-    pub fn chain_summary(&self) -> String {
+    /// One line describing the chain, leaf first, each name rendered for its target by
+    /// `render` (one of the `crate::render` functions).
+    pub fn chain_summary(&self, render: fn(&str) -> Cow<'_, str>) -> String {
         let mut names: Vec<String> = self
             .full_chain()
             .iter()
-            .map(|c| c.subject.clone())
+            .map(|c| render(&c.subject).into_owned())
             .collect();
         if let (Some(root), false) = (self.root, self.include_root) {
-            names.push(format!("{} (root, not sent)", root.subject));
+            names.push(format!("{} (root, not sent)", render(&root.subject)));
         }
         names.join(" <- ")
     }
@@ -197,23 +199,5 @@ pub fn pem_chain(certs: &[&Certificate]) -> String {
     certs.iter().map(|c| c.to_pem()).collect()
 }
 
-/// A file-name-safe form of a certificate name.
-pub fn file_safe(name: &str) -> String {
-    let s: String = name
-        .replace('*', "wildcard")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let s = s.trim_matches('.').to_string();
-    if s.is_empty() {
-        "cert".into()
-    } else {
-        s
-    }
-}
+/// A file-name-safe form of a certificate name (see [`crate::render::file_name`]).
+pub use crate::render::file_name::safe as file_safe;

@@ -7,8 +7,11 @@
 //! followed by the chain, with `--postfix-single-file`); `--postfix-legacy` gives the
 //! `*_tls_cert_file` / `*_tls_key_file` pair that older releases need, with the full chain in
 //! the certificate file.
+//!
+//! Certificate names appear only in comment lines, through [`crate::render::postfix`].
 
 use super::{pem_chain, EmitOptions, Emitter, Material, OutputFile};
+use crate::render::postfix as render;
 use crate::write::FileMode;
 
 pub struct Postfix;
@@ -31,9 +34,9 @@ impl Emitter for Postfix {
              # Chain served: {summary}\n\
              # Merge these lines into main.cf (or set each with `postconf -e`), then run:\n\
              #   postfix check && postfix reload\n",
-            leaf = m.leaf.subject,
+            leaf = render::comment(&m.leaf.subject),
             expiry = m.leaf_expiry(),
-            summary = m.chain_summary(),
+            summary = m.chain_summary(render::comment),
         );
         if m.key.is_none() {
             text.push_str(&format!(

@@ -1,26 +1,28 @@
 //! `README.txt` in the output directory: in plain words, what was wrong, what was written, and
-//! the exact steps to deploy it on each target that was emitted.
+//! the exact steps to deploy it on each target that was emitted. Certificate names and finding
+//! messages go through [`crate::render::plain`], so each stays on its line.
 
 use std::path::PathBuf;
 
 use super::{exim, iis, postfix, EmitOptions, Material, OutputFile};
 use crate::diagnose::{Code, Severity};
+use crate::render::plain;
 use crate::write::FileMode;
 
 pub fn readme(m: &Material<'_>, o: &EmitOptions, files: &[OutputFile]) -> OutputFile {
     let mut s = format!(
         "chainfix repaired the certificate chain of {}\n\
          (expires {}).\n\nChain to serve, in this order:\n",
-        m.leaf.subject,
+        plain::line(&m.leaf.subject),
         m.leaf_expiry()
     );
     for (i, c) in m.full_chain().iter().enumerate() {
-        s.push_str(&format!("  {}. {}\n", i + 1, c.subject));
+        s.push_str(&format!("  {}. {}\n", i + 1, plain::line(&c.subject)));
     }
     if let (Some(root), false) = (m.root, m.include_root) {
         s.push_str(&format!(
             "  (root, not sent: receivers use their own copy) {}\n",
-            root.subject
+            plain::line(&root.subject)
         ));
     }
     s.push_str("\nWhat was wrong with what was presented:\n");
@@ -39,7 +41,7 @@ pub fn readme(m: &Material<'_>, o: &EmitOptions, files: &[OutputFile]) -> Output
             "  - {} [{}]: {}\n",
             p.severity.as_str(),
             p.code.as_str(),
-            p.message
+            plain::line(&p.message)
         ));
         if p.repairable {
             s.push_str("    Fixed by the files below.\n");

@@ -1,4 +1,4 @@
-#Requires -Version 4.0
+﻿#Requires -Version 4.0
 # chainfix: install the certificate chain of CN=mail.example.test on Windows (IIS SMTP, Exchange).
 # Leaf expires 2034-01-01.
 # Run it from this folder in an elevated PowerShell. It is safe to run again: what is
@@ -13,18 +13,19 @@ if (-not $principal.IsInRole([Security.Principal.WindowsBuiltInRole]::Administra
     exit 1
 }
 
-function Install-Cert([string]$File, [string]$Thumbprint, [string]$Store, [string]$Subject) {
+function Install-Cert([string]$File, [string]$Thumbprint, [string]$Store) {
     if (Test-Path -Path ("Cert:\LocalMachine\" + $Store + "\" + $Thumbprint)) {
-        Write-Host "Already in LocalMachine\$Store`: $Subject"
+        Write-Host "Already in LocalMachine\$Store`: $File ($Thumbprint)"
     } else {
         Import-Certificate -FilePath (Join-Path $here $File) -CertStoreLocation ("Cert:\LocalMachine\" + $Store) | Out-Null
-        Write-Host "Imported into LocalMachine\$Store`: $Subject"
+        Write-Host "Imported into LocalMachine\$Store`: $File ($Thumbprint)"
     }
 }
 
 # Intermediate CAs, leaf's issuer first. Windows sends the chain it can build from its
 # stores, so they belong in the Intermediate Certification Authorities store.
-Install-Cert 'intermediate-1-MTA_Test_RSA_Intermediate.cer' '596A09803CAE347800006A0BF68A921256D5A04E' 'CA' 'CN=MTA Test RSA Intermediate'
+# CN=MTA Test RSA Intermediate
+Install-Cert 'intermediate-1-MTA_Test_RSA_Intermediate.cer' '596A09803CAE347800006A0BF68A921256D5A04E' 'CA'
 
 # The root is not imported into Trusted Root: receivers must already trust it.
 # (chainfix --trust-private-root adds that step for a private CA, as a receiver-side

@@ -1,0 +1,191 @@
+//! The human report: one block per result, coloured for a terminal. Every text that comes
+//! from a certificate, a finding or a path goes through [`crate::render::plain`].
+
+use std::io::{self, Write};
+
+use super::{LeafResult, Report, WrittenFile};
+use crate::diagnose::{Severity, Status};
+use crate::render::plain;
+use crate::write::WriteOutcome;
+
+/// Prints the human report.
+pub fn print_human(report: &Report, check: bool, out: &mut dyn Write) -> io::Result<()> {
+    print_human_results(&report.results, check, out)
+}
+
+/// The human report of `results`, one block each, as they come.
+pub fn print_human_results<R: std::borrow::Borrow<LeafResult>>(
+    results: impl IntoIterator<Item = R>,
+    check: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut any = false;
+    for r in results {
+        if any {
+            writeln!(out)?;
+        }
+        print_result(r.borrow(), check, out)?;
+        any = true;
+    }
+    if !any {
+        writeln!(out, "No leaf certificate found.")?;
+    }
+    Ok(())
+}
+
+/// Colours for the human report. Written as ANSI sequences; the caller's stream (anstream)
+/// strips them when stdout is not a terminal or `NO_COLOR` is set.
+mod style {
+    use anstyle::{AnsiColor, Style};
+    pub const OK: Style = AnsiColor::Green.on_default().bold();
+    pub const WARN: Style = AnsiColor::Yellow.on_default().bold();
+    pub const BAD: Style = AnsiColor::Red.on_default().bold();
+    pub const DIM: Style = Style::new().dimmed();
+    pub const TITLE: Style = Style::new().bold();
+}
+
+fn status_style(status: Status) -> anstyle::Style {
+    match status {
+        Status::Ok => style::OK,
+        Status::Repairable => style::WARN,
+        Status::Broken => style::BAD,
+    }
+}
+
+fn print_result(r: &LeafResult, check: bool, out: &mut dyn Write) -> io::Result<()> {
+    let verdict = match r.status {
+        Status::Ok => "OK",
+        Status::Repairable => "REPAIRABLE",
+        Status::Broken => "BROKEN",
+    };
+    let (title, st) = (style::TITLE, status_style(r.status));
+    writeln!(
+        out,
+        "{title}{}{title:#}  {st}[{verdict}]{st:#}",
+        plain::line(&r.file)
+    )?;
+    if let Some(tls) = &r.tls {
+        let how = if tls.starttls {
+            "STARTTLS"
+        } else {
+            "implicit TLS"
+        };
+        writeln!(
+            out,
+            "  served over {how}, {} {}",
+            plain::line(&tls.version),
+            plain::line(&tls.cipher)
+        )?;
+    }
+    if let Some(leaf) = &r.leaf {
+        writeln!(out, "  leaf: {}", plain::line(&leaf.subject))?;
+    }
+    if r.leaf.is_some() {
+        let order = if r.target.is_some() {
+            "as served"
+        } else {
+            "file order"
+        };
+        writeln!(out, "  presented ({order}):")?;
+        for (i, c) in r.presented.iter().enumerate() {
+            writeln!(out, "    {i}  {}", plain::line(&c.subject))?;
+        }
+        writeln!(out, "  chain built:")?;
+    }
+    for (i, c) in r.chain.iter().enumerate() {
+        let not_after = c.not_after.get(..10).unwrap_or(&c.not_after);
+        writeln!(out, "    {i}  {}  ({})", plain::line(&c.subject), c.role)?;
+        writeln!(
+            out,
+            "       expires {not_after}  sha256 {}  from {}",
+            c.sha256.get(..16).unwrap_or(&c.sha256),
+            plain::line(&c.source.to_string())
+        )?;
+        if c.signature == Some("unverifiable") {
+            writeln!(
+                out,
+                "       signature not verifiable; linked by name and key id"
+            )?;
+        }
+    }
+    if !r.alternatives.is_empty() {
+        writeln!(out, "  other paths, not chosen:")?;
+        for alt in &r.alternatives {
+            let chain: Vec<_> = alt.chain.iter().map(|n| plain::line(n)).collect();
+            writeln!(
+                out,
+                "    {}: {}",
+                chain.join(" <- "),
+                plain::line(&alt.reason)
+            )?;
+        }
+    }
+    if let Some(k) = &r.key {
+        writeln!(out, "  private key: {}", plain::line(k))?;
+    }
+    if r.problems.is_empty() {
+        writeln!(out, "  problems: none")?;
+    } else {
+        writeln!(out, "  problems:")?;
+        for p in &r.problems {
+            let (sev, st) = match p.severity {
+                Severity::Error => ("error  ", style::BAD),
+                Severity::Warning => ("warning", style::WARN),
+                Severity::Info => ("info   ", style::DIM),
+            };
+            writeln!(
+                out,
+                "    {st}{sev}{st:#} {}: {}",
+                p.code.as_str(),
+                plain::line(&p.message)
+            )?;
+            if let Some(view) = &p.receiver_view {
+                let dim = style::DIM;
+                let view = plain::line(view);
+                writeln!(out, "            {dim}receivers: {view}{dim:#}")?;
+            }
+        }
+    }
+    if let Some(why) = &r.not_written {
+        writeln!(out, "  nothing written: {}", plain::line(why))?;
+    }
+    if let Some(files) = &r.files {
+        let remaining: Vec<&str> = r
+            .problems
+            .iter()
+            .filter(|p| p.severity == Severity::Error && !p.repairable)
+            .map(|p| p.code.as_str())
+            .collect();
+        if remaining.is_empty() {
+            writeln!(out, "  after repair: no error remains")?;
+        } else {
+            writeln!(out, "  after repair, still wrong: {}", remaining.join(", "))?;
+        }
+        let verb = if check { "would write" } else { "wrote" };
+        let changed: Vec<&WrittenFile> = files.iter().filter(|f| f.action.changed()).collect();
+        if changed.is_empty() {
+            writeln!(out, "  files: all up to date, nothing changed")?;
+        } else {
+            writeln!(out, "  {verb}:")?;
+            for f in changed {
+                let action = match f.action {
+                    WriteOutcome::Created => "new",
+                    WriteOutcome::Updated => "updated",
+                    WriteOutcome::ModeFixed => "mode fixed",
+                    WriteOutcome::Unchanged => "unchanged",
+                };
+                let path = plain::line(&f.path);
+                match &f.backup {
+                    Some(b) => writeln!(
+                        out,
+                        "    {path}  ({action}, {}, previous kept as {})",
+                        f.mode,
+                        plain::line(b)
+                    )?,
+                    None => writeln!(out, "    {path}  ({action}, {})", f.mode)?,
+                }
+            }
+        }
+    }
+    Ok(())
+}
