@@ -196,6 +196,20 @@ pub struct ChainArgs {
     /// Evaluate validity at this RFC 3339 time instead of now (for reproducible runs).
     #[arg(long, value_name = "RFC3339", hide = true)]
     pub at: Option<String>,
+
+    /// Judge the certificate for this end of a connection: a server receiving mail (purpose
+    /// serverAuth), or a relay's client certificate (a missing clientAuth is then a warning).
+    #[arg(long, value_enum, value_name = "ROLE", default_value_t = RoleArg::Server)]
+    pub role: RoleArg,
+}
+
+/// `--role` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RoleArg {
+    /// A mail server (Postfix smtpd_tls_chain_files): what connecting MTAs check.
+    Server,
+    /// A relay's client certificate (Postfix smtp_tls_chain_files, Exim's smtp transport).
+    Client,
 }
 
 /// `--starttls` values.

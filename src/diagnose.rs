@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::cert::{format_date, Certificate, Flaw, Hash, KeyKind};
-use crate::chain::rules::{self, Defect, Model, Violation};
+use crate::chain::rules::{self, Defect, Model, Role, Violation};
 use crate::chain::{Budget, Choice, Limit, Outcome};
 use crate::fetch::{AiaRecord, UrlOutcome};
 use crate::hostname;
@@ -400,6 +400,7 @@ pub fn diagnose(case: &Case<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     trust(case, &mut out);
     receiver_rules(case, &mut out);
+    client_purpose(case, &mut out);
     presentation(case, &mut out);
     validity(case, &mut out);
     unverifiable(case, &mut out);
@@ -527,6 +528,35 @@ fn receiver_rules(case: &Case<'_>, out: &mut Vec<Finding>) {
             ),
         };
         out.push(finding);
+    }
+}
+
+/// For a relay's client certificate, an extendedKeyUsage without clientAuth on the leaf or a
+/// CA: a warning, not a defect, because which receivers check it varies. OpenSSL checks
+/// purpose sslclient (`check_purpose_ssl_client`, crypto/x509/v3_purp.c) when a server asks
+/// for and verifies client certificates (Postfix `smtpd_tls_ask_ccert`, Exim
+/// `tls_verify_hosts`); public CAs issue serverAuth-only certificates (Let's Encrypt from 2026).
+fn client_purpose(case: &Case<'_>, out: &mut Vec<Finding>) {
+    if case.model.role != Role::Client {
+        return;
+    }
+    for &id in &case.choice.best.ids {
+        let c = case.cert(id);
+        if c.eku.is_some_and(|eku| !eku.client_auth) {
+            out.push(Finding::new(
+                Code::WrongPurpose,
+                Severity::Warning,
+                Some(c),
+                format!(
+                    "{}'s extendedKeyUsage lacks clientAuth: receivers that verify client \
+                     certificates with OpenSSL (Postfix with smtpd_tls_ask_ccert, Exim with \
+                     tls_verify_hosts) refuse it as a relay's certificate (\"unsupported \
+                     certificate purpose\"). For certificate-based relaying, get a certificate \
+                     issued for TLS client authentication.",
+                    c.subject
+                ),
+            ));
+        }
     }
 }
 

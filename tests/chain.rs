@@ -2764,3 +2764,69 @@ fn embedded_mozilla_roots_are_the_default_trust_anchors() {
         "{r}"
     );
 }
+
+#[test]
+fn realworld_name_constrained_swiss_government_ca_is_refused_not_written() {
+    // www.schweizerfilmpreis.ch (2017) was issued by Swiss Government Public Trust Standard CA
+    // 02, whose nameConstraints do not permit that name. With the CCADB intermediate bundle as
+    // the pool, chainfix once wrote this chain; OpenSSL 3 refuses it (error 47, permitted
+    // subtree violation).
+    let Some(dir) = realworld() else { return };
+    let env = TestEnv::new();
+    let gz = std::fs::File::open(
+        dir.join("bundles/ccadb-all-certificate-pems_crtsh-ccadb_data-64b3f6e.pem.gz"),
+    )
+    .expect("CCADB bundle");
+    let mut pool = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gz), &mut pool).expect("gunzip");
+    let pool = env.write("ccadb.pem", pool).display().to_string();
+    let leaf = rw(&dir, "certs/leaf_www.schweizerfilmpreis.ch_d570517b.pem");
+    let at = "2018-06-01T00:00:00Z";
+    let verify = env.openssl(&[
+        "verify",
+        "-purpose",
+        "sslserver",
+        "-auth_level",
+        "2",
+        "-no-CApath",
+        "-no-CAstore",
+        "-CAfile",
+        &rw(&dir, "roots/mozilla-certifi-2026.10.18-cacert.pem"),
+        "-untrusted",
+        &pool,
+        "-attime",
+        "1527811200", // 2018-06-01
+        &leaf,
+    ]);
+    assert!(
+        verify.stdout.contains("error 47") || verify.stderr.contains("error 47"),
+        "openssl must refuse it for the name constraint: {verify:?}"
+    );
+
+    let args = [leaf.clone(), "--intermediates".into(), pool.clone()];
+    let out = inspect_realworld(&env, &dir, at, &args);
+    out.assert_status(1);
+    let r = only_result(&out);
+    let nc = expect_finding(&r, "name-constraint-violated", "error");
+    assert!(
+        s(&nc["cert"]["subject"]).contains("www.schweizerfilmpreis.ch"),
+        "{nc}"
+    );
+    assert!(
+        s(&nc["message"]).contains("Swiss Government Public Trust Standard CA 02"),
+        "{nc}"
+    );
+    assert_eq!(r["status"], "broken", "{:?}", summary(&r));
+
+    let mut cmd = chainfix_cmd(&env, "repair");
+    cmd.args(["--at", at, "--out", "out"])
+        .arg("--roots")
+        .arg(rw(&dir, "roots/mozilla-certifi-2026.10.18-cacert.pem"))
+        .args(&args);
+    let out = run(&mut cmd);
+    out.assert_status(1);
+    assert!(
+        !env.path("out/fullchain.pem").exists(),
+        "the refused chain was written"
+    );
+}

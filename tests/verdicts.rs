@@ -878,6 +878,42 @@ fn client_auth_only_leaf_is_wrong_purpose_for_the_server_role() {
 }
 
 #[test]
+fn server_auth_only_leaf_is_a_warning_not_an_error_for_the_client_role() {
+    let env = TestEnv::new();
+    purpose_pki(&env, CA, &leaf_ext(MAIL, "serverAuth"));
+    let out = inspect(
+        &env,
+        &["fullchain.pem", "--roots", "root.pem", "--role", "client"],
+    );
+    out.assert_status(0);
+    let r = only_result(&out);
+    assert_eq!(r["status"], "ok", "{:?}", summary(&r));
+    let warned: Vec<Value> = problems(&r)
+        .into_iter()
+        .filter(|p| p["code"] == "wrong-purpose")
+        .collect();
+    assert_eq!(warned.len(), 1, "{:?}", summary(&r));
+    assert_eq!(warned[0]["severity"], "warning");
+    assert!(
+        warned[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("clientAuth")),
+        "{}",
+        warned[0]
+    );
+
+    // A clientAuth-only leaf is fine for the client role, and still wrong for the server role.
+    let env = TestEnv::new();
+    purpose_pki(&env, CA, &leaf_ext(MAIL, "clientAuth"));
+    let out = inspect(
+        &env,
+        &["fullchain.pem", "--roots", "root.pem", "--role", "client"],
+    );
+    out.assert_status(0);
+    assert_no_finding(&only_result(&out), "wrong-purpose");
+}
+
+#[test]
 fn email_protection_only_intermediate_is_wrong_purpose_for_the_server_role() {
     let env = TestEnv::new();
     let int_ext = format!("{CA}extendedKeyUsage = emailProtection\n");

@@ -34,6 +34,7 @@ pub(super) struct Analysis {
     /// Per group: the host name the leaf must match (`probe`).
     hosts: Vec<Option<String>>,
     now: i64,
+    role: Role,
     warn_days: i64,
     pub problems: Vec<FileProblem>,
     pub input_certs: usize,
@@ -61,11 +62,11 @@ impl Analysis {
         }
     }
 
-    /// The receiver model the chains are judged by: the server role, at `now`.
+    /// The receiver model the chains are judged by: `--role`, at `now`.
     fn model(&self) -> Model {
         Model {
             now: self.now,
-            role: Role::Server,
+            role: self.role,
         }
     }
 
@@ -296,7 +297,7 @@ pub(super) fn analyse(
     let budget = Budget::default();
     let model = Model {
         now: config.now,
-        role: Role::Server,
+        role: config.role,
     };
     let leaf_ids: Vec<Id> = leaves
         .iter()
@@ -371,6 +372,7 @@ pub(super) fn analyse(
         budget,
         hosts: hosts.to_vec(),
         now: config.now,
+        role: config.role,
         warn_days: config.warn_days,
         problems,
         input_certs: inputs.len(),

@@ -51,6 +51,8 @@ pub struct Config {
     pub json: bool,
     /// Evaluation time, unix seconds.
     pub now: i64,
+    /// The end of the connection the certificate is judged for.
+    pub role: crate::chain::Role,
 }
 
 impl Config {
@@ -93,6 +95,10 @@ impl Config {
             password,
             host: a.host.clone(),
             warn_days: a.warn_days,
+            role: match a.role {
+                crate::cli::RoleArg::Server => crate::chain::Role::Server,
+                crate::cli::RoleArg::Client => crate::chain::Role::Client,
+            },
             json: a.json,
             now,
         })
