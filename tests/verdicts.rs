@@ -679,6 +679,74 @@ fn aia_impostor_behind_rsa_pss_max_salt_signatures_is_not_chained_written_or_cac
     );
 }
 
+/// A download-cache entry that no longer verifies the certificate naming its URL (planted, or
+/// left by a version that cached unverified links) is refused and dropped, not trusted.
+#[test]
+fn cached_issuer_that_does_not_verify_is_dropped_from_the_cache() {
+    let env = TestEnv::new();
+    let server = HttpServer::start(vec![]);
+    let url = server.url("/cached-int.crt");
+    let root = make(
+        &env,
+        "root.pem",
+        &Make::ca("Cache Root", Key::Rsa('a'), 1101),
+    );
+    let int = make(
+        &env,
+        "int.pem",
+        &Make::ca("Cache Intermediate", Key::Rsa('b'), 1102).by(&root),
+    );
+    let leaf = make(
+        &env,
+        "leaf.pem",
+        &Make::leaf(Key::Rsa('c'), 1103, &int).ext(&format!(
+            "{}authorityInfoAccess = caIssuers;URI:{url}\n",
+            server_leaf()
+        )),
+    );
+    let impostor_ext = CA.replace(
+        "subjectKeyIdentifier = hash",
+        &format!("subjectKeyIdentifier = {}", ski_of(&env, "int.pem")),
+    );
+    let impostor = make(
+        &env,
+        "impostor.pem",
+        &Make::ca("Cache Intermediate", Key::Rsa('d'), 1104)
+            .ext(&impostor_ext)
+            .by(&root),
+    );
+    server.set("/cached-int.crt", Reply::Body(int.der.clone()));
+    let out = chainfix(&env, "inspect", &["leaf.pem", "--roots", "root.pem"]);
+    assert_eq!(only_result(&out)["status"], "repairable", "{}", out.stdout);
+    // The genuine intermediate was cached; replace it with the impostor, header kept.
+    let aia = env.path("cache/chainfix/aia");
+    let entries: Vec<PathBuf> = std::fs::read_dir(&aia)
+        .expect("cache directory")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let text = String::from_utf8(std::fs::read(&entries[0]).expect("entry")).expect("UTF-8");
+    let header: String = text
+        .lines()
+        .take_while(|l| !l.starts_with("-----"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let impostor_pem = String::from_utf8(env.read("impostor.pem")).expect("PEM");
+    std::fs::write(&entries[0], format!("{header}{impostor_pem}")).expect("plant");
+
+    let out = inspect(&env, &["leaf.pem", "--roots", "root.pem"]);
+    assert_impostor_refused(&out, &leaf, &impostor);
+    assert!(
+        !certs_under(&aia).contains(&impostor.der),
+        "the planted entry is still in the cache"
+    );
+    assert_eq!(
+        server.hits("/cached-int.crt"),
+        1,
+        "--offline must not fetch"
+    );
+}
+
 /// The leaf is signed with ECDSA P-256 by an EC intermediate; the pool holds only an
 /// impostor with the same name and key id but an RSA key (genuinely signed by the root). An
 /// RSA key cannot verify an ECDSA signature: there is no issuer.
