@@ -729,6 +729,25 @@ mod tests {
     }
 
     #[test]
+    fn a_signed_part_naming_another_algorithm_is_a_flaw() {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params = rcgen::CertificateParams::new(vec!["a.test".into()]).expect("params");
+        let der = params.self_signed(&key).expect("sign").der().to_vec();
+        assert_eq!(Certificate::from_der(&der).expect("parses").flaw, None);
+        // ecdsa-with-SHA256; its first occurrence is the TBSCertificate's `signature` field.
+        let sha256 = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
+        let at = der
+            .windows(sha256.len())
+            .position(|w| w == sha256)
+            .expect("algorithm");
+        let mut odd = der.clone();
+        odd[at + sha256.len() - 1] = 0x03; // ecdsa-with-SHA384
+        let cert = Certificate::from_der(&odd).expect("still parses");
+        assert_eq!(cert.flaw, Some(Flaw::SignatureAlgorithmMismatch));
+        assert_eq!(cert.sig_alg, SigAlg::Ecdsa(Hash::Sha256), "the outer one names it");
+    }
+
+    #[test]
     fn serials_are_written_as_the_parser_writes_them() {
         for bytes in [&[][..], &[0], &[0x0a], &[0x00, 0xff, 0x10], &[0xab; 20]] {
             assert_eq!(

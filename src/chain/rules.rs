@@ -37,8 +37,8 @@ pub const MIN_RSA_BITS: u32 = 2048;
 /// One reason a receiver refuses a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Defect {
-    /// An issuer that is not a CA (RFC 5280 §6.1.4 (k); OpenSSL `check_ca`: basicConstraints
-    /// cA, or without basicConstraints a v1 self-signed root or a keyUsage extension).
+    /// An issuer that is not a CA (RFC 5280 §6.1.4 (k)): an intermediate without
+    /// basicConstraints cA, or a trust anchor that fails OpenSSL's `check_ca` ([`acts_as_ca`]).
     NotCa,
     /// An issuer whose keyUsage lacks keyCertSign (RFC 5280 §6.1.4 (n)).
     NoCertSign,
@@ -47,8 +47,8 @@ pub enum Defect {
         limit: u32,
         below: u32,
     },
-    /// extendedKeyUsage without the role's purpose, or a leaf keyUsage that does not allow
-    /// TLS (OpenSSL `check_purpose_ssl_server`/`_client`, crypto/x509/v3_purp.c; it checks
+    /// extendedKeyUsage without serverAuth for the server role, or a leaf keyUsage that does
+    /// not allow TLS (OpenSSL `check_purpose_ssl_server`, crypto/x509/v3_purp.c; it checks
     /// every certificate of the path, the trust anchor included).
     WrongPurpose,
     /// A certificate outside the name constraints of the CA `by` (RFC 5280 §6.1.3 (b)).
