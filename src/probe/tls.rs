@@ -1316,17 +1316,6 @@ mod tests {
     use std::process::{Child, ChildStdin, Command, Stdio};
     use std::time::Duration;
 
-    fn openssl_available() -> bool {
-        let ok = Command::new("openssl")
-            .arg("version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !ok {
-            eprintln!("note: no usable `openssl` binary; skipping the s_server test");
-        }
-        ok
-    }
-
     fn openssl(dir: &Path, args: &[&str]) {
         let out = Command::new("openssl")
             .args(args)
@@ -1557,10 +1546,8 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(have_openssl), ignore = "needs openssl on PATH")]
     fn openssl_tls13_rustls_captures_leaf_and_intermediate() {
-        if !openssl_available() {
-            return;
-        }
         let dir = tempfile::tempdir().expect("tempdir");
         let (leaf, inter) = make_chain(dir.path());
         let server = start_server(dir.path(), &["-tls1_3"]).expect("s_server -tls1_3");
@@ -1576,10 +1563,8 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(have_openssl), ignore = "needs openssl on PATH")]
     fn openssl_tls12_gcm_both_methods_capture() {
-        if !openssl_available() {
-            return;
-        }
         let dir = tempfile::tempdir().expect("tempdir");
         let (leaf, inter) = make_chain(dir.path());
         let server = start_server(
@@ -1599,10 +1584,8 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(have_openssl), ignore = "needs openssl on PATH")]
     fn openssl_legacy_only_server_needs_the_fallback() {
-        if !openssl_available() {
-            return;
-        }
         let dir = tempfile::tempdir().expect("tempdir");
         let (leaf, inter) = make_chain(dir.path());
         let server = start_server(dir.path(), &["-tls1_2", "-cipher", "AES128-SHA:AES256-SHA"])
@@ -1622,10 +1605,8 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(have_openssl), ignore = "needs openssl on PATH")]
     fn openssl_tls10_server_via_legacy_hello() {
-        if !openssl_available() {
-            return;
-        }
         let dir = tempfile::tempdir().expect("tempdir");
         let (leaf, inter) = make_chain(dir.path());
         // OpenSSL 3 serves TLS 1.0 only at security level 0.
