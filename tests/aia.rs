@@ -1086,18 +1086,9 @@ fn no_proxy_bypasses_the_proxy() {
 // 17. Real certificates against a mirror of their real AIA URLs
 // ---------------------------------------------------------------------------------------------
 
-/// ../shared/realworld, or None (with a note) when it is absent.
-fn realworld() -> Option<PathBuf> {
-    let dir = repo_path("../shared/realworld");
-    if dir.join("aia/url-map.tsv").is_file() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "note: {} is absent; real-world AIA test skipped",
-            dir.display()
-        );
-        None
-    }
+/// `../shared/realworld` with its AIA mirror (tests reading it carry cfg `have_realworld`).
+fn realworld() -> PathBuf {
+    shared_path("realworld")
 }
 
 /// URL -> served bytes, from aia/url-map.tsv.
@@ -1168,8 +1159,12 @@ fn assert_reaches_root(result: &Value) {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_realworld),
+    ignore = "needs ../shared/realworld (or CHAINFIX_SHARED_DIR)"
+)]
 fn realworld_leaves_are_completed_from_mirrored_aia() {
-    let Some(rw) = realworld() else { return };
+    let rw = realworld();
     // (leaf file, a time inside its validity, its caIssuers URL, expected chain subjects' CNs)
     let cases = [
         (
@@ -1224,9 +1219,13 @@ fn realworld_leaves_are_completed_from_mirrored_aia() {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_realworld),
+    ignore = "needs ../shared/realworld (or CHAINFIX_SHARED_DIR)"
+)]
 fn realworld_lets_encrypt_x3_chains_to_dst_root_without_fetching_the_p7c() {
     // The trust store holds DST Root CA X3, so its .p7c AIA URL is not needed.
-    let Some(rw) = realworld() else { return };
+    let rw = realworld();
     let leaf = "certs/leaf_cryptography.io_046c677d.pem";
     let (result, out, proxy) = realworld_inspect(&rw, leaf, "2018-11-01T00:00:00Z", true);
     assert_ne!(out.status, 2, "{}", out.stderr);
@@ -1247,10 +1246,14 @@ fn realworld_lets_encrypt_x3_chains_to_dst_root_without_fetching_the_p7c() {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_realworld),
+    ignore = "needs ../shared/realworld (or CHAINFIX_SHARED_DIR)"
+)]
 fn realworld_p7c_response_yields_dst_root_ca_x3() {
     // With only the 2026 Mozilla store, DST Root CA X3 is no longer trusted: chainfix must
     // fetch it from IdenTrust's real .p7c and report it as an untrusted root.
-    let Some(rw) = realworld() else { return };
+    let rw = realworld();
     let p7c = "http://apps.identrust.com/roots/dstrootcax3.p7c";
     let leaf = "certs/leaf_cryptography.io_046c677d.pem";
     let (result, out, proxy) = realworld_inspect(&rw, leaf, "2018-11-01T00:00:00Z", false);

@@ -1844,15 +1844,9 @@ fn json_report_has_the_documented_keys() {
 // 15. Real-world certificates (offline)
 // ---------------------------------------------------------------------------------------------
 
-/// `../shared/realworld`, or None (the tests then skip) when it is absent.
-fn realworld() -> Option<PathBuf> {
-    let dir = common::repo_path("../shared/realworld");
-    if dir.join("MANIFEST.tsv").is_file() {
-        Some(dir)
-    } else {
-        eprintln!("skipping: {} not present", dir.display());
-        None
-    }
+/// `../shared/realworld` (tests reading it carry cfg `have_realworld`).
+fn realworld() -> PathBuf {
+    common::shared_path("realworld")
 }
 
 fn rw(dir: &Path, rel: &str) -> String {
@@ -1935,8 +1929,12 @@ fn assert_reaches_trusted_root(r: &Value, what: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_realworld),
+    ignore = "needs ../shared/realworld (or CHAINFIX_SHARED_DIR)"
+)]
 fn realworld_leaves_chain_to_their_roots_with_verified_links() {
-    let Some(dir) = realworld() else { return };
+    let dir = realworld();
     let rows = manifest(&dir);
     // (leaf file, time inside its validity, expected root sha256 prefix)
     let cases = [
@@ -2009,8 +2007,12 @@ fn realworld_leaves_chain_to_their_roots_with_verified_links() {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_realworld),
+    ignore = "needs ../shared/realworld (or CHAINFIX_SHARED_DIR)"
+)]
 fn realworld_cfssl_bundle_supplies_the_intermediate() {
-    let Some(dir) = realworld() else { return };
+    let dir = realworld();
     let env = TestEnv::new();
     let out = inspect_realworld(
         &env,
@@ -2031,10 +2033,14 @@ fn realworld_cfssl_bundle_supplies_the_intermediate() {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_realworld),
+    ignore = "needs ../shared/realworld (or CHAINFIX_SHARED_DIR)"
+)]
 fn realworld_gts_root_r1_cross_signed_by_globalsign_in_bundle_still_ends_at_self_signed_root() {
     // The cfssl bundle carries GTS Root R1 cross-signed by GlobalSign Root CA; the trust store
     // has the self-signed GTS Root R1. The chain must end at the self-signed anchor.
-    let Some(dir) = realworld() else { return };
+    let dir = realworld();
     let env = TestEnv::new();
     let out = inspect_realworld(
         &env,
@@ -2062,17 +2068,19 @@ fn realworld_gts_root_r1_cross_signed_by_globalsign_in_bundle_still_ends_at_self
 }
 
 #[test]
+#[cfg_attr(
+    not(have_realworld),
+    ignore = "needs ../shared/realworld (or CHAINFIX_SHARED_DIR)"
+)]
 fn realworld_isrg_root_x1_cross_signed_by_expired_dst_root_ca_x3() {
-    let Some(dir) = realworld() else { return };
+    let dir = realworld();
     let rows = manifest(&dir);
     let cross = "certs/ca_ISRG_Root_X1_6d99fb26.pem";
     let cross_row = rows
         .iter()
         .find(|r| r.get("file").map(String::as_str) == Some(cross));
-    let Some(cross_row) = cross_row else {
-        eprintln!("skipping: no ISRG Root X1 cross-signed by DST Root CA X3 in the data");
-        return;
-    };
+    let cross_row =
+        cross_row.expect("MANIFEST.tsv lists ISRG Root X1 cross-signed by DST Root CA X3");
     assert_eq!(cross_row["issuer_cn"], "DST Root CA X3");
     let env = TestEnv::new();
     let leaf = read_string(&dir.join("certs/leaf_python.org_fe57addc.pem"));
@@ -2137,18 +2145,21 @@ fn realworld_isrg_root_x1_cross_signed_by_expired_dst_root_ca_x3() {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_realworld),
+    ignore = "needs ../shared/realworld (or CHAINFIX_SHARED_DIR)"
+)]
 fn realworld_md2_signed_root_is_not_a_weak_signature() {
     // www.google.com (2009) <- Thawte SGC CA <- VeriSign Class 3 PCA, a v1 root self-signed
     // with MD2. The root's own signature is never checked or counted.
-    let Some(dir) = realworld() else { return };
+    let dir = realworld();
     let rows = manifest(&dir);
     let root_file = "certs/root_Class_3_Public_Primary_Certification_Authority_68725862.pem";
     let Some(root_row) = rows
         .iter()
         .find(|r| r.get("file").map(String::as_str) == Some(root_file))
     else {
-        eprintln!("skipping: no MD2-signed root in the data");
-        return;
+        panic!("MANIFEST.tsv lists no {root_file} (the MD2-signed root)");
     };
     assert_eq!(root_row["sig_alg"], "md2WithRSAEncryption");
     let env = TestEnv::new();
@@ -2720,9 +2731,13 @@ fn rsa_pss_with_mgf1_sha1_under_sha256_is_verified() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+#[cfg_attr(
+    not(have_realworld),
+    ignore = "needs ../shared/realworld (or CHAINFIX_SHARED_DIR)"
+)]
 fn embedded_mozilla_roots_are_the_default_trust_anchors() {
     // letsencrypt.org (E5, 2025) chains to ISRG Root X1, which the embedded store holds.
-    let Some(dir) = realworld() else { return };
+    let dir = realworld();
     let env = TestEnv::new();
     let leaf = rw(&dir, "certs/leaf_letsencrypt.org_11400413.pem");
     let e5 = rw(&dir, "certs/ca_E5_5dfdb3cf.pem");

@@ -2333,19 +2333,6 @@ fn sh_quote(arg: &str) -> String {
     format!("'{}'", arg.replace('\'', r"'\''"))
 }
 
-/// True when `script` is util-linux's (the one with `-q -e -c`); the TTY tests skip otherwise.
-fn have_util_linux_script() -> bool {
-    let found = Command::new("script")
-        .arg("--version")
-        .output()
-        .map(|out| String::from_utf8_lossy(&out.stdout).contains("util-linux"))
-        .unwrap_or(false);
-    if !found {
-        eprintln!("skipping: util-linux `script` is not installed");
-    }
-    found
-}
-
 /// A command run by `script -qec CMD /dev/null` in the test directory: it gets a pseudo-terminal
 /// as stdin, stdout and stderr (ECHO on, as `script` leaves it when its own stdin is a pipe);
 /// the test types into it through `script`'s stdin and reads everything it shows.
@@ -2565,10 +2552,8 @@ fn transcript_json(transcript: &str) -> Value {
 }
 
 #[test]
+#[cfg_attr(not(have_script), ignore = "needs util-linux script")]
 fn pfx_password_is_prompted_on_the_terminal_without_echo_and_opens_the_pfx() {
-    if !have_util_linux_script() {
-        return;
-    }
     let env = TestEnv::new();
     let chain = pki(&env);
     let pfx = make_pfx(&env, &chain, "in/mail.pfx", PFX_PASSWORD, &[]);
@@ -2613,10 +2598,8 @@ fn pfx_password_is_prompted_on_the_terminal_without_echo_and_opens_the_pfx() {
 
 /// A PFX reached by two paths (here a link beside it) is one file: one prompt, one result.
 #[test]
+#[cfg_attr(not(have_script), ignore = "needs util-linux script")]
 fn pfx_reached_by_two_paths_prompts_once() {
-    if !have_util_linux_script() {
-        return;
-    }
     let env = TestEnv::new();
     let chain = pki(&env);
     make_pfx(&env, &chain, "in/mail.pfx", PFX_PASSWORD, &[]);
@@ -2646,10 +2629,8 @@ fn pfx_reached_by_two_paths_prompts_once() {
 }
 
 #[test]
+#[cfg_attr(not(have_script), ignore = "needs util-linux script")]
 fn wrong_password_typed_at_the_terminal_prompt_exits_2_naming_the_pfx() {
-    if !have_util_linux_script() {
-        return;
-    }
     let env = TestEnv::new();
     let chain = pki(&env);
     let pfx = make_pfx(&env, &chain, "in/mail.pfx", PFX_PASSWORD, &[]);

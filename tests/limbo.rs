@@ -7,7 +7,8 @@
 //! Cases outside chainfix's receiver model are excluded in `tests/limbo-exclusions.txt`, each
 //! with its reason; an excluded id that chainfix now gets right fails the test too, so the file
 //! only ever lists real disagreements. The suite is read from
-//! `../shared/conformance/x509-limbo/limbo.json.gz` and never copied into the project.
+//! `../shared/conformance/x509-limbo/limbo.json.gz` (or under `CHAINFIX_SHARED_DIR`) and never
+//! copied into the project; without it `cargo test` lists the suite's test as ignored.
 //!
 //! Every case's answer is written to `target/tmp/limbo-results.tsv`, the disagreements to
 //! `target/tmp/limbo-disagreements.tsv`.
@@ -89,27 +90,16 @@ fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
-/// The suite, or None (with a visible note) when `../shared` does not have it. In CI, or with
-/// CHAINFIX_REQUIRE_SHARED=1, a missing suite is a failure, not a skip.
-fn limbo() -> Option<Vec<Testcase>> {
-    let path = repo_path("../shared/conformance/x509-limbo/limbo.json.gz");
-    if !path.is_file() {
-        let required = std::env::var_os("CI").is_some()
-            || std::env::var("CHAINFIX_REQUIRE_SHARED").is_ok_and(|v| v == "1");
-        assert!(
-            !required,
-            "{} is missing (required: CI or CHAINFIX_REQUIRE_SHARED=1 is set)",
-            path.display()
-        );
-        eprintln!("SKIPPED limbo conformance: {} not present", path.display());
-        return None;
-    }
+/// The suite from `../shared` (the test reading it carries cfg `have_limbo`, set by build.rs
+/// when the file is there; `CHAINFIX_REQUIRE_SHARED=1` makes a missing suite a build failure).
+fn limbo() -> Vec<Testcase> {
+    let path = common::shared_path("conformance/x509-limbo/limbo.json.gz");
     let mut json = Vec::new();
     flate2::read::GzDecoder::new(std::fs::File::open(&path).expect("open limbo.json.gz"))
         .read_to_end(&mut json)
         .expect("gunzip limbo.json.gz");
     let limbo: Limbo = serde_json::from_slice(&json).expect("limbo.json parses");
-    Some(limbo.testcases)
+    limbo.testcases
 }
 
 /// One excluded feature class or testcase id, with its reason.
@@ -319,9 +309,13 @@ fn first_line(text: &str) -> &str {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_limbo),
+    ignore = "needs ../shared/conformance/x509-limbo (or CHAINFIX_SHARED_DIR)"
+)]
 fn limbo_server_cases_agree_with_the_expected_results() {
     let started = Instant::now();
-    let Some(testcases) = limbo() else { return };
+    let testcases = limbo();
     let excluded = exclusions();
     let read = started.elapsed();
     let cases: Vec<&Testcase> = testcases

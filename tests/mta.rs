@@ -9,8 +9,9 @@
 //! test root. The MTAs and openssl use the real clock, so `--at` is pinned close to today and
 //! well inside the PKI's validity (2024..2034).
 //!
-//! Without Postfix or the extracted Exim (`.ci/setup-mtas.sh`) the MTA tests print a note and
-//! pass, unless `CHAINFIX_REQUIRE_MTA=1`. The PFX and install-chain.ps1 tests only need openssl.
+//! Without Postfix or the extracted Exim (`.ci/setup-mtas.sh`) `cargo test` lists the MTA
+//! tests as ignored (cfgs `have_postfix`, `have_exim` from build.rs); with
+//! `CHAINFIX_REQUIRE_MTA=1` the build fails instead. The PFX and install-chain.ps1 tests only need openssl.
 
 mod common;
 
@@ -297,9 +298,6 @@ fn assert_full_chain_verifies(port: u16, env: &TestEnv, pki: &Pki, log: &dyn Fn(
 // ---------------------------------------------------------------------------------------------
 
 fn postfix_server_role(pki: &Pki) {
-    if !mta::available() {
-        return;
-    }
     let env = shared_env(pki);
     let (key, leaf) = (env.path("leaf.key"), env.path("leaf.pem"));
     let mut pf = Postfix::start(
@@ -326,9 +324,6 @@ fn postfix_server_role(pki: &Pki) {
 }
 
 fn exim_server_role(pki: &Pki) {
-    if !mta::available() {
-        return;
-    }
     let env = shared_env(pki);
     let (key, leaf) = (env.path("leaf.key"), env.path("leaf.pem"));
     let mut exim = Exim::start(
@@ -350,31 +345,46 @@ fn exim_server_role(pki: &Pki) {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_postfix),
+    ignore = "needs Postfix: .ci/setup-mtas.sh, as root"
+)]
 fn postfix_serves_full_rsa_chain_after_repair() {
     postfix_server_role(&Pki::rsa());
 }
 
 #[test]
+#[cfg_attr(
+    not(have_postfix),
+    ignore = "needs Postfix: .ci/setup-mtas.sh, as root"
+)]
 fn postfix_serves_full_ecdsa_chain_after_repair() {
     postfix_server_role(&Pki::ecdsa());
 }
 
 #[test]
+#[cfg_attr(
+    not(have_postfix),
+    ignore = "needs Postfix: .ci/setup-mtas.sh, as root"
+)]
 fn postfix_serves_two_intermediates_in_issuing_order_after_repair() {
     postfix_server_role(&Pki::two_intermediates());
 }
 
 #[test]
+#[cfg_attr(not(have_exim), ignore = "needs Exim: .ci/setup-mtas.sh, as root")]
 fn exim_serves_full_rsa_chain_after_repair() {
     exim_server_role(&Pki::rsa());
 }
 
 #[test]
+#[cfg_attr(not(have_exim), ignore = "needs Exim: .ci/setup-mtas.sh, as root")]
 fn exim_serves_full_ecdsa_chain_after_repair() {
     exim_server_role(&Pki::ecdsa());
 }
 
 #[test]
+#[cfg_attr(not(have_exim), ignore = "needs Exim: .ci/setup-mtas.sh, as root")]
 fn exim_serves_two_intermediates_in_issuing_order_after_repair() {
     exim_server_role(&Pki::two_intermediates());
 }
@@ -391,10 +401,11 @@ fn postfix_complaints(text: &str) -> Vec<&str> {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_postfix),
+    ignore = "needs Postfix: .ci/setup-mtas.sh, as root"
+)]
 fn postfix_check_accepts_emitted_main_cf_in_every_style_and_each_serves_the_chain() {
-    if !mta::available() {
-        return;
-    }
     let pki = Pki::two_intermediates();
     let env = shared_env(&pki);
     let styles: [(&str, &[&str]); 3] = [
@@ -475,10 +486,8 @@ fn postfix_check_accepts_emitted_main_cf_in_every_style_and_each_serves_the_chai
 }
 
 #[test]
+#[cfg_attr(not(have_exim), ignore = "needs Exim: .ci/setup-mtas.sh, as root")]
 fn exim_bv_accepts_emitted_main_conf_transport_conf_and_debian_macros() {
-    if !mta::available() {
-        return;
-    }
     let pki = Pki::ecdsa();
     let env = shared_env(&pki);
     let out = env.path("out");
@@ -574,10 +583,11 @@ fn exim_bv_accepts_emitted_main_conf_transport_conf_and_debian_macros() {
 /// an install directory with a space needs the `*_tls_cert_file`/`*_tls_key_file` pair (single
 /// paths, spaces allowed) or a refusal; a snippet that Postfix silently splits breaks STARTTLS.
 #[test]
+#[cfg_attr(
+    not(have_postfix),
+    ignore = "needs Postfix: .ci/setup-mtas.sh, as root"
+)]
 fn postfix_snippet_still_serves_the_chain_when_the_install_dir_has_a_space() {
-    if !mta::available() {
-        return;
-    }
     let pki = Pki::rsa();
     let env = shared_env(&pki);
     let out = env.path("mail certs");
@@ -604,10 +614,8 @@ fn postfix_snippet_still_serves_the_chain_when_the_install_dir_has_a_space() {
 }
 
 #[test]
+#[cfg_attr(not(have_exim), ignore = "needs Exim: .ci/setup-mtas.sh, as root")]
 fn exim_snippet_still_serves_the_chain_when_the_install_dir_has_a_space() {
-    if !mta::available() {
-        return;
-    }
     let pki = Pki::ecdsa();
     let env = shared_env(&pki);
     let out = env.path("mail certs");
@@ -656,10 +664,11 @@ fn message(subject: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(have_postfix, have_exim)),
+    ignore = "needs Postfix and Exim: .ci/setup-mtas.sh, as root"
+)]
 fn postfix_relays_to_exim_requiring_client_certs_only_with_the_repaired_chain() {
-    if !mta::available() {
-        return;
-    }
     let pki = Pki::rsa();
     let env = shared_env(&pki);
     let out = env.path("out");
@@ -747,10 +756,11 @@ fn postfix_relays_to_exim_requiring_client_certs_only_with_the_repaired_chain() 
 }
 
 #[test]
+#[cfg_attr(
+    not(all(have_postfix, have_exim)),
+    ignore = "needs Postfix and Exim: .ci/setup-mtas.sh, as root"
+)]
 fn exim_relays_to_postfix_requiring_client_certs_only_with_the_repaired_chain() {
-    if !mta::available() {
-        return;
-    }
     let pki = Pki::ecdsa();
     let env = shared_env(&pki);
     let out = env.path("out");

@@ -7,12 +7,9 @@ use std::process::Command;
 
 use common::*;
 
-/// Runs `chainfix ARGS` on a pseudo-terminal; returns everything the terminal showed.
-fn on_tty(env: &TestEnv, args: &str, no_color: bool) -> Option<String> {
-    if Command::new("script").arg("--version").output().is_err() {
-        eprintln!("skipping: util-linux `script` is not installed");
-        return None;
-    }
+/// Runs `chainfix ARGS` on a pseudo-terminal (util-linux `script`, cfg `have_script`); returns
+/// everything the terminal showed.
+fn on_tty(env: &TestEnv, args: &str, no_color: bool) -> String {
     let cmdline = format!("{} {args}", env!("CARGO_BIN_EXE_chainfix"));
     let mut cmd = Command::new("script");
     cmd.args(["-qec", &cmdline, "/dev/null"])
@@ -23,7 +20,7 @@ fn on_tty(env: &TestEnv, args: &str, no_color: bool) -> Option<String> {
     if no_color {
         cmd.env("NO_COLOR", "1");
     }
-    Some(run(&mut cmd).stdout)
+    run(&mut cmd).stdout
 }
 
 fn example(env: &TestEnv) {
@@ -36,19 +33,16 @@ const ARGS: &str =
     "inspect server --roots root.pem --no-default-roots --offline --at 2026-06-01T00:00:00Z";
 
 #[test]
+#[cfg_attr(not(have_script), ignore = "needs util-linux script")]
 fn colour_on_a_terminal_but_not_in_a_pipe_nor_with_no_color() {
     let env = TestEnv::new();
     example(&env);
-    let Some(tty) = on_tty(&env, ARGS, false) else {
-        return;
-    };
+    let tty = on_tty(&env, ARGS, false);
     assert!(
         tty.contains("\x1b[31m") || tty.contains("\x1b[1m"),
         "no colour on a tty: {tty:?}"
     );
-    let Some(plain) = on_tty(&env, ARGS, true) else {
-        return;
-    };
+    let plain = on_tty(&env, ARGS, true);
     assert!(!plain.contains('\x1b'), "NO_COLOR ignored: {plain:?}");
     let mut cmd = chainfix();
     cmd.current_dir(env.path(""))
@@ -64,15 +58,14 @@ fn colour_on_a_terminal_but_not_in_a_pipe_nor_with_no_color() {
 }
 
 #[test]
+#[cfg_attr(not(have_script), ignore = "needs util-linux script")]
 fn progress_bar_for_large_scans_only_on_a_terminal() {
     let env = TestEnv::new();
     example(&env);
     for i in 0..1100 {
         env.write(&format!("server/junk/{i}.txt"), "not a certificate\n");
     }
-    let Some(tty) = on_tty(&env, ARGS, true) else {
-        return;
-    };
+    let tty = on_tty(&env, ARGS, true);
     assert!(tty.contains("files"), "no progress bar on a tty: {tty:?}");
     let mut cmd = chainfix();
     cmd.current_dir(env.path("")).args(ARGS.split(' '));
@@ -85,9 +78,7 @@ fn progress_bar_for_large_scans_only_on_a_terminal() {
     // A small scan shows no bar even on a terminal.
     let env = TestEnv::new();
     example(&env);
-    let Some(small) = on_tty(&env, ARGS, true) else {
-        return;
-    };
+    let small = on_tty(&env, ARGS, true);
     assert!(!small.contains("files"), "bar for a tiny scan: {small:?}");
 }
 

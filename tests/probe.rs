@@ -5,8 +5,9 @@
 //! the test PKI's validity. The fake SMTP servers are std `TcpListener`s, one thread per
 //! connection, that record every line the probe sends.
 //!
-//! Without Postfix or the extracted Exim (`.ci/setup-mtas.sh`) the MTA tests print a note and
-//! pass, unless `CHAINFIX_REQUIRE_MTA=1`. The other tests need only openssl.
+//! Without Postfix or the extracted Exim (`.ci/setup-mtas.sh`) `cargo test` lists the MTA
+//! tests as ignored (cfgs `have_postfix`, `have_exim` from build.rs); with
+//! `CHAINFIX_REQUIRE_MTA=1` the build fails instead. The other tests need only openssl.
 
 mod common;
 
@@ -382,9 +383,6 @@ fn assert_rustls_over_starttls(result: &Value) {
 /// (a) the full chain is ok; (e) the same server is a hostname-mismatch for `--host
 /// other.example.test`, and when probed by a name the certificate does not carry.
 fn full_chain_is_ok_and_other_names_mismatch(mta: Mta) {
-    if !mta::available() {
-        return;
-    }
     let (pki, env) = pki_env();
     let server = Server::start(mta, &env, "mta", "leaf.key", "full.pem");
 
@@ -453,9 +451,6 @@ fn full_chain_is_ok_and_other_names_mismatch(mta: Mta) {
 /// (b) the leaf alone: missing-intermediate, repairable with `--intermediates int.pem`
 /// (the chain is then built through it), not repairable without.
 fn leaf_only_is_missing_intermediate(mta: Mta) {
-    if !mta::available() {
-        return;
-    }
     let (pki, env) = pki_env();
     let server = Server::start(mta, &env, "mta", "leaf.key", "leaf.pem");
 
@@ -490,9 +485,6 @@ fn leaf_only_is_missing_intermediate(mta: Mta) {
 /// server's own and insist that the key belongs to it, so the MTA cannot start TLS and
 /// refuses STARTTLS with 454: the probe must say so, quoting the refusal.
 fn wrong_order_file_with_the_leaf_key_refuses_starttls(mta: Mta) {
-    if !mta::available() {
-        return;
-    }
     let (_, env) = pki_env();
     let server = Server::start(mta, &env, "mta", "leaf.key", "wrong.pem");
     let result = probe_server(&env, &server, &[], 1);
@@ -513,9 +505,6 @@ fn wrong_order_file_with_the_leaf_key_refuses_starttls(mta: Mta) {
 
 /// (d) an expired leaf (2024-01-01..2025-01-01) with its intermediate.
 fn expired_leaf_is_expired(mta: Mta) {
-    if !mta::available() {
-        return;
-    }
     let (pki, env) = pki_env();
     let server = Server::start(mta, &env, "mta", "leaf.key", "expired.pem");
 
@@ -542,31 +531,46 @@ fn expired_leaf_is_expired(mta: Mta) {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_postfix),
+    ignore = "needs Postfix: .ci/setup-mtas.sh, as root"
+)]
 fn postfix_full_chain_is_ok_and_other_names_mismatch() {
     full_chain_is_ok_and_other_names_mismatch(Mta::Postfix);
 }
 
 #[test]
+#[cfg_attr(not(have_exim), ignore = "needs Exim: .ci/setup-mtas.sh, as root")]
 fn exim_full_chain_is_ok_and_other_names_mismatch() {
     full_chain_is_ok_and_other_names_mismatch(Mta::Exim);
 }
 
 #[test]
+#[cfg_attr(
+    not(have_postfix),
+    ignore = "needs Postfix: .ci/setup-mtas.sh, as root"
+)]
 fn postfix_leaf_only_is_missing_intermediate() {
     leaf_only_is_missing_intermediate(Mta::Postfix);
 }
 
 #[test]
+#[cfg_attr(not(have_exim), ignore = "needs Exim: .ci/setup-mtas.sh, as root")]
 fn exim_leaf_only_is_missing_intermediate() {
     leaf_only_is_missing_intermediate(Mta::Exim);
 }
 
 #[test]
+#[cfg_attr(
+    not(have_postfix),
+    ignore = "needs Postfix: .ci/setup-mtas.sh, as root"
+)]
 fn postfix_refuses_starttls_for_a_wrong_order_file_with_the_leaf_key() {
     wrong_order_file_with_the_leaf_key_refuses_starttls(Mta::Postfix);
 }
 
 #[test]
+#[cfg_attr(not(have_exim), ignore = "needs Exim: .ci/setup-mtas.sh, as root")]
 fn exim_refuses_starttls_for_a_wrong_order_file_with_the_leaf_key() {
     wrong_order_file_with_the_leaf_key_refuses_starttls(Mta::Exim);
 }
@@ -575,10 +579,11 @@ fn exim_refuses_starttls_for_a_wrong_order_file_with_the_leaf_key() {
 /// certificate sends exactly that order, and the probe reports wrong-order (an error: the
 /// leaf is not first) with the chain captured as sent.
 #[test]
+#[cfg_attr(
+    not(have_postfix),
+    ignore = "needs Postfix: .ci/setup-mtas.sh, as root"
+)]
 fn postfix_sending_the_intermediate_first_is_wrong_order() {
-    if !mta::available() {
-        return;
-    }
     let (pki, env) = pki_env();
     let server = Server::start(Mta::Postfix, &env, "mta", "int.key", "wrong.pem");
     let result = probe_server(&env, &server, &[], 1);
@@ -603,10 +608,8 @@ fn postfix_sending_the_intermediate_first_is_wrong_order() {
 /// but the report must still show what the server presented: that is what the admin has to
 /// see to fix it.
 #[test]
+#[cfg_attr(not(have_exim), ignore = "needs Exim: .ci/setup-mtas.sh, as root")]
 fn exim_sending_only_a_ca_certificate_shows_what_it_presented() {
-    if !mta::available() {
-        return;
-    }
     let (pki, env) = pki_env();
     let server = Server::start(Mta::Exim, &env, "mta", "int.key", "wrong.pem");
     let result = probe_server(&env, &server, &[], 1);
@@ -627,11 +630,16 @@ fn exim_sending_only_a_ca_certificate_shows_what_it_presented() {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_postfix),
+    ignore = "needs Postfix: .ci/setup-mtas.sh, as root"
+)]
 fn postfix_expired_leaf_is_expired() {
     expired_leaf_is_expired(Mta::Postfix);
 }
 
 #[test]
+#[cfg_attr(not(have_exim), ignore = "needs Exim: .ci/setup-mtas.sh, as root")]
 fn exim_expired_leaf_is_expired() {
     expired_leaf_is_expired(Mta::Exim);
 }
@@ -639,10 +647,11 @@ fn exim_expired_leaf_is_expired() {
 /// Postfix speaking only TLS 1.2 with AES128-SHA and AES256-SHA (CBC, RSA key exchange):
 /// rustls cannot talk to it, the hand-built legacy ClientHello must still get the chain.
 #[test]
+#[cfg_attr(
+    not(have_postfix),
+    ignore = "needs Postfix: .ci/setup-mtas.sh, as root"
+)]
 fn postfix_with_only_tls12_rsa_cbc_suites_is_read_with_the_legacy_hello() {
-    if !mta::available() {
-        return;
-    }
     let (pki, env) = pki_env();
     let legacy = "AES128-SHA:AES256-SHA";
     let pf = Postfix::start(
@@ -697,10 +706,11 @@ fn postfix_with_only_tls12_rsa_cbc_suites_is_read_with_the_legacy_hello() {
 /// nothing differs; a renewed certificate on disk that is not yet served differs again, and
 /// the finding names both certificates.
 #[test]
+#[cfg_attr(
+    not(have_postfix),
+    ignore = "needs Postfix: .ci/setup-mtas.sh, as root"
+)]
 fn compare_catches_a_postfix_that_was_not_reloaded() {
-    if !mta::available() {
-        return;
-    }
     let (pki, env) = pki_env();
     let key = env.path("leaf.key");
     let mut pf = Postfix::start(
@@ -1366,15 +1376,11 @@ fn implicit_tls_server_is_probed_with_starttls_none() {
 }
 
 #[test]
+#[cfg_attr(not(have_privileged_ports), ignore = "needs to bind port 465 (root)")]
 fn port_465_means_implicit_tls() {
     let (pki, env) = pki_env();
-    let server = match TlsServer::try_start(&env, 465, FULL_CHAIN) {
-        Ok(server) => server,
-        Err(e) => {
-            eprintln!("skipping: cannot listen on 127.0.0.1:465 ({e})");
-            return;
-        }
-    };
+    let server = TlsServer::try_start(&env, 465, FULL_CHAIN)
+        .unwrap_or_else(|e| panic!("cannot listen on 127.0.0.1:465: {e}"));
     let results = probe_results(&env, &["127.0.0.1:465", "--host", HOST], 0);
     let result = &results[0];
     assert_eq!(result["target"], "127.0.0.1:465", "{result:#}");
@@ -1608,12 +1614,10 @@ fn argument_parser_errors_exit_2_even_with_nagios() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+#[cfg_attr(not(have_ipv6_loopback), ignore = "needs an IPv6 loopback")]
 fn ipv6_loopback_target_in_brackets() {
     let (_, env) = pki_env();
-    let Ok(listener) = TcpListener::bind("[::1]:0") else {
-        eprintln!("skipping: no IPv6 loopback here");
-        return;
-    };
+    let listener = TcpListener::bind("[::1]:0").expect("binding [::1]:0");
     let fake = Fake::serve_on(
         listener,
         Script::NoStartTls(Duration::ZERO),

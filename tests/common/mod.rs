@@ -953,6 +953,13 @@ pub fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
+/// Absolute path of `rel` under the shared data directory: `../shared` beside the crate, or
+/// `CHAINFIX_SHARED_DIR` when build.rs ran (tests that read it carry cfg `have_realworld` or
+/// `have_limbo`, set when the data is there).
+pub fn shared_path(rel: &str) -> PathBuf {
+    Path::new(env!("CHAINFIX_SHARED_DIR")).join(rel)
+}
+
 /// Whether the tests run as root (who reads and writes whatever the permissions say).
 pub fn is_root() -> bool {
     let out = run(Command::new("id").arg("-u"));
