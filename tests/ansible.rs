@@ -663,7 +663,7 @@ fn broken_inputs_fail_with_the_finding_sentence() {
         recap(&out),
         Recap {
             ok: 8,
-            changed: 1,
+            changed: 0,
             failed: 0,
             ignored: 4
         },
@@ -675,7 +675,7 @@ fn broken_inputs_fail_with_the_finding_sentence() {
         "a failed task notifies nothing, even when it changed files\n{}",
         show(&out)
     );
-    for dir in ["selfsigned-out", "expired-out", "missing-out"] {
+    for dir in ["selfsigned-out", "expired-out", "missing-out", "raced-out"] {
         assert!(!fx.env.path(dir).exists(), "{dir} must not be written");
     }
 
@@ -730,19 +730,15 @@ fn broken_inputs_fail_with_the_finding_sentence() {
         "{r:#}"
     );
 
-    // The dry run passed, the real run wrote the (now expired) chain and exited 1: the task
-    // fails with the expiry sentence and says what it wrote.
+    // The dry run passed; by the real run the leaf has expired, so chainfix refuses to write
+    // a chain receivers reject and exits 1: the task fails with the expiry sentence and
+    // changed nothing.
     let r = fx.result("raced");
     assert_eq!(r["failed"], json!(true), "{r:#}");
-    assert_eq!(r["changed"], json!(true), "{r:#}");
+    assert_eq!(r["changed"], json!(false), "{r:#}");
     assert_eq!(r["rc"], json!(1), "{r:#}");
     assert!(r["msg"].as_str().expect("msg").contains("expired"), "{r:#}");
-    assert_eq!(
-        actions(&r)[&fx.p("raced-out/fullchain.pem")],
-        "created",
-        "{r:#}"
-    );
-    assert!(fx.env.path("raced-out/fullchain.pem").exists());
+    assert!(!fx.env.path("raced-out/fullchain.pem").exists());
 }
 
 #[test]

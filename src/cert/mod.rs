@@ -744,7 +744,11 @@ mod tests {
         odd[at + sha256.len() - 1] = 0x03; // ecdsa-with-SHA384
         let cert = Certificate::from_der(&odd).expect("still parses");
         assert_eq!(cert.flaw, Some(Flaw::SignatureAlgorithmMismatch));
-        assert_eq!(cert.sig_alg, SigAlg::Ecdsa(Hash::Sha256), "the outer one names it");
+        assert_eq!(
+            cert.sig_alg,
+            SigAlg::Ecdsa(Hash::Sha256),
+            "the outer one names it"
+        );
     }
 
     #[test]
