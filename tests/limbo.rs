@@ -148,7 +148,10 @@ fn exclusions() -> Exclusions {
                 .collect();
             (names, reason)
         } else {
-            let (name, reason) = rest.trim().split_once(char::is_whitespace).unwrap_or((rest, ""));
+            let (name, reason) = rest
+                .trim()
+                .split_once(char::is_whitespace)
+                .unwrap_or((rest, ""));
             (vec![name.trim().to_string()], reason.trim())
         };
         assert!(
