@@ -542,5 +542,6 @@ fn leaf_result(
         changed: None,
         files: None,
         not_written: None,
+        write_errors: None,
     }
 }

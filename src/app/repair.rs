@@ -57,13 +57,14 @@ pub(super) fn repair(config: &Config, args: &RepairArgs) -> Result<Exit, AppErro
                 } else {
                     (args.out.clone(), options.clone())
                 };
-                let (files, failed) = write_outputs(&dir, &material, &leaf_options, &how);
-                if failed.iter().any(|e| e.fatal) {
+                let written = write_outputs(&dir, &material, &leaf_options, &how);
+                if written.errors.iter().any(|e| e.fatal) {
                     exit = exit.merge(Exit::Failure);
                 }
-                write_errors.extend(failed);
-                result.changed = Some(files.iter().any(|f| f.action.changed()));
-                result.files = Some(files);
+                write_errors.extend(written.errors);
+                result.changed = Some(written.files.iter().any(|f| f.action.changed()));
+                result.files = Some(written.files);
+                result.write_errors = Some(written.failures);
             }
         }
         results.push(result);
@@ -126,71 +127,116 @@ fn emit_options(args: &RepairArgs) -> Result<EmitOptions, AppError> {
     })
 }
 
-/// Writes (or with `check`, plans) every file; reports failures (and notes: a key that could
-/// not be given to the MTA's group) on stderr, and returns them for the JSON `errors` list.
+/// What writing one leaf's directory did.
+#[derive(Default)]
+struct LeafWrite {
+    /// Files written, planned (`--check`) or found up to date.
+    files: Vec<WrittenFile>,
+    /// Files that could not be written (fatal), for the leaf's `write_errors`.
+    failures: Vec<FileError>,
+    /// Everything for the JSON `errors` list: the failures and the notes.
+    errors: Vec<FileError>,
+}
+
+/// Writes (or with `check`, plans) every file, then README.txt, which lists only the files
+/// that are now in place. Reports failures (and notes: a key that could not be given to the
+/// MTA's group) on stderr.
 fn write_outputs(
     dir: &Path,
     material: &Material<'_>,
     options: &EmitOptions,
     how: &WriteMode,
-) -> (Vec<WrittenFile>, Vec<FileError>) {
-    let mut out = Vec::new();
+) -> LeafWrite {
+    let mut out = LeafWrite::default();
     let files = emit::all_files(material, options);
-    let mut failed = stale_keys(dir, material, &files);
-    for file in files {
-        let path = dir.join(&file.rel);
-        let mut mode = file.mode;
-        let mut gid = file.group.as_deref().and_then(write::group_id);
-        if let (Some(g), Some(name)) = (gid, &file.group) {
-            if !write::may_give_to_group(g) {
-                // Not root and not in the group: owner-only, and the step left to do said.
-                mode = write::FileMode::Secret;
-                gid = None;
-                let message = format!(
-                    "owner-only (0600): this user may not give it to group {name}; as root, run \
-                     chgrp {name} {p} && chmod 0640 {p}",
-                    p = path.display()
-                );
-                eprintln!("chainfix: {}: {message}", path.display());
-                failed.push(FileError {
-                    path: path.display().to_string(),
-                    message,
-                    fatal: false,
-                });
-            }
+    out.errors = stale_keys(dir, material, &files);
+    let mut in_place = Vec::new();
+    let mut not_written = Vec::new();
+    for file in &files {
+        match write_file(dir, file, how, &mut out) {
+            Ok(()) => in_place.push(file),
+            Err(why) => not_written.push((file.rel.clone(), why)),
         }
-        let target = write::Target {
-            contents: &file.contents,
-            mode,
-            gid,
-            same_content: file.same_content.as_deref(),
-        };
-        let result = if how.check {
-            write::plan_target(&path, &target).map(|action| (action, None))
-        } else {
-            write_one(&path, &target, how.backup_stamp.as_deref())
-        };
-        match result {
-            Ok((action, backup)) => out.push(WrittenFile {
+    }
+    let readme = emit::readme::readme(material, options, &in_place, &not_written);
+    let _ = write_file(dir, &readme, how, &mut out);
+    out
+}
+
+/// Writes (or plans) one file into `dir`, recording the outcome in `out`; on failure, returns
+/// the reason.
+fn write_file(
+    dir: &Path,
+    file: &emit::OutputFile,
+    how: &WriteMode,
+    out: &mut LeafWrite,
+) -> Result<(), String> {
+    let path = dir.join(&file.rel);
+    let mut mode = file.mode;
+    let mut gid = file.group.as_deref().and_then(write::group_id);
+    if let (Some(g), Some(name)) = (gid, &file.group) {
+        if !write::may_give_to_group(g) {
+            // Not root and not in the group: owner-only, and the step left to do said.
+            mode = write::FileMode::Secret;
+            gid = None;
+            let message = format!(
+                "owner-only (0600): this user may not give it to group {name}; as root, run \
+                 chgrp {name} {p} && chmod 0640 {p}",
+                p = path.display()
+            );
+            eprintln!("chainfix: {}: {message}", path.display());
+            out.errors.push(FileError {
+                path: path.display().to_string(),
+                message,
+                fatal: false,
+            });
+        }
+    }
+    let target = write::Target {
+        contents: &file.contents,
+        mode,
+        gid,
+        same_content: file.same_content.as_deref(),
+    };
+    let result = if how.check {
+        plan_one(&path, &target).map(|action| (action, None))
+    } else {
+        write_one(&path, &target, how.backup_stamp.as_deref())
+    };
+    match result {
+        Ok((action, backup)) => {
+            out.files.push(WrittenFile {
                 path: path.display().to_string(),
                 action,
                 mode: format!("{:04o}", mode.bits()),
                 // Only key material is written with a mode other than 0644.
                 secret: mode != write::FileMode::Public,
                 backup: backup.map(|b| b.display().to_string()),
-            }),
-            Err(e) => {
-                let message = format!("cannot write: {e}");
-                eprintln!("chainfix: {}: {message}", path.display());
-                failed.push(FileError {
-                    path: path.display().to_string(),
-                    message,
-                    fatal: true,
-                });
-            }
+            });
+            Ok(())
+        }
+        Err(e) => {
+            let why = e.to_string();
+            let message = format!("cannot write: {why}");
+            eprintln!("chainfix: {}: {message}", path.display());
+            let error = FileError {
+                path: path.display().to_string(),
+                message,
+                fatal: true,
+            };
+            out.failures.push(error.clone());
+            out.errors.push(error);
+            Err(why)
         }
     }
-    (out, failed)
+}
+
+/// What writing would do, including whether the directory it goes into can be made.
+fn plan_one(path: &Path, target: &write::Target<'_>) -> std::io::Result<write::WriteOutcome> {
+    if let Some(parent) = path.parent() {
+        write::check_dirs(parent)?;
+    }
+    write::plan_target(path, target)
 }
 
 /// Key files in `dir` that this run does not write (no key is known for the leaf this time)

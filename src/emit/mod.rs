@@ -175,7 +175,8 @@ pub trait Emitter {
     fn files(&self, material: &Material<'_>, options: &EmitOptions) -> Vec<OutputFile>;
 }
 
-/// Every file for the chosen targets, README.txt last (it lists the others).
+/// Every file for the chosen targets but README.txt, which is made once they are written
+/// ([`readme::readme`]) and lists only the files in place.
 pub fn all_files(material: &Material<'_>, options: &EmitOptions) -> Vec<OutputFile> {
     let t = options.targets;
     let emitters: [(&dyn Emitter, bool); 4] = [
@@ -184,14 +185,11 @@ pub fn all_files(material: &Material<'_>, options: &EmitOptions) -> Vec<OutputFi
         (&exim::Exim, t.exim),
         (&iis::Iis, t.iis),
     ];
-    let mut files: Vec<OutputFile> = emitters
+    emitters
         .iter()
         .filter(|(_, on)| *on)
         .flat_map(|(e, _)| e.files(material, options))
-        .collect();
-    let readme = readme::readme(material, options, &files);
-    files.push(readme);
-    files
+        .collect()
 }
 
 /// Concatenated PEM of `certs`, in order.

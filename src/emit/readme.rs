@@ -9,7 +9,14 @@ use crate::diagnose::{Code, Severity};
 use crate::render::plain;
 use crate::write::FileMode;
 
-pub fn readme(m: &Material<'_>, o: &EmitOptions, files: &[OutputFile]) -> OutputFile {
+/// README.txt for the files now in place (`written`), naming those that could not be written
+/// (`not_written`, with the reason) so that nobody deploys the directory as if it were whole.
+pub fn readme(
+    m: &Material<'_>,
+    o: &EmitOptions,
+    written: &[&OutputFile],
+    not_written: &[(PathBuf, String)],
+) -> OutputFile {
     let mut s = format!(
         "chainfix repaired the certificate chain of {}\n\
          (expires {}).\n\nChain to serve, in this order:\n",
@@ -53,8 +60,21 @@ pub fn readme(m: &Material<'_>, o: &EmitOptions, files: &[OutputFile]) -> Output
         "\nFiles written (install them under {}):\n",
         o.install_dir.display()
     ));
-    for f in files {
+    for f in written {
         s.push_str(&format!("  {:<34} {}\n", f.rel.display(), describe(f)));
+    }
+    if !not_written.is_empty() {
+        s.push_str(
+            "\nNOT written (chainfix could not write them; this directory is incomplete, do\n\
+             not deploy it until a run writes them):\n",
+        );
+        for (rel, why) in not_written {
+            s.push_str(&format!(
+                "  {:<34} {}\n",
+                plain::line(&rel.display().to_string()),
+                plain::line(why)
+            ));
+        }
     }
     s.push_str(&steps(m, o));
     OutputFile::new(PathBuf::from("README.txt"), s, FileMode::Public)

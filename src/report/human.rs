@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use super::{LeafResult, Report, WrittenFile};
+use super::{FileError, LeafResult, Report, WrittenFile};
 use crate::diagnose::{Severity, Status};
 use crate::render::plain;
 use crate::write::WriteOutcome;
@@ -150,21 +150,27 @@ fn print_result(r: &LeafResult, check: bool, out: &mut dyn Write) -> io::Result<
         writeln!(out, "  nothing written: {}", plain::line(why))?;
     }
     if let Some(files) = &r.files {
+        let failures = r.write_errors.as_deref().unwrap_or_default();
         let remaining: Vec<&str> = r
             .problems
             .iter()
             .filter(|p| p.severity == Severity::Error && !p.repairable)
             .map(|p| p.code.as_str())
             .collect();
-        if remaining.is_empty() {
+        if !failures.is_empty() {
+            print_failures(failures, check, out)?;
+        } else if remaining.is_empty() {
             writeln!(out, "  after repair: no error remains")?;
-        } else {
+        }
+        if !remaining.is_empty() {
             writeln!(out, "  after repair, still wrong: {}", remaining.join(", "))?;
         }
         let verb = if check { "would write" } else { "wrote" };
         let changed: Vec<&WrittenFile> = files.iter().filter(|f| f.action.changed()).collect();
-        if changed.is_empty() {
+        if changed.is_empty() && failures.is_empty() {
             writeln!(out, "  files: all up to date, nothing changed")?;
+        } else if changed.is_empty() {
+            writeln!(out, "  {verb}: no file")?;
         } else {
             writeln!(out, "  {verb}:")?;
             for f in changed {
@@ -186,6 +192,37 @@ fn print_result(r: &LeafResult, check: bool, out: &mut dyn Write) -> io::Result<
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// Files `repair` could not write: the repair is not done, whatever else the report says.
+fn print_failures(failures: &[FileError], check: bool, out: &mut dyn Write) -> io::Result<()> {
+    let bad = style::BAD;
+    let (n, files) = match failures.len() {
+        1 => (1, "file"),
+        n => (n, "files"),
+    };
+    let what = if check {
+        "could not be written"
+    } else {
+        "NOT written"
+    };
+    writeln!(
+        out,
+        "  {bad}after repair: INCOMPLETE{bad:#}: {n} {files} {what}; do not deploy this directory"
+    )?;
+    for f in failures {
+        let message = f
+            .message
+            .strip_prefix("cannot write: ")
+            .unwrap_or(&f.message);
+        writeln!(
+            out,
+            "    {}: {}",
+            plain::line(&f.path),
+            plain::line(message)
+        )?;
     }
     Ok(())
 }

@@ -162,6 +162,7 @@ mod tests {
             changed: None,
             files: None,
             not_written: None,
+            write_errors: None,
         }
     }
 

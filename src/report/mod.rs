@@ -35,7 +35,7 @@ pub struct Report {
     pub errors: Vec<FileError>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct FileError {
     pub path: String,
     pub message: String,
@@ -192,6 +192,10 @@ pub struct LeafResult {
     /// repair only: why nothing was written for this leaf.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_written: Option<String>,
+    /// repair only: the files that could not be written, each with the reason (empty when
+    /// every file is in place). Each is also in the document's `errors`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub write_errors: Option<Vec<FileError>>,
 }
 
 #[cfg(test)]

@@ -1,0 +1,185 @@
+//! Honest outcomes of `repair`: a run that could not write what it meant to write never reads
+//! as a success (exit status, stdout, JSON, README.txt and the files on disk all agree).
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use serde_json::Value;
+
+/// Evaluation time inside the validity of every generated certificate.
+const AT: &str = "2026-06-01T00:00:00Z";
+
+/// `root.pem`, `server/cert.pem` (the leaf alone) and `server/privkey.pem` (its key, unless
+/// `with_key` is false), `pool/int.pem` (the intermediate).
+fn leaf_without_intermediate(with_key: bool) -> (TestEnv, Chain) {
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    env.write("root.pem", &chain.root.pem);
+    env.write("server/cert.pem", &chain.leaf.pem);
+    if with_key {
+        env.write("server/privkey.pem", &chain.leaf.key_pem);
+    }
+    env.write("pool/int.pem", &chain.int.pem);
+    (env, chain)
+}
+
+/// `chainfix repair server --out OUT` against the test PKI, offline, with `extra`.
+fn repair(env: &TestEnv, out: &str, extra: &[&str]) -> Output {
+    run(env
+        .cmd()
+        .args(["repair", "server", "--out", out, "--at", AT])
+        .args(["--offline", "--no-default-roots", "--roots", "root.pem"])
+        .args(["--intermediates", "pool"])
+        .args(extra))
+}
+
+/// Every file below `dir`, relative, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).expect("below dir");
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. A run that could not write
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn out_naming_an_existing_file_fails_and_says_not_a_directory() {
+    let (env, _) = leaf_without_intermediate(true);
+    env.write("outfile", b"an admin's file\n");
+
+    let human = repair(&env, "outfile", &[]);
+    human.assert_status(2);
+    assert!(
+        !human.stdout.contains("no error remains") && !human.stdout.contains("nothing changed"),
+        "a run that wrote nothing reads as a success:\n{}",
+        human.stdout
+    );
+    assert!(
+        human.stdout.contains("INCOMPLETE") && human.stdout.contains("do not deploy"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human
+            .stdout
+            .contains("outfile/fullchain.pem: outfile is not a directory"),
+        "the failing path and the real reason: {}",
+        human.stdout
+    );
+    assert!(!human.stderr.contains("os error 17"), "{}", human.stderr);
+    assert_eq!(
+        env.read("outfile"),
+        b"an admin's file\n",
+        "the file is untouched"
+    );
+
+    let json = repair(&env, "outfile", &["--json"]);
+    json.assert_status(2);
+    let doc = json.json();
+    let result = &doc["results"][0];
+    let failures = result["write_errors"].as_array().expect("write_errors");
+    assert!(
+        failures.iter().any(|f| f["path"] == "outfile/fullchain.pem"
+            && f["message"] == "cannot write: outfile is not a directory"
+            && f["fatal"] == true),
+        "{failures:#?}"
+    );
+    assert!(
+        failures.iter().any(|f| f["path"] == "outfile/README.txt"),
+        "{failures:#?}"
+    );
+    assert_eq!(result["files"], Value::Array(Vec::new()), "{result:#}");
+    assert_eq!(result["changed"], false);
+    let errors = doc["errors"].as_array().expect("errors");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["path"] == "outfile/fullchain.pem" && e["fatal"] == true),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn a_target_directory_that_is_a_file_is_reported_and_left_out_of_readme() {
+    let (env, _) = leaf_without_intermediate(true);
+    env.write("out/iis", b"not a directory\n");
+
+    let out = repair(&env, "out", &["--json"]);
+    out.assert_status(2);
+    let doc = out.json();
+    let result = &doc["results"][0];
+    let failed: Vec<&str> = result["write_errors"]
+        .as_array()
+        .expect("write_errors")
+        .iter()
+        .map(|f| f["path"].as_str().expect("path"))
+        .collect();
+    assert!(
+        failed.contains(&"out/iis/leaf.cer") && failed.iter().all(|p| p.starts_with("out/iis/")),
+        "{failed:?}"
+    );
+    for f in result["write_errors"].as_array().expect("write_errors") {
+        assert_eq!(f["message"], "cannot write: out/iis is not a directory");
+    }
+    // What was written is on disk, README.txt lists exactly that, and names what is missing.
+    let on_disk = listing(&env.path("out"));
+    assert!(
+        on_disk.contains(&"fullchain.pem".to_string()),
+        "{on_disk:?}"
+    );
+    let readme = String::from_utf8(env.read("out/README.txt")).expect("utf-8");
+    let (listed, missing) = readme
+        .split_once("NOT written")
+        .expect("README.txt names the files that were not written");
+    let files_section = listed.split_once("Files written").expect("files section").1;
+    for line in files_section.lines().skip(1) {
+        let Some(rel) = line.split_whitespace().next() else {
+            continue;
+        };
+        assert!(
+            env.path("out").join(rel).is_file(),
+            "README.txt lists {rel}, which does not exist:\n{readme}"
+        );
+    }
+    assert!(!files_section.contains("iis/leaf.cer"), "{readme}");
+    assert!(missing.contains("iis/leaf.cer"), "{readme}");
+
+    let human = repair(&env, "out", &[]);
+    human.assert_status(2);
+    assert!(
+        !human.stdout.contains("no error remains"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        !human.stdout.contains("nothing changed"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human
+            .stdout
+            .contains("out/iis/leaf.cer: out/iis is not a directory"),
+        "{}",
+        human.stdout
+    );
+}
