@@ -96,6 +96,12 @@ pub struct RepairArgs {
     #[arg(long, value_name = "PATH")]
     pub install_dir: Option<PathBuf>,
 
+    /// Where the leaf's private key lives on the mail host, for a chain-only repair: no key
+    /// file is written and the Postfix and Exim snippets name this path (absolute). Without it,
+    /// and with no key found, those snippets are not written (finding key-not-found).
+    #[arg(long, value_name = "PATH", conflicts_with = "postfix_single_file")]
+    pub key_path: Option<PathBuf>,
+
     /// Postfix older than 3.4: emit smtpd_tls_cert_file/smtpd_tls_key_file (and smtp_*)
     /// instead of *_tls_chain_files.
     #[arg(long)]

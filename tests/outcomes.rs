@@ -183,3 +183,155 @@ fn a_target_directory_that_is_a_file_is_reported_and_left_out_of_readme() {
         human.stdout
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// 2. No key
+// ---------------------------------------------------------------------------------------------
+
+/// The value of every setting line (not a comment) of the snippets under `out` that names a
+/// key: Postfix `*_chain_files`/`*_key_file`, Exim `*privatekey*` options and macros.
+fn key_settings(out: &Path) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for rel in listing(out) {
+        if !(rel.ends_with(".cf") || rel.ends_with(".conf")) {
+            continue;
+        }
+        let text = std::fs::read_to_string(out.join(&rel)).expect("snippet is text");
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let Some((name, value)) = line.split_once('=') else {
+                continue;
+            };
+            let name = name.trim().to_ascii_lowercase();
+            if name.contains("privatekey") || name.contains("key_file") {
+                found.push((rel.clone(), value.trim().to_string()));
+            } else if name.ends_with("chain_files") {
+                let first = value.split(',').next().unwrap_or_default().trim();
+                found.push((rel.clone(), first.to_string()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn without_a_key_the_chain_is_written_and_no_snippet_names_a_missing_key() {
+    let (env, _) = leaf_without_intermediate(false);
+    let out = repair(&env, "out", &["--json"]);
+    out.assert_status(0);
+    let doc = out.json();
+    let result = &doc["results"][0];
+    let finding = result["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .find(|p| p["code"] == "key-not-found")
+        .unwrap_or_else(|| panic!("no key-not-found finding: {result:#}"));
+    assert_eq!(finding["severity"], "warning");
+    let message = finding["message"].as_str().expect("message");
+    assert!(
+        message.contains("--key FILE") && message.contains("--key-path PATH"),
+        "{message}"
+    );
+    assert!(message.contains("postfix/main.cf"), "{message}");
+
+    let on_disk = listing(&env.path("out"));
+    for rel in [
+        "fullchain.pem",
+        "chain.pem",
+        "cert.pem",
+        "iis/leaf.cer",
+        "README.txt",
+    ] {
+        assert!(
+            on_disk.contains(&rel.to_string()),
+            "{rel} missing: {on_disk:?}"
+        );
+    }
+    for rel in [
+        "privkey.pem",
+        "postfix/main.cf",
+        "exim/main.conf",
+        "exim/privkey.pem",
+    ] {
+        assert!(
+            !on_disk.contains(&rel.to_string()),
+            "{rel} written: {on_disk:?}"
+        );
+    }
+    assert!(
+        key_settings(&env.path("out")).is_empty(),
+        "a snippet names a key: {:?}",
+        key_settings(&env.path("out"))
+    );
+    let readme = String::from_utf8(env.read("out/README.txt")).expect("utf-8");
+    assert!(readme.contains("[key-not-found]"), "{readme}");
+    assert!(
+        !readme.contains("Merge postfix/main.cf"),
+        "README.txt tells to deploy a file that was not written:\n{readme}"
+    );
+
+    let human = repair(&env, "human", &[]);
+    human.assert_status(0);
+    assert!(
+        human.stdout.contains("warning key-not-found"),
+        "{}",
+        human.stdout
+    );
+}
+
+#[test]
+fn key_path_makes_a_chain_only_repair_whose_snippets_name_that_path() {
+    let (env, _) = leaf_without_intermediate(true);
+    let key = "/etc/ssl/private/mail.example.test.key";
+    let out = repair(&env, "out", &["--json", "--key-path", key]);
+    out.assert_status(0);
+    let doc = out.json();
+    let result = &doc["results"][0];
+    assert!(
+        result["problems"]
+            .as_array()
+            .expect("problems")
+            .iter()
+            .all(|p| p["code"] != "key-not-found"),
+        "{result:#}"
+    );
+    assert!(
+        result["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .all(|f| f["secret"] == false),
+        "a key file was written with --key-path: {result:#}"
+    );
+    let on_disk = listing(&env.path("out"));
+    assert!(
+        on_disk.contains(&"postfix/main.cf".to_string()),
+        "{on_disk:?}"
+    );
+    assert!(on_disk.contains(&"exim/debian-macros.conf".to_string()));
+    assert!(
+        !on_disk.iter().any(|f| f.ends_with("privkey.pem")),
+        "{on_disk:?}"
+    );
+    let settings = key_settings(&env.path("out"));
+    assert!(settings.len() >= 6, "{settings:?}");
+    for (rel, value) in &settings {
+        assert_eq!(value, key, "{rel} names another key");
+    }
+
+    // With the key known and written, every key a snippet names exists in the output.
+    let out = repair(&env, "with-key", &["--json"]);
+    out.assert_status(0);
+    let settings = key_settings(&env.path("with-key"));
+    assert!(settings.len() >= 6, "{settings:?}");
+    for (rel, value) in &settings {
+        assert!(
+            Path::new(value).is_file(),
+            "{rel} names {value}, which does not exist"
+        );
+    }
+
+    let relative = repair(&env, "rel", &["--key-path", "mail.key"]);
+    relative.assert_status(2);
+    assert!(relative.stderr.contains("absolute"), "{}", relative.stderr);
+}

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::analyse::LeafCase;
 use super::{analyse_files, emit_report, read_password_file, AppError, Config, Entry};
 use crate::cli::RepairArgs;
-use crate::diagnose::Status;
+use crate::diagnose::{CertRef, Code, Finding, Severity, Status};
 use crate::emit::{self, EmitOptions, Material, Targets};
 use crate::exit::Exit;
 use crate::load;
@@ -49,7 +49,13 @@ pub(super) fn repair(config: &Config, args: &RepairArgs) -> Result<Exit, AppErro
                 result.not_written = Some(why);
                 result.changed = Some(false);
             }
-            Ok(material) => {
+            Ok(mut material) => {
+                if options.key_path.is_some() {
+                    // Chain-only: the key stays where it is on the mail host.
+                    material.key = None;
+                } else if material.key.is_none() {
+                    result.problems.push(key_not_found(&material, &options));
+                }
                 let (dir, leaf_options) = if multiple {
                     let mut o = options.clone();
                     o.install_dir = o.install_dir.join(&name);
@@ -77,6 +83,37 @@ pub(super) fn repair(config: &Config, args: &RepairArgs) -> Result<Exit, AppErro
         args.check,
     )?;
     Ok(exit)
+}
+
+/// No key is known for the leaf and none was named with `--key-path`: the chain is written,
+/// the files that would name a key are not. A warning: the chain itself is repaired.
+fn key_not_found(material: &Material<'_>, options: &EmitOptions) -> Finding {
+    let t = options.targets;
+    let mut skipped = vec!["privkey.pem"];
+    if t.postfix {
+        skipped.push("postfix/main.cf");
+    }
+    if t.exim {
+        skipped.extend(["exim/*.conf", "exim/privkey.pem"]);
+    }
+    if t.iis && options.pfx_password.is_some() {
+        skipped.push("iis/certificate.pfx");
+    }
+    Finding {
+        code: Code::KeyNotFound,
+        severity: Severity::Warning,
+        cert: Some(CertRef::of(material.leaf)),
+        message: format!(
+            "No private key matching this certificate was found, so {} were not written (they \
+             would name a key file that does not exist). The chain files were written. Give the \
+             key with --key FILE, or its path on the mail host with --key-path PATH.",
+            skipped.join(", ")
+        ),
+        receiver_view: None,
+        url: None,
+        detail: None,
+        repairable: false,
+    }
 }
 
 /// Validates the emit flags; `--install-dir` defaults to the absolute `--out` directory.
@@ -115,7 +152,25 @@ fn emit_options(args: &RepairArgs) -> Result<EmitOptions, AppError> {
         Some(group) => group.clone(),
         None => "Debian-exim".to_string(),
     };
+    let key_path = match &args.key_path {
+        Some(path) if !path.is_absolute() => {
+            return Err(AppError(format!(
+                "--key-path {}: must be an absolute path (it is written into MTA configuration)",
+                path.display()
+            )))
+        }
+        // A line break would end the setting and start another one in main.cf or Exim's file.
+        Some(path) if path.to_string_lossy().chars().any(char::is_control) => {
+            return Err(AppError(
+                "--key-path: control characters (line breaks, tabs) cannot be written into MTA \
+                 configuration"
+                    .into(),
+            ))
+        }
+        other => other.clone(),
+    };
     Ok(EmitOptions {
+        key_path,
         install_dir,
         targets,
         postfix_legacy: args.postfix_legacy,

@@ -22,7 +22,10 @@ impl Emitter for Exim {
 
     fn files(&self, m: &Material<'_>, o: &EmitOptions) -> Vec<OutputFile> {
         let chain = o.installed("fullchain.pem");
-        let key = o.installed(KEY);
+        // No key, no snippets: Exim would fail every STARTTLS on a missing key file.
+        let Some(key) = o.key_file(m, KEY) else {
+            return Vec::new();
+        };
         let header = format!(
             "# chainfix: Exim TLS settings for {leaf}\n\
              # Leaf: {leaf}, expires {expiry}\n\
@@ -33,8 +36,11 @@ impl Emitter for Exim {
             summary = m.chain_summary(render::comment),
             group = o.exim_group,
         );
-        let missing_key = if m.key.is_none() {
-            format!("# NOTE: chainfix did not find the private key. Put it at {key}.\n")
+        let missing_key = if o.key_path.is_some() {
+            format!(
+                "# The key stays where it is ({}); chainfix did not write it.\n",
+                render::comment(&key)
+            )
         } else {
             String::new()
         };

@@ -111,14 +111,22 @@ fn steps(m: &Material<'_>, o: &EmitOptions) -> String {
         "\n  Copy this directory to {dir} on the mail server, keeping file modes\n\
          \x20 (for example: rsync -a, or scp -p).\n"
     ));
-    if m.key.is_none() {
-        s.push_str(&format!(
-            "\n  The private key was not among the inputs: put it at {} (mode 0600)\n\
-             \x20 yourself, or run chainfix again with --key.\n",
-            o.installed("privkey.pem")
-        ));
+    match (&o.key_path, m.key) {
+        (Some(path), _) => s.push_str(&format!(
+            "\n  The private key stays where it is, at {} on the mail server\n\
+             \x20 (--key-path); chainfix wrote no key file.\n",
+            plain::line(&path.display().to_string())
+        )),
+        (None, None) => s.push_str(
+            "\n  [key-not-found] No private key matching the certificate was found, so no key\n\
+             \x20 file and no Postfix or Exim configuration were written (they would name a key\n\
+             \x20 that does not exist). Run chainfix again with --key FILE, or with\n\
+             \x20 --key-path PATH naming where the key is on the mail server.\n",
+        ),
+        (None, Some(_)) => {}
     }
-    if t.postfix {
+    let key_known = o.key_path.is_some() || m.key.is_some();
+    if t.postfix && key_known {
         s.push_str(
             "\n  Postfix:\n\
              \x20   1. Merge postfix/main.cf into /etc/postfix/main.cf (it sets both the server\n\
@@ -128,7 +136,7 @@ fn steps(m: &Material<'_>, o: &EmitOptions) -> String {
              \x20      openssl s_client -starttls smtp -connect HOST:25 -showcerts </dev/null\n",
         );
     }
-    if t.exim {
+    if t.exim && key_known {
         s.push_str(&format!(
             "\n  Exim:\n\
              \x20   1. Make the key readable by Exim: chgrp {} {key}; chmod 0640 {key}\n\
@@ -138,7 +146,7 @@ fn steps(m: &Material<'_>, o: &EmitOptions) -> String {
              \x20      Other systems: put exim/main.conf in the main section and the options in\n\
              \x20      exim/transport.conf into the remote_smtp transport, then exim -bV.\n",
             o.exim_group,
-            key = o.installed(exim::KEY)
+            key = plain::line(&o.key_file(m, exim::KEY).unwrap_or_default())
         ));
     }
     if t.iis {
@@ -158,10 +166,13 @@ fn steps(m: &Material<'_>, o: &EmitOptions) -> String {
         }
     }
     if t.pem && !t.postfix && !t.exim {
+        let key = o
+            .key_file(m, "privkey.pem")
+            .unwrap_or_else(|| "the certificate's private key (not written)".into());
         s.push_str(&format!(
             "\n  Point your server at {} (certificate chain) and {} (key).\n",
             o.installed("fullchain.pem"),
-            o.installed("privkey.pem")
+            plain::line(&key)
         ));
     }
     s
