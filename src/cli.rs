@@ -86,6 +86,12 @@ pub struct RepairArgs {
     #[arg(long)]
     pub backup: bool,
 
+    /// Remove the files an earlier run wrote into --out that this run no longer writes
+    /// (listed in .chainfix-manifest.json, unedited, not the current key); with --backup,
+    /// move them aside as NAME.bak.TIMESTAMP instead. Without it they are only reported.
+    #[arg(long)]
+    pub prune: bool,
+
     /// Output targets, comma-separated: pem, postfix, exim, iis, or all. Postfix and Exim
     /// read the PEM files, so they imply pem.
     #[arg(long, value_name = "LIST", default_value = "all")]

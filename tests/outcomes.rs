@@ -335,3 +335,164 @@ fn key_path_makes_a_chain_only_repair_whose_snippets_name_that_path() {
     relative.assert_status(2);
     assert!(relative.stderr.contains("absolute"), "{}", relative.stderr);
 }
+
+// ---------------------------------------------------------------------------------------------
+// 3. Files an earlier run left
+// ---------------------------------------------------------------------------------------------
+
+fn stale_of(doc: &Value) -> Vec<(String, String, String)> {
+    doc["results"][0]["stale_files"]
+        .as_array()
+        .expect("stale_files")
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().expect("path").to_string(),
+                f["action"].as_str().expect("action").to_string(),
+                f["reason"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn files_an_earlier_run_wrote_are_reported_and_pruned_only_when_asked() {
+    let (env, _) = leaf_without_intermediate(true);
+    repair(&env, "out", &[]).assert_status(0);
+    let manifest: Value =
+        serde_json::from_slice(&env.read("out/.chainfix-manifest.json")).expect("manifest");
+    let listed: Vec<&str> = manifest["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["path"].as_str().expect("path"))
+        .collect();
+    assert!(listed.contains(&"iis/leaf.cer") && listed.contains(&"README.txt"));
+    env.write("out/iis/notes.txt", b"the admin's own file\n");
+    env.write("out/exim/main.conf", b"# edited by the admin\n");
+
+    // A narrower --emit: everything else is reported, nothing removed.
+    let narrow = repair(&env, "out", &["--emit", "pem", "--json"]);
+    narrow.assert_status(0);
+    let stale = stale_of(&narrow.json());
+    let fate = |rel: &str| {
+        stale
+            .iter()
+            .find(|(p, _, _)| p == &format!("out/{rel}"))
+            .map(|(_, a, r)| (a.clone(), r.clone()))
+    };
+    assert_eq!(
+        fate("iis/leaf.cer"),
+        Some(("kept".into(), "no-prune".into()))
+    );
+    assert_eq!(
+        fate("exim/main.conf"),
+        Some(("kept".into(), "modified".into()))
+    );
+    assert_eq!(
+        fate("exim/privkey.pem"),
+        Some(("kept".into(), "current-key".into()))
+    );
+    assert_eq!(fate("iis/notes.txt"), None, "not chainfix's: {stale:?}");
+    assert!(env.path("out/iis/leaf.cer").is_file());
+    let readme = String::from_utf8(env.read("out/README.txt")).expect("utf-8");
+    assert!(
+        readme.contains("NOT part of this repair") && readme.contains("iis/leaf.cer"),
+        "{readme}"
+    );
+    let human = repair(&env, "out", &["--emit", "pem"]);
+    human.assert_status(0);
+    assert!(
+        human.stdout.contains("left by an earlier run")
+            && human
+                .stdout
+                .contains("out/iis/leaf.cer  (kept: do not deploy it; --prune removes it)"),
+        "{}",
+        human.stdout
+    );
+
+    // --check --prune says what would go and removes nothing.
+    let check = repair(
+        &env,
+        "out",
+        &["--emit", "pem", "--prune", "--check", "--json"],
+    );
+    check.assert_status(0);
+    assert!(stale_of(&check.json()).contains(&(
+        "out/iis/leaf.cer".into(),
+        "removed".into(),
+        String::new()
+    )));
+    assert!(env.path("out/iis/leaf.cer").is_file());
+
+    // --prune removes chainfix's unedited files only; the key of this leaf stays.
+    let prune = repair(&env, "out", &["--emit", "pem", "--prune", "--json"]);
+    prune.assert_status(0);
+    let doc = prune.json();
+    assert_eq!(doc["results"][0]["changed"], true);
+    let stale = stale_of(&doc);
+    assert!(stale.contains(&("out/iis/leaf.cer".into(), "removed".into(), String::new())));
+    assert!(!env.path("out/iis/leaf.cer").exists());
+    assert!(!env.path("out/postfix/main.cf").exists());
+    assert!(
+        env.path("out/exim/privkey.pem").is_file(),
+        "the current key was removed"
+    );
+    assert_eq!(env.read("out/exim/main.conf"), b"# edited by the admin\n");
+    assert_eq!(env.read("out/iis/notes.txt"), b"the admin's own file\n");
+    let manifest: Value =
+        serde_json::from_slice(&env.read("out/.chainfix-manifest.json")).expect("manifest");
+    let listed: Vec<&str> = manifest["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["path"].as_str().expect("path"))
+        .collect();
+    assert!(
+        !listed.contains(&"exim/main.conf"),
+        "an edited file is not chainfix's: {listed:?}"
+    );
+    assert!(!listed.contains(&"iis/leaf.cer"), "{listed:?}");
+}
+
+#[test]
+fn after_a_renewal_prune_with_backup_moves_the_old_intermediate_aside() {
+    let old = Chain::new(&[]);
+    let root = old.root.clone();
+    let int_b = issue(
+        &Spec::ca("Chainfix Second Intermediate CA", Alg::Rsa2048(2)).serial(7),
+        &root,
+    );
+    let new_leaf = issue(
+        &Spec::leaf("mail.example.test", Alg::P256(1)).serial(8),
+        &int_b,
+    );
+    let env = TestEnv::new();
+    env.write("root.pem", &root.pem);
+    env.write("server/cert.pem", pem_bundle(&[&old.leaf, &old.int]));
+    env.write("server/privkey.pem", &old.leaf.key_pem);
+    env.write("pool/int.pem", &old.int.pem);
+    repair(&env, "out", &[]).assert_status(0);
+    let old_int = "iis/intermediate-1-Chainfix_Test_Intermediate_CA.cer";
+    assert!(env.path("out").join(old_int).is_file());
+
+    env.write("server/cert.pem", pem_bundle(&[&new_leaf, &int_b]));
+    env.write("server/privkey.pem", &new_leaf.key_pem);
+    let out = repair(&env, "out", &["--prune", "--backup", "--json"]);
+    out.assert_status(0);
+    let doc = out.json();
+    let entry = doc["results"][0]["stale_files"]
+        .as_array()
+        .expect("stale_files")
+        .iter()
+        .find(|f| f["path"] == format!("out/{old_int}"))
+        .unwrap_or_else(|| panic!("old intermediate not reported: {doc:#}"))
+        .clone();
+    assert_eq!(entry["action"], "moved");
+    let backup = entry["backup"].as_str().expect("backup");
+    assert_eq!(
+        std::fs::read(env.path(backup)).expect("backup"),
+        old.int.der
+    );
+    assert!(!env.path("out").join(old_int).exists());
+}

@@ -543,5 +543,6 @@ fn leaf_result(
         files: None,
         not_written: None,
         write_errors: None,
+        stale_files: None,
     }
 }

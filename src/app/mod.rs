@@ -8,9 +8,11 @@ mod analyse;
 use analyse::Analysis;
 mod generate;
 pub mod judge;
+mod manifest;
 mod probe;
 mod progress;
 mod repair;
+mod stale;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};

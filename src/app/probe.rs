@@ -258,6 +258,7 @@ fn failed_result(target: &Target, finding: Finding) -> LeafResult {
         files: None,
         not_written: None,
         write_errors: None,
+        stale_files: None,
     }
 }
 

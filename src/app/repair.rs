@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::analyse::LeafCase;
+use super::manifest::{self, Manifest};
+use super::stale;
 use super::{analyse_files, emit_report, read_password_file, AppError, Config, Entry};
 use crate::cli::RepairArgs;
 use crate::diagnose::{CertRef, Code, Finding, Severity, Status};
@@ -12,13 +14,14 @@ use crate::emit::{self, EmitOptions, Material, Targets};
 use crate::exit::Exit;
 use crate::load;
 use crate::pool::Pool;
-use crate::report::{FileError, WrittenFile};
+use crate::report::{FileError, StaleFile, WrittenFile};
 use crate::write;
 
 pub(super) fn repair(config: &Config, args: &RepairArgs) -> Result<Exit, AppError> {
     let options = emit_options(args)?;
     let how = WriteMode {
         check: args.check,
+        prune: args.prune,
         // Backups are named by the wall clock (when they were made), not by --at.
         backup_stamp: args.backup.then(|| {
             let fmt =
@@ -68,7 +71,11 @@ pub(super) fn repair(config: &Config, args: &RepairArgs) -> Result<Exit, AppErro
                     exit = exit.merge(Exit::Failure);
                 }
                 write_errors.extend(written.errors);
-                result.changed = Some(written.files.iter().any(|f| f.action.changed()));
+                result.changed = Some(
+                    written.files.iter().any(|f| f.action.changed())
+                        || written.stale.iter().any(|f| f.action != "kept"),
+                );
+                result.stale_files = Some(written.stale);
                 result.files = Some(written.files);
                 result.write_errors = Some(written.failures);
             }
@@ -191,11 +198,14 @@ struct LeafWrite {
     failures: Vec<FileError>,
     /// Everything for the JSON `errors` list: the failures and the notes.
     errors: Vec<FileError>,
+    /// Files an earlier run wrote that this one does not, and what became of them.
+    stale: Vec<StaleFile>,
 }
 
 /// Writes (or with `check`, plans) every file, then README.txt, which lists only the files
-/// that are now in place. Reports failures (and notes: a key that could not be given to the
-/// MTA's group) on stderr.
+/// that are now in place, then deals with the files an earlier run left (`stale.rs`), then the
+/// manifest of what is chainfix's in `dir`. Reports failures (and notes: a key that could not
+/// be given to the MTA's group) on stderr.
 fn write_outputs(
     dir: &Path,
     material: &Material<'_>,
@@ -204,7 +214,41 @@ fn write_outputs(
 ) -> LeafWrite {
     let mut out = LeafWrite::default();
     let files = emit::all_files(material, options);
-    out.errors = stale_keys(dir, material, &files);
+    let mut writing: Vec<PathBuf> = files.iter().map(|f| f.rel.clone()).collect();
+    writing.push(PathBuf::from(emit::readme::NAME));
+    let previous = match manifest::read(dir) {
+        Ok(previous) => previous,
+        Err(why) => {
+            let path = dir.join(manifest::NAME);
+            let message = format!(
+                "{why}; files of earlier runs cannot be told apart from others, so none is \
+                 reported as stale, and the manifest is replaced"
+            );
+            eprintln!("chainfix: {}: {message}", path.display());
+            out.errors.push(FileError {
+                path: path.display().to_string(),
+                message,
+                fatal: false,
+            });
+            None
+        }
+    };
+    let stale_items = previous
+        .as_ref()
+        .map(|p| {
+            stale::plan(
+                dir,
+                p,
+                &writing,
+                &material.leaf.public_key_id(),
+                how.prune,
+                options.pfx_password.as_deref(),
+            )
+        })
+        .unwrap_or_default();
+    let going: Vec<&Path> = stale::going(&stale_items).collect();
+    out.errors.extend(stale_keys(dir, material, &files, &going));
+
     let mut in_place = Vec::new();
     let mut not_written = Vec::new();
     for file in &files {
@@ -213,8 +257,60 @@ fn write_outputs(
             Err(why) => not_written.push((file.rel.clone(), why)),
         }
     }
-    let readme = emit::readme::readme(material, options, &in_place, &not_written);
-    let _ = write_file(dir, &readme, how, &mut out);
+    let left: Vec<PathBuf> = stale_items
+        .iter()
+        .filter(|i| i.keep.is_some())
+        .map(|i| i.entry.path.clone())
+        .collect();
+    let readme = emit::readme::readme(material, options, &in_place, &not_written, &left);
+    let mut written: Vec<&Path> = in_place.iter().map(|f| f.rel.as_path()).collect();
+    if write_file(dir, &readme, how, &mut out).is_ok() {
+        written.push(readme.rel.as_path());
+    }
+
+    let (stale_report, stale_errors) =
+        stale::execute(dir, &stale_items, how.check, how.backup_stamp.as_deref());
+    out.stale = stale_report;
+    out.errors.extend(stale_errors.iter().cloned());
+    out.failures.extend(stale_errors);
+
+    if !how.check && dir.is_dir() {
+        let mut entries: Vec<manifest::Entry> = written
+            .iter()
+            .filter_map(|rel| {
+                manifest::sha256_of(&dir.join(rel)).map(|sha256| manifest::Entry {
+                    path: rel.to_path_buf(),
+                    sha256,
+                })
+            })
+            .collect();
+        entries.extend(stale::still_ours(&stale_items));
+        // A file this run failed to write stays as the earlier run left it, and stays listed.
+        if let Some(previous) = &previous {
+            entries.extend(
+                previous
+                    .files
+                    .iter()
+                    .filter(|e| not_written.iter().any(|(rel, _)| *rel == e.path))
+                    .cloned(),
+            );
+        }
+        let path = dir.join(manifest::NAME);
+        let bytes = Manifest::new(entries).to_bytes();
+        if let Err(e) =
+            write::write_target(&path, &write::Target::new(&bytes, write::FileMode::Public))
+        {
+            let message = format!("cannot write: {e}");
+            eprintln!("chainfix: {}: {message}", path.display());
+            let error = FileError {
+                path: path.display().to_string(),
+                message,
+                fatal: true,
+            };
+            out.failures.push(error.clone());
+            out.errors.push(error);
+        }
+    }
     out
 }
 
@@ -297,12 +393,18 @@ fn plan_one(path: &Path, target: &write::Target<'_>) -> std::io::Result<write::W
 /// Key files in `dir` that this run does not write (no key is known for the leaf this time)
 /// and that do not hold the leaf's key: left by an earlier run for an earlier certificate, they
 /// would be deployed beside a chain they do not match. They are reported, not removed.
-fn stale_keys(dir: &Path, material: &Material<'_>, files: &[emit::OutputFile]) -> Vec<FileError> {
+fn stale_keys(
+    dir: &Path,
+    material: &Material<'_>,
+    files: &[emit::OutputFile],
+    going: &[&Path],
+) -> Vec<FileError> {
     const KEY_FILES: [&str; 3] = ["privkey.pem", emit::exim::KEY, emit::postfix::SINGLE_FILE];
     let mut stale = Vec::new();
     for rel in KEY_FILES {
         let path = dir.join(rel);
         if files.iter().any(|f| f.rel == Path::new(rel))
+            || going.contains(&Path::new(rel))
             || std::fs::symlink_metadata(&path).is_err()
         {
             continue;
@@ -317,7 +419,8 @@ fn stale_keys(dir: &Path, material: &Material<'_>, files: &[emit::OutputFile]) -
             continue;
         }
         let message = "left by an earlier run: it does not hold this certificate's key, and no \
-                       key was found to replace it; remove it, or give the key with --key"
+                       key was found to replace it; remove it (--prune does, for a file chainfix wrote), \
+                       or give the key with --key"
             .to_string();
         eprintln!("chainfix: {}: {message}", path.display());
         stale.push(FileError {
@@ -329,9 +432,11 @@ fn stale_keys(dir: &Path, material: &Material<'_>, files: &[emit::OutputFile]) -
     stale
 }
 
-/// `--check` and `--backup` for one run.
+/// `--check`, `--prune` and `--backup` for one run.
 struct WriteMode {
     check: bool,
+    /// Remove (with `backup_stamp`: move aside) files an earlier run wrote and this one does not.
+    prune: bool,
     /// UTC time of the run, when backups are kept.
     backup_stamp: Option<String>,
 }

@@ -9,13 +9,18 @@ use crate::diagnose::{Code, Severity};
 use crate::render::plain;
 use crate::write::FileMode;
 
+/// The file's name in the output directory.
+pub const NAME: &str = "README.txt";
+
 /// README.txt for the files now in place (`written`), naming those that could not be written
-/// (`not_written`, with the reason) so that nobody deploys the directory as if it were whole.
+/// (`not_written`, with the reason) and those an earlier run left (`stale`), so that nobody
+/// deploys the directory as if it were whole, or as if every file in it were current.
 pub fn readme(
     m: &Material<'_>,
     o: &EmitOptions,
     written: &[&OutputFile],
     not_written: &[(PathBuf, String)],
+    stale: &[PathBuf],
 ) -> OutputFile {
     let mut s = format!(
         "chainfix repaired the certificate chain of {}\n\
@@ -76,8 +81,17 @@ pub fn readme(
             ));
         }
     }
+    if !stale.is_empty() {
+        s.push_str(
+            "\nLeft by an earlier run of chainfix, NOT part of this repair (do not deploy them;\n\
+             run chainfix again with --prune to remove them):\n",
+        );
+        for rel in stale {
+            s.push_str(&format!("  {}\n", plain::line(&rel.display().to_string())));
+        }
+    }
     s.push_str(&steps(m, o));
-    OutputFile::new(PathBuf::from("README.txt"), s, FileMode::Public)
+    OutputFile::new(PathBuf::from(NAME), s, FileMode::Public)
 }
 
 fn describe(f: &OutputFile) -> &'static str {

@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use super::{FileError, LeafResult, Report, WrittenFile};
+use super::{FileError, LeafResult, Report, StaleFile, WrittenFile};
 use crate::diagnose::{Severity, Status};
 use crate::render::plain;
 use crate::write::WriteOutcome;
@@ -167,7 +167,9 @@ fn print_result(r: &LeafResult, check: bool, out: &mut dyn Write) -> io::Result<
         }
         let verb = if check { "would write" } else { "wrote" };
         let changed: Vec<&WrittenFile> = files.iter().filter(|f| f.action.changed()).collect();
-        if changed.is_empty() && failures.is_empty() {
+        let stale = r.stale_files.as_deref().unwrap_or_default();
+        let pruned = stale.iter().any(|f| f.action != "kept");
+        if changed.is_empty() && failures.is_empty() && !pruned {
             writeln!(out, "  files: all up to date, nothing changed")?;
         } else if changed.is_empty() {
             writeln!(out, "  {verb}: no file")?;
@@ -192,6 +194,9 @@ fn print_result(r: &LeafResult, check: bool, out: &mut dyn Write) -> io::Result<
                 }
             }
         }
+    }
+    if let Some(stale) = &r.stale_files {
+        print_stale(stale, check, out)?;
     }
     Ok(())
 }
@@ -223,6 +228,41 @@ fn print_failures(failures: &[FileError], check: bool, out: &mut dyn Write) -> i
             plain::line(&f.path),
             plain::line(message)
         )?;
+    }
+    Ok(())
+}
+
+/// Files an earlier run wrote that this one did not: each with its fate, so that nobody deploys
+/// the folder thinking every file in it is current.
+fn print_stale(stale: &[StaleFile], check: bool, out: &mut dyn Write) -> io::Result<()> {
+    if stale.is_empty() {
+        return Ok(());
+    }
+    let warn = style::WARN;
+    writeln!(
+        out,
+        "  {warn}left by an earlier run{warn:#} (not written by this one; not part of this repair):"
+    )?;
+    for f in stale {
+        let fate = match (f.action, f.reason) {
+            ("removed", _) if check => "would be removed".to_string(),
+            ("removed", _) => "removed".to_string(),
+            ("moved", _) => {
+                let to = f.backup.as_deref().unwrap_or_default();
+                let verb = if check { "would be moved" } else { "moved" };
+                format!("{verb} to {}", plain::line(to))
+            }
+            (_, Some("modified")) => {
+                "kept: edited since chainfix wrote it, so it is yours and never touched".into()
+            }
+            (_, Some("current-key")) => "kept: it holds this certificate's key".into(),
+            (_, Some("unreadable-key")) => {
+                "kept: it holds a key chainfix cannot read (may be this certificate's)".into()
+            }
+            (_, Some("cannot-remove")) => "kept: could not be removed (see above)".into(),
+            _ => "kept: do not deploy it; --prune removes it".into(),
+        };
+        writeln!(out, "    {}  ({fate})", plain::line(&f.path))?;
     }
     Ok(())
 }

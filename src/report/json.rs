@@ -163,6 +163,7 @@ mod tests {
             files: None,
             not_written: None,
             write_errors: None,
+            stale_files: None,
         }
     }
 
