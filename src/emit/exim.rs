@@ -59,9 +59,13 @@ impl Emitter for Exim {
              tls_privatekey = {key}\n"
         );
         let macros = format!(
-            "{header}{missing_key}# Debian split configuration: save as /etc/exim4/conf.d/main/00_chainfix_tls\n\
-             # (or append to /etc/exim4/exim4.conf.localmacros), then run:\n\
-             #   update-exim4.conf && systemctl reload exim4\n\
+            "{header}{missing_key}# Debian: the file depends on dc_use_split_config in /etc/exim4/update-exim4.conf.conf.\n\
+             # Single configuration (dc_use_split_config='false', the default): put these lines into\n\
+             #   /etc/exim4/exim4.conf.localmacros (replacing any MAIN_TLS_* or REMOTE_SMTP_* lines there);\n\
+             #   update-exim4.conf never reads conf.d/ in this layout.\n\
+             # Split configuration (dc_use_split_config='true'): save this file as\n\
+             #   /etc/exim4/conf.d/main/00_chainfix_tls\n\
+             # Then, as root: update-exim4.conf && systemctl reload exim4\n\
              MAIN_TLS_ENABLE = yes\n\
              MAIN_TLS_CERTIFICATE = {chain}\n\
              MAIN_TLS_PRIVATEKEY = {key}\n\

@@ -145,7 +145,7 @@ fn steps(m: &Material<'_>, o: &EmitOptions) -> String {
             "\n  Postfix:\n\
              \x20   1. Merge postfix/main.cf into /etc/postfix/main.cf (it sets both the server\n\
              \x20      and the client certificate).\n\
-             \x20   2. postfix check && postfix reload\n\
+             \x20   2. As root: postfix check && postfix reload\n\
              \x20   3. Check what is served:\n\
              \x20      openssl s_client -starttls smtp -connect HOST:25 -showcerts </dev/null\n",
         );
@@ -154,9 +154,13 @@ fn steps(m: &Material<'_>, o: &EmitOptions) -> String {
         s.push_str(&format!(
             "\n  Exim:\n\
              \x20   1. Make the key readable by Exim: chgrp {} {key}; chmod 0640 {key}\n\
-             \x20   2. Debian (split or single config): save exim/debian-macros.conf as\n\
-             \x20      /etc/exim4/conf.d/main/00_chainfix_tls, then\n\
-             \x20      update-exim4.conf && systemctl reload exim4\n\
+             \x20   2. Debian: see dc_use_split_config in /etc/exim4/update-exim4.conf.conf.\n\
+             \x20      Single configuration ('false', the default): put the lines of\n\
+             \x20      exim/debian-macros.conf into /etc/exim4/exim4.conf.localmacros\n\
+             \x20      (replacing any MAIN_TLS_* or REMOTE_SMTP_* lines already there).\n\
+             \x20      Split configuration ('true'): save exim/debian-macros.conf as\n\
+             \x20      /etc/exim4/conf.d/main/00_chainfix_tls\n\
+             \x20      Then, as root: update-exim4.conf && systemctl reload exim4\n\
              \x20      Other systems: put exim/main.conf in the main section and the options in\n\
              \x20      exim/transport.conf into the remote_smtp transport, then exim -bV.\n",
             o.exim_group,
