@@ -295,21 +295,13 @@ fn write_outputs(
                     .cloned(),
             );
         }
-        let path = dir.join(manifest::NAME);
-        let bytes = Manifest::new(entries).to_bytes();
-        if let Err(e) =
-            write::write_target(&path, &write::Target::new(&bytes, write::FileMode::Public))
-        {
-            let message = format!("cannot write: {e}");
-            eprintln!("chainfix: {}: {message}", path.display());
-            let error = FileError {
-                path: path.display().to_string(),
-                message,
-                fatal: true,
-            };
-            out.failures.push(error.clone());
-            out.errors.push(error);
-        }
+        // Reported in `files` like every file chainfix writes (and kept by --backup).
+        let record = emit::OutputFile::new(
+            manifest::NAME,
+            Manifest::new(entries).to_bytes(),
+            write::FileMode::Public,
+        );
+        let _ = write_file(dir, &record, how, &mut out);
     }
     out
 }
