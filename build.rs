@@ -30,6 +30,9 @@ const POSTFIX_FILES: [&str; 4] = [
     "/etc/postfix/master.cf.proto",
 ];
 
+/// Where `.ci/setup-mtas.sh` extracts Debian's exim4-config.
+const EXIM4_CONFIG_ROOT: &str = "/opt/chainfix-test/exim4-config";
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     for var in [
@@ -64,6 +67,10 @@ fn main() {
     if !root {
         exim.push("root (Exim is started as root)".into());
     }
+    // Debian's exim4-config (update-exim4.conf), extracted beside Exim.
+    let mut exim4_config =
+        missing_files(&[PathBuf::from(EXIM4_CONFIG_ROOT).join("usr/sbin/update-exim4.conf")]);
+    exim4_config.extend(exim.iter().cloned());
     let ansible = missing_programs(&["ansible-playbook", "ansible-doc"]);
     let realworld = missing_files(&[
         shared.join("realworld/MANIFEST.tsv"),
@@ -82,6 +89,12 @@ fn main() {
     for (cfg, what, lacking, required) in [
         ("have_postfix", "Postfix", &postfix, require_mta),
         ("have_exim", "Exim", &exim, require_mta),
+        (
+            "have_exim4_config",
+            "Debian's exim4-config",
+            &exim4_config,
+            require_mta,
+        ),
         ("have_ansible", "Ansible", &ansible, require_ansible),
         (
             "have_realworld",

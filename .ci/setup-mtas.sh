@@ -5,12 +5,16 @@
 #   - Exim (exim4-daemon-light) only *extracted* into /opt/chainfix-test/exim, because Debian's
 #     exim4 and postfix packages conflict (both provide mail-transport-agent). The tests run
 #     /opt/chainfix-test/exim/usr/sbin/exim4 with a private -C configuration;
-#   - the Debian-exim system user and group that Exim's binary has compiled in.
+#   - the Debian-exim system user and group that Exim's binary has compiled in;
+#   - exim4-config (Debian's update-exim4.conf and its conf.d/template) extracted into
+#     /opt/chainfix-test/exim4-config, which tests/deploy_exim.rs runs in a private root to
+#     check the Exim deployment instructions in both Debian layouts.
 # Idempotent: what is already in place is kept. Runs as root (through sudo when not root).
 set -euo pipefail
 
 EXIM_ROOT=/opt/chainfix-test/exim
 EXIM_BIN=$EXIM_ROOT/usr/sbin/exim4
+EXIM_CONFIG_ROOT=/opt/chainfix-test/exim4-config
 export DEBIAN_FRONTEND=noninteractive
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -60,6 +64,24 @@ if [ ! -x "$EXIM_BIN" ]; then
   dpkg-deb -f "$deb" Version >"$EXIM_ROOT.new/VERSION"
   rm -rf "$EXIM_ROOT"
   mv "$EXIM_ROOT.new" "$EXIM_ROOT"
+fi
+
+# Debian's exim4-config, extracted the same way (it depends on exim4-base, which conflicts with
+# nothing here, but installing it would create /etc/exim4 system-wide).
+if [ ! -x "$EXIM_CONFIG_ROOT/usr/sbin/update-exim4.conf" ]; then
+  [ "$updated" = yes ] || apt-get update -qq
+  updated=yes
+  work=$(mktemp -d)
+  chmod 0755 "$work"
+  if getent passwd _apt >/dev/null; then chown _apt "$work"; fi
+  (cd "$work" && apt-get download -qq exim4-config)
+  deb=$(ls "$work"/exim4-config_*.deb)
+  mkdir -p "$(dirname "$EXIM_CONFIG_ROOT")"
+  rm -rf "$EXIM_CONFIG_ROOT.new"
+  dpkg -x "$deb" "$EXIM_CONFIG_ROOT.new"
+  dpkg-deb -f "$deb" Version >"$EXIM_CONFIG_ROOT.new/VERSION"
+  rm -rf "$EXIM_CONFIG_ROOT" "$work"
+  mv "$EXIM_CONFIG_ROOT.new" "$EXIM_CONFIG_ROOT"
 fi
 
 if ldd "$EXIM_BIN" | grep 'not found'; then

@@ -86,6 +86,12 @@ pub struct RepairArgs {
     #[arg(long)]
     pub backup: bool,
 
+    /// Remove the files an earlier run wrote into --out that this run no longer writes
+    /// (listed in .chainfix-manifest.json, unedited, not the current key); with --backup,
+    /// move them aside as NAME.bak.TIMESTAMP instead. Without it they are only reported.
+    #[arg(long)]
+    pub prune: bool,
+
     /// Output targets, comma-separated: pem, postfix, exim, iis, or all. Postfix and Exim
     /// read the PEM files, so they imply pem.
     #[arg(long, value_name = "LIST", default_value = "all")]
@@ -95,6 +101,12 @@ pub struct RepairArgs {
     /// [default: the --out directory]
     #[arg(long, value_name = "PATH")]
     pub install_dir: Option<PathBuf>,
+
+    /// Where the leaf's private key lives on the mail host, for a chain-only repair: no key
+    /// file is written and the Postfix and Exim snippets name this path (absolute). Without it,
+    /// and with no key found, those snippets are not written (finding key-not-found).
+    #[arg(long, value_name = "PATH", conflicts_with = "postfix_single_file")]
+    pub key_path: Option<PathBuf>,
 
     /// Postfix older than 3.4: emit smtpd_tls_cert_file/smtpd_tls_key_file (and smtp_*)
     /// instead of *_tls_chain_files.

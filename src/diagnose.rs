@@ -69,6 +69,7 @@ pub enum Code {
     Timeout,
     TlsHandshakeFailed,
     ServedDiffersFromDisk,
+    KeyNotFound,
 }
 
 impl Code {
@@ -108,6 +109,7 @@ impl Code {
             Code::Timeout => "timeout",
             Code::TlsHandshakeFailed => "tls-handshake-failed",
             Code::ServedDiffersFromDisk => "served-differs-from-disk",
+            Code::KeyNotFound => "key-not-found",
         }
     }
 }

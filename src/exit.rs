@@ -26,7 +26,8 @@ impl Exit {
 /// The exit status table, shown in `--help` and the README.
 pub const EXIT_CODES_HELP: &str = "Exit status:
   0  success: inspect found no error; repair wrote (or, with --check, would write) a
-     complete chain for every leaf and no error finding remains
+     complete chain for every leaf and no error finding remains (a chain-only repair
+     too: with --key-path, or without a key, warning key-not-found)
   1  error findings remain (inspect: any error finding; repair: a chain that cannot be
      completed, an expired or mismatched certificate, a wrong key, ...)
   2  operational failure: bad usage, an unreadable or damaged input file, a wrong PFX

@@ -255,6 +255,7 @@ pub fn create_dirs(dir: &Path) -> std::io::Result<()> {
     if dir.as_os_str().is_empty() || dir.is_dir() {
         return Ok(());
     }
+    not_a_directory(dir)?;
     if let Some(parent) = dir.parent() {
         create_dirs(parent)?;
     }
@@ -262,7 +263,32 @@ pub fn create_dirs(dir: &Path) -> std::io::Result<()> {
         Ok(()) => fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE)),
         // Made meanwhile by someone else: theirs, left alone.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => not_a_directory(dir).and(Err(e)),
         Err(e) => Err(e),
+    }
+}
+
+/// Whether [`create_dirs`] could make `dir`: every part of it that exists is a directory (or
+/// a link to one). For `--check`, which creates nothing.
+pub fn check_dirs(dir: &Path) -> std::io::Result<()> {
+    for part in dir.ancestors() {
+        if part.as_os_str().is_empty() || part.is_dir() {
+            return Ok(());
+        }
+        not_a_directory(part)?;
+    }
+    Ok(())
+}
+
+/// An error naming `path` when something other than a directory is there ("File exists" from
+/// mkdir(2) says neither which path nor why).
+fn not_a_directory(path: &Path) -> std::io::Result<()> {
+    match fs::metadata(path) {
+        Ok(m) if !m.is_dir() => Err(std::io::Error::other(format!(
+            "{} is not a directory",
+            path.display()
+        ))),
+        _ => Ok(()),
     }
 }
 

@@ -1,7 +1,8 @@
 //! Crash safety of `chainfix repair`: SIGKILL at random moments never leaves a partial or
 //! unknown file at a final name (each output is absent, the old version or the new version),
 //! no private key is ever readable by other users, leftovers of a killed run do not block the
-//! next one, and `--backup` keeps exactly the old version of each changed file.
+//! next one, `--backup` keeps exactly the old version of each changed file (a chainfix without
+//! `--backup` fails these tests), and the manifest never vouches for a file not in place.
 //!
 //! The kill points come from a fixed-seed PRNG (printed; override with
 //! `CHAINFIX_KILLSAFE_SEED=<u64>`), so a failing schedule can be replayed.
@@ -32,6 +33,9 @@ const PFX_VAR: &str = "CHAINFIX_KILLSAFE_PFX_PASSWORD";
 const PFX_PASSWORD: &str = "kill-safe pfx password";
 
 const PFX_REL: &str = "iis/certificate.pfx";
+
+/// The record of what chainfix wrote; it must never vouch for a file that is not in place.
+const MANIFEST_REL: &str = ".chainfix-manifest.json";
 
 // ---------------------------------------------------------------------------------------------
 // Deterministic PRNG (splitmix64)
@@ -318,10 +322,18 @@ impl Versions<'_> {
         self.old.keys().chain(self.new.keys()).collect()
     }
 
-    fn is_new(&self, rel: &str, state: &FileState) -> bool {
+    fn is_new(&self, rel: &str, state: &FileState, now: &Snapshot) -> bool {
         let Some(new) = self.new.get(rel) else {
             return false;
         };
+        if rel == MANIFEST_REL {
+            // The new manifest lists the new files (the PFX's sha256 differs on every run)
+            // and is written after them: every file it lists is in place with that sha256.
+            return state.mode == new.mode
+                && self.old.get(rel) != Some(state)
+                && manifest_paths(&state.bytes) == manifest_paths(&new.bytes)
+                && manifest_vouches_for(&state.bytes, now);
+        }
         if rel == PFX_REL {
             // PFX bytes change on every write (fresh salts): any complete PFX with the new
             // certificates and the new mode is the new version.
@@ -343,7 +355,7 @@ impl Versions<'_> {
                 None if !self.old.contains_key(*rel) => Seen::Absent,
                 None => return Err(format!("{rel}: existed before, now missing")),
                 Some(state) if self.old.get(*rel) == Some(state) => Seen::Old,
-                Some(state) if self.is_new(rel, state) => Seen::New,
+                Some(state) if self.is_new(rel, state, &now) => Seen::New,
                 Some(state) => {
                     return Err(format!(
                         "{rel}: neither the old nor the new version (mode {:o}, {} bytes; old {:?} bytes, new {:?} bytes)",
@@ -395,6 +407,37 @@ impl Versions<'_> {
         }
         Ok(seen)
     }
+}
+
+/// The paths a manifest lists (`None` if it is not one).
+fn manifest_paths(bytes: &[u8]) -> Option<BTreeSet<String>> {
+    let doc: Value = serde_json::from_slice(bytes).ok()?;
+    doc["files"]
+        .as_array()?
+        .iter()
+        .map(|f| f["path"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Whether every file the manifest lists is in `now` with the sha256 it records.
+fn manifest_vouches_for(bytes: &[u8], now: &Snapshot) -> bool {
+    use sha2::{Digest, Sha256};
+    let Ok(doc) = serde_json::from_slice::<Value>(bytes) else {
+        return false;
+    };
+    let Some(files) = doc["files"].as_array() else {
+        return false;
+    };
+    files.iter().all(|f| {
+        let (Some(path), Some(sha)) = (f["path"].as_str(), f["sha256"].as_str()) else {
+            return false;
+        };
+        now.get(path).is_some_and(|state| {
+            let digest = Sha256::digest(&state.bytes);
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            hex == sha
+        })
+    })
 }
 
 fn contains_key(bytes: &[u8]) -> bool {
@@ -553,7 +596,7 @@ fn prepare(inputs: &Inputs, pfx: bool, extra: &[&str]) -> (Snapshot, Snapshot, T
                 // The new version must be reproducible (apart from the PFX's fresh salts).
                 let strip = |s: &Snapshot| {
                     s.iter()
-                        .filter(|(rel, _)| rel.as_str() != PFX_REL)
+                        .filter(|(rel, _)| rel.as_str() != PFX_REL && rel.as_str() != MANIFEST_REL)
                         .map(|(r, st)| (r.clone(), st.clone()))
                         .collect::<Snapshot>()
                 };
@@ -633,7 +676,9 @@ fn kill_worker(
     let out_dir = env.path("out");
     let changed: Vec<&String> = new
         .iter()
-        .filter(|(rel, st)| rel.as_str() == PFX_REL || old.get(*rel) != Some(st))
+        .filter(|(rel, st)| {
+            rel.as_str() == PFX_REL || rel.as_str() == MANIFEST_REL || old.get(*rel) != Some(st)
+        })
         .map(|(rel, _)| rel)
         .collect();
     println!(
@@ -741,7 +786,8 @@ fn kill_worker(
             });
             for (rel, s) in &seen {
                 if new.contains_key(rel) {
-                    let same = old.get(rel) == new.get(rel) && rel != PFX_REL;
+                    let same =
+                        old.get(rel) == new.get(rel) && rel != PFX_REL && rel != MANIFEST_REL;
                     assert!(
                         *s == Seen::New || (same && *s == Seen::Old),
                         "{rel} is {s:?} after a complete run"
@@ -862,6 +908,12 @@ fn state_checker_and_permission_watcher_catch_what_they_must() {
     assert!(versions.check(&out_dir, true).is_ok(), "a complete backup");
     put("fullchain.pem.bak.20260101T000000Z", &old_full[..20], 0o644);
     assert!(versions.check(&out_dir, true).is_err(), "a partial backup");
+    restore(&out_dir, &old);
+    put(MANIFEST_REL, &new[MANIFEST_REL].bytes, 0o644);
+    assert!(
+        versions.check(&out_dir, false).is_err(),
+        "a new manifest vouching for files still old"
+    );
 
     restore(&out_dir, &old);
     let watcher = Watcher::start(out_dir.clone());
@@ -1018,17 +1070,19 @@ fn utc_stamp(t: SystemTime) -> String {
     )
 }
 
-fn backup_available() -> bool {
+/// `--backup` is a promise of the interface: its absence fails these tests, never skips them.
+fn assert_backup_offered() {
     let out = run(chainfix().args(["repair", "--help"]));
-    out.stdout.contains("--backup")
+    assert!(
+        out.stdout.contains("--backup"),
+        "repair --help does not offer --backup:\n{}",
+        out.stdout
+    );
 }
 
 #[test]
 fn backup_keeps_exactly_the_old_version_of_each_changed_file() {
-    if !backup_available() {
-        println!("note: this chainfix has no repair --backup; skipped");
-        return;
-    }
+    assert_backup_offered();
     let inputs = inputs_renewing_the_leaf();
     let env = &inputs.env;
     let out_dir = env.path("out");
@@ -1168,16 +1222,15 @@ fn backup_keeps_exactly_the_old_version_of_each_changed_file() {
 
 #[test]
 fn sigkill_during_a_backup_run_leaves_old_or_new_and_only_complete_backups() {
-    if !backup_available() {
-        println!("note: this chainfix has no repair --backup; skipped");
-        return;
-    }
+    assert_backup_offered();
     // Without the .pfx first (short runs, many kills), then with it.
     let campaign = Campaign {
         pfx: false,
         extra: vec!["--backup".into()],
         iterations: 150,
-        budget: Duration::from_secs(8),
+        // Each run also reads and writes the manifest: 10 s keeps 40 kills within reach on a
+        // shared two-core machine.
+        budget: Duration::from_secs(10),
         workers: workers(),
         recover_every: 0,
     };

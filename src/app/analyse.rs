@@ -544,5 +544,7 @@ fn leaf_result(
         changed: None,
         files: None,
         not_written: None,
+        write_errors: None,
+        stale_files: None,
     }
 }

@@ -1,17 +1,19 @@
 //! Application layer: validates the command line into a [`Config`], wires the stages
 //! (load -> pool -> chain -> diagnose -> fetch -> emit/report) for each subcommand, and is the
 //! only place that reads the clock, the environment, or the terminal. `analyse.rs` holds the
-//! part every subcommand shares; `probe.rs` the live-server subcommand; `judge.rs` the same
-//! stages as a library call, for the conformance suite.
+//! part every subcommand shares; `repair.rs` the writing subcommand; `probe.rs` the live-server
+//! subcommand; `judge.rs` the same stages as a library call, for the conformance suite.
 
 mod analyse;
-use analyse::{Analysis, LeafCase};
+use analyse::Analysis;
 mod generate;
 pub mod judge;
+mod manifest;
 mod probe;
 mod progress;
+mod repair;
+mod stale;
 
-use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -20,15 +22,12 @@ use std::time::Duration;
 
 use rayon::prelude::*;
 
-use crate::cli::{ChainArgs, Cli, Command, InputArgs, RepairArgs};
+use crate::cli::{ChainArgs, Cli, Command, InputArgs};
 use crate::diagnose::Status;
-use crate::emit::{self, EmitOptions, Material, Targets};
 use crate::exit::Exit;
 use crate::fetch::{AiaConfig, Cache, HttpLimits};
 use crate::load::{self, PasswordSource};
-use crate::pool::Pool;
-use crate::report::{self, FileError, LeafResult, WrittenFile};
-use crate::write;
+use crate::report::{self, FileError, LeafResult};
 
 /// A failure to do the work at all (as opposed to findings about certificates).
 #[derive(Debug, thiserror::Error)]
@@ -140,7 +139,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, AppError> {
             inspect(&Config::from_args(Some(&args.input), &args.chain)?).map(Exit::code)
         }
         Command::Repair(args) => {
-            repair(&Config::from_args(Some(&args.input), &args.chain)?, &args).map(Exit::code)
+            repair::repair(&Config::from_args(Some(&args.input), &args.chain)?, &args)
+                .map(Exit::code)
         }
         Command::Probe(args) => probe::probe(&args),
         Command::Generate(args) => generate::generate(&args.what).map(Exit::code),
@@ -262,263 +262,6 @@ fn inspect(config: &Config) -> Result<Exit, AppError> {
     // only add time (half a second for 100,000).
     std::mem::forget(analysis);
     Ok(exit)
-}
-
-fn repair(config: &Config, args: &RepairArgs) -> Result<Exit, AppError> {
-    let options = emit_options(args)?;
-    let how = WriteMode {
-        check: args.check,
-        // Backups are named by the wall clock (when they were made), not by --at.
-        backup_stamp: args.backup.then(|| {
-            let fmt =
-                time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-            time::OffsetDateTime::now_utc()
-                .format(&fmt)
-                .unwrap_or_else(|_| "backup".into())
-        }),
-    };
-    // With the output directory inside the scanned one (`--out /etc/postfix/tls/chainfix`
-    // for `/etc/postfix/tls`), the last run's output and backups are not read as inputs: a
-    // renewed certificate would otherwise meet its predecessor there.
-    let analysis = analyse_files(config, std::slice::from_ref(&args.out))?;
-    let mut exit = analysis.exit_for_load();
-    let cases = analysis.cases();
-    let multiple = cases.len() > 1;
-    let names = output_names(&analysis.pool, &cases);
-    let mut results = Vec::new();
-    let mut write_errors = Vec::new();
-    for (case, name) in cases.iter().zip(names) {
-        let mut result = case.result(&analysis.pool);
-        if case.status == Status::Broken {
-            exit = exit.merge(Exit::Findings);
-        }
-        match case.material(&analysis.pool, args.include_root) {
-            Err(why) => {
-                exit = exit.merge(Exit::Findings);
-                result.not_written = Some(why);
-                result.changed = Some(false);
-            }
-            Ok(material) => {
-                let (dir, leaf_options) = if multiple {
-                    let mut o = options.clone();
-                    o.install_dir = o.install_dir.join(&name);
-                    (args.out.join(&name), o)
-                } else {
-                    (args.out.clone(), options.clone())
-                };
-                let (files, failed) = write_outputs(&dir, &material, &leaf_options, &how);
-                if failed.iter().any(|e| e.fatal) {
-                    exit = exit.merge(Exit::Failure);
-                }
-                write_errors.extend(failed);
-                result.changed = Some(files.iter().any(|f| f.action.changed()));
-                result.files = Some(files);
-            }
-        }
-        results.push(result);
-    }
-    emit_report(
-        config,
-        &analysis,
-        results.into_iter().map(|r| Entry::Result(Box::new(r))),
-        write_errors,
-        args.check,
-    )?;
-    Ok(exit)
-}
-
-/// Validates the emit flags; `--install-dir` defaults to the absolute `--out` directory.
-fn emit_options(args: &RepairArgs) -> Result<EmitOptions, AppError> {
-    let targets = Targets::parse(&args.emit).map_err(|e| AppError(format!("--emit: {e}")))?;
-    let pfx_password = match (&args.pfx_password_env, &args.pfx_password_file) {
-        (Some(var), _) => Some(std::env::var(var).map_err(|_| {
-            AppError(format!(
-                "--pfx-password-env {var}: that environment variable is not set"
-            ))
-        })?),
-        (None, Some(file)) => Some(read_password_file(file, "--pfx-password-file")?),
-        (None, None) => None,
-    };
-    let install_dir = match &args.install_dir {
-        // MTAs resolve relative paths from their own working directories (Postfix: the queue
-        // directory), so a relative path in a snippet would point at the wrong file.
-        Some(dir) if !dir.is_absolute() => {
-            return Err(AppError(format!(
-                "--install-dir {}: must be an absolute path (it is written into MTA configuration)",
-                dir.display()
-            )))
-        }
-        Some(dir) => dir.clone(),
-        None => std::path::absolute(&args.out)
-            .map_err(|e| AppError(format!("--out {}: {e}", args.out.display())))?,
-    };
-    // Debian's group by default, set where it exists; a group named on purpose must exist, or
-    // the key would end up unreadable by Exim without a word.
-    let exim_group = match &args.exim_group {
-        Some(group) if targets.exim && write::group_id(group).is_none() => {
-            return Err(AppError(format!(
-                "--exim-group {group}: no such group in /etc/group"
-            )))
-        }
-        Some(group) => group.clone(),
-        None => "Debian-exim".to_string(),
-    };
-    Ok(EmitOptions {
-        install_dir,
-        targets,
-        postfix_legacy: args.postfix_legacy,
-        postfix_single_file: args.postfix_single_file,
-        pfx_password,
-        pfx_legacy: args.pfx_legacy,
-        trust_private_root: args.trust_private_root,
-        exim_group,
-    })
-}
-
-/// Writes (or with `check`, plans) every file; reports failures (and notes: a key that could
-/// not be given to the MTA's group) on stderr, and returns them for the JSON `errors` list.
-fn write_outputs(
-    dir: &Path,
-    material: &Material<'_>,
-    options: &EmitOptions,
-    how: &WriteMode,
-) -> (Vec<WrittenFile>, Vec<FileError>) {
-    let mut out = Vec::new();
-    let files = emit::all_files(material, options);
-    let mut failed = stale_keys(dir, material, &files);
-    for file in files {
-        let path = dir.join(&file.rel);
-        let mut mode = file.mode;
-        let mut gid = file.group.as_deref().and_then(write::group_id);
-        if let (Some(g), Some(name)) = (gid, &file.group) {
-            if !write::may_give_to_group(g) {
-                // Not root and not in the group: owner-only, and the step left to do said.
-                mode = write::FileMode::Secret;
-                gid = None;
-                let message = format!(
-                    "owner-only (0600): this user may not give it to group {name}; as root, run \
-                     chgrp {name} {p} && chmod 0640 {p}",
-                    p = path.display()
-                );
-                eprintln!("chainfix: {}: {message}", path.display());
-                failed.push(FileError {
-                    path: path.display().to_string(),
-                    message,
-                    fatal: false,
-                });
-            }
-        }
-        let target = write::Target {
-            contents: &file.contents,
-            mode,
-            gid,
-            same_content: file.same_content.as_deref(),
-        };
-        let result = if how.check {
-            write::plan_target(&path, &target).map(|action| (action, None))
-        } else {
-            write_one(&path, &target, how.backup_stamp.as_deref())
-        };
-        match result {
-            Ok((action, backup)) => out.push(WrittenFile {
-                path: path.display().to_string(),
-                action,
-                mode: format!("{:04o}", mode.bits()),
-                // Only key material is written with a mode other than 0644.
-                secret: mode != write::FileMode::Public,
-                backup: backup.map(|b| b.display().to_string()),
-            }),
-            Err(e) => {
-                let message = format!("cannot write: {e}");
-                eprintln!("chainfix: {}: {message}", path.display());
-                failed.push(FileError {
-                    path: path.display().to_string(),
-                    message,
-                    fatal: true,
-                });
-            }
-        }
-    }
-    (out, failed)
-}
-
-/// Key files in `dir` that this run does not write (no key is known for the leaf this time)
-/// and that do not hold the leaf's key: left by an earlier run for an earlier certificate, they
-/// would be deployed beside a chain they do not match. They are reported, not removed.
-fn stale_keys(dir: &Path, material: &Material<'_>, files: &[emit::OutputFile]) -> Vec<FileError> {
-    const KEY_FILES: [&str; 3] = ["privkey.pem", emit::exim::KEY, emit::postfix::SINGLE_FILE];
-    let mut stale = Vec::new();
-    for rel in KEY_FILES {
-        let path = dir.join(rel);
-        if files.iter().any(|f| f.rel == Path::new(rel))
-            || std::fs::symlink_metadata(&path).is_err()
-        {
-            continue;
-        }
-        let leaf = material.leaf.public_key_id();
-        let loaded = load::load_paths(std::slice::from_ref(&path), &load::NoPassword);
-        if loaded
-            .keys
-            .iter()
-            .any(|k| k.key.public_id.as_deref() == Some(leaf.as_slice()))
-        {
-            continue;
-        }
-        let message = "left by an earlier run: it does not hold this certificate's key, and no \
-                       key was found to replace it; remove it, or give the key with --key"
-            .to_string();
-        eprintln!("chainfix: {}: {message}", path.display());
-        stale.push(FileError {
-            path: path.display().to_string(),
-            message,
-            fatal: true,
-        });
-    }
-    stale
-}
-
-/// `--check` and `--backup` for one run.
-struct WriteMode {
-    check: bool,
-    /// UTC time of the run, when backups are kept.
-    backup_stamp: Option<String>,
-}
-
-/// Creates the parent directory, then writes (keeping a backup of content about to change).
-fn write_one(
-    path: &Path,
-    target: &write::Target<'_>,
-    backup_stamp: Option<&str>,
-) -> std::io::Result<(write::WriteOutcome, Option<PathBuf>)> {
-    if let Some(parent) = path.parent() {
-        write::create_dirs(parent)?;
-    }
-    write::write_keeping(path, target, backup_stamp)
-}
-
-/// One output subdirectory name per leaf (used when there are several): the leaf's name,
-/// made file-name safe, with a fingerprint prefix added when two leaves share a name.
-fn output_names(pool: &Pool, cases: &[LeafCase<'_>]) -> Vec<String> {
-    let names: Vec<String> = cases
-        .iter()
-        .map(|c| emit::file_safe(&pool.cert(c.built.leaf).short_name()))
-        .collect();
-    let mut counts: HashMap<&str, usize> = HashMap::new();
-    for n in &names {
-        *counts.entry(n).or_default() += 1;
-    }
-    cases
-        .iter()
-        .zip(&names)
-        .map(|(c, n)| {
-            if counts[n.as_str()] > 1 {
-                let sha = pool.cert(c.built.leaf).sha256_hex();
-                format!("{n}-{}", &sha[..8])
-            } else {
-                n.clone()
-            }
-        })
-        .collect()
 }
 
 /// How many report entries `inspect` makes at once: enough to keep every core busy, few

@@ -257,6 +257,8 @@ fn failed_result(target: &Target, finding: Finding) -> LeafResult {
         changed: None,
         files: None,
         not_written: None,
+        write_errors: None,
+        stale_files: None,
     }
 }
 

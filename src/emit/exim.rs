@@ -22,7 +22,10 @@ impl Emitter for Exim {
 
     fn files(&self, m: &Material<'_>, o: &EmitOptions) -> Vec<OutputFile> {
         let chain = o.installed("fullchain.pem");
-        let key = o.installed(KEY);
+        // No key, no snippets: Exim would fail every STARTTLS on a missing key file.
+        let Some(key) = o.key_file(m, KEY) else {
+            return Vec::new();
+        };
         let header = format!(
             "# chainfix: Exim TLS settings for {leaf}\n\
              # Leaf: {leaf}, expires {expiry}\n\
@@ -33,8 +36,11 @@ impl Emitter for Exim {
             summary = m.chain_summary(render::comment),
             group = o.exim_group,
         );
-        let missing_key = if m.key.is_none() {
-            format!("# NOTE: chainfix did not find the private key. Put it at {key}.\n")
+        let missing_key = if o.key_path.is_some() {
+            format!(
+                "# The key stays where it is ({}); chainfix did not write it.\n",
+                render::comment(&key)
+            )
         } else {
             String::new()
         };
@@ -53,9 +59,13 @@ impl Emitter for Exim {
              tls_privatekey = {key}\n"
         );
         let macros = format!(
-            "{header}{missing_key}# Debian split configuration: save as /etc/exim4/conf.d/main/00_chainfix_tls\n\
-             # (or append to /etc/exim4/exim4.conf.localmacros), then run:\n\
-             #   update-exim4.conf && systemctl reload exim4\n\
+            "{header}{missing_key}# Debian: the file depends on dc_use_split_config in /etc/exim4/update-exim4.conf.conf.\n\
+             # Single configuration (dc_use_split_config='false', the default): put these lines into\n\
+             #   /etc/exim4/exim4.conf.localmacros (replacing any MAIN_TLS_* or REMOTE_SMTP_* lines there);\n\
+             #   update-exim4.conf never reads conf.d/ in this layout.\n\
+             # Split configuration (dc_use_split_config='true'): save this file as\n\
+             #   /etc/exim4/conf.d/main/00_chainfix_tls\n\
+             # Then, as root: update-exim4.conf && systemctl reload exim4\n\
              MAIN_TLS_ENABLE = yes\n\
              MAIN_TLS_CERTIFICATE = {chain}\n\
              MAIN_TLS_PRIVATEKEY = {key}\n\

@@ -134,12 +134,25 @@ pub struct EmitOptions {
     pub trust_private_root: bool,
     /// Group that must read the Exim key (Debian: `Debian-exim`).
     pub exim_group: String,
+    /// `--key-path`: the key stays at this path on the mail host; no key file is written.
+    pub key_path: Option<PathBuf>,
 }
 
 impl EmitOptions {
     /// The path of an output file on the mail host.
     pub fn installed(&self, rel: &str) -> String {
         self.install_dir.join(rel).display().to_string()
+    }
+
+    /// The path on the mail host of the key a snippet names: `--key-path`, else the key file
+    /// `rel` that this run writes. `None` when neither exists: a snippet naming a key that is
+    /// not there would make the MTA fail (Postfix) or fail every TLS handshake (Exim).
+    pub fn key_file(&self, m: &Material<'_>, rel: &str) -> Option<String> {
+        match (&self.key_path, m.key) {
+            (Some(path), _) => Some(path.display().to_string()),
+            (None, Some(_)) => Some(self.installed(rel)),
+            (None, None) => None,
+        }
     }
 }
 
@@ -175,7 +188,8 @@ pub trait Emitter {
     fn files(&self, material: &Material<'_>, options: &EmitOptions) -> Vec<OutputFile>;
 }
 
-/// Every file for the chosen targets, README.txt last (it lists the others).
+/// Every file for the chosen targets but README.txt, which is made once they are written
+/// ([`readme::readme`]) and lists only the files in place.
 pub fn all_files(material: &Material<'_>, options: &EmitOptions) -> Vec<OutputFile> {
     let t = options.targets;
     let emitters: [(&dyn Emitter, bool); 4] = [
@@ -184,14 +198,11 @@ pub fn all_files(material: &Material<'_>, options: &EmitOptions) -> Vec<OutputFi
         (&exim::Exim, t.exim),
         (&iis::Iis, t.iis),
     ];
-    let mut files: Vec<OutputFile> = emitters
+    emitters
         .iter()
         .filter(|(_, on)| *on)
         .flat_map(|(e, _)| e.files(material, options))
-        .collect();
-    let readme = readme::readme(material, options, &files);
-    files.push(readme);
-    files
+        .collect()
 }
 
 /// Concatenated PEM of `certs`, in order.

@@ -25,7 +25,10 @@ impl Emitter for Postfix {
     }
 
     fn files(&self, m: &Material<'_>, o: &EmitOptions) -> Vec<OutputFile> {
-        let key = o.installed("privkey.pem");
+        // No key, no snippet: main.cf naming a missing key stops smtpd (key-not-found says so).
+        let Some(key) = o.key_file(m, "privkey.pem") else {
+            return Vec::new();
+        };
         let chain = o.installed("fullchain.pem");
         let mut files = Vec::new();
         let mut text = format!(
@@ -38,9 +41,10 @@ impl Emitter for Postfix {
             expiry = m.leaf_expiry(),
             summary = m.chain_summary(render::comment),
         );
-        if m.key.is_none() {
+        if o.key_path.is_some() {
             text.push_str(&format!(
-                "# NOTE: chainfix did not find the private key. Put it at {key} (mode 0600).\n"
+                "# The key stays where it is ({}); chainfix did not write it.\n",
+                render::comment(&key)
             ));
         }
         // `*_tls_chain_files` is a list split on whitespace and commas, with no quoting: a

@@ -9,7 +9,19 @@ use crate::diagnose::{Code, Severity};
 use crate::render::plain;
 use crate::write::FileMode;
 
-pub fn readme(m: &Material<'_>, o: &EmitOptions, files: &[OutputFile]) -> OutputFile {
+/// The file's name in the output directory.
+pub const NAME: &str = "README.txt";
+
+/// README.txt for the files now in place (`written`), naming those that could not be written
+/// (`not_written`, with the reason) and those an earlier run left (`stale`), so that nobody
+/// deploys the directory as if it were whole, or as if every file in it were current.
+pub fn readme(
+    m: &Material<'_>,
+    o: &EmitOptions,
+    written: &[&OutputFile],
+    not_written: &[(PathBuf, String)],
+    stale: &[PathBuf],
+) -> OutputFile {
     let mut s = format!(
         "chainfix repaired the certificate chain of {}\n\
          (expires {}).\n\nChain to serve, in this order:\n",
@@ -53,11 +65,33 @@ pub fn readme(m: &Material<'_>, o: &EmitOptions, files: &[OutputFile]) -> Output
         "\nFiles written (install them under {}):\n",
         o.install_dir.display()
     ));
-    for f in files {
+    for f in written {
         s.push_str(&format!("  {:<34} {}\n", f.rel.display(), describe(f)));
     }
+    if !not_written.is_empty() {
+        s.push_str(
+            "\nNOT written (chainfix could not write them; this directory is incomplete, do\n\
+             not deploy it until a run writes them):\n",
+        );
+        for (rel, why) in not_written {
+            s.push_str(&format!(
+                "  {:<34} {}\n",
+                plain::line(&rel.display().to_string()),
+                plain::line(why)
+            ));
+        }
+    }
+    if !stale.is_empty() {
+        s.push_str(
+            "\nLeft by an earlier run of chainfix, NOT part of this repair (do not deploy them;\n\
+             run chainfix again with --prune to remove them):\n",
+        );
+        for rel in stale {
+            s.push_str(&format!("  {}\n", plain::line(&rel.display().to_string())));
+        }
+    }
     s.push_str(&steps(m, o));
-    OutputFile::new(PathBuf::from("README.txt"), s, FileMode::Public)
+    OutputFile::new(PathBuf::from(NAME), s, FileMode::Public)
 }
 
 fn describe(f: &OutputFile) -> &'static str {
@@ -91,34 +125,46 @@ fn steps(m: &Material<'_>, o: &EmitOptions) -> String {
         "\n  Copy this directory to {dir} on the mail server, keeping file modes\n\
          \x20 (for example: rsync -a, or scp -p).\n"
     ));
-    if m.key.is_none() {
-        s.push_str(&format!(
-            "\n  The private key was not among the inputs: put it at {} (mode 0600)\n\
-             \x20 yourself, or run chainfix again with --key.\n",
-            o.installed("privkey.pem")
-        ));
+    match (&o.key_path, m.key) {
+        (Some(path), _) => s.push_str(&format!(
+            "\n  The private key stays where it is, at {} on the mail server\n\
+             \x20 (--key-path); chainfix wrote no key file.\n",
+            plain::line(&path.display().to_string())
+        )),
+        (None, None) => s.push_str(
+            "\n  [key-not-found] No private key matching the certificate was found, so no key\n\
+             \x20 file and no Postfix or Exim configuration were written (they would name a key\n\
+             \x20 that does not exist). Run chainfix again with --key FILE, or with\n\
+             \x20 --key-path PATH naming where the key is on the mail server.\n",
+        ),
+        (None, Some(_)) => {}
     }
-    if t.postfix {
+    let key_known = o.key_path.is_some() || m.key.is_some();
+    if t.postfix && key_known {
         s.push_str(
             "\n  Postfix:\n\
              \x20   1. Merge postfix/main.cf into /etc/postfix/main.cf (it sets both the server\n\
              \x20      and the client certificate).\n\
-             \x20   2. postfix check && postfix reload\n\
+             \x20   2. As root: postfix check && postfix reload\n\
              \x20   3. Check what is served:\n\
              \x20      openssl s_client -starttls smtp -connect HOST:25 -showcerts </dev/null\n",
         );
     }
-    if t.exim {
+    if t.exim && key_known {
         s.push_str(&format!(
             "\n  Exim:\n\
              \x20   1. Make the key readable by Exim: chgrp {} {key}; chmod 0640 {key}\n\
-             \x20   2. Debian (split or single config): save exim/debian-macros.conf as\n\
-             \x20      /etc/exim4/conf.d/main/00_chainfix_tls, then\n\
-             \x20      update-exim4.conf && systemctl reload exim4\n\
+             \x20   2. Debian: see dc_use_split_config in /etc/exim4/update-exim4.conf.conf.\n\
+             \x20      Single configuration ('false', the default): put the lines of\n\
+             \x20      exim/debian-macros.conf into /etc/exim4/exim4.conf.localmacros\n\
+             \x20      (replacing any MAIN_TLS_* or REMOTE_SMTP_* lines already there).\n\
+             \x20      Split configuration ('true'): save exim/debian-macros.conf as\n\
+             \x20      /etc/exim4/conf.d/main/00_chainfix_tls\n\
+             \x20      Then, as root: update-exim4.conf && systemctl reload exim4\n\
              \x20      Other systems: put exim/main.conf in the main section and the options in\n\
              \x20      exim/transport.conf into the remote_smtp transport, then exim -bV.\n",
             o.exim_group,
-            key = o.installed(exim::KEY)
+            key = plain::line(&o.key_file(m, exim::KEY).unwrap_or_default())
         ));
     }
     if t.iis {
@@ -138,10 +184,13 @@ fn steps(m: &Material<'_>, o: &EmitOptions) -> String {
         }
     }
     if t.pem && !t.postfix && !t.exim {
+        let key = o
+            .key_file(m, "privkey.pem")
+            .unwrap_or_else(|| "the certificate's private key (not written)".into());
         s.push_str(&format!(
             "\n  Point your server at {} (certificate chain) and {} (key).\n",
             o.installed("fullchain.pem"),
-            o.installed("privkey.pem")
+            plain::line(&key)
         ));
     }
     s

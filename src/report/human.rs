@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use super::{LeafResult, Report, WrittenFile};
+use super::{FileError, LeafResult, Report, StaleFile, WrittenFile};
 use crate::diagnose::{Severity, Status};
 use crate::render::plain;
 use crate::write::WriteOutcome;
@@ -150,21 +150,29 @@ fn print_result(r: &LeafResult, check: bool, out: &mut dyn Write) -> io::Result<
         writeln!(out, "  nothing written: {}", plain::line(why))?;
     }
     if let Some(files) = &r.files {
+        let failures = r.write_errors.as_deref().unwrap_or_default();
         let remaining: Vec<&str> = r
             .problems
             .iter()
             .filter(|p| p.severity == Severity::Error && !p.repairable)
             .map(|p| p.code.as_str())
             .collect();
-        if remaining.is_empty() {
+        if !failures.is_empty() {
+            print_failures(failures, check, out)?;
+        } else if remaining.is_empty() {
             writeln!(out, "  after repair: no error remains")?;
-        } else {
+        }
+        if !remaining.is_empty() {
             writeln!(out, "  after repair, still wrong: {}", remaining.join(", "))?;
         }
         let verb = if check { "would write" } else { "wrote" };
         let changed: Vec<&WrittenFile> = files.iter().filter(|f| f.action.changed()).collect();
-        if changed.is_empty() {
+        let stale = r.stale_files.as_deref().unwrap_or_default();
+        let pruned = stale.iter().any(|f| f.action != "kept");
+        if changed.is_empty() && failures.is_empty() && !pruned {
             writeln!(out, "  files: all up to date, nothing changed")?;
+        } else if changed.is_empty() {
+            writeln!(out, "  {verb}: no file")?;
         } else {
             writeln!(out, "  {verb}:")?;
             for f in changed {
@@ -186,6 +194,75 @@ fn print_result(r: &LeafResult, check: bool, out: &mut dyn Write) -> io::Result<
                 }
             }
         }
+    }
+    if let Some(stale) = &r.stale_files {
+        print_stale(stale, check, out)?;
+    }
+    Ok(())
+}
+
+/// Files `repair` could not write: the repair is not done, whatever else the report says.
+fn print_failures(failures: &[FileError], check: bool, out: &mut dyn Write) -> io::Result<()> {
+    let bad = style::BAD;
+    let (n, files) = match failures.len() {
+        1 => (1, "file"),
+        n => (n, "files"),
+    };
+    let what = if check {
+        "could not be written"
+    } else {
+        "NOT written"
+    };
+    writeln!(
+        out,
+        "  {bad}after repair: INCOMPLETE{bad:#}: {n} {files} {what}; do not deploy this directory"
+    )?;
+    for f in failures {
+        let message = f
+            .message
+            .strip_prefix("cannot write: ")
+            .unwrap_or(&f.message);
+        writeln!(
+            out,
+            "    {}: {}",
+            plain::line(&f.path),
+            plain::line(message)
+        )?;
+    }
+    Ok(())
+}
+
+/// Files an earlier run wrote that this one did not: each with its fate, so that nobody deploys
+/// the folder thinking every file in it is current.
+fn print_stale(stale: &[StaleFile], check: bool, out: &mut dyn Write) -> io::Result<()> {
+    if stale.is_empty() {
+        return Ok(());
+    }
+    let warn = style::WARN;
+    writeln!(
+        out,
+        "  {warn}left by an earlier run{warn:#} (not written by this one; not part of this repair):"
+    )?;
+    for f in stale {
+        let fate = match (f.action, f.reason) {
+            ("removed", _) if check => "would be removed".to_string(),
+            ("removed", _) => "removed".to_string(),
+            ("moved", _) => {
+                let to = f.backup.as_deref().unwrap_or_default();
+                let verb = if check { "would be moved" } else { "moved" };
+                format!("{verb} to {}", plain::line(to))
+            }
+            (_, Some("modified")) => {
+                "kept: edited since chainfix wrote it, so it is yours and never touched".into()
+            }
+            (_, Some("current-key")) => "kept: it holds this certificate's key".into(),
+            (_, Some("unreadable-key")) => {
+                "kept: it holds a key chainfix cannot read (may be this certificate's)".into()
+            }
+            (_, Some("cannot-remove")) => "kept: could not be removed (see above)".into(),
+            _ => "kept: do not deploy it; --prune removes it".into(),
+        };
+        writeln!(out, "    {}  ({fate})", plain::line(&f.path))?;
     }
     Ok(())
 }

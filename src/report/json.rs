@@ -162,6 +162,8 @@ mod tests {
             changed: None,
             files: None,
             not_written: None,
+            write_errors: None,
+            stale_files: None,
         }
     }
 

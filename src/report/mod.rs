@@ -35,7 +35,7 @@ pub struct Report {
     pub errors: Vec<FileError>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct FileError {
     pub path: String,
     pub message: String,
@@ -192,6 +192,29 @@ pub struct LeafResult {
     /// repair only: why nothing was written for this leaf.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_written: Option<String>,
+    /// repair only: the files that could not be written, each with the reason (empty when
+    /// every file is in place). Each is also in the document's `errors`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub write_errors: Option<Vec<FileError>>,
+    /// repair only: files an earlier run wrote here that this run did not write, and what
+    /// became of each.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stale_files: Option<Vec<StaleFile>>,
+}
+
+/// A file an earlier `repair` wrote that this run does not write.
+#[derive(Debug, Clone, Serialize)]
+pub struct StaleFile {
+    pub path: String,
+    /// `kept`, `removed`, or `moved` (to `backup`; with --check, what would be done).
+    pub action: &'static str,
+    /// Why a file is kept: `no-prune` (--prune not given), `modified` (edited since chainfix
+    /// wrote it: no longer chainfix's), `current-key` (holds this certificate's key),
+    /// `unreadable-key` (holds a key chainfix cannot read), `cannot-remove`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
 }
 
 #[cfg(test)]
