@@ -94,7 +94,12 @@ pub fn sha256_of(path: &Path) -> Option<String> {
     }
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes).ok()?;
-    Some(hex(&Sha256::digest(&bytes)))
+    Some(sha256_hex(&bytes))
+}
+
+/// The SHA-256 of `bytes` as the manifest writes it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
 }
 
 fn hex(bytes: &[u8]) -> String {

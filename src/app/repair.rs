@@ -263,9 +263,9 @@ fn write_outputs(
         .map(|i| i.entry.path.clone())
         .collect();
     let readme = emit::readme::readme(material, options, &in_place, &not_written, &left);
-    let mut written: Vec<&Path> = in_place.iter().map(|f| f.rel.as_path()).collect();
+    let mut written: Vec<&emit::OutputFile> = in_place.clone();
     if write_file(dir, &readme, how, &mut out).is_ok() {
-        written.push(readme.rel.as_path());
+        written.push(&readme);
     }
 
     let (stale_report, stale_errors) =
@@ -274,12 +274,14 @@ fn write_outputs(
     out.errors.extend(stale_errors.iter().cloned());
     out.failures.extend(stale_errors);
 
-    if !how.check && dir.is_dir() {
+    // With --check the manifest is planned too, so that a dry run lists the same files as
+    // the run it previews.
+    if how.check || dir.is_dir() {
         let mut entries: Vec<manifest::Entry> = written
             .iter()
-            .filter_map(|rel| {
-                manifest::sha256_of(&dir.join(rel)).map(|sha256| manifest::Entry {
-                    path: rel.to_path_buf(),
+            .filter_map(|file| {
+                manifest_hash(dir, file, how.check).map(|sha256| manifest::Entry {
+                    path: file.rel.clone(),
                     sha256,
                 })
             })
@@ -304,6 +306,25 @@ fn write_outputs(
         let _ = write_file(dir, &record, how, &mut out);
     }
     out
+}
+
+/// The SHA-256 the manifest records for `file`: of the bytes on disk after a real run; with
+/// `check`, of the bytes the run would leave (the existing ones where a file whose bytes differ
+/// on every run, the PFX, already holds the same content).
+fn manifest_hash(dir: &Path, file: &emit::OutputFile, check: bool) -> Option<String> {
+    let path = dir.join(&file.rel);
+    if !check {
+        return manifest::sha256_of(&path);
+    }
+    let kept = file
+        .same_content
+        .as_ref()
+        .zip(std::fs::read(&path).ok())
+        .filter(|(same, old)| same(old))
+        .map(|(_, old)| old);
+    Some(manifest::sha256_hex(
+        kept.as_deref().unwrap_or(&file.contents),
+    ))
 }
 
 /// Writes (or plans) one file into `dir`, recording the outcome in `out`; on failure, returns
