@@ -101,12 +101,6 @@ fn print_result(r: &LeafResult, check: bool, out: &mut dyn Write) -> io::Result<
             c.sha256.get(..16).unwrap_or(&c.sha256),
             plain::line(&c.source.to_string())
         )?;
-        if c.signature == Some("unverifiable") {
-            writeln!(
-                out,
-                "       signature not verifiable; linked by name and key id"
-            )?;
-        }
     }
     if !r.alternatives.is_empty() {
         writeln!(out, "  other paths, not chosen:")?;

@@ -109,8 +109,8 @@ pub struct ChainItem {
     /// `leaf`, `intermediate` or `root`.
     pub role: &'static str,
     pub source: SourceView,
-    /// How this certificate's signature was checked against the next one: `verified`,
-    /// `unverifiable`, or absent for the last certificate.
+    /// How this certificate's signature was checked against the next one: always
+    /// `verified` (an unverifiable signature is no link), absent for the last certificate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<&'static str>,
 }
