@@ -3,15 +3,17 @@
 //!
 //! Receivers verify every algorithm real chains carry, including broken ones (OpenSSL 3 checks
 //! an MD5 signature, then refuses it at security level 1 and up), so a link must be verified
-//! before it is judged: "weak but genuine" and "forged" are different findings. ring verifies
-//! the common cases (RSA PKCS#1 v1.5 with SHA-1/SHA-2 and a 1024 to 8192-bit key, RSA-PSS with
-//! the salt as long as the hash, ECDSA on P-256/P-384 with SHA-256/SHA-384, Ed25519); the
-//! RustCrypto crates verify what ring refuses (MD2, MD5 and SHA-224, RSA keys outside ring's
-//! sizes, RSA-PSS with any salt length and mask hash, ECDSA on P-521 or with SHA-1/SHA-224/SHA-512). What
-//! neither verifies (Ed448, DSA, unknown algorithms and curves, RSA-PSS with a mask but MGF1)
-//! is [`SigCheck::Unverifiable`]: not a link. RSA-PSS past ring's profile is checked by
-//! EMSA-PSS-VERIFY written out here over the `rsa` crate's arithmetic, so that the mask may use
-//! another hash than the message, as OpenSSL allows.
+//! before it is judged: "weak but genuine" and "forged" are different findings.
+//!
+//! - ring verifies the common cases: RSA PKCS#1 v1.5 with SHA-1/SHA-2 and a 1024 to 8192-bit
+//!   key, RSA-PSS with the salt as long as the hash, ECDSA on P-256/P-384 with
+//!   SHA-256/SHA-384, Ed25519.
+//! - The RustCrypto crates verify what ring refuses: MD2, MD5 and SHA-224, RSA keys outside
+//!   ring's sizes, ECDSA on P-521 or with SHA-1/SHA-224/SHA-512. RSA-PSS past ring's profile
+//!   (any salt length, an MGF1 hash other than the message hash, as OpenSSL allows) is checked
+//!   by EMSA-PSS-VERIFY (RFC 8017 §9.1.2), written out here over the `rsa` crate's arithmetic.
+//! - What neither verifies (Ed448, DSA, unknown algorithms and curves, RSA-PSS with a mask but
+//!   MGF1) is [`SigCheck::Unverifiable`]: not a link.
 
 use std::fmt;
 

@@ -3,16 +3,19 @@
 //! other path lost. The order of preference is:
 //! 1. ends at a trust anchor;
 //! 2. fewest defects receivers refuse ([`super::rules`]: CA constraints, purpose, name
-//!    constraints, flaws, validity at `now`, weak signatures and keys);
-//! 3. (unused)
-//! 4. fewest certificates the server does not present (a working presented chain is kept,
+//!    constraints, flaws, validity at `now`, weak signatures and keys; only paths from the
+//!    lenient search have any);
+//! 3. fewest certificates the server does not present (a working presented chain is kept,
 //!    even when the pool holds another copy of an intermediate);
-//! 5. no intermediate expires before the leaf;
-//! 6. strongest signature algorithms and keys;
-//! 7. shortest;
-//! 8. ends at the trust store's own certificate rather than a cross-signed copy with the
+//! 4. no intermediate expires before the leaf;
+//! 5. strongest signature algorithms and keys;
+//! 6. shortest;
+//! 7. ends at the trust store's own certificate rather than a cross-signed copy with the
 //!    same subject and key (which is trusted too, RFC 5280 §6.1.1, but is not the root);
-//! 9. (tie) lowest fingerprints, so the choice never depends on input order.
+//! 8. (tie) lowest fingerprints, so the choice never depends on input order.
+//!
+//! Paths the strict search cut ([`Outcome::pruned`]) are listed among the losers with the
+//! defect that cut them.
 
 use crate::cert::{Certificate, Hash, KeyKind};
 use crate::pool::{Id, Pool};
