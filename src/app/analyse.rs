@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 
 use super::Config;
 use crate::cert::Certificate;
-use crate::chain::{self, Budget, Choice, Model, Role, SigCache, Violation};
+use crate::chain::{self, Budget, Choice, Model, Role, SigCache};
 use crate::diagnose::{self, Case, Finding, KeyIndex, KeyStatus, Status};
 use crate::emit::Material;
 use crate::exit::Exit;
@@ -87,7 +87,6 @@ impl Analysis {
         let choice = chain::choose(&built.outcome, &self.pool, &self.model(), &built.presented)
             .expect("every built leaf has a path");
         let key = self.keys.status(cert, &built.located.path);
-        let defects = chain::rules::path_defects(&self.pool, &choice.best.ids, &self.model());
         let case = Case {
             pool: &self.pool,
             leaf: built.leaf,
@@ -98,7 +97,7 @@ impl Analysis {
             key: &key,
             budget: &self.budget,
             model: self.model(),
-            defects: &defects,
+            defects: &choice.defects,
             warn_days: self.warn_days,
             host: self.hosts.get(built.group).and_then(Option::as_deref),
         };
@@ -107,7 +106,6 @@ impl Analysis {
         LeafCase {
             built,
             choice,
-            defects,
             key,
             problems,
             status,
@@ -138,8 +136,6 @@ impl Analysis {
 pub(super) struct LeafCase<'a> {
     pub built: &'a Built,
     pub choice: Choice,
-    /// What the model receiver refuses in the chosen path.
-    pub defects: Vec<Violation>,
     pub key: KeyStatus,
     pub problems: Vec<Finding>,
     pub status: Status,
@@ -184,7 +180,7 @@ impl<'a> LeafCase<'a> {
             });
         }
         // A chain the model receiver refuses is never written as a fix.
-        if let Some(first) = self.defects.first() {
+        if let Some(first) = self.choice.defects.first() {
             return Err(format!(
                 "{}; writing the chain would deploy one that receivers reject",
                 chain::rules::describe(first, pool)

@@ -114,7 +114,6 @@ pub fn judge(q: &Question<'_>) -> Result<Judgement, JudgeError> {
     // The peer sends the leaf; the intermediates are a pool, as `--intermediates` is.
     let presented = [leaf_id];
     let choice = chain::choose(&outcome, &pool, &model, &presented).ok_or(JudgeError::NoPath)?;
-    let defects = chain::rules::path_defects(&pool, &choice.best.ids, &model);
     let ip_text;
     let host = match q.host {
         Some(Host::Dns(name)) => Some(name),
@@ -134,7 +133,7 @@ pub fn judge(q: &Question<'_>) -> Result<Judgement, JudgeError> {
         key: &KeyStatus::Unknown,
         budget: &budget,
         model,
-        defects: &defects,
+        defects: &choice.defects,
         // Expiry warnings are not a validity question.
         warn_days: 0,
         host,

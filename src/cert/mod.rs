@@ -93,11 +93,9 @@ pub struct Certificate {
     pub dns_names: Vec<String>,
     pub ip_addrs: Vec<IpAddr>,
     pub common_name: Option<String>,
-    /// The outer signatureAlgorithm (RFC 5280 §4.1.1.2).
+    /// The outer signatureAlgorithm (RFC 5280 §4.1.1.2). A TBSCertificate `signature` field
+    /// naming another one is the flaw [`Flaw::SignatureAlgorithmMismatch`].
     pub sig_alg: SigAlg,
-    /// The TBSCertificate's `signature` field names the same algorithm as the outer one, as
-    /// RFC 5280 §4.1.2.3 requires (OpenSSL marks a certificate whose two differ invalid).
-    pub sig_alg_consistent: bool,
     pub key: KeyKind,
     /// SHA-256 of the SubjectPublicKeyInfo: with `subject_key`, the identity RFC 4158 uses for
     /// loop detection and RFC 5280 §6.1.1(d) for trust anchors.
@@ -244,6 +242,8 @@ fn facts(der: &[u8], x: &X509Certificate<'_>) -> Certificate {
         .map(str::to_string);
     let spki = x.public_key();
     let sig_alg = signature::signature_algorithm(x);
+    // RFC 5280 §4.1.2.3: the two must match; OpenSSL marks a certificate whose two differ
+    // invalid.
     let sig_alg_consistent = x.signature_algorithm == x.tbs_certificate.signature;
     // Held for the whole run, a fleet of them: no spare capacity (the issuer's name is shared
     // instead, see `shared`).
@@ -286,7 +286,6 @@ fn facts(der: &[u8], x: &X509Certificate<'_>) -> Certificate {
         ip_addrs,
         common_name,
         sig_alg,
-        sig_alg_consistent,
         key: key_kind(x),
         spki_sha256: Sha256::digest(spki.raw).into(),
     }

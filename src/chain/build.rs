@@ -262,6 +262,7 @@ impl Outcome {
 struct Candidate {
     id: Id,
     on_path: bool,
+    /// What receivers refuse in this issuer there (strict searches only).
     defects: Vec<Violation>,
     /// Not on the path, and (in a strict search) without defects.
     usable: bool,
@@ -360,7 +361,8 @@ impl Search<'_> {
                     let c = pool.cert(p);
                     c.subject_key == cand.subject_key && c.spki_sha256 == cand.spki_sha256
                 });
-                let defects = if on_path {
+                // Only a strict search prunes on defects; a lenient one has no use for them.
+                let defects = if on_path || !self.strict {
                     Vec::new()
                 } else {
                     rules::issuer_defects(pool, &path.ids, id, self.model)

@@ -32,6 +32,8 @@ pub struct Rejected {
 #[derive(Debug, Clone)]
 pub struct Choice {
     pub best: Path,
+    /// What the receiver model refuses in `best` ([`rules::path_defects`]).
+    pub defects: Vec<Violation>,
     pub rejected: Vec<Rejected>,
 }
 
@@ -68,6 +70,7 @@ pub fn choose(outcome: &Outcome, pool: &Pool, model: &Model, presented: &[Id]) -
     }
     Some(Choice {
         best: best.clone(),
+        defects: best_score.defects,
         rejected,
     })
 }
