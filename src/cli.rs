@@ -61,6 +61,8 @@ pub struct InspectArgs {
     pub input: InputArgs,
     #[command(flatten)]
     pub chain: ChainArgs,
+    #[command(flatten)]
+    pub dane: DaneArgs,
 }
 
 #[derive(Debug, Args)]
@@ -69,6 +71,13 @@ pub struct RepairArgs {
     pub input: InputArgs,
     #[command(flatten)]
     pub chain: ChainArgs,
+    #[command(flatten)]
+    pub dane: DaneArgs,
+
+    /// Write the chain even when it would not match the TLSA records given with --tlsa or
+    /// --tlsa-file (DANE senders would defer mail until the new records are published).
+    #[arg(long)]
+    pub accept_dane_break: bool,
 
     /// Directory to write the repaired files into (created if missing).
     #[arg(long, value_name = "DIR")]
@@ -92,8 +101,8 @@ pub struct RepairArgs {
     #[arg(long)]
     pub prune: bool,
 
-    /// Output targets, comma-separated: pem, postfix, exim, iis, or all. Postfix and Exim
-    /// read the PEM files, so they imply pem.
+    /// Output targets, comma-separated: pem, postfix, exim, iis, dane (tlsa.zone, the TLSA
+    /// records to publish), or all. Postfix and Exim read the PEM files, so they imply pem.
     #[arg(long, value_name = "LIST", default_value = "all")]
     pub emit: String,
 
@@ -138,6 +147,19 @@ pub struct RepairArgs {
     /// group given here must exist.
     #[arg(long, value_name = "GROUP")]
     pub exim_group: Option<String>,
+}
+
+/// The DANE TLSA records in force for the MX host (offline: nothing is looked up in DNS).
+#[derive(Debug, Args)]
+pub struct DaneArgs {
+    /// A TLSA record in force: a zone-file line ("_25._tcp.mx.example.com. IN TLSA 3 1 1
+    /// HEX") or its data ("3 1 1 HEX"). Repeatable; all records form one RRset.
+    #[arg(long, value_name = "RECORD")]
+    pub tlsa: Vec<String>,
+
+    /// TLSA records in force, as zone-file lines, from this file (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub tlsa_file: Vec<PathBuf>,
 }
 
 /// What to inspect: files, directories, keys.

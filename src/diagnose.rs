@@ -22,7 +22,9 @@ pub const UNTRUSTED_ROOT_NDR: &str =
     "Exchange Online: 450 4.4.317 Cannot connect to remote server [Message=UntrustedRoot]; \
 as a relay's client certificate: 550 5.7.64 TenantAttribution; Relay Access Denied";
 const EXPIRED_NDR: &str = "Exchange Online: 4.7.322 certificate-expired";
-const HOST_NDR: &str = "Exchange Online: 4.7.325 certificate-host-mismatch";
+pub(crate) const HOST_NDR: &str = "Exchange Online: 4.7.325 certificate-host-mismatch";
+/// What Exchange Online says when the served chain matches none of the DANE TLSA records.
+pub(crate) const DANE_NDR: &str = "Exchange Online: 4.7.323 tlsa-invalid";
 const STARTTLS_NDR: &str = "Exchange Online: 4.7.321 starttls-not-supported \
 (Destination mail server must support TLS to receive mail)";
 const TLS_FAILED_NDR: &str =
@@ -70,6 +72,13 @@ pub enum Code {
     TlsHandshakeFailed,
     ServedDiffersFromDisk,
     KeyNotFound,
+    DaneMismatch,
+    DaneTaNotServed,
+    DaneNameMismatch,
+    DaneUnusableRecord,
+    DaneFragileRecord,
+    DaneRrsetTooLarge,
+    DaneRootServed,
 }
 
 impl Code {
@@ -110,6 +119,13 @@ impl Code {
             Code::TlsHandshakeFailed => "tls-handshake-failed",
             Code::ServedDiffersFromDisk => "served-differs-from-disk",
             Code::KeyNotFound => "key-not-found",
+            Code::DaneMismatch => "dane-mismatch",
+            Code::DaneTaNotServed => "dane-ta-not-served",
+            Code::DaneNameMismatch => "dane-name-mismatch",
+            Code::DaneUnusableRecord => "dane-unusable-record",
+            Code::DaneFragileRecord => "dane-fragile-record",
+            Code::DaneRrsetTooLarge => "dane-rrset-too-large",
+            Code::DaneRootServed => "dane-root-served",
         }
     }
 }

@@ -15,6 +15,8 @@
 //!   until its signature over the child verifies.
 //! * [`diagnose`] turns the difference between what is presented and what was built into
 //!   findings with stable codes.
+//! * [`dane`] judges the presented and the repaired chain against TLSA records the user
+//!   gives (RFC 7672), and chooses the records to publish.
 //! * [`emit`] produces the repaired files; [`write`] puts them on disk atomically.
 //! * [`report`] prints human or JSON output; [`render`] makes certificate text safe for each
 //!   place it is written (reports, Postfix, Exim, PowerShell, file names).
@@ -28,6 +30,7 @@ pub mod asn1;
 pub mod cert;
 pub mod chain;
 pub mod cli;
+pub mod dane;
 pub mod diagnose;
 pub mod emit;
 pub mod exit;

@@ -36,6 +36,9 @@ pub(super) struct Analysis {
     now: i64,
     role: Role,
     warn_days: i64,
+    /// `--tlsa`, `--tlsa-file` and `--accept-dane-break`.
+    dane: Option<Arc<crate::dane::RecordSet>>,
+    accept_dane_break: bool,
     pub problems: Vec<FileProblem>,
     pub input_certs: usize,
 }
@@ -101,7 +104,15 @@ impl Analysis {
             warn_days: self.warn_days,
             host: self.hosts.get(built.group).and_then(Option::as_deref),
         };
-        let problems = diagnose::diagnose(&case);
+        let mut problems = diagnose::diagnose(&case);
+        let dane = self
+            .dane
+            .as_ref()
+            .map(|set| self.assess_dane(set, built, &choice));
+        if let Some(a) = &dane {
+            problems.extend(a.findings.iter().cloned());
+            problems.sort_by_key(|f| f.severity);
+        }
         let status = Status::of(&problems);
         LeafCase {
             built,
@@ -109,7 +120,32 @@ impl Analysis {
             key,
             problems,
             status,
+            dane,
         }
+    }
+
+    /// The leaf's presented and chosen chains against the TLSA records in force.
+    fn assess_dane(
+        &self,
+        set: &crate::dane::RecordSet,
+        built: &Built,
+        choice: &Choice,
+    ) -> crate::dane::Assessment {
+        let certs = |ids: &[Id]| -> Vec<&Certificate> {
+            ids.iter().map(|&id| self.pool.cert(id).as_ref()).collect()
+        };
+        let mut presented = vec![built.located.cert.as_ref()];
+        presented.extend(
+            certs(&built.presented)
+                .into_iter()
+                .filter(|c| c.sha256 != built.located.cert.sha256),
+        );
+        let chains = crate::dane::assess::Chains {
+            presented,
+            path: certs(&choice.best.ids),
+            ends_at_root: choice.best.ends_at_root(&self.pool),
+        };
+        crate::dane::assess(set, &chains, self.now, self.accept_dane_break)
     }
 
     /// Every leaf, diagnosed on all cores, in leaf order.
@@ -139,13 +175,15 @@ pub(super) struct LeafCase<'a> {
     pub key: KeyStatus,
     pub problems: Vec<Finding>,
     pub status: Status,
+    /// The DANE verdicts, when TLSA records were given.
+    pub dane: Option<crate::dane::Assessment>,
 }
 
 impl<'a> LeafCase<'a> {
     /// The leaf's entry in the report.
     pub fn result(&self, pool: &Pool) -> LeafResult {
         let b = self.built;
-        leaf_result(
+        let mut result = leaf_result(
             pool,
             &b.located,
             &b.presented,
@@ -153,7 +191,9 @@ impl<'a> LeafCase<'a> {
             &self.key,
             self.problems.clone(),
             self.status,
-        )
+        );
+        result.dane = self.dane.as_ref().map(|a| a.view.clone());
+        result
     }
 
     /// The chain to write, or why none can be written.
@@ -370,6 +410,8 @@ pub(super) fn analyse(
         now: config.now,
         role: config.role,
         warn_days: config.warn_days,
+        dane: config.dane.clone(),
+        accept_dane_break: config.accept_dane_break,
         problems,
         input_certs: inputs.len(),
     }
@@ -542,5 +584,6 @@ fn leaf_result(
         not_written: None,
         write_errors: None,
         stale_files: None,
+        dane: None,
     }
 }

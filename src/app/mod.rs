@@ -6,6 +6,7 @@
 
 mod analyse;
 use analyse::Analysis;
+mod dane;
 mod generate;
 pub mod judge;
 mod manifest;
@@ -52,6 +53,10 @@ pub struct Config {
     pub now: i64,
     /// The end of the connection the certificate is judged for.
     pub role: crate::chain::Role,
+    /// `--tlsa`, `--tlsa-file`: the TLSA records in force (inspect, repair).
+    pub dane: Option<std::sync::Arc<crate::dane::RecordSet>>,
+    /// `--accept-dane-break` (repair).
+    pub accept_dane_break: bool,
 }
 
 impl Config {
@@ -100,6 +105,8 @@ impl Config {
             },
             json: a.json,
             now,
+            dane: None,
+            accept_dane_break: false,
         })
     }
 }
@@ -136,11 +143,15 @@ impl PasswordSource for Passwords {
 pub fn run(cli: Cli) -> Result<ExitCode, AppError> {
     match cli.command {
         Command::Inspect(args) => {
-            inspect(&Config::from_args(Some(&args.input), &args.chain)?).map(Exit::code)
+            let mut config = Config::from_args(Some(&args.input), &args.chain)?;
+            config.dane = dane::records(&args.dane, config.host.as_deref())?;
+            inspect(&config).map(Exit::code)
         }
         Command::Repair(args) => {
-            repair::repair(&Config::from_args(Some(&args.input), &args.chain)?, &args)
-                .map(Exit::code)
+            let mut config = Config::from_args(Some(&args.input), &args.chain)?;
+            config.dane = dane::records(&args.dane, config.host.as_deref())?;
+            config.accept_dane_break = args.accept_dane_break;
+            repair::repair(&config, &args).map(Exit::code)
         }
         Command::Probe(args) => probe::probe(&args),
         Command::Generate(args) => generate::generate(&args.what).map(Exit::code),

@@ -259,6 +259,7 @@ fn failed_result(target: &Target, finding: Finding) -> LeafResult {
         not_written: None,
         write_errors: None,
         stale_files: None,
+        dane: None,
     }
 }
 

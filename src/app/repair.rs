@@ -18,7 +18,12 @@ use crate::report::{FileError, StaleFile, WrittenFile};
 use crate::write;
 
 pub(super) fn repair(config: &Config, args: &RepairArgs) -> Result<Exit, AppError> {
-    let options = emit_options(args)?;
+    let mut options = emit_options(args)?;
+    if let Some(set) = &config.dane {
+        options.tlsa_owner = set.host.clone().or_else(|| options.tlsa_owner.take());
+        options.tlsa_port = set.port;
+        options.tlsa_ttl = set.ttl;
+    }
     let how = WriteMode {
         check: args.check,
         prune: args.prune,
@@ -46,7 +51,13 @@ pub(super) fn repair(config: &Config, args: &RepairArgs) -> Result<Exit, AppErro
         if case.status == Status::Broken {
             exit = exit.merge(Exit::Findings);
         }
-        match case.material(&analysis.pool, args.include_root) {
+        // A DANE-TA record naming the root needs the root served (RFC 7672 §3.1.2).
+        let serve_root = case.dane.as_ref().is_some_and(|d| d.view.serves_root);
+        let material = match case.dane.as_ref().filter(|d| d.blocks_write) {
+            Some(_) => Err(DANE_BREAK.to_string()),
+            None => case.material(&analysis.pool, args.include_root || serve_root),
+        };
+        match material {
             Err(why) => {
                 exit = exit.merge(Exit::Findings);
                 result.not_written = Some(why);
@@ -91,6 +102,12 @@ pub(super) fn repair(config: &Config, args: &RepairArgs) -> Result<Exit, AppErro
     )?;
     Ok(exit)
 }
+
+/// Why `repair` wrote nothing for a chain that fails the TLSA records in force.
+const DANE_BREAK: &str = "the chain would not match the TLSA records in force, and DANE senders \
+would defer mail to this host (Exchange Online 4.7.323); publish the records listed under \
+DANE (JSON: dane.publish) beside the old ones, wait twice their TTL (RFC 7671 §8.1), then run \
+repair again with them in --tlsa/--tlsa-file, or give --accept-dane-break";
 
 /// No key is known for the leaf and none was named with `--key-path`: the chain is written,
 /// the files that would name a key are not. A warning: the chain itself is repaired.
@@ -186,6 +203,9 @@ fn emit_options(args: &RepairArgs) -> Result<EmitOptions, AppError> {
         pfx_legacy: args.pfx_legacy,
         trust_private_root: args.trust_private_root,
         exim_group,
+        tlsa_owner: args.chain.host.clone(),
+        tlsa_port: 25,
+        tlsa_ttl: None,
     })
 }
 

@@ -181,6 +181,12 @@ impl Certificate {
         self.not_before <= now && now <= self.not_after
     }
 
+    /// The DER SubjectPublicKeyInfo (what a DANE selector 1 record hashes, RFC 6698 §2.1.2).
+    /// `None` only for DER the quick walker does not read (lengths in more than 4 bytes).
+    pub fn spki_der(&self) -> Option<&[u8]> {
+        subject_and_spki(&self.der).map(|[_, spki]| spki.raw)
+    }
+
     pub fn to_pem(&self) -> String {
         ::pem::encode_config(
             &::pem::Pem::new("CERTIFICATE", self.der.clone()),

@@ -5,6 +5,7 @@
 //! the directory chainfix writes into, so the snippets can be copied as they are.
 
 pub mod bundle;
+pub mod dane;
 pub mod exim;
 pub mod iis;
 pub mod postfix;
@@ -70,6 +71,8 @@ pub struct Targets {
     pub postfix: bool,
     pub exim: bool,
     pub iis: bool,
+    /// `tlsa.zone`: the DANE TLSA records to publish.
+    pub dane: bool,
 }
 
 impl Targets {
@@ -78,6 +81,7 @@ impl Targets {
         postfix: true,
         exim: true,
         iis: true,
+        dane: true,
     };
 
     /// Parses `pem,postfix,exim,iis` (any subset, any order). Postfix and Exim read the PEM
@@ -88,6 +92,7 @@ impl Targets {
             postfix: false,
             exim: false,
             iis: false,
+            dane: false,
         };
         for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             match item {
@@ -95,10 +100,11 @@ impl Targets {
                 "postfix" => t.postfix = true,
                 "exim" => t.exim = true,
                 "iis" => t.iis = true,
+                "dane" => t.dane = true,
                 "all" => t = Targets::ALL,
                 other => {
                     return Err(format!(
-                        "unknown target {other:?}; choose from pem, postfix, exim, iis, all"
+                        "unknown target {other:?}; choose from pem, postfix, exim, iis, dane, all"
                     ))
                 }
             }
@@ -108,8 +114,9 @@ impl Targets {
             postfix: false,
             exim: false,
             iis: false,
+            dane: false,
         }) {
-            return Err("no target given; choose from pem, postfix, exim, iis, all".into());
+            return Err("no target given; choose from pem, postfix, exim, iis, dane, all".into());
         }
         t.pem |= t.postfix || t.exim;
         Ok(t)
@@ -136,6 +143,12 @@ pub struct EmitOptions {
     pub exim_group: String,
     /// `--key-path`: the key stays at this path on the mail host; no key file is written.
     pub key_path: Option<PathBuf>,
+    /// The MX host of `tlsa.zone`'s owner name: the TLSA records' owner, else `--host`.
+    pub tlsa_owner: Option<String>,
+    /// The port of that owner name (`_25._tcp`).
+    pub tlsa_port: u16,
+    /// The TTL of the records in force, for the rollover steps.
+    pub tlsa_ttl: Option<u32>,
 }
 
 impl EmitOptions {
@@ -192,11 +205,12 @@ pub trait Emitter {
 /// ([`readme::readme`]) and lists only the files in place.
 pub fn all_files(material: &Material<'_>, options: &EmitOptions) -> Vec<OutputFile> {
     let t = options.targets;
-    let emitters: [(&dyn Emitter, bool); 4] = [
+    let emitters: [(&dyn Emitter, bool); 5] = [
         (&bundle::Bundle, t.pem),
         (&postfix::Postfix, t.postfix),
         (&exim::Exim, t.exim),
         (&iis::Iis, t.iis),
+        (&dane::Dane, t.dane),
     ];
     emitters
         .iter()

@@ -112,6 +112,7 @@ fn describe(f: &OutputFile) -> &'static str {
         "iis/root.cer" => "the private root (--trust-private-root)",
         iis::PFX => "key + leaf + intermediates for Windows (0600)",
         iis::SCRIPT => "PowerShell script that installs the chain on Windows",
+        super::dane::NAME => "DANE TLSA records to publish for this chain, with the rollover steps",
         _ if name.starts_with("iis/intermediate-") => "an intermediate CA, DER",
         _ => "",
     }

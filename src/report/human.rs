@@ -140,6 +140,9 @@ fn print_result(r: &LeafResult, check: bool, out: &mut dyn Write) -> io::Result<
             }
         }
     }
+    if let Some(d) = &r.dane {
+        super::dane::print(d, out)?;
+    }
     if let Some(why) = &r.not_written {
         writeln!(out, "  nothing written: {}", plain::line(why))?;
     }

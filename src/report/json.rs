@@ -164,6 +164,7 @@ mod tests {
             not_written: None,
             write_errors: None,
             stale_files: None,
+            dane: None,
         }
     }
 

@@ -7,6 +7,7 @@
 //! format writes it through [`crate::render::plain`], so a name cannot start a line of its own.
 
 mod brief;
+mod dane;
 mod human;
 mod json;
 pub mod nagios;
@@ -200,6 +201,10 @@ pub struct LeafResult {
     /// became of each.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stale_files: Option<Vec<StaleFile>>,
+    /// With `--tlsa`/`--tlsa-file`: the verdict of each TLSA record for the presented chain
+    /// and for the chain repair writes, and the records to publish.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dane: Option<crate::dane::assess::View>,
 }
 
 /// A file an earlier `repair` wrote that this run does not write.
