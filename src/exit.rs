@@ -29,7 +29,8 @@ pub const EXIT_CODES_HELP: &str = "Exit status:
      complete chain for every leaf and no error finding remains (a chain-only repair
      too: with --key-path, or without a key, warning key-not-found)
   1  error findings remain (inspect: any error finding; repair: a chain that cannot be
-     completed, an expired or mismatched certificate, a wrong key, ...)
+     completed, an expired or mismatched certificate, a wrong key, a chain that would not
+     match the TLSA records given (nothing written; --accept-dane-break writes it), ...)
   2  operational failure: bad usage, an unreadable or damaged input file, a wrong PFX
      password, no certificate found, or an output file that could not be written";
 

@@ -343,6 +343,33 @@ fn unusable_pkix_records_are_warned_about_and_give_no_protection() {
 }
 
 #[test]
+fn an_rrset_above_twelve_records_is_warned_about() {
+    let env = TestEnv::new();
+    let pki = Pki::new();
+    pki.write(&env);
+    let good = record(&env, 3, &pki.leaf.pem, 1, 1);
+    // 12 records are fine; a 13th is more than some senders process.
+    let mut text = String::new();
+    for i in 0..12 {
+        text.push_str(&format!("_25._tcp.{HOST}. IN TLSA 3 1 1 {i:064x}\n"));
+    }
+    env.write(
+        "twelve.txt",
+        format!("{text}_25._tcp.{HOST}. IN TLSA {good}\n"),
+    );
+    let out = inspect(&env, &["served.pem"], &["--tlsa-file", "twelve.txt"]);
+    out.assert_status(0);
+    let report = out.json();
+    assert!(
+        has(&report, "dane-rrset-too-large", "warning"),
+        "{report:#}"
+    );
+    env.write("one.txt", format!("_25._tcp.{HOST}. IN TLSA {good}\n"));
+    let out = inspect(&env, &["served.pem"], &["--tlsa-file", "one.txt"]);
+    assert!(!has(&out.json(), "dane-rrset-too-large", "warning"));
+}
+
+#[test]
 fn dane_ee_ignores_the_expiry_of_the_leaf() {
     let env = TestEnv::new();
     let pki = Pki::new();

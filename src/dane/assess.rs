@@ -124,8 +124,9 @@ pub fn assess(set: &RecordSet, chains: &Chains<'_>, now: i64, accept_break: bool
         let fix = match w_set {
             SetVerdict::Authenticated => " The chain chainfix writes matches: repair fixes this.",
             _ => {
-                " Nor does the chain chainfix would write; publish the records in tlsa.zone \
-                  (RFC 7671 §8: beside the old ones, then wait twice the TTL)."
+                " Nor does the chain chainfix would write; publish the records listed under \
+                 DANE (repair writes them to tlsa.zone) beside the old ones, then wait twice \
+                 the TTL (RFC 7671 §8.1)."
             }
         };
         let mut f = finding(

@@ -49,10 +49,10 @@ impl RecordSet {
     ) -> Result<RecordSet, String> {
         let mut records = Vec::new();
         for (i, value) in values.iter().enumerate() {
-            record::parse_text(value, &format!("--tlsa #{}", i + 1), &mut records)?;
+            record::parse_text(value, &format!("--tlsa #{}", i + 1), false, &mut records)?;
         }
         for (label, text) in files {
-            record::parse_text(text, label, &mut records)?;
+            record::parse_text(text, label, true, &mut records)?;
         }
         if records.is_empty() {
             return Err("no TLSA record given (only comments and blank lines)".into());

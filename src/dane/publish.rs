@@ -137,19 +137,22 @@ pub fn recommend(leaf: &Certificate, issuer: Option<&Certificate>) -> Vec<Sugges
                     data: from_table_hex(i.spki_sha256),
                 },
                 record: format!("2 1 1 {}", i.spki_sha256),
-                why: format!(
-                    "DANE-TA of {} {}{}: {} picks the issuing intermediate at random at each \
-                     renewal, so every one of its {} intermediates is listed",
-                    i.ca,
-                    i.name,
-                    if i.spki_sha256 == issuer_hash {
-                        " (the current issuer)"
-                    } else {
-                        ""
-                    },
-                    i.ca,
-                    if ecdsa { "ECDSA" } else { "RSA" },
-                ),
+                why: if i.spki_sha256 == issuer_hash {
+                    format!(
+                        "DANE-TA of {} {} (the current issuer): {} picks the issuing \
+                         intermediate at random at each renewal, so every one of its {} \
+                         intermediates is listed",
+                        i.ca,
+                        i.name,
+                        i.ca,
+                        if ecdsa { "ECDSA" } else { "RSA" },
+                    )
+                } else {
+                    format!(
+                        "DANE-TA of {} {}, which may issue the next renewal",
+                        i.ca, i.name
+                    )
+                },
             });
         }
     } else {

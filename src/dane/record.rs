@@ -234,9 +234,16 @@ pub struct Owner {
     pub absolute: bool,
 }
 
-/// Parses the records of `text`, read from `label` (a file name, or `--tlsa N`), into `out`.
-/// Errors name the line.
-pub fn parse_text(text: &str, label: &str, out: &mut Vec<Record>) -> Result<(), String> {
+/// Parses the records of `text`, read from `label` (a file name, or `--tlsa #N`), into `out`.
+/// Errors name the line: `LABEL:LINE`, or just `LABEL` for a one-line `--tlsa` value
+/// (`numbered` false).
+pub fn parse_text(
+    text: &str,
+    label: &str,
+    numbered: bool,
+    out: &mut Vec<Record>,
+) -> Result<(), String> {
+    let numbered = numbered || text.lines().nth(1).is_some();
     let mut state = ZoneState::default();
     // A logical line: its first physical line's number, whether it started with white space,
     // and its text so far (parentheses let one record span lines, RFC 1035 §5.1).
@@ -268,7 +275,11 @@ pub fn parse_text(text: &str, label: &str, out: &mut Vec<Record>) -> Result<(), 
         entry.2.push_str(&cleaned);
         if depth == 0 {
             if let Some((start, indented, text)) = pending.take() {
-                let at = format!("{label}:{start}");
+                let at = if numbered {
+                    format!("{label}:{start}")
+                } else {
+                    label.to_string()
+                };
                 state
                     .line(&text, indented, &at, out)
                     .map_err(|why| format!("{at}: {why}"))?;
@@ -493,7 +504,7 @@ mod tests {
 
     fn parse(text: &str) -> Result<Vec<Record>, String> {
         let mut out = Vec::new();
-        parse_text(text, "t", &mut out).map(|()| out)
+        parse_text(text, "t", true, &mut out).map(|()| out)
     }
 
     #[test]
