@@ -424,6 +424,17 @@ fn a_dane_ta_root_that_is_not_served_is_served_by_repair() {
     assert_eq!(pem_count(&out_dir.join("fullchain.pem")), 3);
     assert_eq!(pem_count(&out_dir.join("chain.pem")), 2);
 
+    // A 2 1 0 record (the root's whole key) is an anchor without the root being sent.
+    let key = record(&env, 2, &pki.root.pem, 1, 0);
+    let out = inspect(&env, &["served.pem"], &["--tlsa", &key]);
+    out.assert_status(0);
+    assert_eq!(verdicts(&out.json(), "presented"), ["match"]);
+    let key_dir = env.path("key");
+    let out = repair(&env, &["leaf.pem", "leaf.key"], &key_dir, &["--tlsa", &key]);
+    out.assert_status(0);
+    assert_eq!(dane(&out.json())["serves_root"], false);
+    assert_eq!(pem_count(&key_dir.join("fullchain.pem")), 2);
+
     // Without a DANE-TA record for it, the root stays out.
     let plain_dir = env.path("plain");
     repair(&env, &["leaf.pem", "leaf.key"], &plain_dir, &[]).assert_status(0);
@@ -785,6 +796,8 @@ fn openssl_against_postfix_agrees_with_chainfix_on_every_record_set() {
     let int_cross_201 = record(&env, 2, &pki.int_cross.pem, 0, 1);
     let int_cross_211 = record(&env, 2, &pki.int_cross.pem, 1, 1);
     let root_211 = record(&env, 2, &pki.root.pem, 1, 1);
+    // The root's full key: usable as a trust anchor without the root being sent.
+    let root_210 = record(&env, 2, &pki.root.pem, 1, 0);
     let pkix_ta = record(&env, 0, &pki.int.pem, 1, 1);
     let pkix_ee = record(&env, 1, &pki.leaf.pem, 1, 1);
     let stranger = record(&env, 2, &pki.leaf_new_key.pem, 1, 1);
@@ -806,6 +819,7 @@ fn openssl_against_postfix_agrees_with_chainfix_on_every_record_set() {
                 (HOST, vec![int_cross_201.clone()], false),
                 (HOST, vec![int_cross_211.clone()], true),
                 (HOST, vec![root_211.clone()], false),
+                (HOST, vec![root_210.clone()], true),
                 (HOST, vec![pkix_ta.clone(), pkix_ee.clone()], false),
                 (HOST, vec![stranger.clone()], false),
                 (HOST, vec![stranger.clone(), leaf_311.clone()], true),

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::judge::{self, Served, SetVerdict, Verdict};
 use super::publish::{self, Suggestion};
-use super::record::{Selector, Tlsa, Usage};
+use super::record::{Matching, Selector, Tlsa, Usage};
 use super::{HostFrom, RecordSet};
 use crate::cert::Certificate;
 use crate::diagnose::{CertRef, Code, Finding, Severity, DANE_NDR, HOST_NDR};
@@ -81,13 +81,18 @@ pub fn assess(set: &RecordSet, chains: &Chains<'_>, now: i64, accept_break: bool
     let (p_verdicts, p_set) = judge::judge(&tlsas, &presented);
 
     // The written chain: the path without its root, unless a usable DANE-TA record names the
-    // root, which then must be served (RFC 7672 §3.1.2).
+    // root, which then must be served (RFC 7672 §3.1.2). A `2 1 0` record holds the whole key,
+    // which is anchor enough without the certificate (OpenSSL accepts it unserved).
     let root = chains
         .ends_at_root
         .then(|| chains.path[chains.path.len() - 1]);
     let root_record = root.and_then(|r| {
         set.records.iter().find(|rec| {
-            rec.tlsa.unusable().is_none() && rec.tlsa.usage == Usage::DaneTa && rec.tlsa.matches(r)
+            let t = &rec.tlsa;
+            t.unusable().is_none()
+                && t.usage == Usage::DaneTa
+                && !(t.selector == Selector::Spki && t.matching == Matching::Full)
+                && t.matches(r)
         })
     });
     let mut written_certs = chains.path.clone();
