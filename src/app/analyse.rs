@@ -105,10 +105,16 @@ impl Analysis {
             host: self.hosts.get(built.group).and_then(Option::as_deref),
         };
         let mut problems = diagnose::diagnose(&case);
-        let dane = self
-            .dane
-            .as_ref()
-            .map(|set| self.assess_dane(set, built, &choice));
+        let dane = self.dane.as_ref().map(|set| {
+            super::dane::assess(
+                set,
+                &self.pool,
+                built,
+                &choice,
+                self.now,
+                self.accept_dane_break,
+            )
+        });
         if let Some(a) = &dane {
             problems.extend(a.findings.iter().cloned());
             problems.sort_by_key(|f| f.severity);
@@ -122,30 +128,6 @@ impl Analysis {
             status,
             dane,
         }
-    }
-
-    /// The leaf's presented and chosen chains against the TLSA records in force.
-    fn assess_dane(
-        &self,
-        set: &crate::dane::RecordSet,
-        built: &Built,
-        choice: &Choice,
-    ) -> crate::dane::Assessment {
-        let certs = |ids: &[Id]| -> Vec<&Certificate> {
-            ids.iter().map(|&id| self.pool.cert(id).as_ref()).collect()
-        };
-        let mut presented = vec![built.located.cert.as_ref()];
-        presented.extend(
-            certs(&built.presented)
-                .into_iter()
-                .filter(|c| c.sha256 != built.located.cert.sha256),
-        );
-        let chains = crate::dane::assess::Chains {
-            presented,
-            path: certs(&choice.best.ids),
-            ends_at_root: choice.best.ends_at_root(&self.pool),
-        };
-        crate::dane::assess(set, &chains, self.now, self.accept_dane_break)
     }
 
     /// Every leaf, diagnosed on all cores, in leaf order.

@@ -1,13 +1,18 @@
 //! `--tlsa` and `--tlsa-file`: reads the TLSA records in force into one [`RecordSet`] (or says
-//! which line is wrong), before any certificate is read.
+//! which line is wrong), before any certificate is read; and hands each leaf's presented and
+//! chosen chains to [`crate::dane::assess`].
 
 use std::io::Read;
 use std::sync::Arc;
 
+use super::analyse::Built;
 use super::AppError;
+use crate::cert::Certificate;
+use crate::chain::Choice;
 use crate::cli::DaneArgs;
 use crate::dane::record::MAX_FILE_BYTES;
-use crate::dane::RecordSet;
+use crate::dane::{Assessment, RecordSet};
+use crate::pool::{Id, Pool};
 
 /// The records given, or `None` when neither option was used. `host` is `--host`.
 pub(super) fn records(
@@ -38,4 +43,32 @@ pub(super) fn records(
     RecordSet::parse(&args.tlsa, &files, host)
         .map(|set| Some(Arc::new(set)))
         .map_err(|e| AppError(format!("TLSA records: {e}")))
+}
+
+/// The leaf's presented chain (leaf first, then the rest of its file in order) and its chosen
+/// path, judged against the records in force.
+pub(super) fn assess(
+    set: &RecordSet,
+    pool: &Pool,
+    built: &Built,
+    choice: &Choice,
+    now: i64,
+    accept_break: bool,
+) -> Assessment {
+    let certs = |ids: &[Id]| -> Vec<&Certificate> {
+        ids.iter().map(|&id| pool.cert(id).as_ref()).collect()
+    };
+    let leaf = built.located.cert.as_ref();
+    let mut presented = vec![leaf];
+    presented.extend(
+        certs(&built.presented)
+            .into_iter()
+            .filter(|c| c.sha256 != leaf.sha256),
+    );
+    let chains = crate::dane::assess::Chains {
+        presented,
+        path: certs(&choice.best.ids),
+        ends_at_root: choice.best.ends_at_root(pool),
+    };
+    crate::dane::assess(set, &chains, now, accept_break)
 }
