@@ -577,6 +577,26 @@ fn the_written_fragment_parses_back_and_matches_the_written_chain() {
 }
 
 #[test]
+fn a_tlsa_file_over_one_mebibyte_is_refused() {
+    let env = TestEnv::new();
+    let pki = Pki::new();
+    pki.write(&env);
+    let good = record(&env, 3, &pki.leaf.pem, 1, 1);
+    let line = format!("; {}\n", "x".repeat(1000));
+    env.write(
+        "huge.txt",
+        format!("{}3 1 1 {}\n", line.repeat(1100), &good[6..]),
+    );
+    let out = inspect(&env, &["served.pem"], &["--tlsa-file", "huge.txt"]);
+    out.assert_status(2);
+    assert!(
+        out.stderr.contains("larger than 1048576 bytes"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn bad_tlsa_lines_are_errors_naming_the_line() {
     let env = TestEnv::new();
     let pki = Pki::new();
