@@ -303,8 +303,9 @@ fn unusable(
     }
     let all = if p_set == SetVerdict::NoUsableRecords {
         " No record is usable: DANE senders still insist on TLS but do not authenticate the \
-         server (RFC 7672 §2.2; Postfix falls back to its \"encrypt\" level), so DANE \
-         protects nothing. Publish 3 1 1 and 2 1 1 records (tlsa.zone)."
+         server (Postfix at level \"dane\" falls back to \"encrypt\"; at \"dane-only\" it \
+         makes no connection at all), so DANE protects nothing. Publish 3 1 1 and 2 1 1 \
+         records (tlsa.zone)."
     } else {
         " Senders ignore them."
     };

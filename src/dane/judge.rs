@@ -65,8 +65,10 @@ pub enum SetVerdict {
     Authenticated,
     /// Usable records, none matching: DANE senders defer the mail (Exchange Online 4.7.323).
     Failed,
-    /// Only unusable records: senders use TLS without authenticating the server (Postfix:
-    /// "encrypt" level); DANE protects nothing.
+    /// Only unusable records: senders use TLS without authenticating the server (postconf(5),
+    /// smtp_tls_security_level = dane: "If TLSA records are found, but none are usable, the
+    /// effective security level is encrypt"; dane-only makes no connection); DANE protects
+    /// nothing.
     NoUsableRecords,
 }
 
