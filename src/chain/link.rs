@@ -17,10 +17,10 @@
 //!   MGF1) is [`SigCheck::Unverifiable`]: not a link.
 
 use std::fmt;
-use std::hash::{BuildHasher, BuildHasherDefault};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::hash::BuildHasher;
+use std::sync::{Mutex, MutexGuard};
 
-use rustc_hash::{FxHashMap, FxHasher};
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::cert::{self, Certificate, Hash, KeyKind, SigAlg};
 use crate::pool::{Id, Pool};
@@ -145,30 +145,24 @@ pub fn check_signature(child: &Certificate, issuer: &Certificate) -> SigCheck {
     .unwrap_or(SigCheck::Invalid)
 }
 
-/// Shards of the [`Memo`]: enough that the threads of a search round rarely wait on one
-/// another's lock.
-const SHARDS: usize = 64;
+/// Shards of the [`Memo`]: enough that a search rarely waits for a shard another thread is
+/// verifying a link in.
+const SHARDS: usize = 128;
 
 /// The signature checks made in this run, keyed by (issuer, child) pool ids, shared by the
-/// path searches running at once: each link is verified at most once per run, by the first
-/// search that needs it, and a search needing a link another one is verifying waits for its
-/// result. Keyed by pool ids: a memo serves one pool (the pool gives a certificate added
-/// twice the same id, and never reuses an id).
+/// path searches running at once: each link is verified once per run, by the first search
+/// that needs it, holding the link's shard meanwhile (a search needing the same link waits
+/// for the result instead of verifying it again). Keyed by pool ids: a memo serves one pool
+/// (the pool gives a certificate added twice the same id, and never reuses an id).
 pub struct Memo {
-    shards: Vec<Shard>,
-}
-
-#[derive(Default)]
-struct Shard {
-    /// `None` while the check is being made.
-    done: Mutex<FxHashMap<(Id, Id), Option<SigCheck>>>,
-    ready: Condvar,
+    /// Fx-hashed: pool indices, which the inputs do not choose.
+    shards: Vec<Mutex<FxHashMap<(Id, Id), SigCheck>>>,
 }
 
 impl Default for Memo {
     fn default() -> Memo {
         Memo {
-            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
         }
     }
 }
@@ -178,30 +172,16 @@ impl Memo {
     /// computed the first time it is asked for.
     pub fn check(&self, pool: &Pool, child: Id, issuer: Id) -> SigCheck {
         let key = (issuer, child);
-        // Fx-hashed: pool indices, which the inputs do not choose.
-        let shard =
-            &self.shards[BuildHasherDefault::<FxHasher>::default().hash_one(key) as usize % SHARDS];
-        let mut done = lock(&shard.done);
-        loop {
-            match done.get(&key) {
-                Some(Some(check)) => return check.clone(),
-                Some(None) => done = shard.ready.wait(done).unwrap_or_else(|e| e.into_inner()),
-                None => break,
-            }
-        }
-        done.insert(key, None);
-        drop(done);
-        let pending = Pending { shard, key };
-        let check = check_signature(pool.cert(child), pool.cert(issuer));
-        std::mem::forget(pending);
-        lock(&shard.done).insert(key, Some(check.clone()));
-        shard.ready.notify_all();
-        check
+        let shard = FxBuildHasher.hash_one(key) as usize % SHARDS;
+        lock(&self.shards[shard])
+            .entry(key)
+            .or_insert_with(|| check_signature(pool.cert(child), pool.cert(issuer)))
+            .clone()
     }
 
     /// How many (issuer, child) pairs have been checked in this run.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock(&s.done).len()).sum()
+        self.shards.iter().map(|s| lock(s).len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -209,21 +189,7 @@ impl Memo {
     }
 }
 
-/// A check being made; should it panic, dropped on the way out, which withdraws it so that the
-/// searches waiting for it do not wait forever.
-struct Pending<'a> {
-    shard: &'a Shard,
-    key: (Id, Id),
-}
-
-impl Drop for Pending<'_> {
-    fn drop(&mut self) {
-        lock(&self.shard.done).remove(&self.key);
-        self.shard.ready.notify_all();
-    }
-}
-
-/// A poisoned shard still holds finished checks: a panic elsewhere does not undo them.
+/// A shard poisoned by a panic still holds only finished checks.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
