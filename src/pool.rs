@@ -281,6 +281,8 @@ impl Pool {
         }
     }
 
+    /// How many ids the pool has handed out or may hand out: lazy anchors included, parsed
+    /// or not. A certificate added anew gets id `len()`.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
