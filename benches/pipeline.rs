@@ -12,8 +12,8 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 
-use chainfix::cert::{check_signature, Certificate};
-use chainfix::chain::{self, Budget, NoFetch, SigCache};
+use chainfix::cert::Certificate;
+use chainfix::chain::{self, check_signature, Budget, Memo};
 use chainfix::load::{self, NoPassword};
 use chainfix::pool::{Pool, Source};
 
@@ -133,24 +133,24 @@ fn build(c: &mut Criterion) {
     // Cold: every link verified; warm: the CA links and this leaf already checked.
     c.bench_function("chain/build_cold", |b| {
         b.iter_batched(
-            || (pool_of(&pki), SigCache::default()),
-            |(mut pool, mut sigs)| {
+            || (pool_of(&pki), Memo::default()),
+            |(mut pool, memo)| {
                 let leaf = pool.add(parsed(&pki.branches[1].1[7]), Source::MozillaRoots);
-                chain::build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs, &model)
+                chain::search(leaf, &pool, &memo, &budget, &model)
             },
             BatchSize::LargeInput,
         )
     });
     let mut pool = pool_of(&pki);
-    let mut sigs = SigCache::default();
+    let memo = Memo::default();
     let leaf = pool.add(parsed(&pki.branches[1].1[7]), Source::MozillaRoots);
-    chain::build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs, &model);
+    chain::search(leaf, &pool, &memo, &budget, &model);
     c.bench_function("chain/build_warm", |b| {
-        b.iter(|| chain::build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs, &model))
+        b.iter(|| chain::search(leaf, &pool, &memo, &budget, &model))
     });
     c.bench_function("chain/build_and_choose_warm", |b| {
         b.iter(|| {
-            let out = chain::build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs, &model);
+            let out = chain::search(leaf, &pool, &memo, &budget, &model);
             chain::choose(&out, &pool, &model, &[])
         })
     });

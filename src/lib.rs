@@ -10,8 +10,10 @@
 //!
 //! * [`load`] turns files and directories into certificates and keys, with per-file errors.
 //! * [`pool`] indexes every candidate issuer and knows the trust anchors.
-//! * [`chain`] searches paths from each leaf to an anchor under a budget and picks the best.
-//! * [`fetch`] follows AIA URLs when the pool has no issuer; nothing fetched is trusted
+//! * [`chain`] searches paths from each leaf to an anchor under a budget, verifying each link
+//!   once per run, and picks the best; between rounds of searches it has the open tips'
+//!   issuers fetched.
+//! * [`fetch`] follows AIA URLs when the pool has no usable issuer; nothing fetched is trusted
 //!   until its signature over the child verifies.
 //! * [`diagnose`] turns the difference between what is presented and what was built into
 //!   findings with stable codes.

@@ -1462,12 +1462,13 @@ fn rejected_impostor_is_not_replayed_from_the_cache() {
 // Searches that change the pool
 // ---------------------------------------------------------------------------------------------
 
-/// Leaves are searched all at once first, against the pool as it is; a search that fetches
-/// changes the pool for the leaves after it. Here the search for the first leaf fetches, at
-/// its intermediate's AIA URL, a cross-signed copy of the second leaf's issuer: the second
-/// leaf must see it as a candidate, as it would if the leaves were searched one at a time.
+/// Leaves are searched in rounds, and what a round fetches joins the pool for every leaf.
+/// Here the first leaf's search leaves its intermediate open, whose AIA URL serves a
+/// cross-signed copy of the second leaf's issuer: the second leaf, complete without it, must
+/// be searched again and see it as a candidate, as a search of that leaf alone among the same
+/// certificates would.
 #[test]
-fn a_certificate_fetched_for_one_leaf_is_a_candidate_for_the_leaves_after_it() {
+fn a_certificate_fetched_for_one_leaf_is_a_candidate_for_the_other_leaves() {
     let server = HttpServer::start(vec![]);
     let url = server.url("/other.crt");
     let root = self_signed(&Spec::ca("Test Root", Alg::Rsa2048(0)));

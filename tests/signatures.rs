@@ -6,7 +6,8 @@
 
 mod common;
 
-use chainfix::cert::{check_signature, Certificate, SigCheck, Unsupported};
+use chainfix::cert::Certificate;
+use chainfix::chain::{check_signature, SigCheck, Unsupported};
 use common::TestEnv;
 
 /// The pinned key at `testdata/keys/NAME.pem`.

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chainfix::cert::{self, Certificate};
-use chainfix::chain::{self, Budget, NoFetch, SigCache};
+use chainfix::chain::{self, Budget, Memo};
 use chainfix::load::{self, KeyFormat, NoPassword, PrivateKey};
 use chainfix::pool::{Pool, Source};
 
@@ -176,7 +176,7 @@ pub fn chain(data: &[u8]) {
     } else {
         Budget::default()
     };
-    let mut sigs = SigCache::default();
+    let memo = Memo::default();
     let leaves: Vec<usize> = (0..pool.len())
         .filter(|&id| !pool.cert(id).is_ca)
         .take(CHAIN_MAX_LEAVES)
@@ -186,7 +186,7 @@ pub fn chain(data: &[u8]) {
         role: chain::Role::Server,
     };
     for leaf in leaves {
-        let outcome = chain::build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs, &model);
+        let outcome = chain::search(leaf, &pool, &memo, &budget, &model);
         check_paths(&outcome, leaf, &pool, &budget);
         let choice = chain::choose(&outcome, &pool, &model, &[leaf]);
         assert_eq!(

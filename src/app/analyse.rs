@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 
 use super::Config;
 use crate::cert::Certificate;
-use crate::chain::{self, Budget, Choice, Model, Role, SigCache};
+use crate::chain::{self, Budget, Choice, Model, Role};
 use crate::diagnose::{self, Case, Finding, KeyIndex, KeyStatus, Status};
 use crate::emit::Material;
 use crate::exit::Exit;
@@ -228,7 +228,7 @@ impl<'a> LeafCase<'a> {
     }
 }
 
-/// Analyses every group against one shared pool, AIA resolver and signature cache.
+/// Analyses every group against one shared pool and AIA resolver.
 pub(super) fn analyse(
     config: &Config,
     groups: &[Loaded],
@@ -329,51 +329,25 @@ pub(super) fn analyse(
             )
         })
         .collect();
-    // Missing issuers first, all at once; then every leaf's candidate links and the links
-    // above them, verified in parallel; then the path searches, which find those checks done.
-    let leaf_certs: Vec<Arc<Certificate>> = leaves.iter().map(|(_, _, l)| l.cert.clone()).collect();
-    aia.prefetch(&leaf_certs, &mut pool);
-    for leaf in &leaf_certs {
-        pool.load_issuers_of(leaf);
-    }
-    let mut sigs = SigCache::default();
-    sigs.verify_upwards(&mut pool, &leaf_ids, &budget);
-
-    // The path searches: first every leaf at once against the pool as it is now, each search
-    // giving up if it would have to change it (fetch, parse a lazy root, verify a link not
-    // checked yet); then, one leaf at a time and in order, the searches that gave up, and
-    // every search after one that changed the pool. So each leaf gets the outcome a search
-    // one leaf at a time would have given it.
-    let frozen_at = pool.generation();
-    let (mut built, gave_up): (Vec<Built>, Vec<bool>) = leaves
-        .par_iter()
-        .zip(&leaf_ids)
-        .map(|(&(group, file, located), &leaf)| {
-            let outcome = chain::build_frozen(leaf, &pool, &budget, &sigs, &model);
-            let gave_up = outcome.is_none();
+    let outcomes = chain::search_all(&leaf_ids, &mut pool, &mut aia, &budget, &model);
+    let mut built: Vec<Built> = leaves
+        .into_par_iter()
+        .zip(leaf_ids)
+        .zip(outcomes)
+        .map(|(((group, file, located), leaf), outcome)| Built {
+            group,
+            leaf,
+            located: located.clone(),
             // What the leaf's file (or probed server) presents.
-            let presented: Vec<Id> = groups[group].certs[file.clone()]
+            presented: groups[group].certs[file.clone()]
                 .iter()
                 .filter_map(|c| pool.find(&c.cert.sha256))
-                .collect();
-            let built = Built {
-                group,
-                leaf,
-                located: located.clone(),
-                presented,
-                outcome: outcome.unwrap_or_default(),
-            };
-            (built, gave_up)
+                .collect(),
+            outcome,
         })
-        .unzip();
-    for (b, gave_up) in built.iter_mut().zip(gave_up) {
-        if gave_up || pool.generation() != frozen_at {
-            b.outcome = chain::build(b.leaf, &mut pool, &mut aia, &budget, &mut sigs, &model);
-        }
-    }
+        .collect();
     // A leaf without any path has nothing to choose from (see `chain::choose`).
     built.retain(|b| !(b.outcome.complete.is_empty() && b.outcome.partial.is_empty()));
-    drop(sigs);
     if let Some(Some(s)) = spinner.get() {
         s.finish_and_clear();
     }

@@ -1,6 +1,6 @@
 //! Answers one path-validation question in-process, as the conformance suite asks it: a leaf,
 //! untrusted intermediates, the only trust anchors, a time and a host name go through the
-//! stages `inspect` uses (pool -> chain::build with no fetching -> chain::choose -> diagnose)
+//! stages `inspect` uses (pool -> chain::search with no fetching -> chain::choose -> diagnose)
 //! and come back as a [`Status`] with its findings. `tests/limbo.rs` runs x509-limbo through it.
 //!
 //! Nothing here decides validity itself: a path is valid when diagnose finds no error that
@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::cert::Certificate;
-use crate::chain::{self, Budget, Model, NoFetch, Role, SigCache};
+use crate::chain::{self, Budget, Memo, Model, Role};
 use crate::diagnose::{self, Case, Finding, KeyStatus, Status};
 use crate::pool::{Pool, Source};
 
@@ -109,8 +109,7 @@ pub fn judge(q: &Question<'_>) -> Result<Judgement, JudgeError> {
         now: q.now,
         role: q.role,
     };
-    let mut sigs = SigCache::default();
-    let outcome = chain::build(leaf_id, &mut pool, &mut NoFetch, &budget, &mut sigs, &model);
+    let outcome = chain::search(leaf_id, &pool, &Memo::default(), &budget, &model);
     // The peer sends the leaf; the intermediates are a pool, as `--intermediates` is.
     let presented = [leaf_id];
     let choice = chain::choose(&outcome, &pool, &model, &presented).ok_or(JudgeError::NoPath)?;

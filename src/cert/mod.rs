@@ -3,17 +3,17 @@
 //! This is the only module that imports x509-parser (its extension types change shape between
 //! releases, see `../shared/notes/crates.md`). Everything downstream works on [`Certificate`],
 //! which owns its DER, so certificates can move between threads and outlive the file they came
-//! from. Signature checks re-parse the two DER blobs involved; they are cheap next to the
-//! public-key operation itself.
+//! from. A signature check reads the two DER blobs again ([`with_signed_parts`]); that is
+//! cheap next to the public-key operation itself, which is the chain stage's (`chain::link`).
 
 mod extensions;
-mod signature;
+mod sigalg;
 
 pub use extensions::{
     Eku, Flaw, NameConstraints, Rare, Subtree, KU_DIGITAL_SIGNATURE, KU_KEY_AGREEMENT,
     KU_KEY_CERT_SIGN, KU_KEY_ENCIPHERMENT,
 };
-pub use signature::{Hash, Pss, SigAlg, SigCheck, Unsupported, MAX_RSA_BITS};
+pub use sigalg::{Hash, Pss, SigAlg};
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -247,7 +247,7 @@ fn facts(der: &[u8], x: &X509Certificate<'_>) -> Certificate {
         .and_then(|cn| cn.as_str().ok())
         .map(str::to_string);
     let spki = x.public_key();
-    let sig_alg = signature::signature_algorithm(x);
+    let sig_alg = sigalg::signature_algorithm(x);
     // RFC 5280 §4.1.2.3: the two must match; OpenSSL marks a certificate whose two differ
     // invalid.
     let sig_alg_consistent = x.signature_algorithm == x.tbs_certificate.signature;
@@ -483,8 +483,16 @@ fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
     }
 }
 
-/// Checks `child`'s signature with `issuer`'s public key ([`signature::verify`]).
-pub fn check_signature(child: &Certificate, issuer: &Certificate) -> SigCheck {
+/// Hands `verify` what checking `child`'s signature with `issuer`'s key reads from the two
+/// DER blobs: the signed bytes (the whole TBSCertificate), the signature, and the issuer's
+/// subjectPublicKey bits. Found by walking the DER, else (lengths in more than 4 bytes) by the
+/// full parse, whose bytes live only as long as it does, hence the callback. `None` when
+/// either certificate does not parse. The verification itself is `chain::link`'s.
+pub fn with_signed_parts<R>(
+    child: &Certificate,
+    issuer: &Certificate,
+    verify: impl FnOnce(&[u8], &[u8], &[u8]) -> R,
+) -> Option<R> {
     fn key_bits(spki: crate::asn1::Tlv<'_>) -> Option<&[u8]> {
         crate::asn1::children(spki.content)
             .nth(1)
@@ -497,29 +505,19 @@ pub fn check_signature(child: &Certificate, issuer: &Certificate) -> SigCheck {
     let quick = signed_parts(&child.der)
         .zip(subject_and_spki(&issuer.der).and_then(|[_, spki]| key_bits(spki)));
     if let Some(((signed, sig), bits)) = quick {
-        let key = signature::IssuerKey {
-            kind: &issuer.key,
-            bits,
-        };
-        return signature::verify(&child.sig_alg, signed, sig, &key);
+        return Some(verify(signed, sig, bits));
     }
-    // DER the quick walker does not read (lengths in more than 4 bytes): the full parse.
     let (Ok((_, c)), Ok((_, i))) = (
         X509Certificate::from_der(&child.der),
         X509Certificate::from_der(&issuer.der),
     ) else {
-        return SigCheck::Invalid;
+        return None;
     };
-    let key = signature::IssuerKey {
-        kind: &issuer.key,
-        bits: &i.public_key().subject_public_key.data,
-    };
-    signature::verify(
-        &child.sig_alg,
+    Some(verify(
         c.tbs_certificate.as_ref(),
         &c.signature_value.data,
-        &key,
-    )
+        &i.public_key().subject_public_key.data,
+    ))
 }
 
 /// A serial number as x509-parser's `raw_serial_as_string` writes it (`0a:1b:...`), without
@@ -725,9 +723,9 @@ mod tests {
 
     #[test]
     fn signature_algorithms_are_known_by_their_oids() {
-        let known = signature::known_signature_algorithms();
-        assert_eq!(known.len(), signature::SIGNATURE_ALGORITHMS.len());
-        for ((oid, alg), (dotted, want)) in known.iter().zip(&signature::SIGNATURE_ALGORITHMS) {
+        let known = sigalg::known_signature_algorithms();
+        assert_eq!(known.len(), sigalg::SIGNATURE_ALGORITHMS.len());
+        for ((oid, alg), (dotted, want)) in known.iter().zip(&sigalg::SIGNATURE_ALGORITHMS) {
             assert_eq!(oid.to_id_string(), *dotted);
             assert_eq!(alg, want);
         }

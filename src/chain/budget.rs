@@ -7,10 +7,11 @@ pub struct Budget {
     /// Most certificates in a path, leaf and anchor included. The issue sets 8; real chains have
     /// at most 4 or 5, and rustls-webpki allows 6 sub-CAs (`MAX_SUB_CA_COUNT`).
     pub max_depth: usize,
-    /// Most new signature verifications per leaf. rustls-webpki uses 100 per verification
-    /// (`Budget::signatures`); cached checks are free, including those of the parallel pass
-    /// that verifies each leaf against its first candidates (at most this many) before the
-    /// search, so one leaf costs at most twice this number.
+    /// Most distinct links (child, candidate issuer) one search checks. rustls-webpki uses 100
+    /// signatures per verification (`Budget::signatures`). A link counts whether or not
+    /// another leaf's search verified it already (the memo saves the work, not the budget),
+    /// so that a leaf's outcome does not depend on the other leaves; the lenient search after
+    /// a strict one counts only the links the strict one did not ask for.
     pub max_signature_checks: usize,
     /// Most recursive extension steps per leaf; cuts combinatorial blow-up from many
     /// cross-signs long before the time it would take. rustls-webpki allows 200,000

@@ -1,22 +1,24 @@
-//! Path building: a depth-first search from the leaf towards a trust anchor (RFC 4158 §2-3).
+//! Path building: a depth-first search from the leaf towards a trust anchor (RFC 4158 §2-3),
+//! a pure function of the pool, which it does not change.
 //!
 //! At each certificate the pool's candidate issuers are tried in order; a candidate is kept
 //! only if its key verifies the child's signature (a signature that cannot be verified is no
-//! link), and, in a strict search, only if receivers accept it there ([`rules`]): a path they
-//! refuse is pruned where it goes wrong, and the search backtracks to the next candidate. When
-//! no candidate is usable, the [`IssuerSource`] is asked (AIA). A (subject, key) pair already
-//! on the path is refused, which cuts every loop (RFC 4158 §5.2). Every step is charged to a
-//! [`Budget`].
+//! link, see [`link`](super::link)), and, in a strict search, only if receivers accept it there
+//! ([`rules`]): a path they refuse is pruned where it goes wrong, and the search backtracks to
+//! the next candidate. A certificate left without a usable issuer is an *open tip*: the search
+//! records it, and the rounds around it ([`search_all`](super::search_all)) fetch its AIA
+//! caIssuers URLs and search again. A (subject, key) pair already on the path is refused, which
+//! cuts every loop (RFC 4158 §5.2). Every step is charged to a [`Budget`].
 //!
-//! [`build`] searches strictly first; only when that finds no complete path does it search
+//! [`search`] searches strictly first; only when that finds no complete path does it search
 //! again keeping refused issuers, so that the report can name what is wrong with the best
 //! path there is.
 
-use crate::cert::{Certificate, SigCheck, Unsupported};
 use crate::pool::{Id, Pool};
 
+use super::link::{Memo, SigCheck, Unsupported};
 use super::rules::{self, Model, Violation};
-use super::{Budget, IssuerSource, Limit, SigCache};
+use super::{Budget, Limit};
 
 /// A candidate path: `ids[0]` is the leaf, each certificate's signature verified with the key
 /// of the next.
@@ -60,176 +62,83 @@ pub struct Outcome {
     pub limits: Vec<Limit>,
 }
 
-/// What a search reads, and may change: the pool (issuers loaded or fetched) and the
-/// signature cache.
-enum World<'a> {
-    /// The search proper: it loads, fetches and verifies as it needs.
-    Live {
-        pool: &'a mut Pool,
-        fetch: &'a mut dyn IssuerSource,
-        sigs: &'a mut SigCache,
-    },
-    /// A search that changes nothing, so that many can run at once: it gives up as soon as it
-    /// would have to load, fetch or verify.
-    Frozen { pool: &'a Pool, sigs: &'a SigCache },
-}
-
-/// Why a search ended early.
-enum Stop {
-    Limit(Limit),
-    /// A frozen search needed to change something.
-    Frozen,
-}
-
-impl From<Limit> for Stop {
-    fn from(limit: Limit) -> Stop {
-        Stop::Limit(limit)
-    }
-}
-
-impl World<'_> {
-    fn pool(&self) -> &Pool {
-        match self {
-            World::Live { pool, .. } => pool,
-            World::Frozen { pool, .. } => pool,
-        }
-    }
-
-    fn load_issuers_of(&mut self, cert: &Certificate) -> Result<(), Stop> {
-        match self {
-            World::Live { pool, .. } => {
-                pool.load_issuers_of(cert);
-                Ok(())
-            }
-            World::Frozen { pool, .. } if pool.has_pending_issuers(cert) => Err(Stop::Frozen),
-            World::Frozen { .. } => Ok(()),
-        }
-    }
-
-    fn fetch_issuers(&mut self, cert: &Certificate) -> Result<Vec<Id>, Stop> {
-        match self {
-            World::Live { pool, fetch, .. } => Ok(fetch.fetch_issuers(cert, pool)),
-            World::Frozen { .. } => Err(Stop::Frozen),
-        }
-    }
-
-    fn cached(&self, child: Id, issuer: Id) -> Option<&SigCheck> {
-        match self {
-            World::Live { sigs, .. } => sigs.get(child, issuer),
-            World::Frozen { sigs, .. } => sigs.get(child, issuer),
-        }
-    }
-
-    fn verify(&mut self, child: Id, issuer: Id) -> Result<SigCheck, Stop> {
-        match self {
-            World::Live { pool, sigs, .. } => Ok(sigs.check(pool, child, issuer)),
-            World::Frozen { .. } => Err(Stop::Frozen),
-        }
-    }
-}
-
 struct Search<'a> {
-    world: World<'a>,
+    pool: &'a Pool,
+    memo: &'a Memo,
     budget: &'a Budget,
     model: &'a Model,
     /// Prune issuers receivers refuse.
     strict: bool,
     calls: usize,
+    /// The (child, issuer) links this leaf's searches asked for. Each is charged to the budget
+    /// once, whether or not another leaf's search had it verified already, so that a leaf's
+    /// outcome does not depend on the other leaves of the run nor on their order.
+    asked: Vec<(Id, Id)>,
+    /// Links charged to this search.
     checks: usize,
     out: Outcome,
+    /// Certificates left without a usable issuer that name caIssuers URLs, in the order met.
+    open: Vec<Id>,
 }
 
 /// Finds the paths from `leaf` to trust anchors that receivers accept under `model`; when
 /// there are none, the paths there are, defects and all.
-pub fn build(
-    leaf: Id,
-    pool: &mut Pool,
-    fetch: &mut dyn IssuerSource,
-    budget: &Budget,
-    sigs: &mut SigCache,
-    model: &Model,
-) -> Outcome {
-    // A live search never needs to stop for being frozen.
-    let strict = search(
-        World::Live {
-            pool: &mut *pool,
-            fetch: &mut *fetch,
-            sigs: &mut *sigs,
-        },
-        leaf,
-        budget,
-        model,
-        true,
-    )
-    .unwrap_or_default();
-    // A strict search cut short by its budget is not run again: the budget is per leaf.
-    if !strict.complete.is_empty() || !strict.limits.is_empty() {
-        return strict;
-    }
-    let lenient = search(
-        World::Live { pool, fetch, sigs },
-        leaf,
-        budget,
-        model,
-        false,
-    )
-    .unwrap_or_default();
-    lenient.with_pruned(strict.pruned)
+pub fn search(leaf: Id, pool: &Pool, memo: &Memo, budget: &Budget, model: &Model) -> Outcome {
+    search_open(leaf, pool, memo, budget, model).0
 }
 
-/// [`build`] without changing the pool or the cache, so that leaves can be searched in
-/// parallel: `None` if the search would have had to load a lazy root, fetch, or verify a
-/// signature not in `sigs`. Otherwise its outcome is the one [`build`] gives on the same pool
-/// with a cache holding at least `sigs` (every check it makes is found there, and counts for
-/// nothing against the budget in either).
-pub fn build_frozen(
+/// [`search`], with its open tips: the certificates where a path stopped for want of a usable
+/// issuer and whose AIA caIssuers URLs might bring one.
+pub(super) fn search_open(
     leaf: Id,
     pool: &Pool,
+    memo: &Memo,
     budget: &Budget,
-    sigs: &SigCache,
     model: &Model,
-) -> Option<Outcome> {
-    let strict = search(World::Frozen { pool, sigs }, leaf, budget, model, true)?;
-    if !strict.complete.is_empty() || !strict.limits.is_empty() {
-        return Some(strict);
-    }
-    let lenient = search(World::Frozen { pool, sigs }, leaf, budget, model, false)?;
-    Some(lenient.with_pruned(strict.pruned))
-}
-
-fn search<'a>(
-    world: World<'a>,
-    leaf: Id,
-    budget: &'a Budget,
-    model: &'a Model,
-    strict: bool,
-) -> Option<Outcome> {
+) -> (Outcome, Vec<Id>) {
     let mut search = Search {
-        world,
+        pool,
+        memo,
         budget,
         model,
-        strict,
+        strict: true,
         calls: 0,
+        asked: Vec::new(),
         checks: 0,
         out: Outcome::default(),
+        open: Vec::new(),
     };
-    let mut path = Path {
-        ids: vec![leaf],
-        anchored: false,
-    };
-    match search.extend(&mut path) {
-        Ok(()) => {}
-        Err(Stop::Frozen) => return None,
-        Err(Stop::Limit(limit)) => {
-            search.out.limits.push(limit);
-            if search.out.complete.is_empty() && search.out.partial.is_empty() {
-                search.out.partial.push(path);
+    let strict = search.run(leaf);
+    // A strict search cut short by its budget is not run again: the budget is per leaf.
+    if !strict.complete.is_empty() || !strict.limits.is_empty() {
+        return (strict, search.open);
+    }
+    // The links the strict search asked for cost the lenient one nothing more.
+    search.strict = false;
+    search.calls = 0;
+    search.checks = 0;
+    let lenient = search.run(leaf).with_pruned(strict.pruned);
+    (lenient, search.open)
+}
+
+impl Search<'_> {
+    /// One search from `leaf`, strict or not; the links asked for and the open tips carry
+    /// over to the next.
+    fn run(&mut self, leaf: Id) -> Outcome {
+        let mut path = Path {
+            ids: vec![leaf],
+            anchored: false,
+        };
+        if let Err(limit) = self.extend(&mut path) {
+            self.out.limits.push(limit);
+            if self.out.complete.is_empty() && self.out.partial.is_empty() {
+                self.out.partial.push(path);
             }
         }
+        let mut out = std::mem::take(&mut self.out);
+        out.shrink_to_fit();
+        out
     }
-    let mut out = search.out;
-    out.shrink_to_fit();
-    Some(out)
 }
 
 impl Outcome {
@@ -269,10 +178,10 @@ struct Candidate {
 }
 
 impl Search<'_> {
-    fn extend(&mut self, path: &mut Path) -> Result<(), Stop> {
+    fn extend(&mut self, path: &mut Path) -> Result<(), Limit> {
         self.calls += 1;
         if self.calls > self.budget.max_build_calls {
-            return Err(Limit::BuildCalls.into());
+            return Err(Limit::BuildCalls);
         }
         if self.out.complete.len() >= self.budget.max_paths {
             if !self.out.limits.contains(&Limit::Paths) {
@@ -281,8 +190,9 @@ impl Search<'_> {
             return Ok(());
         }
         let tip = path.tip();
-        let tip_cert = self.world.pool().cert(tip).clone();
-        if self.world.pool().is_anchor(&tip_cert) {
+        let pool = self.pool;
+        let tip_cert = pool.cert(tip);
+        if pool.is_anchor(tip_cert) {
             let mut done = path.clone();
             done.anchored = true;
             self.out.complete.push(done);
@@ -299,22 +209,25 @@ impl Search<'_> {
             self.out.partial.push(path.clone());
             return Ok(());
         }
-        self.world.load_issuers_of(&tip_cert)?;
-        let found = self.world.pool().issuers_of(&tip_cert);
-        let verified = self.accepted(tip, found)?;
+        let verified = self.accepted(tip, pool.issuers_of(tip_cert))?;
         let mut candidates = self.usable(path, verified);
-        if !candidates.iter().any(|c| c.usable) {
-            let fetched = self.world.fetch_issuers(&tip_cert)?;
-            let fetched = self.accepted(tip, fetched)?;
+        if !candidates.iter().any(|c| c.usable) && !tip_cert.ca_issuers.is_empty() {
+            // What the tip's own AIA URLs brought, whatever its key ids say, is checked: an
+            // impostor there is reported rather than ignored.
+            let fetched = self.accepted(tip, pool.fetched_issuers_of(tip_cert))?;
             let new: Vec<Id> = fetched
                 .into_iter()
                 .filter(|id| candidates.iter().all(|c| c.id != *id))
                 .collect();
             candidates.extend(self.usable(path, new));
+            // Still nothing usable: the tip is open, for the next round to fetch its URLs.
+            if !candidates.iter().any(|c| c.usable) && !self.open.contains(&tip) {
+                self.open.push(tip);
+            }
         }
         // Issuers that expire last first: should the path cap be reached, the paths kept are
         // those through current certificates, not through a pile of expired copies.
-        candidates.sort_by_key(|c| std::cmp::Reverse(self.world.pool().cert(c.id).not_after));
+        candidates.sort_by_key(|c| std::cmp::Reverse(pool.cert(c.id).not_after));
         let mut extended = false;
         for cand in candidates {
             if cand.on_path {
@@ -346,14 +259,14 @@ impl Search<'_> {
         }
         let mut ids = path.ids.clone();
         ids.push(cand);
-        let anchored = self.world.pool().is_anchor(self.world.pool().cert(cand));
+        let anchored = self.pool.is_anchor(self.pool.cert(cand));
         self.out.pruned.push((Path { ids, anchored }, why));
     }
 
     /// Judges verified candidates as issuers of `path`'s tip: on the path already (a loop),
     /// and the defects receivers would find there.
     fn usable(&self, path: &Path, ids: Vec<Id>) -> Vec<Candidate> {
-        let pool = self.world.pool();
+        let pool = self.pool;
         ids.into_iter()
             .map(|id| {
                 let cand = pool.cert(id);
@@ -379,7 +292,7 @@ impl Search<'_> {
     }
 
     /// Checks candidate issuers of `child`; returns those whose key verifies its signature.
-    fn accepted(&mut self, child: Id, candidates: Vec<Id>) -> Result<Vec<Id>, Stop> {
+    fn accepted(&mut self, child: Id, candidates: Vec<Id>) -> Result<Vec<Id>, Limit> {
         let mut out: Vec<Id> = Vec::new();
         for id in candidates {
             if out.contains(&id) {
@@ -407,23 +320,21 @@ impl Search<'_> {
         Ok(out)
     }
 
-    fn self_signed(&mut self, id: Id) -> Result<bool, Stop> {
+    fn self_signed(&mut self, id: Id) -> Result<bool, Limit> {
         Ok(!matches!(self.check(id, id)?, SigCheck::Invalid))
     }
 
-    fn check(&mut self, child: Id, issuer: Id) -> Result<SigCheck, Stop> {
-        if let Some(done) = self.world.cached(child, issuer) {
-            return Ok(done.clone());
+    /// Whether `issuer`'s key verifies `child`'s signature, from the memo or verified now; a
+    /// link new to this leaf is charged to its budget.
+    fn check(&mut self, child: Id, issuer: Id) -> Result<SigCheck, Limit> {
+        if !self.asked.contains(&(child, issuer)) {
+            self.checks += 1;
+            if self.checks > self.budget.max_signature_checks {
+                return Err(Limit::SignatureChecks);
+            }
+            self.asked.push((child, issuer));
         }
-        // A frozen search stops before counting: a live one might find this check done.
-        if matches!(self.world, World::Frozen { .. }) {
-            return Err(Stop::Frozen);
-        }
-        self.checks += 1;
-        if self.checks > self.budget.max_signature_checks {
-            return Err(Limit::SignatureChecks.into());
-        }
-        self.world.verify(child, issuer)
+        Ok(self.memo.check(self.pool, child, issuer))
     }
 }
 
@@ -435,9 +346,11 @@ mod tests {
 
     use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 
+    use rayon::prelude::*;
+
     use super::*;
     use crate::cert::Certificate;
-    use crate::chain::{Budget, Limit, NoFetch, SigCache};
+    use crate::chain::{search_all, Budget, IssuerSource, Limit, Memo};
     use crate::pool::{Pool, Source};
 
     /// Inside rcgen's default validity (1975 to 4096).
@@ -515,14 +428,7 @@ mod tests {
     }
 
     fn run(pool: &mut Pool, leaf: Id, budget: &Budget) -> Outcome {
-        build(
-            leaf,
-            pool,
-            &mut NoFetch,
-            budget,
-            &mut SigCache::default(),
-            &MODEL,
-        )
+        search(leaf, pool, &Memo::default(), budget, &MODEL)
     }
 
     #[test]
@@ -538,125 +444,100 @@ mod tests {
         let leaves: Vec<Id> = (0..40)
             .map(|i| input(&mut pool, &issued(&format!("leaf {i}"), false, &b)))
             .collect();
-        let mut sigs = SigCache::default();
-        sigs.verify_candidates(&pool, &leaves, Budget::default().max_signature_checks);
-        assert_eq!(
-            sigs.len(),
-            40,
-            "the parallel pass checks each leaf's own link"
-        );
-        for &leaf in &leaves {
-            let out = build(
-                leaf,
-                &mut pool,
-                &mut NoFetch,
-                &Budget::default(),
-                &mut sigs,
-                &MODEL,
-            );
+        let memo = Memo::default();
+        let outcomes: Vec<Outcome> = leaves
+            .par_iter()
+            .map(|&leaf| search(leaf, &pool, &memo, &Budget::default(), &MODEL))
+            .collect();
+        for out in &outcomes {
             assert_eq!(out.complete.len(), 1);
             assert_eq!(out.complete[0].ids.len(), 4);
         }
         assert_eq!(
-            sigs.len(),
+            memo.len(),
             42,
-            "b->a and a->root were checked once for 40 leaves"
+            "b->a and a->root were checked once for 40 leaves searched at once"
         );
     }
 
-    #[test]
-    fn a_frozen_search_gives_up_rather_than_verify_and_agrees_once_the_links_are_checked() {
-        let mut pool = Pool::new();
-        let leaf = long_chain(&mut pool);
-        let budget = Budget::default();
-        let mut sigs = SigCache::default();
-        assert_eq!(
-            build_frozen(leaf, &pool, &budget, &sigs, &MODEL),
-            None,
-            "nothing checked"
-        );
-        sigs.verify_candidates(&pool, &[leaf], budget.max_signature_checks);
-        assert_eq!(
-            build_frozen(leaf, &pool, &budget, &sigs, &MODEL),
-            None,
-            "links above unchecked"
-        );
-        sigs.verify_upwards(&mut pool, &[leaf], &budget);
-        let checked = sigs.len();
-        let frozen = build_frozen(leaf, &pool, &budget, &sigs, &MODEL).expect("every link checked");
-        let live = build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs, &MODEL);
-        assert_eq!(frozen, live);
-        assert_eq!(frozen.complete[0].ids.len(), 5);
-        assert_eq!(
-            sigs.len(),
-            checked,
-            "the live search found every check done"
-        );
+    /// Hands out `certs` for the first round that asks, counting the rounds.
+    struct Once {
+        certs: Vec<Arc<Certificate>>,
+        rounds: Vec<usize>,
+    }
+
+    impl IssuerSource for Once {
+        fn fetch_round(&mut self, tips: &[&Certificate]) -> Vec<(Arc<Certificate>, Source)> {
+            self.rounds.push(tips.len());
+            let url = "http://ca.test/a.der".to_string();
+            std::mem::take(&mut self.certs)
+                .into_iter()
+                .map(|c| (c, Source::Aia { url: url.clone() }))
+                .collect()
+        }
+    }
+
+    /// `ca` with an AIA extension naming one caIssuers URL (RFC 5280 §4.2.2.1).
+    fn with_aia(cn: &str, by: &Ca) -> Ca {
+        let url = b"http://ca.test/a.der";
+        let oid = [0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02];
+        let mut ad = oid.to_vec();
+        ad.push(0x86);
+        ad.push(url.len() as u8);
+        ad.extend_from_slice(url);
+        let mut aia = vec![0x30, ad.len() as u8 + 2, 0x30, ad.len() as u8];
+        aia.extend(ad);
+        let mut params = params(cn, false);
+        params
+            .custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(
+                &[1, 3, 6, 1, 5, 5, 7, 1, 1],
+                aia,
+            ));
+        let key = KeyPair::generate().expect("key");
+        let issuer = Issuer::from_params(&by.params, &by.key);
+        let der = params
+            .signed_by(&key, &issuer)
+            .expect("sign")
+            .der()
+            .to_vec();
+        Ca { params, key, der }
     }
 
     #[test]
-    fn a_frozen_search_gives_up_where_a_live_one_would_fetch_or_parse_a_root() {
+    fn a_missing_issuer_is_an_open_tip_fetched_between_rounds() {
         let r = root("Root");
         let a = issued("A", true, &r);
-        let leaf_cert = issued("leaf", false, &a);
-        let budget = Budget::default();
-
-        // A is not in the pool: a live search would ask the issuer source.
         let mut pool = Pool::new();
-        let leaf = input(&mut pool, &leaf_cert);
-        let sigs = SigCache::default();
-        assert_eq!(build_frozen(leaf, &pool, &budget, &sigs, &MODEL), None);
-
-        // The root is in the lazy store: a live search would parse it when it reaches A.
-        let mut pool = Pool::new();
-        let root_der: &'static [u8] = Box::leak(r.der.clone().into_boxed_slice());
-        pool.add_lazy_anchors([root_der], Source::MozillaRoots);
-        input(&mut pool, &a);
-        let leaf = input(&mut pool, &leaf_cert);
-        let mut sigs = SigCache::default();
-        sigs.verify_candidates(&pool, &[leaf], budget.max_signature_checks);
-        assert_eq!(build_frozen(leaf, &pool, &budget, &sigs, &MODEL), None);
-        let before = pool.generation();
-        sigs.verify_upwards(&mut pool, &[leaf], &budget);
-        assert_ne!(
-            pool.generation(),
-            before,
-            "the root was parsed ahead of the search"
+        pool.add_anchor(cert(&r), Source::MozillaRoots);
+        let leaves: Vec<Id> = (0..3)
+            .map(|i| input(&mut pool, &with_aia(&format!("leaf {i}"), &a)))
+            .collect();
+        let (alone, open) = search_open(
+            leaves[0],
+            &pool,
+            &Memo::default(),
+            &Budget::default(),
+            &MODEL,
         );
-        let frozen =
-            build_frozen(leaf, &pool, &budget, &sigs, &MODEL).expect("root parsed, links checked");
-        assert_eq!(frozen.complete.len(), 1);
-        assert_eq!(
-            frozen,
-            build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs, &MODEL)
-        );
-    }
+        assert!(alone.complete.is_empty());
+        assert_eq!(open, vec![leaves[0]], "the leaf names where its issuer is");
 
-    #[test]
-    fn links_above_the_leaves_are_checked_within_the_leaves_own_budget() {
-        // Ten CAs named "CA" under ten roots named "Upper", no key ids to tell them apart:
-        // every CA is a candidate for the leaf, every root for every CA.
-        let uppers: Vec<Ca> = (0..10).map(|_| root("Upper")).collect();
-        let cas: Vec<Ca> = uppers.iter().map(|u| issued("CA", true, u)).collect();
-        let leaf_ca = issued("leaf", false, &cas[0]);
-        let mut pool = Pool::new();
-        for ca in uppers.iter().chain(&cas) {
-            input(&mut pool, ca);
-        }
-        let leaf = input(&mut pool, &leaf_ca);
-        let budget = Budget {
-            max_signature_checks: 3,
-            ..Budget::default()
+        let mut source = Once {
+            certs: vec![cert(&a)],
+            rounds: Vec::new(),
         };
-        let mut sigs = SigCache::default();
-        sigs.verify_candidates(&pool, &[leaf], budget.max_signature_checks);
-        let before = sigs.len();
-        sigs.verify_upwards(&mut pool, &[leaf], &budget);
-        assert!(
-            sigs.len() - before <= 3,
-            "{} checks ahead for one leaf with a budget of 3",
-            sigs.len() - before
-        );
+        let outcomes = search_all(&leaves, &mut pool, &mut source, &Budget::default(), &MODEL);
+        assert_eq!(source.rounds, vec![3], "one round for the three open tips");
+        for (out, &leaf) in outcomes.iter().zip(&leaves) {
+            assert_eq!(out.complete.len(), 1);
+            assert_eq!(out.complete[0].ids.len(), 3);
+            assert_eq!(
+                *out,
+                search(leaf, &pool, &Memo::default(), &Budget::default(), &MODEL),
+                "what a search of the leaf alone finds in the final pool"
+            );
+        }
     }
 
     #[test]
@@ -760,18 +641,24 @@ mod tests {
     }
 
     #[test]
-    fn cached_signature_checks_are_free() {
+    fn a_link_verified_for_another_leaf_costs_no_work_but_counts_to_the_budget() {
         let mut pool = Pool::new();
         let leaf = long_chain(&mut pool);
-        let mut sigs = SigCache::default();
-        let budget = Budget::default();
-        build(leaf, &mut pool, &mut NoFetch, &budget, &mut sigs, &MODEL);
+        let memo = Memo::default();
+        search(leaf, &pool, &memo, &Budget::default(), &MODEL);
+        let verified = memo.len();
         let tight = Budget {
-            max_signature_checks: 0,
+            max_signature_checks: 2,
             ..Budget::default()
         };
-        let again = build(leaf, &mut pool, &mut NoFetch, &tight, &mut sigs, &MODEL);
-        assert_eq!(again.complete.len(), 1, "a second leaf reuses every check");
+        let again = search(leaf, &pool, &memo, &tight, &MODEL);
+        assert_eq!(memo.len(), verified, "every link was found in the memo");
+        assert_eq!(
+            again,
+            search(leaf, &pool, &Memo::default(), &tight, &MODEL),
+            "the outcome does not depend on what other leaves had verified"
+        );
+        assert_eq!(again.limits, vec![Limit::SignatureChecks]);
     }
 
     #[test]

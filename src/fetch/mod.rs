@@ -1,28 +1,27 @@
 //! Fetch stage: AIA caIssuers retrieval (RFC 5280 §4.2.2.1) feeding new candidates back into
-//! the pool while a chain is being built.
+//! the pool between the rounds of path searches (`chain::rounds`).
 //!
 //! Each distinct URL is resolved at most once per run: from memory, else from the download
 //! cache, else (unless `--offline`) over HTTP through a [`Fetcher`], charged to a per-run
 //! budget. Responses may be DER, PEM or PKCS#7 with several certificates. Nothing fetched is
 //! trusted: the chain stage uses a fetched certificate only if its signature check passes.
 //!
-//! Before chains are built, [`Aia::prefetch`] resolves in waves the URLs of every certificate
-//! whose issuer the pool lacks: a thousand leaves missing the same intermediate share one
+//! Each round resolves the URLs of every open tip of the searches at once
+//! ([`IssuerSource::fetch_round`]): a thousand leaves missing the same intermediate share one
 //! request, and distinct URLs are fetched concurrently, at most [`MAX_CONCURRENT_FETCHES`] at
-//! a time. Whatever the waves did not foresee is still fetched, one URL at a time, when the
-//! path search asks for it.
+//! a time.
 
 pub mod cache;
 pub mod http;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::cert::{check_signature, Certificate, SigCheck};
-use crate::chain::IssuerSource;
+use crate::cert::Certificate;
+use crate::chain::{check_signature, IssuerSource, SigCheck};
 use crate::load::{self, NoPassword};
-use crate::pool::{Id, Pool, Source};
+use crate::pool::Source;
 
 pub use cache::Cache;
 pub use http::{HttpFetcher, HttpLimits, LazyHttpFetcher};
@@ -35,11 +34,8 @@ pub const MAX_CERTS_PER_RESPONSE: usize = 64;
 /// (browsers open at most 6 connections per host).
 pub const MAX_CONCURRENT_FETCHES: usize = 6;
 
-/// Most prefetch waves: one per level of missing issuers, as deep as a path may grow.
-const MAX_PREFETCH_WAVES: usize = 8;
-
 /// Gets the bytes behind an http(s) URL. The seam between chain building and the network.
-/// Called from several threads at once by [`Aia::prefetch`].
+/// Called from several threads at once by [`IssuerSource::fetch_round`].
 pub trait Fetcher: Sync {
     fn get(&self, url: &str) -> Result<Vec<u8>, FetchError>;
 }
@@ -191,21 +187,6 @@ impl<'a> Aia<'a> {
         }
     }
 
-    fn resolve(&mut self, url: &str) -> &UrlOutcome {
-        if !self.outcomes.contains_key(url) {
-            let outcome = self.resolve_uncached(url);
-            self.outcomes.insert(url.to_string(), outcome);
-        }
-        &self.outcomes[url]
-    }
-
-    fn resolve_uncached(&mut self, url: &str) -> UrlOutcome {
-        match self.resolve_locally(url) {
-            Ok(outcome) => outcome,
-            Err(fetcher) => self.download(fetcher, url),
-        }
-    }
-
     /// Resolves `url` without the network when possible (a refused scheme, the download
     /// cache, `--offline`, a spent budget); otherwise hands back the fetcher to use, with the
     /// request already charged to the budget.
@@ -238,67 +219,6 @@ impl<'a> Aia<'a> {
         match fetcher.get(url).and_then(|body| parse_response(&body)) {
             Ok(certs) => UrlOutcome::Fetched(certs),
             Err(e) => UrlOutcome::Failed(e),
-        }
-    }
-
-    /// Resolves, before any path is built, the caIssuers URLs of every certificate in
-    /// `certs` that has no candidate issuer in `pool`, then those of what they brought, wave
-    /// after wave. Downloads of one wave run concurrently; what comes back is added to the
-    /// pool in URL order, so the pool, and every report, is the same whatever order the
-    /// responses arrive in. Each URL is still resolved once per run, and charged to the same
-    /// budget as a fetch made during the search.
-    pub fn prefetch(&mut self, certs: &[Arc<Certificate>], pool: &mut Pool) {
-        let mut frontier: Vec<Arc<Certificate>> = certs.to_vec();
-        for _ in 0..MAX_PREFETCH_WAVES {
-            // URL -> the first certificate (in input order) that needs it.
-            let mut wanted: std::collections::BTreeMap<&str, &Arc<Certificate>> =
-                std::collections::BTreeMap::new();
-            for cert in &frontier {
-                pool.load_issuers_of(cert);
-                if cert.is_self_issued() || pool.has_issuers_of(cert) {
-                    continue;
-                }
-                for url in cert.ca_issuers.iter().take(self.config.max_urls_per_cert) {
-                    if !self.outcomes.contains_key(&**url) {
-                        wanted.entry(url).or_insert(cert);
-                    }
-                }
-            }
-            if wanted.is_empty() {
-                return;
-            }
-            let mut local = Vec::new();
-            let mut remote = Vec::new();
-            for &url in wanted.keys() {
-                match self.resolve_locally(url) {
-                    Ok(outcome) => local.push((url, outcome)),
-                    Err(fetcher) => remote.push((url, fetcher)),
-                }
-            }
-            let downloaded = self.download_all(&remote);
-            let mut resolved: Vec<(&str, UrlOutcome)> = local;
-            resolved.extend(remote.iter().map(|(url, _)| *url).zip(downloaded));
-            resolved.sort_by(|a, b| a.0.cmp(b.0));
-            let mut next = Vec::new();
-            for (url, outcome) in resolved {
-                let got = match &outcome {
-                    UrlOutcome::Fetched(certs) => {
-                        self.cache_if_genuine(url, wanted[url], certs);
-                        Some((certs, Source::Aia { url: url.into() }))
-                    }
-                    UrlOutcome::Cached(certs) => Some((certs, Source::Cache { url: url.into() })),
-                    UrlOutcome::Failed(_) => None,
-                };
-                for (cert, source) in got
-                    .into_iter()
-                    .flat_map(|(c, s)| c.iter().zip(std::iter::repeat(s)))
-                {
-                    pool.add(cert.clone(), source);
-                    next.push(cert.clone());
-                }
-                self.outcomes.insert(url.to_string(), outcome);
-            }
-            frontier = next;
         }
     }
 
@@ -357,37 +277,52 @@ impl Aia<'_> {
 }
 
 impl IssuerSource for Aia<'_> {
-    fn fetch_issuers(&mut self, child: &Certificate, pool: &mut Pool) -> Vec<Id> {
-        let mut ids = Vec::new();
-        for url in child.ca_issuers.iter().take(self.config.max_urls_per_cert) {
-            let (certs, source) = match self.resolve(url) {
-                UrlOutcome::Fetched(c) => (
-                    c.clone(),
-                    Source::Aia {
-                        url: url.to_string(),
-                    },
-                ),
-                UrlOutcome::Cached(c) => (
-                    c.clone(),
-                    Source::Cache {
-                        url: url.to_string(),
-                    },
-                ),
-                UrlOutcome::Failed(_) => continue,
-            };
-            match source {
-                Source::Aia { .. } => self.cache_if_genuine(url, child, &certs),
-                _ => self.drop_if_not_genuine(url, child, &certs),
-            }
-            for cert in certs {
-                let names_match = *cert.subject_key == *child.issuer_key;
-                let id = pool.add(cert, source.clone());
-                if names_match && !ids.contains(&id) {
-                    ids.push(id);
+    /// Resolves the URLs of `tips` not tried yet (at most `max_urls_per_cert` each), the
+    /// downloads concurrently. What comes back is returned in URL order, so the pool, and
+    /// every report, is the same whatever order the responses arrive in. A download is cached
+    /// if it issued the first tip (in `tips` order) naming its URL; a cache entry that did not
+    /// is dropped.
+    fn fetch_round(&mut self, tips: &[&Certificate]) -> Vec<(Arc<Certificate>, Source)> {
+        // URL -> the first tip that names it.
+        let mut wanted: BTreeMap<&str, &Certificate> = BTreeMap::new();
+        for &tip in tips {
+            for url in tip.ca_issuers.iter().take(self.config.max_urls_per_cert) {
+                if !self.outcomes.contains_key(&**url) {
+                    wanted.entry(url).or_insert(tip);
                 }
             }
         }
-        ids
+        let mut local = Vec::new();
+        let mut remote = Vec::new();
+        for &url in wanted.keys() {
+            match self.resolve_locally(url) {
+                Ok(outcome) => local.push((url, outcome)),
+                Err(fetcher) => remote.push((url, fetcher)),
+            }
+        }
+        let downloaded = self.download_all(&remote);
+        let mut resolved: Vec<(&str, UrlOutcome)> = local;
+        resolved.extend(remote.iter().map(|(url, _)| *url).zip(downloaded));
+        resolved.sort_by(|a, b| a.0.cmp(b.0));
+        let mut arrived = Vec::new();
+        for (url, outcome) in resolved {
+            let source = match &outcome {
+                UrlOutcome::Fetched(certs) => {
+                    self.cache_if_genuine(url, wanted[url], certs);
+                    Some((certs, Source::Aia { url: url.into() }))
+                }
+                UrlOutcome::Cached(certs) => {
+                    self.drop_if_not_genuine(url, wanted[url], certs);
+                    Some((certs, Source::Cache { url: url.into() }))
+                }
+                UrlOutcome::Failed(_) => None,
+            };
+            if let Some((certs, source)) = source {
+                arrived.extend(certs.iter().map(|c| (c.clone(), source.clone())));
+            }
+            self.outcomes.insert(url.to_string(), outcome);
+        }
+        arrived
     }
 }
 
