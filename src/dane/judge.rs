@@ -17,7 +17,8 @@
 use serde::Serialize;
 
 use super::record::{Matching, Selector, Tlsa, Unusable, Usage};
-use crate::cert::{check_signature, Certificate, SigCheck};
+use crate::cert::Certificate;
+use crate::chain::{check_signature, SigCheck};
 use crate::hostname;
 
 /// The chain a sender sees, and what it is judged against.
