@@ -70,6 +70,10 @@ pub enum Code {
     TlsHandshakeFailed,
     ServedDiffersFromDisk,
     KeyNotFound,
+    /// chainfix's OpenSSL model and rustls/webpki disagree on the chosen chain (receivers/).
+    ReceiversDisagree,
+    /// The host name matches only the leaf's subject CN.
+    HostnameCnOnly,
 }
 
 impl Code {
@@ -110,6 +114,8 @@ impl Code {
             Code::TlsHandshakeFailed => "tls-handshake-failed",
             Code::ServedDiffersFromDisk => "served-differs-from-disk",
             Code::KeyNotFound => "key-not-found",
+            Code::ReceiversDisagree => "receivers-disagree",
+            Code::HostnameCnOnly => "hostname-cn-only",
         }
     }
 }
@@ -228,6 +234,11 @@ pub fn served_differs(served_leaf: &Certificate, message: String) -> Finding {
         Some(served_leaf),
         message,
     )
+}
+
+/// The two receivers disagree on the chosen chain (`receivers::finding` words it).
+pub fn receivers_disagree(leaf: &Certificate, severity: Severity, message: String) -> Finding {
+    Finding::new(Code::ReceiversDisagree, severity, Some(leaf), message)
 }
 
 /// Overall verdict for one leaf.
@@ -898,7 +909,22 @@ fn key_and_name(case: &Case<'_>, out: &mut Vec<Finding>) {
         ));
     }
     if let Some(host) = case.host {
-        if !hostname::matches(leaf, host) {
+        let matched = hostname::check(leaf, host);
+        if matched == hostname::HostMatch::CommonName {
+            out.push(Finding::new(
+                Code::HostnameCnOnly,
+                Severity::Warning,
+                Some(leaf),
+                format!(
+                    "{host} matches only the certificate's subject CN: it has no DNS \
+                     subjectAltName. OpenSSL 3 receivers (Postfix, Exim) fall back to the CN and \
+                     accept it; receivers that never read the CN reject it: rustls/webpki, Go's \
+                     crypto/x509 (since Go 1.15), Chrome and Firefox (RFC 9525 §6.3). Get a \
+                     certificate that names {host} in subjectAltName."
+                ),
+            ));
+        }
+        if matched == hostname::HostMatch::No {
             let names = if leaf.dns_names.is_empty() {
                 leaf.common_name
                     .clone()

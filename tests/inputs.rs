@@ -2279,11 +2279,13 @@ fn private_keys_and_passwords_never_appear_in_output() {
 // 9. No leaf
 // ---------------------------------------------------------------------------------------------
 
+/// A CA certificate alone is no longer "no leaf": it is judged as the subject (issue 17,
+/// tests/receivers.rs). Inputs without any certificate still are.
 #[test]
-fn only_a_ca_certificate_exits_2_with_a_clear_message() {
+fn no_certificate_at_all_exits_2_with_a_clear_message() {
     let env = TestEnv::new();
-    let chain = pki(&env);
-    let int = env.write("in/intermediate.pem", &chain.int.pem);
+    pki(&env);
+    let int = env.write("in/key.pem", key_pem(Alg::P256(0)));
     let out = run(cf(&env, "inspect").arg(&int));
     out.assert_status(2);
     assert!(

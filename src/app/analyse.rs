@@ -19,7 +19,8 @@ use crate::exit::Exit;
 use crate::fetch::{Aia, AiaRecord, Fetcher, LazyHttpFetcher};
 use crate::load::{self, FileProblem, Loaded, Located, LocatedKey};
 use crate::pool::{Entry, Id, Pool, Source};
-use crate::report::{Alternative, CertView, ChainItem, LeafResult};
+use crate::receivers::Opinion;
+use crate::report::{Alternative, CertView, ChainItem, DisagreementView, LeafResult, ReceiverView};
 
 /// The analysed inputs: the pool, and each leaf's chains built. Each leaf's chain is chosen and
 /// diagnosed when its case is asked for ([`Analysis::case`]), so that a scan of a whole fleet
@@ -49,6 +50,10 @@ pub(super) struct Built {
     pub located: Located,
     /// What the leaf's file (or server) presents, in order.
     pub presented: Vec<Id>,
+    /// The subject is a CA certificate: the inputs held no end-entity certificate
+    /// ([`find_leaves`]). Its path is judged as a CA's: no TLS keyUsage, no host name, no
+    /// second opinion (webpki verifies end entities), and `repair` writes only the chain bundle.
+    pub ca: bool,
     outcome: chain::Outcome,
 }
 
@@ -84,8 +89,19 @@ impl Analysis {
         let built = &self.leaves[i];
         let cert = &built.located.cert;
         // Chosen again rather than kept: cheap, and a fleet's choices add up.
-        let choice = chain::choose(&built.outcome, &self.pool, &self.model(), &built.presented)
+        let mut choice = chain::choose(&built.outcome, &self.pool, &self.model(), &built.presented)
             .expect("every built leaf has a path");
+        if built.ca {
+            let model = self.model();
+            choice
+                .defects
+                .retain(|v| chain::rules::applies_to_ca_subject(v, &self.pool, &model));
+        }
+        // A CA subject names no host.
+        let host = match built.ca {
+            true => None,
+            false => self.hosts.get(built.group).and_then(Option::as_deref),
+        };
         let key = self.keys.status(cert, &built.located.path);
         let case = Case {
             pool: &self.pool,
@@ -99,9 +115,13 @@ impl Analysis {
             model: self.model(),
             defects: &choice.defects,
             warn_days: self.warn_days,
-            host: self.hosts.get(built.group).and_then(Option::as_deref),
+            host,
         };
-        let problems = diagnose::diagnose(&case);
+        let mut problems = diagnose::diagnose(&case);
+        let receivers = match built.ca {
+            true => None,
+            false => second_opinion(&self.pool, &choice, &mut problems, self.model(), host),
+        };
         let status = Status::of(&problems);
         LeafCase {
             built,
@@ -109,6 +129,7 @@ impl Analysis {
             key,
             problems,
             status,
+            receivers,
         }
     }
 
@@ -139,13 +160,15 @@ pub(super) struct LeafCase<'a> {
     pub key: KeyStatus,
     pub problems: Vec<Finding>,
     pub status: Status,
+    /// Both receivers' verdicts on the chosen chain (`receivers`).
+    pub receivers: Option<Opinion>,
 }
 
 impl<'a> LeafCase<'a> {
     /// The leaf's entry in the report.
     pub fn result(&self, pool: &Pool) -> LeafResult {
         let b = self.built;
-        leaf_result(
+        let mut result = leaf_result(
             pool,
             &b.located,
             &b.presented,
@@ -153,7 +176,13 @@ impl<'a> LeafCase<'a> {
             &self.key,
             self.problems.clone(),
             self.status,
-        )
+        );
+        result.subject_kind = Some(if b.ca { "ca" } else { "end-entity" });
+        if let Some(opinion) = &self.receivers {
+            result.receivers = ReceiverView::list(opinion);
+            result.receivers_disagreement = DisagreementView::of(opinion);
+        }
+        result
     }
 
     /// The chain to write, or why none can be written.
@@ -204,6 +233,33 @@ impl<'a> LeafCase<'a> {
             problems: &self.problems,
         })
     }
+}
+
+/// The second opinion on the chosen chain ([`crate::receivers`]), its finding (if the two
+/// receivers disagree) added to `findings`. Shared by `inspect`/`repair`/`probe` and `judge`.
+pub(crate) fn second_opinion(
+    pool: &Pool,
+    choice: &Choice,
+    findings: &mut Vec<Finding>,
+    model: Model,
+    host: Option<&str>,
+) -> Option<Opinion> {
+    let leaf = pool.cert(*choice.best.ids.first()?);
+    let ascii = host.and_then(crate::hostname::to_ascii);
+    let opinion = crate::receivers::second_opinion(&crate::receivers::Subject {
+        pool,
+        path: &choice.best,
+        defects: &choice.defects,
+        findings,
+        now: model.now,
+        role: model.role,
+        host: ascii.as_deref().or(host),
+    });
+    if let Some(f) = crate::receivers::finding(&opinion, leaf) {
+        findings.push(f);
+        findings.sort_by_key(|f| f.severity);
+    }
+    Some(opinion)
 }
 
 /// Analyses every group against one shared pool, AIA resolver and signature cache.
@@ -263,15 +319,15 @@ pub(super) fn analyse(
         .chain(&found_keys)
         .filter_map(|k| k.key.public_id.as_deref())
         .collect();
-    // (group, the leaf's file in that group, the leaf).
-    let leaves: Vec<(usize, &Range<usize>, &Located)> = groups
+    // (group, the leaf's file in that group, the leaf, whether it is a CA subject).
+    let leaves: Vec<(usize, &Range<usize>, &Located, bool)> = groups
         .iter()
         .zip(&files)
         .enumerate()
         .flat_map(|(g, (group, files))| {
             find_leaves(&group.certs, files, &key_ids)
                 .into_iter()
-                .map(move |(file, i)| (g, file, &group.certs[i]))
+                .map(move |(file, i, ca)| (g, file, &group.certs[i], ca))
         })
         .collect();
 
@@ -297,7 +353,7 @@ pub(super) fn analyse(
     };
     let leaf_ids: Vec<Id> = leaves
         .iter()
-        .map(|(_, _, located)| {
+        .map(|(_, _, located, _)| {
             pool.add(
                 located.cert.clone(),
                 Source::Input {
@@ -309,7 +365,8 @@ pub(super) fn analyse(
         .collect();
     // Missing issuers first, all at once; then every leaf's candidate links and the links
     // above them, verified in parallel; then the path searches, which find those checks done.
-    let leaf_certs: Vec<Arc<Certificate>> = leaves.iter().map(|(_, _, l)| l.cert.clone()).collect();
+    let leaf_certs: Vec<Arc<Certificate>> =
+        leaves.iter().map(|(_, _, l, _)| l.cert.clone()).collect();
     aia.prefetch(&leaf_certs, &mut pool);
     for leaf in &leaf_certs {
         pool.load_issuers_of(leaf);
@@ -326,7 +383,7 @@ pub(super) fn analyse(
     let (mut built, gave_up): (Vec<Built>, Vec<bool>) = leaves
         .par_iter()
         .zip(&leaf_ids)
-        .map(|(&(group, file, located), &leaf)| {
+        .map(|(&(group, file, located, ca), &leaf)| {
             let outcome = chain::build_frozen(leaf, &pool, &budget, &sigs, &model);
             let gave_up = outcome.is_none();
             // What the leaf's file (or probed server) presents.
@@ -339,6 +396,7 @@ pub(super) fn analyse(
                 leaf,
                 located: located.clone(),
                 presented,
+                ca,
                 outcome: outcome.unwrap_or_default(),
             };
             (built, gave_up)
@@ -387,11 +445,29 @@ pub(super) fn analyse(
 /// private key is among `key_ids` (the public ids of the keys given or found): that is what
 /// `openssl req -x509` makes for a server, and it is reported as `self-signed-leaf` rather than
 /// leaving "no leaf certificate found".
+///
+/// When the inputs hold no leaf at all (`inspect intermediate.pem`, `inspect root.pem`), the
+/// lowest CA certificates are the subjects instead (`true` in the result): those no other
+/// input names as issuer, each of them when there are several.
 fn find_leaves<'a>(
     certs: &[Located],
     files: &'a [Range<usize>],
     key_ids: &HashSet<&[u8]>,
-) -> Vec<(&'a Range<usize>, usize)> {
+) -> Vec<(&'a Range<usize>, usize, bool)> {
+    let leaves = find_subjects(certs, files, key_ids, false);
+    if !leaves.is_empty() {
+        return leaves;
+    }
+    find_subjects(certs, files, key_ids, true)
+}
+
+/// The leaves of [`find_leaves`], or with `ca`, the CA certificates no input names as issuer.
+fn find_subjects<'a>(
+    certs: &[Located],
+    files: &'a [Range<usize>],
+    key_ids: &HashSet<&[u8]>,
+    ca: bool,
+) -> Vec<(&'a Range<usize>, usize, bool)> {
     // Issuer name -> the authority key identifiers of the certificates that name it (`None`:
     // one without), self-issued certificates left out.
     let mut issued: HashMap<&str, HashSet<Option<&[u8]>>> = HashMap::new();
@@ -413,7 +489,7 @@ fn find_leaves<'a>(
         })
     };
     // (file, index) of each leaf, in order.
-    let mut best: Vec<(&Range<usize>, usize)> = Vec::new();
+    let mut best: Vec<(&Range<usize>, usize, bool)> = Vec::new();
     let mut slot_of: FxHashMap<&[u8; 32], usize> = FxHashMap::default();
     for file in files {
         for i in file.clone() {
@@ -426,18 +502,21 @@ fn find_leaves<'a>(
                     && !key_ids.is_empty()
                     && key_ids.contains(c.public_key_id().as_slice())
             };
-            if c.is_ca && !servers_own() {
+            // A leaf is not a CA (unless it is the server's own self-signed certificate); a
+            // CA subject is.
+            let is_leaf = !c.is_ca || servers_own();
+            if is_leaf == ca {
                 continue;
             }
             match slot_of.get(&c.sha256) {
                 Some(&slot) => {
                     if file.len() > best[slot].0.len() {
-                        best[slot] = (file, i);
+                        best[slot] = (file, i, ca);
                     }
                 }
                 None => {
                     slot_of.insert(&c.sha256, best.len());
-                    best.push((file, i));
+                    best.push((file, i, ca));
                 }
             }
         }
@@ -542,5 +621,9 @@ fn leaf_result(
         not_written: None,
         write_errors: None,
         stale_files: None,
+        subject_kind: None,
+        receivers: Vec::new(),
+        receivers_disagreement: None,
+        bundle_only: None,
     }
 }

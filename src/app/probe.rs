@@ -259,6 +259,10 @@ fn failed_result(target: &Target, finding: Finding) -> LeafResult {
         not_written: None,
         write_errors: None,
         stale_files: None,
+        subject_kind: None,
+        receivers: Vec::new(),
+        receivers_disagreement: None,
+        bundle_only: None,
     }
 }
 

@@ -53,7 +53,19 @@ pub(super) fn repair(config: &Config, args: &RepairArgs) -> Result<Exit, AppErro
                 result.changed = Some(false);
             }
             Ok(mut material) => {
-                if options.key_path.is_some() {
+                let mut options = options.clone();
+                if case.built.ca {
+                    // A CA certificate is no server's: its chain bundle is all there is to write.
+                    options.targets = Targets {
+                        pem: true,
+                        postfix: false,
+                        exim: false,
+                        iis: false,
+                    };
+                    options.key_path = None;
+                    material.key = None;
+                    result.bundle_only = Some(CA_BUNDLE_ONLY.into());
+                } else if options.key_path.is_some() {
                     // Chain-only: the key stays where it is on the mail host.
                     material.key = None;
                 } else if material.key.is_none() {
@@ -91,6 +103,11 @@ pub(super) fn repair(config: &Config, args: &RepairArgs) -> Result<Exit, AppErro
     )?;
     Ok(exit)
 }
+
+/// Why `repair` writes only the chain bundle for a CA subject.
+const CA_BUNDLE_ONLY: &str = "the subject is a CA certificate (no end-entity certificate among \
+the inputs): only the chain bundle (fullchain.pem, chain.pem, cert.pem) is written; no MTA \
+configuration and no key file, since no server presents a CA certificate as its own";
 
 /// No key is known for the leaf and none was named with `--key-path`: the chain is written,
 /// the files that would name a key are not. A warning: the chain itself is repaired.

@@ -164,6 +164,10 @@ mod tests {
             not_written: None,
             write_errors: None,
             stale_files: None,
+            subject_kind: None,
+            receivers: Vec::new(),
+            receivers_disagreement: None,
+            bundle_only: None,
         }
     }
 

@@ -1,0 +1,250 @@
+//! The rustls/webpki receiver: the chosen chain verified by rustls-webpki as a rustls client
+//! (or server, for a client certificate) verifies its peer, with the signature algorithms of
+//! rustls's *ring* provider (`rustls::crypto::ring::default_provider()`), for the host name
+//! when one is given; and the leaf's key checked against the same algorithms, since rustls
+//! verifies the handshake signature with them.
+
+use std::net::IpAddr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, SignatureVerificationAlgorithm, UnixTime};
+use webpki::{EndEntityCert, Error, KeyUsage};
+
+use super::{Reason, Verdict};
+use crate::cert::{Certificate, KeyKind};
+use crate::chain::Role;
+
+/// Why webpki (or rustls) refuses a chain: webpki's `Error` variants that path validation
+/// returns, by their webpki names, and the handshake key check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebpkiError {
+    BadDer,
+    CaUsedAsEndEntity,
+    CertDistrusted,
+    CertExpired,
+    CertNotValidForName,
+    CertNotValidYet,
+    EmptyEkuExtension,
+    EndEntityUsedAsCa,
+    ExtensionValueInvalid,
+    InvalidCertValidity,
+    InvalidNetworkMaskConstraint,
+    InvalidSerialNumber,
+    InvalidSignatureForPublicKey,
+    MalformedDnsIdentifier,
+    MalformedExtensions,
+    MalformedNameConstraint,
+    MaximumNameConstraintComparisonsExceeded,
+    MaximumPathBuildCallsExceeded,
+    MaximumPathDepthExceeded,
+    MaximumSignatureChecksExceeded,
+    NameConstraintViolation,
+    PathLenConstraintViolated,
+    RequiredEkuNotFound,
+    SignatureAlgorithmMismatch,
+    TrailingData,
+    UnknownIssuer,
+    UnsupportedCertVersion,
+    UnsupportedCriticalExtension,
+    UnsupportedNameType,
+    UnsupportedSignatureAlgorithm,
+    UnsupportedSignatureAlgorithmForPublicKey,
+    /// The host is not a name rustls accepts (`ServerName::try_from`).
+    InvalidServerName,
+    /// The leaf's key is not one the provider verifies handshake signatures with (RSA
+    /// 2048..8192 bits, ECDSA P-256/P-384, Ed25519): rustls fails the handshake.
+    UnsupportedLeafKey,
+    /// Any other webpki error.
+    Other,
+}
+
+impl WebpkiError {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebpkiError::BadDer => "BadDer",
+            WebpkiError::CaUsedAsEndEntity => "CaUsedAsEndEntity",
+            WebpkiError::CertDistrusted => "CertDistrusted",
+            WebpkiError::CertExpired => "CertExpired",
+            WebpkiError::CertNotValidForName => "CertNotValidForName",
+            WebpkiError::CertNotValidYet => "CertNotValidYet",
+            WebpkiError::EmptyEkuExtension => "EmptyEkuExtension",
+            WebpkiError::EndEntityUsedAsCa => "EndEntityUsedAsCa",
+            WebpkiError::ExtensionValueInvalid => "ExtensionValueInvalid",
+            WebpkiError::InvalidCertValidity => "InvalidCertValidity",
+            WebpkiError::InvalidNetworkMaskConstraint => "InvalidNetworkMaskConstraint",
+            WebpkiError::InvalidSerialNumber => "InvalidSerialNumber",
+            WebpkiError::InvalidSignatureForPublicKey => "InvalidSignatureForPublicKey",
+            WebpkiError::MalformedDnsIdentifier => "MalformedDnsIdentifier",
+            WebpkiError::MalformedExtensions => "MalformedExtensions",
+            WebpkiError::MalformedNameConstraint => "MalformedNameConstraint",
+            WebpkiError::MaximumNameConstraintComparisonsExceeded => {
+                "MaximumNameConstraintComparisonsExceeded"
+            }
+            WebpkiError::MaximumPathBuildCallsExceeded => "MaximumPathBuildCallsExceeded",
+            WebpkiError::MaximumPathDepthExceeded => "MaximumPathDepthExceeded",
+            WebpkiError::MaximumSignatureChecksExceeded => "MaximumSignatureChecksExceeded",
+            WebpkiError::NameConstraintViolation => "NameConstraintViolation",
+            WebpkiError::PathLenConstraintViolated => "PathLenConstraintViolated",
+            WebpkiError::RequiredEkuNotFound => "RequiredEkuNotFound",
+            WebpkiError::SignatureAlgorithmMismatch => "SignatureAlgorithmMismatch",
+            WebpkiError::TrailingData => "TrailingData",
+            WebpkiError::UnknownIssuer => "UnknownIssuer",
+            WebpkiError::UnsupportedCertVersion => "UnsupportedCertVersion",
+            WebpkiError::UnsupportedCriticalExtension => "UnsupportedCriticalExtension",
+            WebpkiError::UnsupportedNameType => "UnsupportedNameType",
+            WebpkiError::UnsupportedSignatureAlgorithm => "UnsupportedSignatureAlgorithm",
+            WebpkiError::UnsupportedSignatureAlgorithmForPublicKey => {
+                "UnsupportedSignatureAlgorithmForPublicKey"
+            }
+            WebpkiError::InvalidServerName => "InvalidServerName",
+            WebpkiError::UnsupportedLeafKey => "UnsupportedLeafKey",
+            WebpkiError::Other => "Other",
+        }
+    }
+
+    #[allow(deprecated)] // the context-less variants older webpki returned, mapped the same
+    fn of(e: &Error) -> WebpkiError {
+        match e {
+            Error::BadDer | Error::BadDerTime => WebpkiError::BadDer,
+            Error::CaUsedAsEndEntity => WebpkiError::CaUsedAsEndEntity,
+            Error::CertDistrusted => WebpkiError::CertDistrusted,
+            Error::CertExpired { .. } => WebpkiError::CertExpired,
+            Error::CertNotValidForName(_) => WebpkiError::CertNotValidForName,
+            Error::CertNotValidYet { .. } => WebpkiError::CertNotValidYet,
+            Error::EmptyEkuExtension => WebpkiError::EmptyEkuExtension,
+            Error::EndEntityUsedAsCa => WebpkiError::EndEntityUsedAsCa,
+            Error::ExtensionValueInvalid => WebpkiError::ExtensionValueInvalid,
+            Error::InvalidCertValidity => WebpkiError::InvalidCertValidity,
+            Error::InvalidNetworkMaskConstraint => WebpkiError::InvalidNetworkMaskConstraint,
+            Error::InvalidSerialNumber => WebpkiError::InvalidSerialNumber,
+            Error::InvalidSignatureForPublicKey => WebpkiError::InvalidSignatureForPublicKey,
+            Error::MalformedDnsIdentifier => WebpkiError::MalformedDnsIdentifier,
+            Error::MalformedExtensions => WebpkiError::MalformedExtensions,
+            Error::MalformedNameConstraint => WebpkiError::MalformedNameConstraint,
+            Error::MaximumNameConstraintComparisonsExceeded => {
+                WebpkiError::MaximumNameConstraintComparisonsExceeded
+            }
+            Error::MaximumPathBuildCallsExceeded => WebpkiError::MaximumPathBuildCallsExceeded,
+            Error::MaximumPathDepthExceeded => WebpkiError::MaximumPathDepthExceeded,
+            Error::MaximumSignatureChecksExceeded => WebpkiError::MaximumSignatureChecksExceeded,
+            Error::NameConstraintViolation => WebpkiError::NameConstraintViolation,
+            Error::PathLenConstraintViolated => WebpkiError::PathLenConstraintViolated,
+            Error::RequiredEkuNotFound | Error::RequiredEkuNotFoundContext(_) => {
+                WebpkiError::RequiredEkuNotFound
+            }
+            Error::SignatureAlgorithmMismatch => WebpkiError::SignatureAlgorithmMismatch,
+            Error::TrailingData(_) => WebpkiError::TrailingData,
+            Error::UnknownIssuer => WebpkiError::UnknownIssuer,
+            Error::UnsupportedCertVersion => WebpkiError::UnsupportedCertVersion,
+            Error::UnsupportedCriticalExtension => WebpkiError::UnsupportedCriticalExtension,
+            Error::UnsupportedNameType => WebpkiError::UnsupportedNameType,
+            Error::UnsupportedSignatureAlgorithm
+            | Error::UnsupportedSignatureAlgorithmContext(_) => {
+                WebpkiError::UnsupportedSignatureAlgorithm
+            }
+            Error::UnsupportedSignatureAlgorithmForPublicKey
+            | Error::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => {
+                WebpkiError::UnsupportedSignatureAlgorithmForPublicKey
+            }
+            _ => WebpkiError::Other,
+        }
+    }
+}
+
+/// The algorithms rustls's *ring* provider verifies certificate and handshake signatures with.
+fn algorithms() -> &'static [&'static dyn SignatureVerificationAlgorithm] {
+    static PROVIDER: OnceLock<CryptoProvider> = OnceLock::new();
+    PROVIDER
+        .get_or_init(rustls::crypto::ring::default_provider)
+        .signature_verification_algorithms
+        .all
+}
+
+/// webpki's verdict on `chain` (leaf first; the last certificate is the trust anchor when
+/// `anchored`, and then the only one), at `now`, for `role`, for `host` when given.
+pub fn verify(
+    chain: &[&Certificate],
+    anchored: bool,
+    now: i64,
+    role: Role,
+    host: Option<&str>,
+) -> Verdict {
+    match check(chain, anchored, now, role, host) {
+        Ok(()) => Verdict::Accepted,
+        Err(e) => Verdict::Rejected(Reason::Webpki(e)),
+    }
+}
+
+fn check(
+    chain: &[&Certificate],
+    anchored: bool,
+    now: i64,
+    role: Role,
+    host: Option<&str>,
+) -> Result<(), WebpkiError> {
+    let Some(leaf) = chain.first() else {
+        return Err(WebpkiError::Other);
+    };
+    let ders: Vec<CertificateDer<'_>> = chain
+        .iter()
+        .map(|c| CertificateDer::from(c.der.as_slice()))
+        .collect();
+    // The trust anchor is the path's last certificate (the leaf itself when it is trusted);
+    // the certificates between are what the peer sends.
+    let (anchor_der, intermediates) = match ders.split_last() {
+        Some((last, rest)) if anchored => (Some(last), rest.get(1..).unwrap_or_default()),
+        _ => (None, &ders[1..]),
+    };
+    let anchors = match anchor_der {
+        Some(der) => vec![webpki::anchor_from_trusted_cert(der)
+            .map_err(|e| WebpkiError::of(&e))?
+            .to_owned()],
+        None => Vec::new(),
+    };
+    let ee = EndEntityCert::try_from(&ders[0]).map_err(|e| WebpkiError::of(&e))?;
+    let time = UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(now).unwrap_or(0)));
+    let usage = match role {
+        Role::Server => KeyUsage::server_auth(),
+        Role::Client => KeyUsage::client_auth(),
+    };
+    ee.verify_for_usage(
+        algorithms(),
+        &anchors,
+        intermediates,
+        time,
+        usage,
+        None,
+        None,
+    )
+    .map_err(|e| WebpkiError::of(&e))?;
+    if let Some(host) = host {
+        let name = match host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<IpAddr>()
+        {
+            Ok(ip) => ServerName::IpAddress(ip.into()),
+            Err(_) => ServerName::try_from(host.trim_end_matches('.'))
+                .map_err(|_| WebpkiError::InvalidServerName)?,
+        };
+        ee.verify_is_valid_for_subject_name(&name)
+            .map_err(|e| WebpkiError::of(&e))?;
+    }
+    if !handshake_key_supported(&leaf.key) {
+        return Err(WebpkiError::UnsupportedLeafKey);
+    }
+    Ok(())
+}
+
+/// Whether rustls's *ring* provider can verify a handshake signature by this key
+/// (rustls/src/crypto/ring/mod.rs, `SUPPORTED_SIG_ALGS.mapping`): RSA of 2048 to 8192 bits,
+/// ECDSA on P-256 or P-384, Ed25519.
+fn handshake_key_supported(key: &KeyKind) -> bool {
+    match key {
+        KeyKind::Rsa { bits } => (2048..=8192).contains(bits),
+        KeyKind::Ec { curve } => matches!(*curve, "P-256" | "P-384"),
+        KeyKind::Ed25519 => true,
+        KeyKind::Other { .. } => false,
+    }
+}
