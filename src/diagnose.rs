@@ -390,6 +390,9 @@ pub struct Case<'a> {
     pub defects: &'a [Violation],
     pub warn_days: i64,
     pub host: Option<&'a str>,
+    /// The subject is a CA certificate given without any end-entity certificate: a lone
+    /// self-signed one is an untrusted root, not a self-signed leaf.
+    pub ca_subject: bool,
 }
 
 impl Case<'_> {
@@ -581,7 +584,7 @@ fn trust(case: &Case<'_>, out: &mut Vec<Finding>) {
     if best.anchored {
         return;
     }
-    if best.ids.len() == 1 && leaf.is_self_issued() {
+    if best.ids.len() == 1 && leaf.is_self_issued() && !case.ca_subject {
         out.push(
             Finding::new(
                 Code::SelfSignedLeaf,

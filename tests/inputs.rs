@@ -1829,10 +1829,19 @@ fn a_self_signed_certificate_made_by_openssl_req_x509_with_its_key_is_a_self_sig
     assert!(codes(&r).contains(&"self-signed-leaf".to_string()), "{r:#}");
     assert_eq!(r["key"], s(&env.path("ssl/privkey.pem")), "{r:#}");
 
-    // Without its key it is just a CA certificate: no leaf.
+    // Without its key it is just a CA certificate, judged as one (issue 17): a root no one
+    // trusts here.
     std::fs::remove_file(env.path("ssl/privkey.pem")).expect("rm");
     let out = run(cf(&env, "inspect").arg("--json").arg(env.path("ssl")));
-    out.assert_status(2);
+    out.assert_status(1);
+    let v = out.json();
+    let r = result_for(&v, LEAF);
+    assert_eq!(r["subject_kind"], "ca", "{r:#}");
+    assert!(
+        !codes(&r).contains(&"self-signed-leaf".to_string()),
+        "{r:#}"
+    );
+    assert!(codes(&r).contains(&"untrusted-root".to_string()), "{r:#}");
 }
 
 #[test]

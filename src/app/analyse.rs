@@ -116,6 +116,7 @@ impl Analysis {
             defects: &choice.defects,
             warn_days: self.warn_days,
             host,
+            ca_subject: built.ca,
         };
         let mut problems = diagnose::diagnose(&case);
         let receivers = match built.ca {
@@ -145,6 +146,12 @@ impl Analysis {
     pub fn first_case_of(&self, group: usize) -> Option<LeafCase<'_>> {
         let i = self.leaves.iter().position(|b| b.group == group)?;
         Some(self.case(i))
+    }
+
+    /// Forgets the CA subjects ([`Built::ca`]): for `probe`, where a group is what one server
+    /// presented and a CA certificate in leaf position is no leaf at all.
+    pub fn drop_ca_subjects(&mut self) {
+        self.leaves.retain(|b| !b.ca);
     }
 
     /// The first leaf of input group `group`, not diagnosed.

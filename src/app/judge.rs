@@ -140,6 +140,8 @@ pub fn judge(q: &Question<'_>) -> Result<Judgement, JudgeError> {
         // Expiry warnings are not a validity question.
         warn_days: 0,
         host,
+        // The question's leaf is what a peer presents, whatever it is.
+        ca_subject: false,
     };
     let mut findings = diagnose::diagnose(&case);
     let receivers = super::analyse::second_opinion(&pool, &choice, &mut findings, model, host);

@@ -198,9 +198,7 @@ fn check(
         _ => (None, &ders[1..]),
     };
     let anchors = match anchor_der {
-        Some(der) => vec![webpki::anchor_from_trusted_cert(der)
-            .map_err(|e| WebpkiError::of(&e))?
-            .to_owned()],
+        Some(der) => vec![webpki::anchor_from_trusted_cert(der).map_err(|e| WebpkiError::of(&e))?],
         None => Vec::new(),
     };
     let ee = EndEntityCert::try_from(&ders[0]).map_err(|e| WebpkiError::of(&e))?;
