@@ -2,14 +2,18 @@
 //! (or server, for a client certificate) verifies its peer, with the signature algorithms of
 //! rustls's *ring* provider (`rustls::crypto::ring::default_provider()`), for the host name
 //! when one is given; and the leaf's key checked against the same algorithms, since rustls
-//! verifies the handshake signature with them.
+//! verifies the handshake signature with them. A signature webpki verified once in this
+//! process is not verified again ([`Memo`]): a fleet's leaves share their intermediates.
 
 use std::net::IpAddr;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, SignatureVerificationAlgorithm, UnixTime};
+use rustc_hash::FxHashSet;
+use rustls::pki_types::{
+    AlgorithmIdentifier, CertificateDer, InvalidSignature, ServerName,
+    SignatureVerificationAlgorithm, UnixTime,
+};
 use webpki::{EndEntityCert, Error, KeyUsage};
 
 use super::{Reason, Verdict};
@@ -153,13 +157,94 @@ impl WebpkiError {
     }
 }
 
-/// The algorithms rustls's *ring* provider verifies certificate and handshake signatures with.
+/// The algorithms rustls's *ring* provider verifies certificate and handshake signatures with,
+/// each behind [`Memo`].
 fn algorithms() -> &'static [&'static dyn SignatureVerificationAlgorithm] {
-    static PROVIDER: OnceLock<CryptoProvider> = OnceLock::new();
-    PROVIDER
-        .get_or_init(rustls::crypto::ring::default_provider)
-        .signature_verification_algorithms
-        .all
+    static ALGS: OnceLock<Vec<&'static dyn SignatureVerificationAlgorithm>> = OnceLock::new();
+    ALGS.get_or_init(|| {
+        let provider = rustls::crypto::ring::default_provider();
+        provider
+            .signature_verification_algorithms
+            .all
+            .iter()
+            .map(|&inner| -> &'static dyn SignatureVerificationAlgorithm {
+                // Leaked once per algorithm (fourteen), for the life of the process.
+                Box::leak(Box::new(Memo { inner }))
+            })
+            .collect()
+    })
+}
+
+/// Most verified signatures [`Memo`] remembers: each costs 32 bytes; twice the links of the
+/// 100,000-certificate benchmark corpus (bench/README.md). Past it, signatures are verified
+/// every time.
+const MEMO_LIMIT: usize = 200_000;
+
+/// One of the provider's algorithms, remembering the signatures it verified in this process,
+/// keyed by SHA-256 over (algorithm, key, message, signature): a fleet's leaves share their
+/// intermediates, and webpki verifies every link of every leaf's chain again. Sound: only a
+/// verification of exactly the same key, message and signature is skipped, and only a success
+/// is remembered.
+#[derive(Debug)]
+struct Memo {
+    inner: &'static dyn SignatureVerificationAlgorithm,
+}
+
+impl Memo {
+    fn key(&self, public_key: &[u8], message: &[u8], signature: &[u8]) -> [u8; 32] {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        for part in [
+            self.inner.signature_alg_id().as_ref(),
+            public_key,
+            message,
+            signature,
+        ] {
+            ctx.update(&(part.len() as u64).to_be_bytes());
+            ctx.update(part);
+        }
+        let mut key = [0; 32];
+        key.copy_from_slice(ctx.finish().as_ref());
+        key
+    }
+}
+
+fn verified() -> &'static Mutex<FxHashSet<[u8; 32]>> {
+    static VERIFIED: OnceLock<Mutex<FxHashSet<[u8; 32]>>> = OnceLock::new();
+    VERIFIED.get_or_init(Mutex::default)
+}
+
+impl SignatureVerificationAlgorithm for Memo {
+    fn verify_signature(
+        &self,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), InvalidSignature> {
+        let key = self.key(public_key, message, signature);
+        let lock = || verified().lock().unwrap_or_else(PoisonError::into_inner);
+        if lock().contains(&key) {
+            return Ok(());
+        }
+        self.inner
+            .verify_signature(public_key, message, signature)?;
+        let mut done = lock();
+        if done.len() < MEMO_LIMIT {
+            done.insert(key);
+        }
+        Ok(())
+    }
+
+    fn public_key_alg_id(&self) -> AlgorithmIdentifier {
+        self.inner.public_key_alg_id()
+    }
+
+    fn signature_alg_id(&self) -> AlgorithmIdentifier {
+        self.inner.signature_alg_id()
+    }
+
+    fn fips(&self) -> bool {
+        self.inner.fips()
+    }
 }
 
 /// webpki's verdict on `chain` (leaf first; the last certificate is the trust anchor when
@@ -244,5 +329,38 @@ fn handshake_key_supported(key: &KeyKind) -> bool {
         KeyKind::Ec { curve } => matches!(*curve, "P-256" | "P-384"),
         KeyKind::Ed25519 => true,
         KeyKind::Other { .. } => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
+
+    use super::algorithms;
+
+    /// A remembered signature stands for exactly its key, message and signature: the same
+    /// signature over another message is verified, and refused.
+    #[test]
+    fn a_remembered_signature_covers_only_its_own_message() {
+        let pem = include_str!("../../testdata/keys/p256-a.pem");
+        let der = ::pem::parse(pem).expect("PEM").into_contents();
+        let rng = ring::rand::SystemRandom::new();
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &der, &rng)
+            .expect("a P-256 PKCS#8 key");
+        let sig = key.sign(&rng, b"to be signed").expect("signing");
+        let public = key.public_key().as_ref();
+        let alg = algorithms()
+            .iter()
+            .find(|a| {
+                a.verify_signature(public, b"to be signed", sig.as_ref())
+                    .is_ok()
+            })
+            .expect("ECDSA P-256 SHA-256 is among the provider's algorithms");
+        assert!(alg
+            .verify_signature(public, b"to be signed", sig.as_ref())
+            .is_ok());
+        assert!(alg
+            .verify_signature(public, b"to be signeD", sig.as_ref())
+            .is_err());
     }
 }
