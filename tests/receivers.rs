@@ -402,3 +402,15 @@ fn a_ca_certificate_alone_is_judged_and_bundled() {
         );
     }
 }
+
+/// The policy table is one table: every entry of `src/receivers/policy.rs` is a row of the
+/// README's table, under its code.
+#[test]
+fn every_policy_is_documented_in_the_readme() {
+    let readme = std::fs::read_to_string(repo_path("README.md")).expect("README.md");
+    for p in chainfix::receivers::Policy::ALL {
+        let row = format!("| `{}` |", p.as_str());
+        assert!(readme.contains(&row), "README.md has no row {row}");
+        assert!(!p.description().is_empty() && !p.citation().is_empty());
+    }
+}

@@ -254,7 +254,7 @@ pub fn explain(
 ) -> Option<Policy> {
     match (openssl, webpki) {
         (Verdict::Accepted, Verdict::Rejected(Reason::Webpki(e))) => webpki_refuses(s, certs, *e),
-        (Verdict::Rejected(_), Verdict::Accepted) => openssl_refuses(s, certs),
+        (Verdict::Rejected(_), Verdict::Accepted) => openssl_refuses(s),
         _ => None,
     }
 }
@@ -384,7 +384,7 @@ fn key_policy(key: &KeyKind) -> Option<Policy> {
 
 /// Why OpenSSL refuses what webpki accepts: every defect the model found must be one webpki
 /// does not check; the first one's policy names the difference.
-fn openssl_refuses(s: &Subject<'_>, certs: &[&Certificate]) -> Option<Policy> {
+fn openssl_refuses(s: &Subject<'_>) -> Option<Policy> {
     use crate::cert::{KU_DIGITAL_SIGNATURE, KU_KEY_AGREEMENT, KU_KEY_ENCIPHERMENT};
     if s.defects.is_empty() {
         return None;
@@ -419,6 +419,5 @@ fn openssl_refuses(s: &Subject<'_>, certs: &[&Certificate]) -> Option<Policy> {
         };
         first.get_or_insert(policy);
     }
-    let _ = certs;
     first
 }
