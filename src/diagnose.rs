@@ -920,10 +920,11 @@ fn key_and_name(case: &Case<'_>, out: &mut Vec<Finding>) {
                 Some(leaf),
                 format!(
                     "{host} matches only the certificate's subject CN: it has no DNS \
-                     subjectAltName. OpenSSL 3 receivers (Postfix, Exim) fall back to the CN and \
-                     accept it; receivers that never read the CN reject it: rustls/webpki, Go's \
-                     crypto/x509 (since Go 1.15), Chrome and Firefox (RFC 9525 §6.3). Get a \
-                     certificate that names {host} in subjectAltName."
+                     subjectAltName. OpenSSL 3 receivers (Postfix; Exim on RHEL) fall back to the \
+                     CN and accept it; receivers that never read the CN reject it: rustls/webpki, \
+                     Go's crypto/x509 (since Go 1.15) and Chrome (since Chrome 58); RFC 9525 \
+                     drops the CN as an identifier. Get a certificate that names {host} in \
+                     subjectAltName."
                 ),
             ));
         }

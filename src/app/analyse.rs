@@ -98,9 +98,10 @@ impl Analysis {
                 .retain(|v| chain::rules::applies_to_ca_subject(v, &self.pool, &model));
         }
         // A CA subject names no host.
-        let host = match built.ca {
-            true => None,
-            false => self.hosts.get(built.group).and_then(Option::as_deref),
+        let host = if built.ca {
+            None
+        } else {
+            self.hosts.get(built.group).and_then(Option::as_deref)
         };
         let key = self.keys.status(cert, &built.located.path);
         let case = Case {
@@ -119,9 +120,10 @@ impl Analysis {
             ca_subject: built.ca,
         };
         let mut problems = diagnose::diagnose(&case);
-        let receivers = match built.ca {
-            true => None,
-            false => second_opinion(&self.pool, &choice, &mut problems, self.model(), host),
+        let receivers = if built.ca {
+            None
+        } else {
+            second_opinion(&self.pool, &choice, &mut problems, self.model(), host)
         };
         let status = Status::of(&problems);
         LeafCase {
