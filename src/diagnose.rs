@@ -79,6 +79,10 @@ pub enum Code {
     DaneFragileRecord,
     DaneRrsetTooLarge,
     DaneRootServed,
+    /// chainfix's OpenSSL model and rustls/webpki disagree on the chosen chain (receivers/).
+    ReceiversDisagree,
+    /// The host name matches only the leaf's subject CN.
+    HostnameCnOnly,
 }
 
 impl Code {
@@ -126,6 +130,8 @@ impl Code {
             Code::DaneFragileRecord => "dane-fragile-record",
             Code::DaneRrsetTooLarge => "dane-rrset-too-large",
             Code::DaneRootServed => "dane-root-served",
+            Code::ReceiversDisagree => "receivers-disagree",
+            Code::HostnameCnOnly => "hostname-cn-only",
         }
     }
 }
@@ -244,6 +250,11 @@ pub fn served_differs(served_leaf: &Certificate, message: String) -> Finding {
         Some(served_leaf),
         message,
     )
+}
+
+/// The two receivers disagree on the chosen chain (`receivers::finding` words it).
+pub fn receivers_disagree(leaf: &Certificate, severity: Severity, message: String) -> Finding {
+    Finding::new(Code::ReceiversDisagree, severity, Some(leaf), message)
 }
 
 /// Overall verdict for one leaf.
@@ -395,6 +406,9 @@ pub struct Case<'a> {
     pub defects: &'a [Violation],
     pub warn_days: i64,
     pub host: Option<&'a str>,
+    /// The subject is a CA certificate given without any end-entity certificate: a lone
+    /// self-signed one is an untrusted root, not a self-signed leaf.
+    pub ca_subject: bool,
 }
 
 impl Case<'_> {
@@ -586,7 +600,7 @@ fn trust(case: &Case<'_>, out: &mut Vec<Finding>) {
     if best.anchored {
         return;
     }
-    if best.ids.len() == 1 && leaf.is_self_issued() {
+    if best.ids.len() == 1 && leaf.is_self_issued() && !case.ca_subject {
         out.push(
             Finding::new(
                 Code::SelfSignedLeaf,
@@ -914,7 +928,23 @@ fn key_and_name(case: &Case<'_>, out: &mut Vec<Finding>) {
         ));
     }
     if let Some(host) = case.host {
-        if !hostname::matches(leaf, host) {
+        let matched = hostname::check(leaf, host);
+        if matched == hostname::HostMatch::CommonName {
+            out.push(Finding::new(
+                Code::HostnameCnOnly,
+                Severity::Warning,
+                Some(leaf),
+                format!(
+                    "{host} matches only the certificate's subject CN: it has no DNS \
+                     subjectAltName. OpenSSL 3 receivers (Postfix; Exim on RHEL) fall back to the \
+                     CN and accept it; receivers that never read the CN reject it: rustls/webpki, \
+                     Go's crypto/x509 (since Go 1.15) and Chrome (since Chrome 58); RFC 9525 \
+                     drops the CN as an identifier. Get a certificate that names {host} in \
+                     subjectAltName."
+                ),
+            ));
+        }
+        if matched == hostname::HostMatch::No {
             let names = if leaf.dns_names.is_empty() {
                 leaf.common_name
                     .clone()

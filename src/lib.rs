@@ -22,6 +22,8 @@
 //! * [`emit`] produces the repaired files; [`write`] puts them on disk atomically.
 //! * [`report`] prints human or JSON output; [`render`] makes certificate text safe for each
 //!   place it is written (reports, Postfix, Exim, PowerShell, file names).
+//! * [`receivers`] judges the chosen chain a second time with rustls-webpki and names the
+//!   documented policy behind any difference from chainfix's OpenSSL 3 model.
 //! * [`probe`] captures the chain a live server presents (SMTP STARTTLS or implicit TLS), which
 //!   then goes through the same stages as files.
 //!
@@ -41,6 +43,7 @@ pub mod hostname;
 pub mod load;
 pub mod pool;
 pub mod probe;
+pub mod receivers;
 pub mod render;
 pub mod report;
 pub mod write;

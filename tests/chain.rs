@@ -1775,7 +1775,9 @@ fn json_report_has_the_documented_keys() {
             "presented",
             "chain",
             "problems",
-            "alternatives"
+            "alternatives",
+            "subject_kind",
+            "receivers"
         ])
     );
     assert_eq!(

@@ -1829,10 +1829,19 @@ fn a_self_signed_certificate_made_by_openssl_req_x509_with_its_key_is_a_self_sig
     assert!(codes(&r).contains(&"self-signed-leaf".to_string()), "{r:#}");
     assert_eq!(r["key"], s(&env.path("ssl/privkey.pem")), "{r:#}");
 
-    // Without its key it is just a CA certificate: no leaf.
+    // Without its key it is just a CA certificate, judged as one (issue 17): a root no one
+    // trusts here.
     std::fs::remove_file(env.path("ssl/privkey.pem")).expect("rm");
     let out = run(cf(&env, "inspect").arg("--json").arg(env.path("ssl")));
-    out.assert_status(2);
+    out.assert_status(1);
+    let v = out.json();
+    let r = result_for(&v, LEAF);
+    assert_eq!(r["subject_kind"], "ca", "{r:#}");
+    assert!(
+        !codes(&r).contains(&"self-signed-leaf".to_string()),
+        "{r:#}"
+    );
+    assert!(codes(&r).contains(&"untrusted-root".to_string()), "{r:#}");
 }
 
 #[test]
@@ -2279,11 +2288,13 @@ fn private_keys_and_passwords_never_appear_in_output() {
 // 9. No leaf
 // ---------------------------------------------------------------------------------------------
 
+/// A CA certificate alone is no longer "no leaf": it is judged as the subject (issue 17,
+/// tests/receivers.rs). Inputs without any certificate still are.
 #[test]
-fn only_a_ca_certificate_exits_2_with_a_clear_message() {
+fn no_certificate_at_all_exits_2_with_a_clear_message() {
     let env = TestEnv::new();
-    let chain = pki(&env);
-    let int = env.write("in/intermediate.pem", &chain.int.pem);
+    pki(&env);
+    let int = env.write("in/key.pem", key_pem(Alg::P256(0)));
     let out = run(cf(&env, "inspect").arg(&int));
     out.assert_status(2);
     assert!(

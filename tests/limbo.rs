@@ -26,6 +26,7 @@ use chainfix::app::judge::{judge, Host, JudgeError, Judgement, Question};
 use chainfix::cert::Certificate;
 use chainfix::chain::Role;
 use chainfix::diagnose::{Code, Severity, Status};
+use chainfix::receivers::{Agreement, Verdict};
 use rayon::prelude::*;
 use serde::Deserialize;
 
@@ -70,6 +71,9 @@ struct Answer {
     errors: Vec<String>,
     /// What the harness could not ask as limbo asks it.
     notes: Vec<String>,
+    /// rustls/webpki's verdict on the chosen path (`None`: no path, no opinion), and the
+    /// policy that explains a difference from chainfix's (`unexplained`, a bug, when none).
+    webpki: Option<(bool, String)>,
 }
 
 impl Answer {
@@ -272,12 +276,27 @@ fn judged(expected_valid: bool, j: &Judgement, mut notes: Vec<String>) -> Answer
             errors.push(code);
         }
     }
+    let webpki = j.receivers.as_ref().map(|o| {
+        let label = match o.agreement {
+            Agreement::Agree => String::new(),
+            Agreement::Explained(p) => p.as_str().to_string(),
+            Agreement::Unexplained => format!(
+                "unexplained ({})",
+                match &o.webpki {
+                    Verdict::Accepted => "accepted",
+                    Verdict::Rejected(r) => r.as_str(),
+                }
+            ),
+        };
+        (o.webpki.accepted(), label)
+    });
     Answer {
         expected_valid,
         valid: j.is_valid(),
         status: j.status.as_str().into(),
         errors,
         notes,
+        webpki,
     }
 }
 
@@ -290,6 +309,7 @@ fn unparsable(expected_valid: bool, why: String, mut notes: Vec<String>) -> Answ
         status: "unparsable-leaf".into(),
         errors: Vec::new(),
         notes,
+        webpki: None,
     }
 }
 
@@ -354,6 +374,34 @@ fn limbo_server_cases_agree_with_the_expected_results() {
         .keys()
         .filter(|id| !ids.contains(id.as_str()))
         .collect();
+    // The second opinion: every case where rustls/webpki's verdict on the chosen path differs
+    // from chainfix's must be explained by a documented policy (src/receivers/policy.rs).
+    let mut by_policy: BTreeMap<String, usize> = BTreeMap::new();
+    let mut unexplained: Vec<String> = Vec::new();
+    for (tc, a) in cases.iter().zip(&answers) {
+        let Some((webpki_valid, label)) = &a.webpki else {
+            continue;
+        };
+        if *webpki_valid == a.valid {
+            continue;
+        }
+        if label.starts_with("unexplained") {
+            unexplained.push(format!(
+                "{} | chainfix {} | webpki {} | {} | {}",
+                tc.id,
+                a.got(),
+                if *webpki_valid { "valid" } else { "invalid" },
+                if a.errors.is_empty() {
+                    a.status.clone()
+                } else {
+                    a.errors.join(",")
+                },
+                label
+            ));
+        } else {
+            *by_policy.entry(label.clone()).or_default() += 1;
+        }
+    }
     for (tc, a) in cases.iter().zip(&answers) {
         let exclusion = excluded_by(tc);
         writeln!(
@@ -479,6 +527,17 @@ fn limbo_server_cases_agree_with_the_expected_results() {
                 m
             });
     eprintln!("harness notes (kind: cases): {notes:?}");
+    eprintln!(
+        "rustls/webpki differs from chainfix on {} cases for a documented policy: {by_policy:?}",
+        by_policy.values().sum::<usize>()
+    );
+    assert!(
+        unexplained.is_empty(),
+        "rustls/webpki and chainfix disagree on {} testcases that no documented policy \
+         (src/receivers/policy.rs) explains:\n  {}",
+        unexplained.len(),
+        unexplained.join("\n  ")
+    );
     assert!(
         shown.is_empty() && stale.is_empty() && unknown.is_empty(),
         "chainfix disagrees with x509-limbo on {} testcases, and {} exclusions are stale \

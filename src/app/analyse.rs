@@ -19,7 +19,8 @@ use crate::exit::Exit;
 use crate::fetch::{Aia, AiaRecord, Fetcher, LazyHttpFetcher};
 use crate::load::{self, FileProblem, Loaded, Located, LocatedKey};
 use crate::pool::{Entry, Id, Pool, Source};
-use crate::report::{Alternative, CertView, ChainItem, LeafResult};
+use crate::receivers::Opinion;
+use crate::report::{Alternative, CertView, ChainItem, DisagreementView, LeafResult, ReceiverView};
 
 /// The analysed inputs: the pool, and each leaf's chains built. Each leaf's chain is chosen and
 /// diagnosed when its case is asked for ([`Analysis::case`]), so that a scan of a whole fleet
@@ -52,6 +53,10 @@ pub(super) struct Built {
     pub located: Located,
     /// What the leaf's file (or server) presents, in order.
     pub presented: Vec<Id>,
+    /// The subject is a CA certificate: the inputs held no end-entity certificate
+    /// ([`find_leaves`]). Its path is judged as a CA's: no TLS keyUsage, no host name, no
+    /// second opinion (webpki verifies end entities), and `repair` writes only the chain bundle.
+    pub ca: bool,
     outcome: chain::Outcome,
 }
 
@@ -87,8 +92,20 @@ impl Analysis {
         let built = &self.leaves[i];
         let cert = &built.located.cert;
         // Chosen again rather than kept: cheap, and a fleet's choices add up.
-        let choice = chain::choose(&built.outcome, &self.pool, &self.model(), &built.presented)
+        let mut choice = chain::choose(&built.outcome, &self.pool, &self.model(), &built.presented)
             .expect("every built leaf has a path");
+        if built.ca {
+            let model = self.model();
+            choice
+                .defects
+                .retain(|v| chain::rules::applies_to_ca_subject(v, &self.pool, &model));
+        }
+        // A CA subject names no host.
+        let host = if built.ca {
+            None
+        } else {
+            self.hosts.get(built.group).and_then(Option::as_deref)
+        };
         let key = self.keys.status(cert, &built.located.path);
         let case = Case {
             pool: &self.pool,
@@ -102,10 +119,17 @@ impl Analysis {
             model: self.model(),
             defects: &choice.defects,
             warn_days: self.warn_days,
-            host: self.hosts.get(built.group).and_then(Option::as_deref),
+            host,
+            ca_subject: built.ca,
         };
         let mut problems = diagnose::diagnose(&case);
-        let dane = self.dane.as_ref().map(|set| {
+        let receivers = if built.ca {
+            None
+        } else {
+            second_opinion(&self.pool, &choice, &mut problems, self.model(), host)
+        };
+        // TLSA records name the server's chain; a CA subject is no server's.
+        let dane = self.dane.as_ref().filter(|_| !built.ca).map(|set| {
             super::dane::assess(
                 set,
                 &self.pool,
@@ -127,6 +151,7 @@ impl Analysis {
             problems,
             status,
             dane,
+            receivers,
         }
     }
 
@@ -144,6 +169,12 @@ impl Analysis {
         Some(self.case(i))
     }
 
+    /// Forgets the CA subjects ([`Built::ca`]): for `probe`, where a group is what one server
+    /// presented and a CA certificate in leaf position is no leaf at all.
+    pub fn drop_ca_subjects(&mut self) {
+        self.leaves.retain(|b| !b.ca);
+    }
+
     /// The first leaf of input group `group`, not diagnosed.
     pub fn first_leaf_of(&self, group: usize) -> Option<&Built> {
         self.leaves.iter().find(|b| b.group == group)
@@ -159,6 +190,8 @@ pub(super) struct LeafCase<'a> {
     pub status: Status,
     /// The DANE verdicts, when TLSA records were given.
     pub dane: Option<crate::dane::Assessment>,
+    /// Both receivers' verdicts on the chosen chain (`receivers`).
+    pub receivers: Option<Opinion>,
 }
 
 impl<'a> LeafCase<'a> {
@@ -175,6 +208,11 @@ impl<'a> LeafCase<'a> {
             self.status,
         );
         result.dane = self.dane.as_ref().map(|a| a.view.clone());
+        result.subject_kind = Some(if b.ca { "ca" } else { "end-entity" });
+        if let Some(opinion) = &self.receivers {
+            result.receivers = ReceiverView::list(opinion);
+            result.receivers_disagreement = DisagreementView::of(opinion);
+        }
         result
     }
 
@@ -226,6 +264,33 @@ impl<'a> LeafCase<'a> {
             problems: &self.problems,
         })
     }
+}
+
+/// The second opinion on the chosen chain ([`crate::receivers`]), its finding (if the two
+/// receivers disagree) added to `findings`. Shared by `inspect`/`repair`/`probe` and `judge`.
+pub(crate) fn second_opinion(
+    pool: &Pool,
+    choice: &Choice,
+    findings: &mut Vec<Finding>,
+    model: Model,
+    host: Option<&str>,
+) -> Option<Opinion> {
+    let leaf = pool.cert(*choice.best.ids.first()?);
+    let ascii = host.and_then(crate::hostname::to_ascii);
+    let opinion = crate::receivers::second_opinion(&crate::receivers::Subject {
+        pool,
+        path: &choice.best,
+        defects: &choice.defects,
+        findings,
+        now: model.now,
+        role: model.role,
+        host: ascii.as_deref().or(host),
+    });
+    if let Some(f) = crate::receivers::finding(&opinion, leaf) {
+        findings.push(f);
+        findings.sort_by_key(|f| f.severity);
+    }
+    Some(opinion)
 }
 
 /// Analyses every group against one shared pool and AIA resolver.
@@ -285,15 +350,15 @@ pub(super) fn analyse(
         .chain(&found_keys)
         .filter_map(|k| k.key.public_id.as_deref())
         .collect();
-    // (group, the leaf's file in that group, the leaf).
-    let leaves: Vec<(usize, &Range<usize>, &Located)> = groups
+    // (group, the leaf's file in that group, the leaf, whether it is a CA subject).
+    let leaves: Vec<(usize, &Range<usize>, &Located, bool)> = groups
         .iter()
         .zip(&files)
         .enumerate()
         .flat_map(|(g, (group, files))| {
             find_leaves(&group.certs, files, &key_ids)
                 .into_iter()
-                .map(move |(file, i)| (g, file, &group.certs[i]))
+                .map(move |(file, i, ca)| (g, file, &group.certs[i], ca))
         })
         .collect();
 
@@ -319,7 +384,7 @@ pub(super) fn analyse(
     };
     let leaf_ids: Vec<Id> = leaves
         .iter()
-        .map(|(_, _, located)| {
+        .map(|(_, _, located, _)| {
             pool.add(
                 located.cert.clone(),
                 Source::Input {
@@ -334,7 +399,7 @@ pub(super) fn analyse(
         .into_par_iter()
         .zip(leaf_ids)
         .zip(outcomes)
-        .map(|(((group, file, located), leaf), outcome)| Built {
+        .map(|(((group, file, located, ca), leaf), outcome)| Built {
             group,
             leaf,
             located: located.clone(),
@@ -343,6 +408,7 @@ pub(super) fn analyse(
                 .iter()
                 .filter_map(|c| pool.find(&c.cert.sha256))
                 .collect(),
+            ca,
             outcome,
         })
         .collect();
@@ -385,11 +451,29 @@ pub(super) fn analyse(
 /// private key is among `key_ids` (the public ids of the keys given or found): that is what
 /// `openssl req -x509` makes for a server, and it is reported as `self-signed-leaf` rather than
 /// leaving "no leaf certificate found".
+///
+/// When the inputs hold no leaf at all (`inspect intermediate.pem`, `inspect root.pem`), the
+/// lowest CA certificates are the subjects instead (`true` in the result): those no other
+/// input names as issuer, each of them when there are several.
 fn find_leaves<'a>(
     certs: &[Located],
     files: &'a [Range<usize>],
     key_ids: &HashSet<&[u8]>,
-) -> Vec<(&'a Range<usize>, usize)> {
+) -> Vec<(&'a Range<usize>, usize, bool)> {
+    let leaves = find_subjects(certs, files, key_ids, false);
+    if !leaves.is_empty() {
+        return leaves;
+    }
+    find_subjects(certs, files, key_ids, true)
+}
+
+/// The leaves of [`find_leaves`], or with `ca`, the CA certificates no input names as issuer.
+fn find_subjects<'a>(
+    certs: &[Located],
+    files: &'a [Range<usize>],
+    key_ids: &HashSet<&[u8]>,
+    ca: bool,
+) -> Vec<(&'a Range<usize>, usize, bool)> {
     // Issuer name -> the authority key identifiers of the certificates that name it (`None`:
     // one without), self-issued certificates left out.
     let mut issued: HashMap<&str, HashSet<Option<&[u8]>>> = HashMap::new();
@@ -411,7 +495,7 @@ fn find_leaves<'a>(
         })
     };
     // (file, index) of each leaf, in order.
-    let mut best: Vec<(&Range<usize>, usize)> = Vec::new();
+    let mut best: Vec<(&Range<usize>, usize, bool)> = Vec::new();
     let mut slot_of: FxHashMap<&[u8; 32], usize> = FxHashMap::default();
     for file in files {
         for i in file.clone() {
@@ -424,18 +508,21 @@ fn find_leaves<'a>(
                     && !key_ids.is_empty()
                     && key_ids.contains(c.public_key_id().as_slice())
             };
-            if c.is_ca && !servers_own() {
+            // A leaf is not a CA (unless it is the server's own self-signed certificate); a
+            // CA subject is.
+            let is_leaf = !c.is_ca || servers_own();
+            if is_leaf == ca {
                 continue;
             }
             match slot_of.get(&c.sha256) {
                 Some(&slot) => {
                     if file.len() > best[slot].0.len() {
-                        best[slot] = (file, i);
+                        best[slot] = (file, i, ca);
                     }
                 }
                 None => {
                     slot_of.insert(&c.sha256, best.len());
-                    best.push((file, i));
+                    best.push((file, i, ca));
                 }
             }
         }
@@ -541,5 +628,9 @@ fn leaf_result(
         write_errors: None,
         stale_files: None,
         dane: None,
+        subject_kind: None,
+        receivers: Vec::new(),
+        receivers_disagreement: None,
+        bundle_only: None,
     }
 }

@@ -15,6 +15,7 @@ use crate::cert::Certificate;
 use crate::chain::{self, Budget, Memo, Model, Role};
 use crate::diagnose::{self, Case, Finding, KeyStatus, Status};
 use crate::pool::{Pool, Source};
+use crate::receivers::Opinion;
 
 /// The name the leaf must be valid for (RFC 6125 §6: a DNS name, or an IP address).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +51,8 @@ pub struct Judgement {
     /// Intermediates and roots that are not certificates, left out (as `inspect` leaves out an
     /// unreadable file), one message each.
     pub ignored: Vec<String>,
+    /// Both receivers' verdicts on the chosen path ([`crate::receivers`]).
+    pub receivers: Option<Opinion>,
 }
 
 impl Judgement {
@@ -136,8 +139,11 @@ pub fn judge(q: &Question<'_>) -> Result<Judgement, JudgeError> {
         // Expiry warnings are not a validity question.
         warn_days: 0,
         host,
+        // The question's leaf is what a peer presents, whatever it is.
+        ca_subject: false,
     };
-    let findings = diagnose::diagnose(&case);
+    let mut findings = diagnose::diagnose(&case);
+    let receivers = super::analyse::second_opinion(&pool, &choice, &mut findings, model, host);
     Ok(Judgement {
         status: Status::of(&findings),
         chain: choice
@@ -148,6 +154,7 @@ pub fn judge(q: &Question<'_>) -> Result<Judgement, JudgeError> {
             .collect(),
         findings,
         ignored,
+        receivers,
     })
 }
 

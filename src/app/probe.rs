@@ -77,7 +77,9 @@ fn run(config: &Config, args: &ProbeArgs) -> Result<ExitCode, AppError> {
                 .or_else(|| (!target.is_ip()).then(|| target.host.clone())),
         );
     }
-    let analysis = analyse::analyse(config, &groups, &hosts, &[], Vec::new());
+    let mut analysis = analyse::analyse(config, &groups, &hosts, &[], Vec::new());
+    // A server presents its leaf: one that sends only CA certificates has none to judge.
+    analysis.drop_ca_subjects();
 
     let mut results = Vec::new();
     for (i, (target, outcome)) in targets.iter().zip(&outcomes).enumerate() {
@@ -260,6 +262,10 @@ fn failed_result(target: &Target, finding: Finding) -> LeafResult {
         write_errors: None,
         stale_files: None,
         dane: None,
+        subject_kind: None,
+        receivers: Vec::new(),
+        receivers_disagreement: None,
+        bundle_only: None,
     }
 }
 

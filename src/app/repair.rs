@@ -64,7 +64,20 @@ pub(super) fn repair(config: &Config, args: &RepairArgs) -> Result<Exit, AppErro
                 result.changed = Some(false);
             }
             Ok(mut material) => {
-                if options.key_path.is_some() {
+                let mut options = options.clone();
+                if case.built.ca {
+                    // A CA certificate is no server's: its chain bundle is all there is to write.
+                    options.targets = Targets {
+                        pem: true,
+                        postfix: false,
+                        exim: false,
+                        iis: false,
+                        dane: false,
+                    };
+                    options.key_path = None;
+                    material.key = None;
+                    result.bundle_only = Some(CA_BUNDLE_ONLY.into());
+                } else if options.key_path.is_some() {
                     // Chain-only: the key stays where it is on the mail host.
                     material.key = None;
                 } else if material.key.is_none() {
@@ -108,6 +121,10 @@ const DANE_BREAK: &str = "the chain would not match the TLSA records in force, a
 would defer mail to this host (Exchange Online 4.7.323); publish the records listed under \
 DANE (JSON: dane.publish) beside the old ones, wait twice their TTL (RFC 7671 §8.1), then run \
 repair again with them in --tlsa/--tlsa-file, or give --accept-dane-break";
+/// Why `repair` writes only the chain bundle for a CA subject.
+const CA_BUNDLE_ONLY: &str = "the subject is a CA certificate (no end-entity certificate among \
+the inputs): only the chain bundle (fullchain.pem, chain.pem, cert.pem) is written; no MTA \
+configuration and no key file, since no server presents a CA certificate as its own";
 
 /// No key is known for the leaf and none was named with `--key-path`: the chain is written,
 /// the files that would name a key are not. A warning: the chain itself is repaired.

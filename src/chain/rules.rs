@@ -171,6 +171,18 @@ pub fn path_defects(pool: &Pool, ids: &[Id], model: &Model) -> Vec<Violation> {
     out
 }
 
+/// Whether a defect of `v` applies when the path's first certificate is a CA certificate judged
+/// as the subject of its own path (`inspect intermediate.pem`): the TLS keyUsage a leaf needs
+/// (`KU_TLS`) does not; a CA's keyUsage is keyCertSign. Its extendedKeyUsage still must allow
+/// the role, as OpenSSL checks it on every CA of a path.
+pub fn applies_to_ca_subject(v: &Violation, pool: &Pool, model: &Model) -> bool {
+    match v.defect {
+        // An issuer's WrongPurpose is its extendedKeyUsage already.
+        Defect::WrongPurpose => !ca_purpose_ok(pool.cert(v.at), model.role),
+        _ => true,
+    }
+}
+
 /// An intermediate must say cA in basicConstraints: OpenSSL 3.0 refuses one without the
 /// extension ("invalid CA certificate", error 79, with or without `-x509_strict`). A trust
 /// anchor is held to OpenSSL's `check_ca` (crypto/x509/v3_purp.c): without basicConstraints, a

@@ -79,6 +79,13 @@ fn print_result(r: &LeafResult, check: bool, out: &mut dyn Write) -> io::Result<
     }
     if let Some(leaf) = &r.leaf {
         writeln!(out, "  leaf: {}", plain::line(&leaf.subject))?;
+        if r.subject_kind == Some("ca") {
+            writeln!(
+                out,
+                "  a CA certificate: no end-entity certificate among the inputs, so its own path \
+                 is judged, as a CA's"
+            )?;
+        }
     }
     if r.leaf.is_some() {
         let order = if r.target.is_some() {
@@ -114,6 +121,9 @@ fn print_result(r: &LeafResult, check: bool, out: &mut dyn Write) -> io::Result<
             )?;
         }
     }
+    if !r.receivers.is_empty() {
+        print_receivers(r, out)?;
+    }
     if let Some(k) = &r.key {
         writeln!(out, "  private key: {}", plain::line(k))?;
     }
@@ -142,6 +152,9 @@ fn print_result(r: &LeafResult, check: bool, out: &mut dyn Write) -> io::Result<
     }
     if let Some(d) = &r.dane {
         super::dane::print(d, out)?;
+    }
+    if let Some(why) = &r.bundle_only {
+        writeln!(out, "  only the chain bundle: {}", plain::line(why))?;
     }
     if let Some(why) = &r.not_written {
         writeln!(out, "  nothing written: {}", plain::line(why))?;
@@ -194,6 +207,28 @@ fn print_result(r: &LeafResult, check: bool, out: &mut dyn Write) -> io::Result<
     }
     if let Some(stale) = &r.stale_files {
         print_stale(stale, check, out)?;
+    }
+    Ok(())
+}
+
+/// The receivers' verdicts side by side, and what explains a difference:
+/// `receivers: OpenSSL 3 (Postfix; Exim on RHEL): accepted — rustls/webpki: rejected: ...`.
+fn print_receivers(r: &LeafResult, out: &mut dyn Write) -> io::Result<()> {
+    let verdicts: Vec<String> = r
+        .receivers
+        .iter()
+        .map(|v| match v.reason {
+            Some(reason) => format!("{}: {}: {reason}", v.name, v.verdict),
+            None => format!("{}: {}", v.name, v.verdict),
+        })
+        .collect();
+    writeln!(out, "  receivers: {}", verdicts.join(" — "))?;
+    if let Some(d) = &r.receivers_disagreement {
+        let (label, st) = match d.policy {
+            Some(p) => (format!("policy {}", p.as_str()), style::DIM),
+            None => ("unexplained".to_string(), style::WARN),
+        };
+        writeln!(out, "    {st}{label}{st:#}: {}", d.description)?;
     }
     Ok(())
 }

@@ -165,6 +165,10 @@ mod tests {
             write_errors: None,
             stale_files: None,
             dane: None,
+            subject_kind: None,
+            receivers: Vec::new(),
+            receivers_disagreement: None,
+            bundle_only: None,
         }
     }
 

@@ -23,6 +23,7 @@ use serde::Serialize;
 use crate::cert::{format_time, Certificate};
 use crate::diagnose::{Finding, Status};
 use crate::pool::{Entry, Source};
+use crate::receivers::{Agreement, Opinion, Policy, Receiver, Verdict};
 use crate::write::WriteOutcome;
 
 /// Version of the JSON layout.
@@ -162,6 +163,73 @@ pub struct TlsView {
     pub starttls: bool,
 }
 
+/// One receiver's verdict on the chosen chain.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReceiverView {
+    /// `openssl3` (chainfix's model) or `rustls-webpki`.
+    pub receiver: Receiver,
+    /// The name the human report shows.
+    pub name: &'static str,
+    /// `accepted` or `rejected`.
+    pub verdict: &'static str,
+    /// Why it rejects: a chainfix finding code for `openssl3`, webpki's error name for
+    /// `rustls-webpki`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+}
+
+impl ReceiverView {
+    /// Both verdicts of `opinion`, in report order.
+    pub fn list(opinion: &Opinion) -> Vec<ReceiverView> {
+        opinion
+            .verdicts()
+            .into_iter()
+            .map(|(receiver, verdict)| ReceiverView {
+                receiver,
+                name: receiver.name(),
+                verdict: if verdict.accepted() {
+                    "accepted"
+                } else {
+                    "rejected"
+                },
+                reason: match verdict {
+                    Verdict::Accepted => None,
+                    Verdict::Rejected(r) => Some(r.as_str()),
+                },
+            })
+            .collect()
+    }
+}
+
+/// Why the receivers disagree.
+#[derive(Debug, Clone, Serialize)]
+pub struct DisagreementView {
+    /// The documented policy (`p521`, `cn-fallback`, ...), or `null`: nothing explains the
+    /// difference, which is a bug of chainfix's model or of webpki.
+    pub policy: Option<Policy>,
+    pub description: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub citation: Option<&'static str>,
+}
+
+impl DisagreementView {
+    pub fn of(opinion: &Opinion) -> Option<DisagreementView> {
+        match opinion.agreement {
+            Agreement::Agree => None,
+            Agreement::Explained(p) => Some(DisagreementView {
+                policy: Some(p),
+                description: p.description(),
+                citation: Some(p.citation()),
+            }),
+            Agreement::Unexplained => Some(DisagreementView {
+                policy: None,
+                description: "no documented policy difference explains it; please report it",
+                citation: None,
+            }),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct LeafResult {
     /// probe only: the target, `host:port`.
@@ -180,6 +248,17 @@ pub struct LeafResult {
     /// The chain built, leaf first, ending at the root when one was reached.
     pub chain: Vec<ChainItem>,
     pub problems: Vec<Finding>,
+    /// `end-entity`, or `ca` for a CA certificate given without any end-entity certificate
+    /// (its own path is built and judged as a CA's; `repair` writes only the chain bundle).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject_kind: Option<&'static str>,
+    /// Each receiver's verdict on the chosen chain, side by side (absent for a CA subject and
+    /// a probe that got no chain).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub receivers: Vec<ReceiverView>,
+    /// When the receivers disagree: the documented policy behind it, or `policy: null`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receivers_disagreement: Option<DisagreementView>,
     /// Other paths found and why they were not chosen.
     pub alternatives: Vec<Alternative>,
     /// Where the matching private key was found.
@@ -190,6 +269,10 @@ pub struct LeafResult {
     pub changed: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub files: Option<Vec<WrittenFile>>,
+    /// repair only, for a CA subject: why only the chain bundle (fullchain.pem, chain.pem,
+    /// cert.pem) was written, and no MTA configuration or key file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bundle_only: Option<String>,
     /// repair only: why nothing was written for this leaf.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_written: Option<String>,

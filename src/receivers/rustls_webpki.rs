@@ -1,0 +1,366 @@
+//! The rustls/webpki receiver: the chosen chain verified by rustls-webpki as a rustls client
+//! (or server, for a client certificate) verifies its peer, with the signature algorithms of
+//! rustls's *ring* provider (`rustls::crypto::ring::default_provider()`), for the host name
+//! when one is given; and the leaf's key checked against the same algorithms, since rustls
+//! verifies the handshake signature with them. A signature webpki verified once in this
+//! process is not verified again ([`Memo`]): a fleet's leaves share their intermediates.
+
+use std::net::IpAddr;
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use rustc_hash::FxHashSet;
+use rustls::pki_types::{
+    AlgorithmIdentifier, CertificateDer, InvalidSignature, ServerName,
+    SignatureVerificationAlgorithm, UnixTime,
+};
+use webpki::{EndEntityCert, Error, KeyUsage};
+
+use super::{Reason, Verdict};
+use crate::cert::{Certificate, KeyKind};
+use crate::chain::Role;
+
+/// Why webpki (or rustls) refuses a chain: webpki's `Error` variants that path validation
+/// returns, by their webpki names, and the handshake key check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebpkiError {
+    BadDer,
+    CaUsedAsEndEntity,
+    CertDistrusted,
+    CertExpired,
+    CertNotValidForName,
+    CertNotValidYet,
+    EmptyEkuExtension,
+    EndEntityUsedAsCa,
+    ExtensionValueInvalid,
+    InvalidCertValidity,
+    InvalidNetworkMaskConstraint,
+    InvalidSerialNumber,
+    InvalidSignatureForPublicKey,
+    MalformedDnsIdentifier,
+    MalformedExtensions,
+    MalformedNameConstraint,
+    MaximumNameConstraintComparisonsExceeded,
+    MaximumPathBuildCallsExceeded,
+    MaximumPathDepthExceeded,
+    MaximumSignatureChecksExceeded,
+    NameConstraintViolation,
+    PathLenConstraintViolated,
+    RequiredEkuNotFound,
+    SignatureAlgorithmMismatch,
+    TrailingData,
+    UnknownIssuer,
+    UnsupportedCertVersion,
+    UnsupportedCriticalExtension,
+    UnsupportedNameType,
+    UnsupportedSignatureAlgorithm,
+    UnsupportedSignatureAlgorithmForPublicKey,
+    /// The host is not a name rustls accepts (`ServerName::try_from`).
+    InvalidServerName,
+    /// The leaf's key is not one the provider verifies handshake signatures with (RSA
+    /// 2048..8192 bits, ECDSA P-256/P-384, Ed25519): rustls fails the handshake.
+    UnsupportedLeafKey,
+    /// Any other webpki error.
+    Other,
+}
+
+impl WebpkiError {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebpkiError::BadDer => "BadDer",
+            WebpkiError::CaUsedAsEndEntity => "CaUsedAsEndEntity",
+            WebpkiError::CertDistrusted => "CertDistrusted",
+            WebpkiError::CertExpired => "CertExpired",
+            WebpkiError::CertNotValidForName => "CertNotValidForName",
+            WebpkiError::CertNotValidYet => "CertNotValidYet",
+            WebpkiError::EmptyEkuExtension => "EmptyEkuExtension",
+            WebpkiError::EndEntityUsedAsCa => "EndEntityUsedAsCa",
+            WebpkiError::ExtensionValueInvalid => "ExtensionValueInvalid",
+            WebpkiError::InvalidCertValidity => "InvalidCertValidity",
+            WebpkiError::InvalidNetworkMaskConstraint => "InvalidNetworkMaskConstraint",
+            WebpkiError::InvalidSerialNumber => "InvalidSerialNumber",
+            WebpkiError::InvalidSignatureForPublicKey => "InvalidSignatureForPublicKey",
+            WebpkiError::MalformedDnsIdentifier => "MalformedDnsIdentifier",
+            WebpkiError::MalformedExtensions => "MalformedExtensions",
+            WebpkiError::MalformedNameConstraint => "MalformedNameConstraint",
+            WebpkiError::MaximumNameConstraintComparisonsExceeded => {
+                "MaximumNameConstraintComparisonsExceeded"
+            }
+            WebpkiError::MaximumPathBuildCallsExceeded => "MaximumPathBuildCallsExceeded",
+            WebpkiError::MaximumPathDepthExceeded => "MaximumPathDepthExceeded",
+            WebpkiError::MaximumSignatureChecksExceeded => "MaximumSignatureChecksExceeded",
+            WebpkiError::NameConstraintViolation => "NameConstraintViolation",
+            WebpkiError::PathLenConstraintViolated => "PathLenConstraintViolated",
+            WebpkiError::RequiredEkuNotFound => "RequiredEkuNotFound",
+            WebpkiError::SignatureAlgorithmMismatch => "SignatureAlgorithmMismatch",
+            WebpkiError::TrailingData => "TrailingData",
+            WebpkiError::UnknownIssuer => "UnknownIssuer",
+            WebpkiError::UnsupportedCertVersion => "UnsupportedCertVersion",
+            WebpkiError::UnsupportedCriticalExtension => "UnsupportedCriticalExtension",
+            WebpkiError::UnsupportedNameType => "UnsupportedNameType",
+            WebpkiError::UnsupportedSignatureAlgorithm => "UnsupportedSignatureAlgorithm",
+            WebpkiError::UnsupportedSignatureAlgorithmForPublicKey => {
+                "UnsupportedSignatureAlgorithmForPublicKey"
+            }
+            WebpkiError::InvalidServerName => "InvalidServerName",
+            WebpkiError::UnsupportedLeafKey => "UnsupportedLeafKey",
+            WebpkiError::Other => "Other",
+        }
+    }
+
+    #[allow(deprecated)] // the context-less variants older webpki returned, mapped the same
+    fn of(e: &Error) -> WebpkiError {
+        match e {
+            Error::BadDer | Error::BadDerTime => WebpkiError::BadDer,
+            Error::CaUsedAsEndEntity => WebpkiError::CaUsedAsEndEntity,
+            Error::CertDistrusted => WebpkiError::CertDistrusted,
+            Error::CertExpired { .. } => WebpkiError::CertExpired,
+            Error::CertNotValidForName(_) => WebpkiError::CertNotValidForName,
+            Error::CertNotValidYet { .. } => WebpkiError::CertNotValidYet,
+            Error::EmptyEkuExtension => WebpkiError::EmptyEkuExtension,
+            Error::EndEntityUsedAsCa => WebpkiError::EndEntityUsedAsCa,
+            Error::ExtensionValueInvalid => WebpkiError::ExtensionValueInvalid,
+            Error::InvalidCertValidity => WebpkiError::InvalidCertValidity,
+            Error::InvalidNetworkMaskConstraint => WebpkiError::InvalidNetworkMaskConstraint,
+            Error::InvalidSerialNumber => WebpkiError::InvalidSerialNumber,
+            Error::InvalidSignatureForPublicKey => WebpkiError::InvalidSignatureForPublicKey,
+            Error::MalformedDnsIdentifier => WebpkiError::MalformedDnsIdentifier,
+            Error::MalformedExtensions => WebpkiError::MalformedExtensions,
+            Error::MalformedNameConstraint => WebpkiError::MalformedNameConstraint,
+            Error::MaximumNameConstraintComparisonsExceeded => {
+                WebpkiError::MaximumNameConstraintComparisonsExceeded
+            }
+            Error::MaximumPathBuildCallsExceeded => WebpkiError::MaximumPathBuildCallsExceeded,
+            Error::MaximumPathDepthExceeded => WebpkiError::MaximumPathDepthExceeded,
+            Error::MaximumSignatureChecksExceeded => WebpkiError::MaximumSignatureChecksExceeded,
+            Error::NameConstraintViolation => WebpkiError::NameConstraintViolation,
+            Error::PathLenConstraintViolated => WebpkiError::PathLenConstraintViolated,
+            Error::RequiredEkuNotFound | Error::RequiredEkuNotFoundContext(_) => {
+                WebpkiError::RequiredEkuNotFound
+            }
+            Error::SignatureAlgorithmMismatch => WebpkiError::SignatureAlgorithmMismatch,
+            Error::TrailingData(_) => WebpkiError::TrailingData,
+            Error::UnknownIssuer => WebpkiError::UnknownIssuer,
+            Error::UnsupportedCertVersion => WebpkiError::UnsupportedCertVersion,
+            Error::UnsupportedCriticalExtension => WebpkiError::UnsupportedCriticalExtension,
+            Error::UnsupportedNameType => WebpkiError::UnsupportedNameType,
+            Error::UnsupportedSignatureAlgorithm
+            | Error::UnsupportedSignatureAlgorithmContext(_) => {
+                WebpkiError::UnsupportedSignatureAlgorithm
+            }
+            Error::UnsupportedSignatureAlgorithmForPublicKey
+            | Error::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => {
+                WebpkiError::UnsupportedSignatureAlgorithmForPublicKey
+            }
+            _ => WebpkiError::Other,
+        }
+    }
+}
+
+/// The algorithms rustls's *ring* provider verifies certificate and handshake signatures with,
+/// each behind [`Memo`].
+fn algorithms() -> &'static [&'static dyn SignatureVerificationAlgorithm] {
+    static ALGS: OnceLock<Vec<&'static dyn SignatureVerificationAlgorithm>> = OnceLock::new();
+    ALGS.get_or_init(|| {
+        let provider = rustls::crypto::ring::default_provider();
+        provider
+            .signature_verification_algorithms
+            .all
+            .iter()
+            .map(|&inner| -> &'static dyn SignatureVerificationAlgorithm {
+                // Leaked once per algorithm (fourteen), for the life of the process.
+                Box::leak(Box::new(Memo { inner }))
+            })
+            .collect()
+    })
+}
+
+/// Most verified signatures [`Memo`] remembers: each costs 32 bytes; twice the links of the
+/// 100,000-certificate benchmark corpus (bench/README.md). Past it, signatures are verified
+/// every time.
+const MEMO_LIMIT: usize = 200_000;
+
+/// One of the provider's algorithms, remembering the signatures it verified in this process,
+/// keyed by SHA-256 over (algorithm, key, message, signature): a fleet's leaves share their
+/// intermediates, and webpki verifies every link of every leaf's chain again. Sound: only a
+/// verification of exactly the same key, message and signature is skipped, and only a success
+/// is remembered.
+#[derive(Debug)]
+struct Memo {
+    inner: &'static dyn SignatureVerificationAlgorithm,
+}
+
+impl Memo {
+    fn key(&self, public_key: &[u8], message: &[u8], signature: &[u8]) -> [u8; 32] {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        for part in [
+            self.inner.signature_alg_id().as_ref(),
+            public_key,
+            message,
+            signature,
+        ] {
+            ctx.update(&(part.len() as u64).to_be_bytes());
+            ctx.update(part);
+        }
+        let mut key = [0; 32];
+        key.copy_from_slice(ctx.finish().as_ref());
+        key
+    }
+}
+
+fn verified() -> &'static Mutex<FxHashSet<[u8; 32]>> {
+    static VERIFIED: OnceLock<Mutex<FxHashSet<[u8; 32]>>> = OnceLock::new();
+    VERIFIED.get_or_init(Mutex::default)
+}
+
+impl SignatureVerificationAlgorithm for Memo {
+    fn verify_signature(
+        &self,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), InvalidSignature> {
+        let key = self.key(public_key, message, signature);
+        let lock = || verified().lock().unwrap_or_else(PoisonError::into_inner);
+        if lock().contains(&key) {
+            return Ok(());
+        }
+        self.inner
+            .verify_signature(public_key, message, signature)?;
+        let mut done = lock();
+        if done.len() < MEMO_LIMIT {
+            done.insert(key);
+        }
+        Ok(())
+    }
+
+    fn public_key_alg_id(&self) -> AlgorithmIdentifier {
+        self.inner.public_key_alg_id()
+    }
+
+    fn signature_alg_id(&self) -> AlgorithmIdentifier {
+        self.inner.signature_alg_id()
+    }
+
+    fn fips(&self) -> bool {
+        self.inner.fips()
+    }
+}
+
+/// webpki's verdict on `chain` (leaf first; the last certificate is the trust anchor when
+/// `anchored`, and then the only one), at `now`, for `role`, for `host` when given.
+pub fn verify(
+    chain: &[&Certificate],
+    anchored: bool,
+    now: i64,
+    role: Role,
+    host: Option<&str>,
+) -> Verdict {
+    match check(chain, anchored, now, role, host) {
+        Ok(()) => Verdict::Accepted,
+        Err(e) => Verdict::Rejected(Reason::Webpki(e)),
+    }
+}
+
+fn check(
+    chain: &[&Certificate],
+    anchored: bool,
+    now: i64,
+    role: Role,
+    host: Option<&str>,
+) -> Result<(), WebpkiError> {
+    let Some(leaf) = chain.first() else {
+        return Err(WebpkiError::Other);
+    };
+    let ders: Vec<CertificateDer<'_>> = chain
+        .iter()
+        .map(|c| CertificateDer::from(c.der.as_slice()))
+        .collect();
+    // The trust anchor is the path's last certificate (the leaf itself when it is trusted);
+    // the certificates between are what the peer sends.
+    let (anchor_der, intermediates) = match ders.split_last() {
+        Some((last, rest)) if anchored => (Some(last), rest.get(1..).unwrap_or_default()),
+        _ => (None, &ders[1..]),
+    };
+    let anchors = match anchor_der {
+        Some(der) => vec![webpki::anchor_from_trusted_cert(der).map_err(|e| WebpkiError::of(&e))?],
+        None => Vec::new(),
+    };
+    let ee = EndEntityCert::try_from(&ders[0]).map_err(|e| WebpkiError::of(&e))?;
+    let time = UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(now).unwrap_or(0)));
+    let usage = match role {
+        Role::Server => KeyUsage::server_auth(),
+        Role::Client => KeyUsage::client_auth(),
+    };
+    ee.verify_for_usage(
+        algorithms(),
+        &anchors,
+        intermediates,
+        time,
+        usage,
+        None,
+        None,
+    )
+    .map_err(|e| WebpkiError::of(&e))?;
+    if let Some(host) = host {
+        let name = match host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<IpAddr>()
+        {
+            Ok(ip) => ServerName::IpAddress(ip.into()),
+            Err(_) => ServerName::try_from(host.trim_end_matches('.'))
+                .map_err(|_| WebpkiError::InvalidServerName)?,
+        };
+        ee.verify_is_valid_for_subject_name(&name)
+            .map_err(|e| WebpkiError::of(&e))?;
+    }
+    if !handshake_key_supported(&leaf.key) {
+        return Err(WebpkiError::UnsupportedLeafKey);
+    }
+    Ok(())
+}
+
+/// Whether rustls's *ring* provider can verify a handshake signature by this key
+/// (rustls/src/crypto/ring/mod.rs, `SUPPORTED_SIG_ALGS.mapping`): RSA of 2048 to 8192 bits,
+/// ECDSA on P-256 or P-384, Ed25519.
+fn handshake_key_supported(key: &KeyKind) -> bool {
+    match key {
+        KeyKind::Rsa { bits } => (2048..=8192).contains(bits),
+        KeyKind::Ec { curve } => matches!(*curve, "P-256" | "P-384"),
+        KeyKind::Ed25519 => true,
+        KeyKind::Other { .. } => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
+
+    use super::algorithms;
+
+    /// A remembered signature stands for exactly its key, message and signature: the same
+    /// signature over another message is verified, and refused.
+    #[test]
+    fn a_remembered_signature_covers_only_its_own_message() {
+        let pem = include_str!("../../testdata/keys/p256-a.pem");
+        let der = ::pem::parse(pem).expect("PEM").into_contents();
+        let rng = ring::rand::SystemRandom::new();
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &der, &rng)
+            .expect("a P-256 PKCS#8 key");
+        let sig = key.sign(&rng, b"to be signed").expect("signing");
+        let public = key.public_key().as_ref();
+        let alg = algorithms()
+            .iter()
+            .find(|a| {
+                a.verify_signature(public, b"to be signed", sig.as_ref())
+                    .is_ok()
+            })
+            .expect("ECDSA P-256 SHA-256 is among the provider's algorithms");
+        assert!(alg
+            .verify_signature(public, b"to be signed", sig.as_ref())
+            .is_ok());
+        assert!(alg
+            .verify_signature(public, b"to be signeD", sig.as_ref())
+            .is_err());
+    }
+}
