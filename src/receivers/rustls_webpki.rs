@@ -2,9 +2,18 @@
 //! (or server, for a client certificate) verifies its peer, with the signature algorithms of
 //! rustls's *ring* provider (`rustls::crypto::ring::default_provider()`), for the host name
 //! when one is given; and the leaf's key checked against the same algorithms, since rustls
-//! verifies the handshake signature with them. A signature webpki verified once in this
-//! process is not verified again ([`Memo`]): a fleet's leaves share their intermediates.
+//! verifies the handshake signature with them.
+//!
+//! Signature arithmetic is not redone where the answer is already known ([`Memo`]): a
+//! signature webpki verified once in this process, and a link of the chosen path whose exact
+//! bytes chainfix verified with a key inside the provider's limits ([`vouched_links`]). webpki
+//! still parses every certificate itself, selects the algorithm from the certificate's own
+//! identifiers (refusing one its provider lacks before any arithmetic), builds the path and
+//! applies its rules; only the verification of a (key, message, signature) triple already found
+//! valid is skipped. Re-verifying every leaf's signature doubled the CPU time of a fleet scan
+//! (bench/README.md).
 
+use std::cell::RefCell;
 use std::net::IpAddr;
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
@@ -190,22 +199,47 @@ struct Memo {
     inner: &'static dyn SignatureVerificationAlgorithm,
 }
 
-impl Memo {
-    fn key(&self, public_key: &[u8], message: &[u8], signature: &[u8]) -> [u8; 32] {
-        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-        for part in [
-            self.inner.signature_alg_id().as_ref(),
-            public_key,
-            message,
-            signature,
-        ] {
-            ctx.update(&(part.len() as u64).to_be_bytes());
-            ctx.update(part);
-        }
-        let mut key = [0; 32];
-        key.copy_from_slice(ctx.finish().as_ref());
-        key
+/// SHA-256 over length-prefixed parts: a key no two different part lists share.
+fn digest(parts: &[&[u8]]) -> [u8; 32] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    for part in parts {
+        ctx.update(&(part.len() as u64).to_be_bytes());
+        ctx.update(part);
     }
+    let mut key = [0; 32];
+    key.copy_from_slice(ctx.finish().as_ref());
+    key
+}
+
+/// The key of one (subjectPublicKey bits, signed TBSCertificate, signature bits) triple, as
+/// webpki hands them to [`SignatureVerificationAlgorithm::verify_signature`].
+fn triple(public_key: &[u8], message: &[u8], signature: &[u8]) -> [u8; 32] {
+    digest(&[public_key, message, signature])
+}
+
+thread_local! {
+    /// The links of the chain this thread is verifying that chainfix verified itself
+    /// ([`vouched_links`]); set for the duration of one [`verify`] call.
+    static VOUCHED: RefCell<Vec<[u8; 32]>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The links of `chain` (each certificate and the next, which signed it) whose verification
+/// webpki need not redo: chainfix's path holds only links whose signature it verified, and
+/// where the signer's key is within what the provider's algorithms accept (RSA of 2048 to 8192
+/// bits, ECDSA P-256/P-384, Ed25519; ring checks the RSA modulus size inside the verification,
+/// so an RSA key outside it is left to webpki, which refuses it: policy `rsa-key-size`), the
+/// arithmetic gives the same answer on the same bytes. The algorithm itself is still chosen and
+/// matched by webpki.
+fn vouched_links(chain: &[&Certificate]) -> Vec<[u8; 32]> {
+    chain
+        .windows(2)
+        .filter(|pair| handshake_key_supported(&pair[1].key))
+        .filter_map(|pair| {
+            crate::cert::with_signed_parts(pair[0], pair[1], |signed, sig, key| {
+                triple(key, signed, sig)
+            })
+        })
+        .collect()
 }
 
 fn verified() -> &'static Mutex<FxHashSet<[u8; 32]>> {
@@ -220,7 +254,11 @@ impl SignatureVerificationAlgorithm for Memo {
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), InvalidSignature> {
-        let key = self.key(public_key, message, signature);
+        let link = triple(public_key, message, signature);
+        if VOUCHED.with(|v| v.borrow().contains(&link)) {
+            return Ok(());
+        }
+        let key = digest(&[self.inner.signature_alg_id().as_ref(), &link]);
         let lock = || verified().lock().unwrap_or_else(PoisonError::into_inner);
         if lock().contains(&key) {
             return Ok(());
@@ -256,7 +294,10 @@ pub fn verify(
     role: Role,
     host: Option<&str>,
 ) -> Verdict {
-    match check(chain, anchored, now, role, host) {
+    VOUCHED.with(|v| *v.borrow_mut() = vouched_links(chain));
+    let result = check(chain, anchored, now, role, host);
+    VOUCHED.with(|v| v.borrow_mut().clear());
+    match result {
         Ok(()) => Verdict::Accepted,
         Err(e) => Verdict::Rejected(Reason::Webpki(e)),
     }
