@@ -230,12 +230,11 @@ fn a_sha1_link_is_refused_by_both_receivers() {
 }
 
 /// A leaf whose extendedKeyUsage is Microsoft Server Gated Crypto alone: OpenSSL's TLS server
-/// purpose accepts SGC (`XKU_SGC`), webpki requires serverAuth. No entry of the policy table
-/// covers it, so the report says the difference is unexplained (and tests/limbo.rs would fail
-/// on such a case).
+/// purpose accepts SGC (`XKU_SGC`), webpki requires serverAuth: a documented difference,
+/// labelled `sgc-eku`, a warning for the senders it fails for.
 #[test]
 #[cfg_attr(not(have_openssl), ignore = "needs the openssl command")]
-fn an_unexplained_disagreement_is_shown_as_one() {
+fn a_server_gated_crypto_leaf_is_a_labelled_disagreement() {
     let env = TestEnv::new();
     let ext = "basicConstraints=critical,CA:FALSE\n\
                keyUsage=critical,digitalSignature\n\
@@ -248,7 +247,7 @@ fn an_unexplained_disagreement_is_shown_as_one() {
     let v = verdicts(&r);
     assert_eq!(v[0].1, "accepted", "{r:#}");
     assert_eq!(v[1].2.as_deref(), Some("RequiredEkuNotFound"), "{r:#}");
-    assert!(r["receivers_disagreement"]["policy"].is_null(), "{r:#}");
+    assert_eq!(r["receivers_disagreement"]["policy"], "sgc-eku", "{r:#}");
     let finding = r["problems"]
         .as_array()
         .expect("problems")
@@ -260,11 +259,11 @@ fn an_unexplained_disagreement_is_shown_as_one() {
     assert!(
         finding["message"]
             .as_str()
-            .is_some_and(|m| m.contains("no documented policy")),
+            .is_some_and(|m| m.contains("Server Gated Crypto")),
         "{finding:#}"
     );
     let out = run(cf(&env, "inspect", None).arg(&leaf));
-    assert!(out.stdout.contains("unexplained: "), "{}", out.stdout);
+    assert!(out.stdout.contains("policy sgc-eku: "), "{}", out.stdout);
 }
 
 /// `--host bücher.example` against a SAN `xn--bcher-kva.example`: the host is mapped to

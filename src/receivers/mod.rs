@@ -232,3 +232,50 @@ impl Opinion {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! How a disagreement no policy explains is reported. None is known (every difference
+    //! x509-limbo and the real-world certificates show is labelled), so the opinion is made by
+    //! hand; `tests/limbo.rs` fails on any case that would produce one.
+
+    use super::*;
+    use crate::diagnose::{Code, Severity};
+
+    fn leaf() -> Certificate {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params =
+            rcgen::CertificateParams::new(vec!["mail.example.test".to_string()]).expect("params");
+        let cert = params.self_signed(&key).expect("cert");
+        Certificate::from_der(cert.der()).expect("parses")
+    }
+
+    #[test]
+    fn an_unexplained_disagreement_is_a_warning_asking_for_a_report() {
+        let opinion = Opinion {
+            openssl: Verdict::Accepted,
+            webpki: Verdict::Rejected(Reason::Webpki(WebpkiError::Other)),
+            agreement: Agreement::Unexplained,
+        };
+        let f = finding(&opinion, &leaf()).expect("a disagreement is a finding");
+        assert_eq!(f.code, Code::ReceiversDisagree);
+        assert_eq!(f.severity, Severity::Warning);
+        assert!(
+            f.message
+                .contains("no documented policy difference explains it")
+                && f.message.contains("please report"),
+            "{}",
+            f.message
+        );
+    }
+
+    #[test]
+    fn agreeing_receivers_make_no_finding() {
+        let opinion = Opinion {
+            openssl: Verdict::Accepted,
+            webpki: Verdict::Accepted,
+            agreement: Agreement::Agree,
+        };
+        assert!(finding(&opinion, &leaf()).is_none());
+    }
+}

@@ -55,6 +55,8 @@ pub enum Policy {
     WildcardExcludedSubtree,
     /// A DNS subjectAltName that is not a valid host name, under DNS name constraints.
     MalformedDnsName,
+    /// An extendedKeyUsage with Server Gated Crypto but not serverAuth.
+    SgcEku,
 }
 
 impl Policy {
@@ -143,6 +145,10 @@ impl Policy {
                 "webpki refuses a subjectAltName that is not a valid DNS name when checking name \
                  constraints; OpenSSL 3 compares it as a string"
             }
+            Policy::SgcEku => {
+                "OpenSSL 3's TLS server purpose accepts Netscape or Microsoft Server Gated Crypto \
+                 in extendedKeyUsage in place of serverAuth; webpki requires serverAuth"
+            }
         }
     }
 
@@ -191,11 +197,15 @@ impl Policy {
                 "webpki src/subject_name/dns_name.rs presented_id_matches_reference_id"
             }
             Policy::MalformedDnsName => "webpki src/subject_name/dns_name.rs is_valid_dns_id",
+            Policy::SgcEku => {
+                "OpenSSL crypto/x509/v3_purp.c check_purpose_ssl_server (XKU_SSL_SERVER | \
+                 XKU_SGC); webpki src/verify_cert.rs KeyPurposeId (serverAuth only)"
+            }
         }
     }
 
     /// Every entry, in table order (the README table lists them so).
-    pub const ALL: [Policy; 20] = [
+    pub const ALL: [Policy; 21] = [
         Policy::Sha1Signature,
         Policy::Sha224Signature,
         Policy::EcdsaSha512,
@@ -216,6 +226,7 @@ impl Policy {
         Policy::UnsupportedNameConstraint,
         Policy::WildcardExcludedSubtree,
         Policy::MalformedDnsName,
+        Policy::SgcEku,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -240,6 +251,7 @@ impl Policy {
             Policy::UnsupportedNameConstraint => "unsupported-name-constraint",
             Policy::WildcardExcludedSubtree => "wildcard-excluded-subtree",
             Policy::MalformedDnsName => "malformed-dns-name",
+            Policy::SgcEku => "sgc-eku",
         }
     }
 }
@@ -282,6 +294,14 @@ fn webpki_refuses(s: &Subject<'_>, certs: &[&Certificate], e: WebpkiError) -> Op
             // OpenSSL falls back to the CN only when there is no DNS subjectAltName.
             let leaf = certs.first()?;
             (leaf.dns_names.is_empty() && leaf.common_name.is_some()).then_some(Policy::CnFallback)
+        }
+        WebpkiError::RequiredEkuNotFound
+            if s.role == Role::Server
+                && certs
+                    .iter()
+                    .any(|c| c.eku.as_ref().is_some_and(|e| e.sgc && !e.server_auth)) =>
+        {
+            Some(Policy::SgcEku)
         }
         WebpkiError::UnsupportedCriticalExtension => Some(Policy::CriticalExtension),
         WebpkiError::UnsupportedCertVersion => Some(Policy::CertVersion),
