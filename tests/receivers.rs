@@ -358,6 +358,13 @@ fn a_ca_certificate_alone_is_judged_and_bundled() {
         let out = run(cf(&env, "inspect", Some(AT)).arg(input));
         out.assert_status(0);
         assert!(out.stdout.contains("a CA certificate"), "{}", out.stdout);
+        // Named the subject, not a leaf.
+        assert!(
+            out.stdout.contains("\n  subject: ") && out.stdout.contains("(subject, a CA)"),
+            "{}",
+            out.stdout
+        );
+        assert!(!out.stdout.contains("\n  leaf: "), "{}", out.stdout);
 
         let dir = env.path(&format!("out-{chain_len}"));
         let out = run(cf(&env, "repair", Some(AT))

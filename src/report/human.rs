@@ -77,9 +77,13 @@ fn print_result(r: &LeafResult, check: bool, out: &mut dyn Write) -> io::Result<
             plain::line(&tls.cipher)
         )?;
     }
+    // A CA certificate judged on its own is the subject, not a leaf (JSON keeps `leaf` and the
+    // role `leaf`, with `subject_kind: "ca"`).
+    let ca_subject = r.subject_kind == Some("ca");
     if let Some(leaf) = &r.leaf {
-        writeln!(out, "  leaf: {}", plain::line(&leaf.subject))?;
-        if r.subject_kind == Some("ca") {
+        let label = if ca_subject { "subject" } else { "leaf" };
+        writeln!(out, "  {label}: {}", plain::line(&leaf.subject))?;
+        if ca_subject {
             writeln!(
                 out,
                 "  a CA certificate: no end-entity certificate among the inputs, so its own path \
@@ -101,7 +105,12 @@ fn print_result(r: &LeafResult, check: bool, out: &mut dyn Write) -> io::Result<
     }
     for (i, c) in r.chain.iter().enumerate() {
         let not_after = c.not_after.get(..10).unwrap_or(&c.not_after);
-        writeln!(out, "    {i}  {}  ({})", plain::line(&c.subject), c.role)?;
+        let role = if i == 0 && ca_subject {
+            "subject, a CA"
+        } else {
+            c.role
+        };
+        writeln!(out, "    {i}  {}  ({role})", plain::line(&c.subject))?;
         writeln!(
             out,
             "       expires {not_after}  sha256 {}  from {}",
