@@ -60,6 +60,8 @@ pub struct InspectArgs {
     #[command(flatten)]
     pub input: InputArgs,
     #[command(flatten)]
+    pub deployed: DeployedArgs,
+    #[command(flatten)]
     pub chain: ChainArgs,
     #[command(flatten)]
     pub dane: DaneArgs,
@@ -69,6 +71,8 @@ pub struct InspectArgs {
 pub struct RepairArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    #[command(flatten)]
+    pub deployed: DeployedArgs,
     #[command(flatten)]
     pub chain: ChainArgs,
     #[command(flatten)]
@@ -167,7 +171,7 @@ pub struct DaneArgs {
 pub struct InputArgs {
     /// Certificate files and directories: PEM, DER, PKCS#7 (.p7b/.p7c), PKCS#12 (.pfx/.p12),
     /// private keys. Directories are scanned recursively.
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(required_unless_present_any = ["postfix", "exim"], value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
     /// The leaf's private key, if it is not among the inputs.
@@ -181,6 +185,33 @@ pub struct InputArgs {
     /// Read the PFX password from the first line of this file.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+}
+
+/// A deployed mail server whose own configuration names the files (instead of PATHs).
+#[derive(Debug, Args)]
+pub struct DeployedArgs {
+    /// Judge the files a deployed Postfix loads, read with postconf from CONFIG_DIR
+    /// [default: Postfix's own configuration directory]
+    #[arg(
+        long,
+        value_name = "CONFIG_DIR",
+        num_args = 0..=1,
+        conflicts_with_all = ["paths", "exim"]
+    )]
+    pub postfix: Option<Option<PathBuf>>,
+
+    /// Judge the files a deployed Exim loads, read with exim -bP from CONFIG [default: the
+    /// file Exim reads, as exim -bV says]
+    #[arg(long, value_name = "CONFIG", num_args = 0..=1, conflicts_with = "paths")]
+    pub exim: Option<Option<PathBuf>>,
+
+    /// The Exim binary [default: /usr/sbin/exim4, /usr/sbin/exim, or exim on PATH]
+    #[arg(long, value_name = "PATH", env = "CHAINFIX_EXIM_BIN")]
+    pub exim_bin: Option<PathBuf>,
+
+    /// Postfix's postconf [default: /usr/sbin/postconf, or postconf on PATH]
+    #[arg(long, value_name = "PATH", env = "CHAINFIX_POSTCONF_BIN")]
+    pub postconf_bin: Option<PathBuf>,
 }
 
 /// How chains are built and judged: shared by every subcommand.

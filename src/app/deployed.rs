@@ -1,0 +1,265 @@
+//! `inspect --postfix` / `inspect --exim`: discover what the deployed server loads
+//! ([`crate::deployed`]), then judge each slot on its own, as a group of its own files, so
+//! that what one listener loads never hides what another does (certbot's `cert.pem` in one
+//! slot is a leaf alone even when `fullchain.pem` sits beside it).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::{analyse, finish_output, AppError, Config, Passwords};
+use crate::cli::DeployedArgs;
+use crate::deployed::{self, certbot, command, Deployment, Slot};
+use crate::diagnose::{Code, Status};
+use crate::exit::Exit;
+use crate::load::{self, FileProblem};
+use crate::report::{self, LeafResult};
+
+/// Which deployed server to read, validated from the command line.
+pub enum Source {
+    Postfix {
+        postconf: PathBuf,
+        dir: Option<PathBuf>,
+    },
+    Exim {
+        exim: PathBuf,
+        config: Option<PathBuf>,
+    },
+}
+
+impl Source {
+    /// `None` when neither `--postfix` nor `--exim` was given.
+    pub fn from_args(a: &DeployedArgs) -> Option<Source> {
+        if let Some(dir) = &a.postfix {
+            return Some(Source::Postfix {
+                postconf: a
+                    .postconf_bin
+                    .clone()
+                    .unwrap_or_else(|| command::find_program(&["/usr/sbin/postconf", "postconf"])),
+                dir: dir.clone(),
+            });
+        }
+        a.exim.as_ref().map(|config| Source::Exim {
+            exim: a.exim_bin.clone().unwrap_or_else(|| {
+                command::find_program(&["/usr/sbin/exim4", "/usr/sbin/exim", "exim"])
+            }),
+            config: config.clone(),
+        })
+    }
+
+    pub fn discover(&self) -> Result<Deployment, AppError> {
+        let found = match self {
+            Source::Postfix { postconf, dir } => {
+                deployed::postfix::discover(postconf, dir.as_deref())
+            }
+            Source::Exim { exim, config } => deployed::exim::discover(exim, config.as_deref()),
+        };
+        found.map_err(|e| AppError(format!("reading the mail server's configuration: {e}")))
+    }
+}
+
+/// One slot judged: its report entries and what else is known about its files.
+pub struct SlotReport {
+    pub slot: Slot,
+    pub results: Vec<LeafResult>,
+    /// Problems reading the slot's files (missing, unreadable, no certificate).
+    pub problems: Vec<FileProblem>,
+    /// Advice tied to the files' owner (certbot keeps a full chain beside `cert.pem`).
+    pub advice: Vec<String>,
+    pub status: Status,
+}
+
+/// Judges every slot of `deployment`.
+pub fn judge(config: &Config, deployment: &Deployment) -> Vec<SlotReport> {
+    let passwords = Passwords {
+        configured: config.password.clone(),
+        interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
+        prompting: std::sync::Mutex::new(()),
+    };
+    deployment
+        .slots
+        .iter()
+        .map(|slot| judge_slot(config, slot, &passwords))
+        .collect()
+}
+
+fn judge_slot(config: &Config, slot: &Slot, passwords: &Passwords) -> SlotReport {
+    let mut group = load::load_paths(&slot.files, passwords);
+    // The server sends the certificates of all its chain files in order, as one chain
+    // (postconf(5), smtpd_tls_chain_files): judged as one presented list, under the name of
+    // the first file holding a certificate.
+    if let Some(first) = group.certs.first().map(|c| c.path.clone()) {
+        for c in &mut group.certs {
+            c.path = Arc::clone(&first);
+        }
+    }
+    let mut problems = std::mem::take(&mut group.problems);
+    let mut keys = Vec::new();
+    if let Some(key) = &slot.key {
+        let loaded = load::load_paths(std::slice::from_ref(key), passwords);
+        if loaded.keys.is_empty() {
+            problems.push(FileProblem {
+                path: key.clone(),
+                message: match loaded.problems.first() {
+                    Some(p) => format!("the key file the server loads: {}", p.message),
+                    None => "the key file the server loads holds no private key".into(),
+                },
+                fatal: true,
+            });
+        }
+        keys = loaded.keys;
+    }
+    // The chain a renewal tool keeps beside a leaf-only file (certbot's fullchain.pem) is a
+    // source of intermediates for this slot, as --intermediates would be.
+    let mut config = config.clone();
+    config
+        .intermediates
+        .extend(owners_chains(slot).into_iter().filter(|f| f.exists()));
+    let config = &config;
+    let analysis = analyse::analyse(
+        config,
+        std::slice::from_ref(&group),
+        std::slice::from_ref(&config.host),
+        &keys,
+        Vec::new(),
+    );
+    if analysis.is_empty() && problems.is_empty() {
+        problems.push(FileProblem {
+            path: slot.files.first().cloned().unwrap_or_default(),
+            message: "no leaf certificate in the files the server loads".into(),
+            fatal: true,
+        });
+    }
+    let mut results = Vec::new();
+    let mut status = if problems.iter().any(|p| p.fatal) {
+        Status::Broken
+    } else {
+        Status::Ok
+    };
+    let mut advice = Vec::new();
+    for case in analysis.cases() {
+        status = worse(status, case.status);
+        let incomplete = case
+            .problems
+            .iter()
+            .any(|f| f.code == Code::MissingIntermediate);
+        if incomplete {
+            advice.extend(full_chain_advice(slot));
+        }
+        results.push(case.result(&analysis.pool));
+    }
+    SlotReport {
+        slot: slot.clone(),
+        results,
+        problems,
+        advice,
+        status,
+    }
+}
+
+/// The full-chain files the owners of the slot's files keep.
+fn owners_chains(slot: &Slot) -> Vec<PathBuf> {
+    slot.files
+        .iter()
+        .filter_map(|f| certbot::owner(f)?.full_chain())
+        .filter(|full| !slot.files.contains(full))
+        .collect()
+}
+
+/// When a slot names a leaf-only file of a tool that keeps the full chain beside it: name
+/// that file instead (it is renewed with the leaf; a copy would go stale).
+fn full_chain_advice(slot: &Slot) -> Option<String> {
+    let file = slot
+        .files
+        .iter()
+        .find(|f| f.file_name().and_then(|n| n.to_str()) != Some("privkey.pem"))?;
+    let owner = certbot::owner(file)?;
+    let full = owner.full_chain()?;
+    (full != *file && full.exists()).then(|| {
+        format!(
+            "{} is {}'s leaf-only file; {} beside it holds the leaf and its chain and is \
+             renewed with it: point {} at it",
+            file.display(),
+            owner.tool(),
+            full.display(),
+            slot.settings
+                .first()
+                .map(|s| s.to_string())
+                .unwrap_or_default()
+        )
+    })
+}
+
+/// `inspect --postfix` / `--exim`.
+pub fn inspect(config: &Config, source: &Source) -> Result<Exit, AppError> {
+    let deployment = source.discover()?;
+    let slots = judge(config, &deployment);
+    print(config, &deployment, &slots)?;
+    let mut exit = Exit::Ok;
+    for s in &slots {
+        if s.problems.iter().any(|p| p.fatal) {
+            exit = exit.merge(Exit::Findings);
+        }
+        if s.status != Status::Ok {
+            exit = exit.merge(Exit::Findings);
+        }
+    }
+    if slots.is_empty() {
+        eprintln!(
+            "chainfix: {} {}: no certificate configured",
+            deployment.mta.as_str(),
+            deployment.config.display()
+        );
+        exit = exit.merge(Exit::Findings);
+    }
+    Ok(exit)
+}
+
+fn print(config: &Config, deployment: &Deployment, slots: &[SlotReport]) -> Result<(), AppError> {
+    for s in slots {
+        for p in &s.problems {
+            eprintln!("chainfix: {p}");
+        }
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = if config.json {
+        report::deployed::print_json(deployment, &views(slots), &mut out)
+    } else {
+        let choice = anstream::AutoStream::choice(&std::io::stdout());
+        let mut out = anstream::AutoStream::new(Box::new(out) as Box<dyn Write>, choice);
+        report::deployed::print_human(deployment, &views(slots), &mut out).and_then(|_| out.flush())
+    };
+    finish_output(written.and_then(|_| std::io::stdout().flush()))
+}
+
+/// The report's view of each judged slot.
+fn views(slots: &[SlotReport]) -> Vec<report::deployed::SlotView<'_>> {
+    slots
+        .iter()
+        .map(|s| report::deployed::SlotView {
+            slot: &s.slot,
+            results: &s.results,
+            problems: s
+                .problems
+                .iter()
+                .map(|p| format!("{}: {}", load::path_text(&p.path), p.message))
+                .collect(),
+            advice: &s.advice,
+            status: s.status,
+        })
+        .collect()
+}
+
+/// The more serious of two verdicts: broken, then repairable, then ok.
+fn worse(a: Status, b: Status) -> Status {
+    let rank = |s: Status| match s {
+        Status::Ok => 0,
+        Status::Repairable => 1,
+        Status::Broken => 2,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}

@@ -1,0 +1,420 @@
+//! `inspect --postfix` / `inspect --exim`: chainfix reads what a deployed server loads through
+//! the server's own tools (real `postconf`, real `exim -bP`/`-be`) and judges each slot (role,
+//! listener, SNI name) on its own, naming the setting that points at its files.
+//!
+//! Discovery does not start the servers: `postconf -c DIR` and `exim -C FILE` read a
+//! configuration without a running instance. The Postfix configurations are made by
+//! tests/common/mta.rs (as the tests that start Postfix make them) and changed with
+//! `postconf -e`/`-Me`/`-P -e`, as an admin would.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::mta::{self, Postfix};
+use common::{run, Chain, Output, TestEnv};
+use serde_json::Value;
+
+/// Inside the test PKI's validity (2024..2034).
+const AT: &str = "2026-11-22T00:00:00Z";
+
+/// certbot's layout: `live/NAME/*.pem` links into `archive/NAME/*1.pem`.
+fn certbot_layout(env: &TestEnv, chain: &Chain) -> PathBuf {
+    let archive = env.path("letsencrypt/archive/mail.example.test");
+    let live = env.path("letsencrypt/live/mail.example.test");
+    std::fs::create_dir_all(&archive).expect("archive");
+    std::fs::create_dir_all(&live).expect("live");
+    let files = [
+        ("cert", chain.leaf.pem.clone()),
+        ("chain", chain.int.pem.clone()),
+        ("fullchain", format!("{}{}", chain.leaf.pem, chain.int.pem)),
+        ("privkey", chain.leaf.key_pem.clone()),
+    ];
+    for (name, text) in files {
+        std::fs::write(archive.join(format!("{name}1.pem")), text).expect("archive file");
+        std::os::unix::fs::symlink(
+            format!("../../archive/mail.example.test/{name}1.pem"),
+            live.join(format!("{name}.pem")),
+        )
+        .expect("live link");
+    }
+    live
+}
+
+/// `chainfix inspect ARGS --json` trusting only the test root, offline.
+fn inspect_json(env: &TestEnv, args: &[&str]) -> (Output, Value) {
+    let out = run(env
+        .cmd()
+        .arg("inspect")
+        .args(args)
+        .args(["--json", "--at", AT, "--offline", "--no-default-roots"])
+        .args(["--roots", "root.pem"]));
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}):\n{}\n--- stderr ---\n{}",
+            out.stdout, out.stderr
+        )
+    });
+    (out, doc)
+}
+
+fn slots(doc: &Value) -> Vec<Value> {
+    doc["deployment"]["slots"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("no slots: {doc:#}"))
+}
+
+/// The slot whose settings mention `setting` (e.g. "master.cf submission/inet").
+fn slot_named(doc: &Value, setting: &str) -> Value {
+    slots(doc)
+        .into_iter()
+        .find(|s| {
+            s["settings"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|x| x.as_str().is_some_and(|x| x.contains(setting)))
+            })
+        })
+        .unwrap_or_else(|| panic!("no slot named by {setting:?}: {doc:#}"))
+}
+
+/// The finding codes of a slot's leaf.
+fn codes(slot: &Value) -> Vec<String> {
+    slot["results"][0]["problems"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p["code"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn postconf(pf: &Postfix, args: &[&str]) {
+    let out = run(Command::new(mta::POSTCONF_BIN)
+        .arg("-c")
+        .arg(&pf.conf)
+        .args(args));
+    assert_eq!(out.status, 0, "postconf {args:?}: {}", out.stderr);
+}
+
+fn p(path: &Path) -> String {
+    path.display().to_string()
+}
+
+#[test]
+#[cfg_attr(
+    not(have_postfix),
+    ignore = "needs Postfix: .ci/setup-mtas.sh, as root"
+)]
+fn postfix_naming_certbots_cert_pem_is_reported_as_missing_intermediate_at_its_main_cf_line() {
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    mta::share_dir(env.dir.path());
+    env.write("root.pem", &chain.root.pem);
+    let live = certbot_layout(&env, &chain);
+    let tls = format!(
+        "smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n",
+        p(&live.join("cert.pem")),
+        p(&live.join("privkey.pem"))
+    );
+    let pf = Postfix::configure(&env.path("pf"), &[], &tls);
+
+    // The blind spot: given the directory, fullchain.pem is found and called fine.
+    let (out, _) = inspect_json(&env, &[&p(&live)]);
+    out.assert_status(0);
+
+    let (out, doc) = inspect_json(&env, &["--postfix", &p(&pf.conf)]);
+    out.assert_status(1);
+    assert_eq!(doc["deployment"]["mta"], "postfix", "{doc:#}");
+    let slot = slot_named(&doc, "main.cf: smtpd_tls_cert_file");
+    assert_eq!(slot["role"], "server");
+    assert_eq!(slot["files"][0], p(&live.join("cert.pem")), "{slot:#}");
+    assert!(
+        codes(&slot).contains(&"missing-intermediate".to_string()),
+        "{slot:#}"
+    );
+    let advice = slot["advice"].to_string();
+    assert!(advice.contains("fullchain.pem"), "{slot:#}");
+    let receivers = slot["results"][0]["problems"].to_string();
+    assert!(receivers.contains("4.4.317"), "{receivers}");
+
+    // The human report names the slot and the config line.
+    let human = run(env
+        .cmd()
+        .args([
+            "inspect",
+            "--postfix",
+            &p(&pf.conf),
+            "--at",
+            AT,
+            "--offline",
+        ])
+        .args(["--no-default-roots", "--roots", "root.pem"]));
+    human.assert_status(1);
+    assert!(
+        human
+            .stdout
+            .contains("named by: main.cf: smtpd_tls_cert_file")
+            && human.stdout.contains("missing-intermediate"),
+        "{}",
+        human.stdout
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(have_postfix),
+    ignore = "needs Postfix: .ci/setup-mtas.sh, as root"
+)]
+fn postfix_slots_per_listener_sni_name_and_client_role_each_name_their_setting() {
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    mta::share_dir(env.dir.path());
+    env.write("root.pem", &chain.root.pem);
+    let key = env.write("tls/key.pem", &chain.leaf.key_pem);
+    let full = env.write(
+        "tls/fullchain.pem",
+        format!("{}{}", chain.leaf.pem, chain.int.pem),
+    );
+    let leaf_only = env.write("tls/leaf-only.pem", &chain.leaf.pem);
+    let sni_leaf = env.write("tls/sni-leaf.pem", &chain.leaf.pem);
+    let client = env.write(
+        "tls/client.pem",
+        format!("{}{}", chain.leaf.pem, chain.int.pem),
+    );
+    let tls = format!(
+        "smtpd_tls_chain_files = {k}, {f}\n\
+         smtp_tls_chain_files = {k}, {c}\n",
+        k = p(&key),
+        f = p(&full),
+        c = p(&client)
+    );
+    let pf = Postfix::configure(&env.path("pf"), &[], &tls);
+    let sni = env.write(
+        "pf/etc/sni",
+        format!(
+            "# SNI names\nmail.example.test {k},\n    {s}\n",
+            k = p(&key),
+            s = p(&sni_leaf)
+        ),
+    );
+    postconf(
+        &pf,
+        &["-e", &format!("tls_server_sni_maps = hash:{}", p(&sni))],
+    );
+    postconf(
+        &pf,
+        &["-Me", "submission/inet = submission inet n - n - - smtpd"],
+    );
+    // A legacy parameter does not override smtpd_tls_chain_files (postconf(5)); only the
+    // chain_files override does.
+    postconf(
+        &pf,
+        &[
+            "-P",
+            "-e",
+            &format!("submission/inet/smtpd_tls_cert_file={}", p(&full)),
+            &format!(
+                "submission/inet/smtpd_tls_chain_files={},{}",
+                p(&key),
+                p(&leaf_only)
+            ),
+        ],
+    );
+
+    let (out, doc) = inspect_json(&env, &["--postfix", &p(&pf.conf)]);
+    out.assert_status(1);
+
+    let main = slot_named(&doc, "main.cf: smtpd_tls_chain_files");
+    assert_eq!(main["role"], "server");
+    assert_eq!(main["status"], "ok", "{main:#}");
+    assert_eq!(main["files"], serde_json::json!([p(&key), p(&full)]));
+    let port_listener = format!("127.0.0.1:{}/inet", pf.port);
+    assert!(
+        main["services"].to_string().contains(&port_listener),
+        "{main:#}"
+    );
+
+    let sub = slot_named(&doc, "master.cf submission/inet: -o smtpd_tls_chain_files");
+    assert_eq!(sub["services"], serde_json::json!(["submission/inet"]));
+    assert_eq!(sub["files"], serde_json::json!([p(&key), p(&leaf_only)]));
+    assert!(
+        codes(&sub).contains(&"missing-intermediate".into()),
+        "{sub:#}"
+    );
+
+    let named = slot_named(&doc, &format!("{} line 2: mail.example.test", p(&sni)));
+    assert_eq!(named["sni"], "mail.example.test");
+    assert_eq!(named["files"], serde_json::json!([p(&key), p(&sni_leaf)]));
+    assert!(
+        codes(&named).contains(&"missing-intermediate".into()),
+        "{named:#}"
+    );
+
+    let client_slot = slot_named(&doc, "main.cf: smtp_tls_chain_files");
+    assert_eq!(client_slot["role"], "client");
+    assert_eq!(client_slot["status"], "ok", "{client_slot:#}");
+    assert!(
+        client_slot["services"].to_string().contains("smtp/unix"),
+        "{client_slot:#}"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(have_postfix),
+    ignore = "needs Postfix: .ci/setup-mtas.sh, as root"
+)]
+fn postfix_key_that_does_not_match_the_slots_certificate_is_a_key_mismatch() {
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    mta::share_dir(env.dir.path());
+    env.write("root.pem", &chain.root.pem);
+    let full = env.write(
+        "tls/fullchain.pem",
+        format!("{}{}", chain.leaf.pem, chain.int.pem),
+    );
+    // The intermediate's key: a real key, not the leaf's.
+    let other = env.write("tls/other.key", &chain.int.key_pem);
+    let tls = format!(
+        "smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n",
+        p(&full),
+        p(&other)
+    );
+    let pf = Postfix::configure(&env.path("pf"), &[], &tls);
+    let (out, doc) = inspect_json(&env, &["--postfix", &p(&pf.conf)]);
+    out.assert_status(1);
+    let slot = slot_named(&doc, "main.cf: smtpd_tls_key_file");
+    assert_eq!(slot["key"], p(&other));
+    assert!(codes(&slot).contains(&"key-mismatch".into()), "{slot:#}");
+}
+
+#[test]
+#[cfg_attr(not(have_exim), ignore = "needs Exim: .ci/setup-mtas.sh, as root")]
+fn exim_hand_written_config_server_and_transport_slots_with_expanded_values() {
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    mta::share_dir(env.dir.path());
+    env.write("root.pem", &chain.root.pem);
+    let key = env.write("tls/key.pem", &chain.leaf.key_pem);
+    let leaf_only = env.write("tls/cert.pem", &chain.leaf.pem);
+    let full = env.write(
+        "tls/fullchain.pem",
+        format!("{}{}", chain.leaf.pem, chain.int.pem),
+    );
+    // Debian's style: the key through an ${if exists...} expression.
+    let config = env.write(
+        "exim.conf",
+        format!(
+            "daemon_smtp_ports = 25 : 587\n\
+             tls_certificate = {c}\n\
+             tls_privatekey = ${{if exists{{{k}}}{{{k}}}{{/nonexistent/key.pem}}}}\n\
+             begin transports\n\
+             remote_smtp:\n  driver = smtp\n  tls_certificate = {f}\n  tls_privatekey = {k}\n\
+             local_delivery:\n  driver = appendfile\n  file = /dev/null\n",
+            c = p(&leaf_only),
+            k = p(&key),
+            f = p(&full)
+        ),
+    );
+    let (out, doc) = inspect_json(&env, &["--exim", &p(&config), "--exim-bin", mta::EXIM_BIN]);
+    out.assert_status(1);
+    assert_eq!(doc["deployment"]["mta"], "exim");
+    let server = slot_named(&doc, &format!("{}: tls_certificate", p(&config)));
+    assert_eq!(server["role"], "server");
+    assert_eq!(
+        server["services"],
+        serde_json::json!(["port 25", "port 587"])
+    );
+    assert_eq!(
+        server["key"],
+        p(&key),
+        "the expression is expanded: {server:#}"
+    );
+    assert!(
+        codes(&server).contains(&"missing-intermediate".into()),
+        "{server:#}"
+    );
+    let client = slot_named(&doc, "transport remote_smtp: tls_certificate");
+    assert_eq!(client["role"], "client");
+    assert_eq!(client["status"], "ok", "{client:#}");
+}
+
+#[test]
+fn postfix_and_paths_cannot_be_given_together() {
+    let env = TestEnv::new();
+    let out = run(env
+        .cmd()
+        .args(["inspect", "some.pem", "--postfix", "/etc/postfix"]));
+    out.assert_status(2);
+    let out = run(env.cmd().args(["inspect"]));
+    out.assert_status(2);
+}
+
+/// Debian's exim4-config in the `split` or single layout with `macros` in the file each
+/// layout reads (conf.d/main/000_localmacros, exim4.conf.localmacros); the generated
+/// configuration's path.
+fn debian_exim(env: &TestEnv, split: bool, macros: &str) -> PathBuf {
+    let target = if split {
+        "/etc/exim4/conf.d/main/000_localmacros"
+    } else {
+        "/etc/exim4/exim4.conf.localmacros"
+    };
+    let root = env.path(if split { "root-split" } else { "root-single" });
+    mta::debian_exim4_conf(&root, split, Path::new(target), macros.as_bytes())
+}
+
+#[test]
+#[cfg_attr(
+    not(have_exim4_config),
+    ignore = "needs Exim and Debian's exim4-config: .ci/setup-mtas.sh, as root"
+)]
+fn exim_debian_layouts_main_tls_certkey_takes_precedence_and_is_judged() {
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    mta::share_dir(env.dir.path());
+    env.write("root.pem", &chain.root.pem);
+    // Key and leaf in one file, no intermediate: what MAIN_TLS_CERTKEY names.
+    let certkey = env.write(
+        "tls/certkey.pem",
+        format!("{}{}", chain.leaf.key_pem, chain.leaf.pem),
+    );
+    let full = env.write(
+        "tls/fullchain.pem",
+        format!("{}{}", chain.leaf.pem, chain.int.pem),
+    );
+    let key = env.write("tls/key.pem", &chain.leaf.key_pem);
+    let macros = format!(
+        "MAIN_TLS_ENABLE = yes\nMAIN_TLS_CERTKEY = {}\nMAIN_TLS_CERTIFICATE = {}\n\
+         MAIN_TLS_PRIVATEKEY = {}\n",
+        p(&certkey),
+        p(&full),
+        p(&key)
+    );
+    for split in [false, true] {
+        let config = debian_exim(&env, split, &macros);
+        let (out, doc) = inspect_json(&env, &["--exim", &p(&config), "--exim-bin", mta::EXIM_BIN]);
+        out.assert_status(1);
+        let server = slot_named(&doc, "tls_certificate");
+        assert_eq!(server["role"], "server", "split={split}: {doc:#}");
+        assert_eq!(
+            server["files"],
+            serde_json::json!([p(&certkey)]),
+            "split={split}: MAIN_TLS_CERTKEY wins over MAIN_TLS_CERTIFICATE: {server:#}"
+        );
+        assert!(
+            server["key"].is_null(),
+            "the key is in the same file: {server:#}"
+        );
+        assert!(
+            codes(&server).contains(&"missing-intermediate".into()),
+            "split={split}: {server:#}"
+        );
+        assert!(
+            !codes(&server).contains(&"key-mismatch".into()),
+            "split={split}: {server:#}"
+        );
+    }
+}
