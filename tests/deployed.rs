@@ -418,3 +418,248 @@ fn exim_debian_layouts_main_tls_certkey_takes_precedence_and_is_judged() {
         );
     }
 }
+
+/// `chainfix repair --postfix CONF --out OUT` (plus `extra`) trusting only the test root.
+fn repair_postfix(env: &TestEnv, pf: &Postfix, extra: &[&str]) -> Output {
+    run(env
+        .cmd()
+        .args(["repair", "--postfix", &p(&pf.conf), "--out"])
+        .arg(env.path("out"))
+        .args([
+            "--at",
+            AT,
+            "--offline",
+            "--no-default-roots",
+            "--roots",
+            "root.pem",
+        ])
+        .args(extra))
+}
+
+fn postconf_value(pf: &Postfix, name: &str) -> String {
+    let out = run(Command::new(mta::POSTCONF_BIN)
+        .arg("-c")
+        .arg(&pf.conf)
+        .args(["-h", name]));
+    out.stdout.trim().to_string()
+}
+
+/// The certificates a listener serves, as an independent client sees them: `openssl
+/// s_client -verify_return_error` trusting only the test root; panics unless it verifies.
+fn served_by(port: u16, env: &TestEnv, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["-showcerts", "-verify_return_error"];
+    args.extend(extra);
+    let out = mta::s_client(port, &env.path("root.pem"), &args);
+    let certs = mta::pem_certificates(&out.stdout);
+    assert!(
+        out.stdout.contains("Verify return code: 0 (ok)"),
+        "openssl does not verify what port {port} serves:\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    certs
+}
+
+/// Every file under `dir` with its bytes, and each link with its target.
+fn tree(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
+            let path = e.path();
+            let meta = std::fs::symlink_metadata(&path).expect("meta");
+            if meta.file_type().is_symlink() {
+                let t = std::fs::read_link(&path).expect("link");
+                out.push((path, format!("-> {}", t.display())));
+            } else if meta.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).expect("read");
+                out.push((path, String::from_utf8_lossy(&bytes).into_owned()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+#[cfg_attr(
+    not(have_postfix),
+    ignore = "needs Postfix: .ci/setup-mtas.sh, as root"
+)]
+fn postfix_repair_points_main_cf_at_certbots_fullchain_and_never_touches_certbots_files() {
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    mta::share_dir(env.dir.path());
+    env.write("root.pem", &chain.root.pem);
+    let live = certbot_layout(&env, &chain);
+    let tls = format!(
+        "smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n",
+        p(&live.join("cert.pem")),
+        p(&live.join("privkey.pem"))
+    );
+    let mut pf = Postfix::configure(&env.path("pf"), &[], &tls);
+    let certbot_before = tree(&env.path("letsencrypt"));
+    let main_cf = pf.conf.join("main.cf");
+    let main_before = std::fs::read_to_string(&main_cf).expect("main.cf");
+
+    // --check: the change as a diff, nothing changed.
+    let check = repair_postfix(&env, &pf, &["--check"]);
+    check.assert_status(0);
+    let full = p(&live.join("fullchain.pem"));
+    assert!(
+        check.stdout.contains(&format!(
+            "-smtpd_tls_cert_file = {}",
+            p(&live.join("cert.pem"))
+        )) && check
+            .stdout
+            .contains(&format!("+smtpd_tls_cert_file = {full}")),
+        "{}",
+        check.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(&main_cf).expect("main.cf"),
+        main_before
+    );
+
+    let fixed = repair_postfix(&env, &pf, &[]);
+    fixed.assert_status(0);
+    assert_eq!(postconf_value(&pf, "smtpd_tls_cert_file"), full);
+    assert_eq!(
+        postconf_value(&pf, "smtpd_tls_key_file"),
+        p(&live.join("privkey.pem"))
+    );
+    assert!(
+        !env.path("out").exists() || tree(&env.path("out")).is_empty(),
+        "certbot keeps the full chain: nothing is copied"
+    );
+    assert_eq!(
+        tree(&env.path("letsencrypt")),
+        certbot_before,
+        "certbot's files changed"
+    );
+
+    // A second run changes nothing.
+    let main_after = std::fs::read_to_string(&main_cf).expect("main.cf");
+    let again = repair_postfix(&env, &pf, &[]);
+    again.assert_status(0);
+    assert!(
+        again.stdout.contains("Nothing to change."),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(&main_cf).expect("main.cf"),
+        main_after
+    );
+
+    // Real Postfix serves the full chain; openssl verifies it.
+    pf.start_configured();
+    let served = served_by(pf.port, &env, &[]);
+    assert_eq!(served.len(), 2, "leaf and intermediate");
+}
+
+#[test]
+#[cfg_attr(
+    not(have_postfix),
+    ignore = "needs Postfix: .ci/setup-mtas.sh, as root"
+)]
+fn postfix_repair_in_place_fixes_main_cf_a_master_cf_override_an_sni_name_and_the_client() {
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    mta::share_dir(env.dir.path());
+    env.write("root.pem", &chain.root.pem);
+    let key = env.write("tls/key.pem", &chain.leaf.key_pem);
+    let leaf = env.write("tls/leaf.pem", &chain.leaf.pem);
+    let leaf2 = env.write("tls/leaf2.pem", &chain.leaf.pem);
+    let sni_leaf = env.write("tls/sni-leaf.pem", &chain.leaf.pem);
+    // The intermediate is known to chainfix only through --intermediates.
+    env.write("pool/int.pem", &chain.int.pem);
+    let tls = format!(
+        "smtpd_tls_chain_files = {k}, {l}\nsmtp_tls_chain_files = {k}, {l}\n",
+        k = p(&key),
+        l = p(&leaf)
+    );
+    let mut pf = Postfix::configure(&env.path("pf"), &[], &tls);
+    let port2 = mta::free_port();
+    postconf(
+        &pf,
+        &[
+            "-Me",
+            &format!("127.0.0.1:{port2}/inet = 127.0.0.1:{port2} inet n - n - - smtpd"),
+        ],
+    );
+    postconf(
+        &pf,
+        &[
+            "-P",
+            "-e",
+            &format!(
+                "127.0.0.1:{port2}/inet/smtpd_tls_chain_files={},{}",
+                p(&key),
+                p(&leaf2)
+            ),
+        ],
+    );
+    let sni = env.write(
+        "pf/etc/sni",
+        format!("mail.example.test {}, {}\n", p(&key), p(&sni_leaf)),
+    );
+    postconf(
+        &pf,
+        &["-e", &format!("tls_server_sni_maps = hash:{}", p(&sni))],
+    );
+    let built = run(Command::new("/usr/sbin/postmap")
+        .arg("-c")
+        .arg(&pf.conf)
+        .args(["-F", &format!("hash:{}", p(&sni))]));
+    assert_eq!(built.status, 0, "postmap: {}", built.stderr);
+
+    let fixed = repair_postfix(&env, &pf, &["--intermediates", "pool"]);
+    fixed.assert_status(0);
+    let out = env.path("out");
+    // Each slot's chain in a directory of its own; the key stays where it is.
+    let written: Vec<PathBuf> = tree(&out).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(
+        written.len(),
+        4,
+        "{written:?}\n{}\n{}",
+        fixed.stdout,
+        fixed.stderr
+    );
+    for f in &written {
+        assert!(f.ends_with("fullchain.pem"), "{f:?}");
+        let text = std::fs::read_to_string(f).expect("read");
+        assert_eq!(mta::pem_certificates(&text).len(), 2, "{f:?}");
+    }
+    let main_chain = postconf_value(&pf, "smtpd_tls_chain_files");
+    assert!(
+        main_chain.starts_with(&p(&key)) && main_chain.contains(&p(&out)),
+        "{main_chain}"
+    );
+    let client_chain = postconf_value(&pf, "smtp_tls_chain_files");
+    assert!(client_chain.contains(&p(&out)), "{client_chain}");
+    let sni_text = std::fs::read_to_string(&sni).expect("sni");
+    assert!(sni_text.contains(&p(&out)), "{sni_text}");
+
+    // Everything judged from the configuration is now fine; a second run changes nothing.
+    let (after, _) = inspect_json(&env, &["--postfix", &p(&pf.conf)]);
+    after.assert_status(0);
+    let again = repair_postfix(&env, &pf, &["--intermediates", "pool"]);
+    again.assert_status(0);
+    assert!(
+        again.stdout.contains("Nothing to change."),
+        "{}",
+        again.stdout
+    );
+
+    // Real Postfix serves the full chain on each listener and for the SNI name.
+    pf.start_configured();
+    assert_eq!(served_by(pf.port, &env, &[]).len(), 2);
+    assert_eq!(served_by(port2, &env, &[]).len(), 2);
+    assert_eq!(
+        served_by(pf.port, &env, &["-servername", "mail.example.test"]).len(),
+        2
+    );
+}

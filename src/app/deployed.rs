@@ -67,6 +67,24 @@ pub struct SlotReport {
     /// Advice tied to the files' owner (certbot keeps a full chain beside `cert.pem`).
     pub advice: Vec<String>,
     pub status: Status,
+    /// For a slot that is not fine: what a repair works from, or why it cannot.
+    pub fix: Option<Result<FixFacts, String>>,
+}
+
+/// What repairing a slot needs to know, gathered while its analysis is at hand.
+pub struct FixFacts {
+    /// Leaf and intermediates, as the server must send them (PEM).
+    pub chain_pem: String,
+    /// The matching private key (PEM): written only into a 0600 file, never printed.
+    pub key_pem: String,
+    /// The file the leaf was read from.
+    pub leaf_file: PathBuf,
+    /// The file the matching key was read from.
+    pub key_file: PathBuf,
+    /// The slot's files that hold a private key.
+    pub key_files: Vec<PathBuf>,
+    /// The full-chain file a renewal tool keeps that holds exactly `chain_pem`'s certificates.
+    pub owner_full_chain: Option<PathBuf>,
 }
 
 /// Judges every slot of `deployment`.
@@ -85,6 +103,13 @@ pub fn judge(config: &Config, deployment: &Deployment) -> Vec<SlotReport> {
 
 fn judge_slot(config: &Config, slot: &Slot, passwords: &Passwords) -> SlotReport {
     let mut group = load::load_paths(&slot.files, passwords);
+    // Where each certificate was read from, before the paths are made one below.
+    let origin: Vec<([u8; 32], PathBuf)> = group
+        .certs
+        .iter()
+        .map(|c| (c.cert.sha256, c.path.to_path_buf()))
+        .collect();
+    let key_files: Vec<PathBuf> = group.keys.iter().map(|k| k.path.clone()).collect();
     // The server sends the certificates of all its chain files in order, as one chain
     // (postconf(5), smtpd_tls_chain_files): judged as one presented list, under the name of
     // the first file holding a certificate.
@@ -137,7 +162,10 @@ fn judge_slot(config: &Config, slot: &Slot, passwords: &Passwords) -> SlotReport
         Status::Ok
     };
     let mut advice = Vec::new();
-    for case in analysis.cases() {
+    let cases = analysis.cases();
+    let fix = (status != Status::Ok || cases.iter().any(|c| c.status != Status::Ok))
+        .then(|| fix_facts(&analysis, &cases, &origin, key_files.clone(), slot));
+    for case in cases {
         status = worse(status, case.status);
         let incomplete = case
             .problems
@@ -154,7 +182,69 @@ fn judge_slot(config: &Config, slot: &Slot, passwords: &Passwords) -> SlotReport
         problems,
         advice,
         status,
+        fix,
     }
+}
+
+/// The facts a repair of the slot works from, or why it cannot be repaired.
+fn fix_facts(
+    analysis: &analyse::Analysis,
+    cases: &[analyse::LeafCase<'_>],
+    origin: &[([u8; 32], PathBuf)],
+    key_files: Vec<PathBuf>,
+    slot: &Slot,
+) -> Result<FixFacts, String> {
+    let [case] = cases else {
+        return Err(match cases.len() {
+            0 => "no leaf certificate in the files the server loads".into(),
+            n => format!("{n} leaf certificates in one slot; repair each file instead"),
+        });
+    };
+    if case.status == Status::Broken {
+        return Err("errors remain that a new chain cannot fix".into());
+    }
+    let material = case.material(&analysis.pool, false)?;
+    let key = match &case.key {
+        crate::diagnose::KeyStatus::Matched(k) => k,
+        _ => {
+            return Err(
+                "no private key that matches the leaf: pointing the server at this chain \
+                 would break TLS (key-mismatch or key-not-found)"
+                    .into(),
+            )
+        }
+    };
+    let certs = material.full_chain();
+    let chain_sha256: Vec<[u8; 32]> = certs.iter().map(|c| c.sha256).collect();
+    let leaf_sha = chain_sha256.first().copied().unwrap_or_default();
+    let leaf_file = origin
+        .iter()
+        .find(|(sha, _)| *sha == leaf_sha)
+        .map(|(_, p)| p.clone())
+        .ok_or("the leaf's file is not known")?;
+    let owner_full_chain = owners_chains(slot)
+        .into_iter()
+        .find(|f| holds_exactly(f, &chain_sha256));
+    Ok(FixFacts {
+        chain_pem: crate::emit::pem_chain(&certs),
+        key_pem: key.key.to_pem(),
+        leaf_file,
+        key_file: key.path.clone(),
+        key_files,
+        owner_full_chain,
+    })
+}
+
+/// Whether `file` holds exactly the certificates `chain` (in order) and nothing else.
+fn holds_exactly(file: &std::path::Path, chain: &[[u8; 32]]) -> bool {
+    let loaded = load::load_paths(&[file.to_path_buf()], &load::NoPassword);
+    loaded.problems.is_empty()
+        && loaded.keys.is_empty()
+        && loaded
+            .certs
+            .iter()
+            .map(|c| c.cert.sha256)
+            .eq(chain.iter().copied())
 }
 
 /// The full-chain files the owners of the slot's files keep.

@@ -8,6 +8,7 @@ mod analyse;
 use analyse::Analysis;
 mod dane;
 mod deployed;
+mod deployed_repair;
 mod generate;
 pub mod judge;
 mod manifest;
@@ -156,12 +157,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, AppError> {
             let mut config = Config::from_args(Some(&args.input), &args.chain)?;
             config.dane = dane::records(&args.dane, config.host.as_deref())?;
             config.accept_dane_break = args.accept_dane_break;
-            if deployed::Source::from_args(&args.deployed).is_some() {
-                return Err(AppError(
-                    "repair --postfix/--exim is not available yet: run inspect --postfix or \
-                     --exim to see the files the server loads, then repair those files"
-                        .into(),
-                ));
+            if let Some(source) = deployed::Source::from_args(&args.deployed) {
+                return deployed_repair::repair(&config, &args, &source).map(Exit::code);
             }
             repair::repair(&config, &args).map(Exit::code)
         }

@@ -10,9 +10,12 @@
 //! * [`exim`] reads `exim -bP` for the main section and smtp transports, expanding with `-be`.
 //! * [`certbot`] recognises files another tool owns (certbot's `live/`, acme.sh, snakeoil).
 
+pub mod apply;
 pub mod certbot;
 pub mod command;
+pub mod diff;
 pub mod exim;
+pub mod plan;
 pub mod postfix;
 
 use std::fmt;

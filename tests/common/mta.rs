@@ -360,6 +360,11 @@ impl Postfix {
         pf
     }
 
+    /// Starts an instance made by `configure` (and perhaps changed since, e.g. by chainfix).
+    pub fn start_configured(&mut self) {
+        self.start_now();
+    }
+
     /// The main.cf this instance is given.
     fn main_cf(&self, settings: &[(&str, &str)], tls: &str) -> String {
         let base = path_str(&self.base);
