@@ -19,6 +19,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per run: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show each leaf's presented chain, the chain chainfix builds, and what is wrong.
@@ -73,6 +75,8 @@ pub struct RepairArgs {
     pub input: InputArgs,
     #[command(flatten)]
     pub deployed: DeployedArgs,
+    #[command(flatten)]
+    pub reload: ReloadArgs,
     #[command(flatten)]
     pub chain: ChainArgs,
     #[command(flatten)]
@@ -212,6 +216,25 @@ pub struct DeployedArgs {
     /// Postfix's postconf [default: /usr/sbin/postconf, or postconf on PATH]
     #[arg(long, value_name = "PATH", env = "CHAINFIX_POSTCONF_BIN")]
     pub postconf_bin: Option<PathBuf>,
+}
+
+/// After an in-place repair: reload the server and prove it serves the new chain.
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    /// After repair --postfix changed something: reload Postfix (postfix -c DIR reload), then
+    /// probe every listener of each repaired slot until it serves the new chain; if one does
+    /// not by the deadline, undo every change, reload again and exit 2.
+    #[arg(long, requires = "postfix")]
+    pub reload: bool,
+
+    /// Seconds the proof may take [default: Postfix's max_idle, after which no process
+    /// started before the reload is left]
+    #[arg(long, value_name = "SECS", requires = "reload")]
+    pub reload_deadline: Option<u64>,
+
+    /// Consecutive connections to each listener that must serve the new chain.
+    #[arg(long, value_name = "N", default_value_t = 3, requires = "reload")]
+    pub reload_proof: u32,
 }
 
 /// How chains are built and judged: shared by every subcommand.

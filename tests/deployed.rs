@@ -663,3 +663,131 @@ fn postfix_repair_in_place_fixes_main_cf_a_master_cf_override_an_sni_name_and_th
         2
     );
 }
+
+/// A running Postfix serving a leaf-only chain (`smtpd_tls_chain_files = KEY, LEAF`) on its
+/// port, with `settings` added; the intermediate is in `pool/` for chainfix.
+fn leaf_only_postfix(env: &TestEnv, chain: &Chain, settings: &[(&str, &str)]) -> Postfix {
+    mta::share_dir(env.dir.path());
+    env.write("root.pem", &chain.root.pem);
+    env.write("pool/int.pem", &chain.int.pem);
+    let key = env.write("tls/key.pem", &chain.leaf.key_pem);
+    let leaf = env.write("tls/leaf.pem", &chain.leaf.pem);
+    let tls = format!("smtpd_tls_chain_files = {}, {}\n", p(&key), p(&leaf));
+    Postfix::start(&env.path("pf"), settings, &tls)
+}
+
+/// How many certificates `port` serves (openssl, no verification asked).
+fn served_count(port: u16, env: &TestEnv) -> usize {
+    let out = mta::s_client(port, &env.path("root.pem"), &["-showcerts"]);
+    mta::pem_certificates(&out.stdout).len()
+}
+
+#[test]
+#[cfg_attr(
+    not(have_postfix),
+    ignore = "needs Postfix: .ci/setup-mtas.sh, as root"
+)]
+fn postfix_repair_reload_proves_every_connection_serves_the_new_chain() {
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    let pf = leaf_only_postfix(&env, &chain, &[]);
+    // An smtpd process that served the old chain is left idle: after the reload it may answer
+    // again with the old chain until it exits.
+    assert_eq!(
+        served_count(pf.port, &env),
+        1,
+        "leaf only before the repair"
+    );
+    let out = repair_postfix(
+        &env,
+        &pf,
+        &[
+            "--intermediates",
+            "pool",
+            "--reload",
+            "--reload-deadline",
+            "120",
+        ],
+    );
+    out.assert_status(0);
+    println!("{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains(&format!("127.0.0.1:{}: serves the new chain", pf.port)),
+        "{}",
+        out.stdout
+    );
+    // An independent client agrees, several times in a row.
+    for _ in 0..3 {
+        assert_eq!(served_by(pf.port, &env, &[]).len(), 2);
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(have_postfix),
+    ignore = "needs Postfix: .ci/setup-mtas.sh, as root"
+)]
+fn postfix_repair_whose_proof_fails_is_undone_and_the_old_chain_is_served_again() {
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    let pf = leaf_only_postfix(&env, &chain, &[]);
+    // A second listener of the same slot that offers no STARTTLS: it can never serve the new
+    // chain, so the proof fails there.
+    let port2 = mta::free_port();
+    postconf(
+        &pf,
+        &[
+            "-Me",
+            &format!("127.0.0.1:{port2}/inet = 127.0.0.1:{port2} inet n - n - - smtpd"),
+        ],
+    );
+    postconf(
+        &pf,
+        &[
+            "-P",
+            "-e",
+            &format!("127.0.0.1:{port2}/inet/smtpd_tls_security_level=none"),
+        ],
+    );
+    let reload = run(Command::new(mta::POSTFIX_BIN)
+        .arg("-c")
+        .arg(&pf.conf)
+        .arg("reload"));
+    assert_eq!(reload.status, 0, "{}", reload.stderr);
+    let main_before = std::fs::read(pf.conf.join("main.cf")).expect("main.cf");
+    let started = std::time::Instant::now();
+    let out = repair_postfix(
+        &env,
+        &pf,
+        &[
+            "--intermediates",
+            "pool",
+            "--reload",
+            "--reload-deadline",
+            "5",
+        ],
+    );
+    out.assert_status(2);
+    assert!(started.elapsed().as_secs() < 60, "the deadline is kept");
+    assert!(
+        out.stderr
+            .contains(&format!("127.0.0.1:{port2} did not serve the new chain"))
+            && out
+                .stderr
+                .contains("every change was undone and Postfix reloaded"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(out.stdout.contains("NOT PROVEN"), "{}", out.stdout);
+    assert_eq!(
+        std::fs::read(pf.conf.join("main.cf")).expect("main.cf"),
+        main_before,
+        "main.cf is as it was"
+    );
+    // The server serves what it served before: the leaf alone (old processes included).
+    for _ in 0..3 {
+        assert_eq!(served_count(pf.port, &env), 1);
+    }
+}

@@ -740,6 +740,10 @@ fn compare_catches_a_postfix_that_was_not_reloaded() {
         message(differs).contains(&fullchain_arg),
         "the finding names the file it compared with:\n{result:#}"
     );
+    assert!(
+        message(differs).contains(&pki.int.sha256()),
+        "the finding lists the disk's chain by fingerprint:\n{result:#}"
+    );
     assert!(codes(result).contains(&"missing-intermediate".to_string()));
 
     pf.restart(&[], &mta::postfix_tls_files(&key, &fullchain));
@@ -780,6 +784,10 @@ fn compare_catches_a_postfix_that_was_not_reloaded() {
         text.contains("2034-01-01") && text.contains("2035-02-01") && text.contains(&fullchain_arg),
         "the finding names the served leaf and the leaf on disk (both CN={HOST}, told apart by \
          their expiry) and the file:\n{result:#}"
+    );
+    assert!(
+        text.contains(&pki.leaf.sha256()) && text.contains(&pki.renewed.sha256()),
+        "the finding names both certificates by fingerprint:\n{result:#}"
     );
     assert_eq!(result["status"], "broken", "{result:#}");
 }

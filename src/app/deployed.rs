@@ -75,6 +75,8 @@ pub struct SlotReport {
 pub struct FixFacts {
     /// Leaf and intermediates, as the server must send them (PEM).
     pub chain_pem: String,
+    /// SHA-256 of each certificate of `chain_pem`, in order.
+    pub chain_sha256: Vec<[u8; 32]>,
     /// The matching private key (PEM): written only into a 0600 file, never printed.
     pub key_pem: String,
     /// The file the leaf was read from.
@@ -227,6 +229,7 @@ fn fix_facts(
         .find(|f| holds_exactly(f, &chain_sha256));
     Ok(FixFacts {
         chain_pem: crate::emit::pem_chain(&certs),
+        chain_sha256,
         key_pem: key.key.to_pem(),
         leaf_file,
         key_file: key.path.clone(),

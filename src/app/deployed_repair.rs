@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::deployed::{self, SlotReport, Source};
+use super::deployed_reload::{self, Proof};
 use super::{AppError, Config};
 use crate::cli::RepairArgs;
 use crate::deployed::apply::{self, PostfixTools, Snapshot};
@@ -23,6 +24,9 @@ use crate::write::{self, FileMode};
 /// One slot's repair, with the bytes of the file it writes.
 struct SlotRepair {
     label: String,
+    slot: crate::deployed::Slot,
+    /// SHA-256 of each certificate the slot must serve after the repair.
+    expected: Vec<[u8; 32]>,
     plan: Plan,
     /// The contents of `plan.write` (a key file's bytes are never printed).
     contents: Option<Vec<u8>>,
@@ -31,7 +35,7 @@ struct SlotRepair {
 /// What the run decided for each slot.
 enum Verdict {
     Fine,
-    Repair(SlotRepair),
+    Repair(Box<SlotRepair>),
     Cannot(String),
 }
 
@@ -54,7 +58,7 @@ pub fn repair(config: &Config, args: &RepairArgs, source: &Source) -> Result<Exi
     let repairs: Vec<&SlotRepair> = verdicts
         .iter()
         .filter_map(|v| match v {
-            Verdict::Repair(r) => Some(r),
+            Verdict::Repair(r) => Some(&**r),
             _ => None,
         })
         .collect();
@@ -66,9 +70,9 @@ pub fn repair(config: &Config, args: &RepairArgs, source: &Source) -> Result<Exi
 
     // The diffs, from a scratch copy of main.cf and master.cf changed by postconf itself.
     let diffs = preview(&tools, &dir, &changes)?;
-    let mut exit = if cannot { Exit::Findings } else { Exit::Ok };
+    let exit = if cannot { Exit::Findings } else { Exit::Ok };
     if repairs.is_empty() || args.check {
-        print(config, &slots, &verdicts, &diffs, false, args.check)?;
+        print(config, &slots, &verdicts, &diffs, false, args.check, &[])?;
         return Ok(exit);
     }
 
@@ -94,15 +98,64 @@ pub fn repair(config: &Config, args: &RepairArgs, source: &Source) -> Result<Exi
         .and_then(|()| apply::postfix_check(&tools, &dir).map_err(|e| e.to_string()))
         .and_then(|()| verify(config, source, &repairs));
     if let Err(why) = result {
-        let restored = snapshot.restore();
-        return Err(AppError(match restored {
-            Ok(()) => format!("{why}; every change was undone"),
-            Err(e) => format!("{why}; undoing the changes failed too: {e}"),
-        }));
+        return Err(AppError(format!("{why}; {}", undone(snapshot.restore()))));
     }
-    print(config, &slots, &verdicts, &diffs, true, false)?;
-    exit = exit.merge(Exit::Ok);
+    if !args.reload.reload {
+        print(config, &slots, &verdicts, &diffs, true, false, &[])?;
+        return Ok(exit);
+    }
+
+    // Reload, and prove every listener of each repaired slot serves the new chain.
+    if let Err(e) = apply::postfix_reload(&tools, &dir) {
+        let restored = snapshot.restore();
+        return Err(AppError(format!(
+            "postfix reload failed ({e}); {}",
+            undone(restored)
+        )));
+    }
+    let repaired: Vec<(crate::deployed::Slot, Vec<[u8; 32]>)> = repairs
+        .iter()
+        .map(|r| (r.slot.clone(), r.expected.clone()))
+        .collect();
+    let expects = deployed_reload::expectations(&deployment, &repaired);
+    let rule = deployed_reload::ProofRule {
+        consecutive: args.reload.reload_proof.max(1),
+        deadline: std::time::Duration::from_secs(
+            args.reload
+                .reload_deadline
+                .or(deployment.max_idle)
+                .unwrap_or(DEFAULT_MAX_IDLE),
+        ),
+        timeout: config.http.timeout,
+    };
+    let proofs = deployed_reload::prove(&expects, rule);
+    print(config, &slots, &verdicts, &diffs, true, false, &proofs)?;
+    if let Some(failed) = proofs.iter().find(|p| !p.proven) {
+        let restored = snapshot.restore();
+        let reloaded = apply::postfix_reload(&tools, &dir);
+        return Err(AppError(format!(
+            "{} did not serve the new chain on {} consecutive connections within {} s; {}{}",
+            failed.target,
+            rule.consecutive,
+            rule.deadline.as_secs(),
+            undone(restored),
+            match reloaded {
+                Ok(()) => " and Postfix reloaded".to_string(),
+                Err(e) => format!(", but reloading Postfix failed: {e}"),
+            }
+        )));
+    }
     Ok(exit)
+}
+
+/// Postfix's default `max_idle` (postconf(5)), when the configuration does not say.
+const DEFAULT_MAX_IDLE: u64 = 100;
+
+fn undone(restored: std::io::Result<()>) -> String {
+    match restored {
+        Ok(()) => "every change was undone".into(),
+        Err(e) => format!("undoing the changes failed: {e}"),
+    }
 }
 
 /// The repair of one judged slot.
@@ -129,11 +182,13 @@ fn decide(s: &SlotReport, out_dir: &Path) -> Verdict {
                 NewFile::Chain(_) => f.chain_pem.clone().into_bytes(),
                 NewFile::KeyAndChain(_) => format!("{}{}", f.key_pem, f.chain_pem).into_bytes(),
             });
-            Verdict::Repair(SlotRepair {
+            Verdict::Repair(Box::new(SlotRepair {
                 label: s.slot.label(),
+                slot: s.slot.clone(),
+                expected: f.chain_sha256.clone(),
                 plan,
                 contents,
-            })
+            }))
         }
     }
 }
@@ -308,7 +363,19 @@ fn print(
     diffs: &[FileDiff],
     applied: bool,
     check: bool,
+    proofs: &[Proof],
 ) -> Result<(), AppError> {
+    let short = |chain: &[[u8; 32]]| -> String {
+        let v: Vec<String> = chain
+            .iter()
+            .map(|s| crate::cert::hex(s)[..16].to_string())
+            .collect();
+        if v.is_empty() {
+            "nothing".into()
+        } else {
+            v.join(" <- ")
+        }
+    };
     let describe = |v: &Verdict| -> serde_json::Value {
         match v {
             Verdict::Fine => json!({"action": "none"}),
@@ -339,6 +406,16 @@ fn print(
                 }).collect::<Vec<_>>(),
                 "diffs": diffs.iter().map(|d| json!({
                     "file": d.file.display().to_string(), "diff": d.diff
+                })).collect::<Vec<_>>(),
+                "proof": proofs.iter().map(|p| json!({
+                    "target": p.target,
+                    "servername": p.servername,
+                    "slot": p.slot,
+                    "proven": p.proven,
+                    "connections": p.connections,
+                    "served_sha256": p.served.iter().map(|s| crate::cert::hex(s)).collect::<Vec<_>>(),
+                    "expected_sha256": p.expected.iter().map(|s| crate::cert::hex(s)).collect::<Vec<_>>(),
+                    "error": p.error,
                 })).collect::<Vec<_>>(),
             },
             "errors": [],
@@ -387,12 +464,46 @@ fn print(
         out.push('\n');
         out.push_str(&d.diff);
     }
+    if !proofs.is_empty() {
+        out.push_str("\nAfter postfix reload:\n");
+    }
+    for p in proofs {
+        let sni = p
+            .servername
+            .as_deref()
+            .map(|n| format!(" (SNI {})", crate::render::plain::line(n)))
+            .unwrap_or_default();
+        if p.proven {
+            out.push_str(&format!(
+                "   {}{sni}: serves the new chain ({} connections): sha256 {}\n",
+                p.target,
+                p.connections,
+                short(&p.served)
+            ));
+        } else {
+            out.push_str(&format!(
+                "   {}{sni}: NOT PROVEN after {} connections: served {}, expected {}{}\n",
+                p.target,
+                p.connections,
+                short(&p.served),
+                short(&p.expected),
+                p.error
+                    .as_deref()
+                    .map(|e| format!(" ({})", crate::render::plain::line(e)))
+                    .unwrap_or_default()
+            ));
+        }
+    }
     let any = verdicts.iter().any(|v| matches!(v, Verdict::Repair(_)));
     out.push_str(if !any {
         "\nNothing to change.\n"
+    } else if proofs.iter().any(|p| !p.proven) {
+        "\nThe proof failed: every change is being undone (see the error that follows).\n"
+    } else if applied && !proofs.is_empty() {
+        "\nChanged and reloaded; every listener proven to serve the new chain.\n"
     } else if applied {
         "\nChanged; postfix check passes and every repaired slot now loads a complete chain. \
-         Reload Postfix (postfix reload) to serve it.\n"
+         Reload Postfix (postfix reload, or repair --reload) to serve it.\n"
     } else {
         "\n--check: nothing was changed.\n"
     });

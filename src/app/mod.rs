@@ -8,6 +8,7 @@ mod analyse;
 use analyse::Analysis;
 mod dane;
 mod deployed;
+mod deployed_reload;
 mod deployed_repair;
 mod generate;
 pub mod judge;

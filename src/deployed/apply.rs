@@ -252,6 +252,16 @@ pub fn postfix_check(tools: &PostfixTools, dir: &Path) -> Result<(), DiscoverErr
     .map(|_| ())
 }
 
+/// `postfix -c DIR reload`: the master re-reads the configuration; new processes load the new
+/// files, running ones finish first (postfix(1)).
+pub fn postfix_reload(tools: &PostfixTools, dir: &Path) -> Result<(), DiscoverError> {
+    run_ok(
+        &tools.postfix,
+        &[OsStr::new("-c"), dir.as_os_str(), OsStr::new("reload")],
+    )
+    .map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::rewrite_table_line;

@@ -177,6 +177,8 @@ pub fn discover(program: &Path, config: Option<&Path>) -> Result<Deployment, Dis
         config: file,
         slots: merge_slots(slots),
         notes,
+        listeners: Vec::new(),
+        max_idle: None,
     })
 }
 

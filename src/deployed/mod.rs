@@ -141,6 +141,22 @@ pub struct Deployment {
     /// Things an admin should know that are not certificate findings ("no client
     /// certificate configured", an SNI map type whose source cannot be read).
     pub notes: Vec<String>,
+    /// Where each server-role service listens (to probe after a reload).
+    pub listeners: Vec<Listener>,
+    /// How long an idle server process may keep serving what it loaded before a reload
+    /// (Postfix's `max_idle`), in seconds; `None` when unknown.
+    pub max_idle: Option<u64>,
+}
+
+/// One address a server-role service listens on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    /// The service (`smtp/inet`, `127.0.0.1:2525/inet`).
+    pub service: String,
+    pub host: String,
+    pub port: u16,
+    /// TLS from the first byte (Postfix `smtpd_tls_wrappermode = yes`), not STARTTLS.
+    pub implicit_tls: bool,
 }
 
 /// A failure to read the configuration at all.

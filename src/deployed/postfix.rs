@@ -30,7 +30,13 @@ const SERVER_PARAMS: [&str; 7] = [
 ];
 
 /// Other main.cf parameters discovery needs.
-const OTHER_PARAMS: [&str; 3] = ["config_directory", "tls_server_sni_maps", "inet_interfaces"];
+const OTHER_PARAMS: [&str; 5] = [
+    "config_directory",
+    "tls_server_sni_maps",
+    "inet_interfaces",
+    "smtpd_tls_wrappermode",
+    "max_idle",
+];
 
 /// Most names read from one SNI table source. A table is written by hand, one line per
 /// domain served; 10,000 is far beyond any real one and bounds the work (each name is judged
@@ -114,6 +120,16 @@ pub fn discover(program: &Path, dir: Option<&Path>) -> Result<Deployment, Discov
             None => (main.get(name).cloned().unwrap_or_default(), Place::MainCf),
         }
     };
+    let listeners: Vec<super::Listener> = services
+        .iter()
+        .filter(|s| s.kind == "inet" && s.program() == "smtpd")
+        .flat_map(|svc| {
+            let interfaces = value_for(svc, "inet_interfaces").0;
+            let implicit = value_for(svc, "smtpd_tls_wrappermode").0 == "yes";
+            listeners_of(svc, &interfaces, implicit)
+        })
+        .collect();
+    let max_idle = main.get("max_idle").and_then(|v| seconds(v));
     let mut servers: Vec<&Service> = services
         .iter()
         .filter(|s| s.kind == "inet" && s.program() == "smtpd")
@@ -165,7 +181,76 @@ pub fn discover(program: &Path, dir: Option<&Path>) -> Result<Deployment, Discov
         config,
         slots: merge_slots(slots),
         notes,
+        listeners,
+        max_idle,
     })
+}
+
+/// Where an inet service listens: its name is `[host:]port` (master(5)), the port a number or
+/// a service name; without a host, every address of `inet_interfaces` (`all` and
+/// `loopback-only` are probed on 127.0.0.1, which both include).
+fn listeners_of(svc: &Service, interfaces: &str, implicit_tls: bool) -> Vec<super::Listener> {
+    let (host, port) = match svc.name.rsplit_once(':') {
+        Some((h, p)) => (Some(h.trim_start_matches('[').trim_end_matches(']')), p),
+        None => (None, svc.name.as_str()),
+    };
+    let Some(port) = port_number(port) else {
+        return Vec::new();
+    };
+    let hosts: Vec<String> = match host {
+        Some(h) => vec![h.to_string()],
+        None => split_list(interfaces)
+            .into_iter()
+            .map(|i| match i.as_str() {
+                "all" | "loopback-only" => "127.0.0.1".to_string(),
+                _ => i.trim_start_matches('[').trim_end_matches(']').to_string(),
+            })
+            .collect(),
+    };
+    let mut out: Vec<super::Listener> = Vec::new();
+    for host in hosts {
+        let l = super::Listener {
+            service: svc.id(),
+            host,
+            port,
+            implicit_tls,
+        };
+        if !out.contains(&l) {
+            out.push(l);
+        }
+    }
+    out
+}
+
+/// A port number, or the well-known SMTP service names (RFC 5321 25, RFC 6409 587, RFC 8314
+/// 465) that master.cf uses.
+fn port_number(s: &str) -> Option<u16> {
+    match s {
+        "smtp" => Some(25),
+        "submission" => Some(587),
+        "smtps" | "submissions" => Some(465),
+        _ => s.parse().ok().filter(|&p| p != 0),
+    }
+}
+
+/// A Postfix time value (`100s`, `5m`, `1h`, `1d`, `1w`; a bare number is seconds for
+/// `max_idle`) in seconds.
+fn seconds(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let (num, unit) = match v.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => (&v[..i], &v[i..]),
+        None => (v, "s"),
+    };
+    let n: u64 = num.parse().ok()?;
+    let mul = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return None,
+    };
+    n.checked_mul(mul)
 }
 
 /// `smtpd_tls_cert_file` -> `smtp_tls_cert_file`.
@@ -408,6 +493,22 @@ mod tests {
             o.get(&("submission/inet".into(), "smtpd_tls_cert_file".into())),
             Some(&"/a/b.pem".to_string())
         );
+    }
+
+    #[test]
+    fn listeners_come_from_the_service_name_or_inet_interfaces() {
+        let svc = |name: &str| Service {
+            name: name.into(),
+            kind: "inet".into(),
+            command: "smtpd".into(),
+        };
+        let l = listeners_of(&svc("127.0.0.1:2525"), "all", false);
+        assert_eq!((l[0].host.as_str(), l[0].port), ("127.0.0.1", 2525));
+        let l = listeners_of(&svc("submission"), "192.0.2.1, [::1]", false);
+        assert_eq!(l.len(), 2);
+        assert_eq!(l[0].port, 587);
+        assert_eq!(seconds("100s"), Some(100));
+        assert_eq!(seconds("5m"), Some(300));
     }
 
     #[test]
