@@ -79,6 +79,7 @@ pub enum Code {
     DaneFragileRecord,
     DaneRrsetTooLarge,
     DaneRootServed,
+    HostnameNotChecked,
 }
 
 impl Code {
@@ -126,6 +127,7 @@ impl Code {
             Code::DaneFragileRecord => "dane-fragile-record",
             Code::DaneRrsetTooLarge => "dane-rrset-too-large",
             Code::DaneRootServed => "dane-root-served",
+            Code::HostnameNotChecked => "hostname-not-checked",
         }
     }
 }
@@ -243,6 +245,21 @@ pub fn served_differs(served_leaf: &Certificate, message: String) -> Finding {
         Severity::Error,
         Some(served_leaf),
         message,
+    )
+}
+
+/// A probe of an IP address without `--host`: the leaf was not checked against any name
+/// (RFC 6125 matches DNS names; an MX host is a name, and senders check that name, not the
+/// address they connected to).
+pub fn hostname_not_checked(leaf: &Certificate, target: &str) -> Finding {
+    Finding::new(
+        Code::HostnameNotChecked,
+        Severity::Info,
+        Some(leaf),
+        format!(
+            "{target} is an IP address: no host-name check was made. Senders check the MX \
+             host name; give it with --host NAME."
+        ),
     )
 }
 

@@ -1383,6 +1383,34 @@ fn implicit_tls_server_is_probed_with_starttls_none() {
     assert_no_chain(&results[0], "timeout");
 }
 
+/// An IP address names no host: without --host the report says no host-name check was made
+/// (an info finding, which changes neither the status nor the exit code); with --host it is
+/// checked and not mentioned.
+#[test]
+fn probing_an_ip_address_without_host_says_no_host_name_check_was_made() {
+    let (_pki, env) = pki_env();
+    let server = TlsServer::start(&env, FULL_CHAIN);
+    let results = probe_results(&env, &[&server.target(), "--starttls", "none"], 0);
+    let result = &results[0];
+    assert_eq!(result["status"], "ok", "{result:#}");
+    let note = finding(result, "hostname-not-checked");
+    assert_eq!(note["severity"], "info", "{result:#}");
+    assert!(
+        message(note).contains("no host-name check was made") && message(note).contains("--host"),
+        "{result:#}"
+    );
+    let results = probe_results(
+        &env,
+        &[&server.target(), "--starttls", "none", "--host", HOST],
+        0,
+    );
+    assert!(
+        !codes(&results[0]).contains(&"hostname-not-checked".to_string()),
+        "{:#}",
+        results[0]
+    );
+}
+
 #[test]
 #[cfg_attr(not(have_privileged_ports), ignore = "needs to bind port 465 (root)")]
 fn port_465_means_implicit_tls() {

@@ -106,6 +106,15 @@ fn run(config: &Config, args: &ProbeArgs) -> Result<ExitCode, AppError> {
                 method: served.captured.method.as_str(),
                 starttls: served.starttls,
             });
+            if let (None, true, Some(leaf)) = (
+                &config.host,
+                target.is_ip(),
+                first_leaf(&analysis, group_of[i]),
+            ) {
+                result
+                    .problems
+                    .push(diagnose::hostname_not_checked(leaf, &target.label()));
+            }
             if let (Some(disk), Some(leaf)) = (&disk, first_leaf(&analysis, group_of[i])) {
                 if let Some(f) = compare(&analysis, group_of[i], leaf, disk) {
                     result.problems.insert(0, f);
