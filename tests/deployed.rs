@@ -791,3 +791,59 @@ fn postfix_repair_whose_proof_fails_is_undone_and_the_old_chain_is_served_again(
         assert_eq!(served_count(pf.port, &env), 1);
     }
 }
+
+#[test]
+#[cfg_attr(not(have_exim), ignore = "needs Exim: .ci/setup-mtas.sh, as root")]
+fn exim_key_its_user_cannot_read_is_an_error_and_real_exim_indeed_fails_starttls() {
+    use std::os::unix::fs::PermissionsExt;
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    mta::share_dir(env.dir.path());
+    env.write("root.pem", &chain.root.pem);
+    let key = env.write("tls/key.pem", &chain.leaf.key_pem);
+    let full = env.write(
+        "tls/fullchain.pem",
+        format!("{}{}", chain.leaf.pem, chain.int.pem),
+    );
+    mta::share_dir(&env.path("tls"));
+    // Root's alone: what `openssl req -keyout` or a careless copy leaves.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let ex = mta::Exim::start(
+        &env.path("ex"),
+        &mta::EximConfig {
+            main: mta::exim_tls_files(&key, &full),
+            rcpt_acl: String::new(),
+            relay_to: None,
+            transport: String::new(),
+        },
+    );
+    let (out, doc) = inspect_json(&env, &["--exim", &p(&ex.conf), "--exim-bin", mta::EXIM_BIN]);
+    out.assert_status(1);
+    let server = slot_named(&doc, "tls_certificate");
+    assert_eq!(server["status"], "broken", "{server:#}");
+    let problems = server["problems"].to_string();
+    assert!(
+        problems.contains(&p(&key)) && problems.contains("Debian-exim cannot read it"),
+        "{server:#}"
+    );
+    // The real daemon agrees: no certificate is served.
+    let served = mta::s_client(ex.port, &env.path("root.pem"), &["-showcerts"]);
+    assert!(
+        mta::pem_certificates(&served.stdout).is_empty(),
+        "{}",
+        served.stdout
+    );
+
+    // Group Debian-exim, 0640: chainfix and Exim both see it fixed.
+    let chgrp = run(Command::new("chgrp").arg(mta::EXIM_USER).arg(&key));
+    assert_eq!(chgrp.status, 0, "{}", chgrp.stderr);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let (out, doc) = inspect_json(&env, &["--exim", &p(&ex.conf), "--exim-bin", mta::EXIM_BIN]);
+    out.assert_status(0);
+    assert_eq!(
+        slot_named(&doc, "tls_certificate")["status"],
+        "ok",
+        "{doc:#}"
+    );
+    assert_eq!(served_by(ex.port, &env, &[]).len(), 2);
+}

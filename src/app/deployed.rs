@@ -99,8 +99,48 @@ pub fn judge(config: &Config, deployment: &Deployment) -> Vec<SlotReport> {
     deployment
         .slots
         .iter()
-        .map(|slot| judge_slot(config, slot, &passwords))
+        .map(|slot| {
+            let mut judged = judge_slot(config, slot, &passwords);
+            if let Some(user) = &deployment.reads_as {
+                judged.problems.extend(unreadable_by(user, slot));
+                if judged.problems.iter().any(|p| p.fatal) {
+                    judged.status = Status::Broken;
+                }
+            }
+            judged
+        })
         .collect()
+}
+
+/// The slot's files that `user` (the server's own user) cannot read, as problems; a check
+/// that cannot be made is a note.
+fn unreadable_by(user: &str, slot: &Slot) -> Vec<FileProblem> {
+    use crate::deployed::access::{readable_by, Access};
+    let mut out = Vec::new();
+    for file in slot.files.iter().chain(slot.key.iter()) {
+        match readable_by(user, file) {
+            Access::Readable => {}
+            Access::NotReadable => out.push(FileProblem {
+                path: file.clone(),
+                message: format!(
+                    "the server's user {user} cannot read it: the server reads its TLS files \
+                     as {user} when a client starts TLS, so every STARTTLS fails (give the \
+                     file group {user}'s group and mode 0640, and let {user} through every \
+                     directory above it)"
+                ),
+                fatal: true,
+            }),
+            Access::Unknown(why) => {
+                out.push(FileProblem {
+                    path: file.clone(),
+                    message: format!("whether {user} can read it was not checked: {why}"),
+                    fatal: false,
+                });
+                break;
+            }
+        }
+    }
+    out
 }
 
 fn judge_slot(config: &Config, slot: &Slot, passwords: &Passwords) -> SlotReport {
@@ -335,7 +375,10 @@ fn views(slots: &[SlotReport]) -> Vec<report::deployed::SlotView<'_>> {
             problems: s
                 .problems
                 .iter()
-                .map(|p| format!("{}: {}", load::path_text(&p.path), p.message))
+                .map(|p| {
+                    let kind = if p.fatal { "error" } else { "note" };
+                    format!("{kind}: {}: {}", load::path_text(&p.path), p.message)
+                })
                 .collect(),
             advice: &s.advice,
             status: s.status,

@@ -93,6 +93,7 @@ pub fn discover(program: &Path, config: Option<&Path>) -> Result<Deployment, Dis
         "tls_privatekey",
         "daemon_smtp_ports",
         "tls_on_connect_ports",
+        "exim_user",
     ])?;
     let get = |n: &str| {
         main.iter()
@@ -179,6 +180,7 @@ pub fn discover(program: &Path, config: Option<&Path>) -> Result<Deployment, Dis
         notes,
         listeners: Vec::new(),
         max_idle: None,
+        reads_as: Some(get("exim_user")).filter(|u| !u.is_empty()),
     })
 }
 

@@ -10,6 +10,7 @@
 //! * [`exim`] reads `exim -bP` for the main section and smtp transports, expanding with `-be`.
 //! * [`certbot`] recognises files another tool owns (certbot's `live/`, acme.sh, snakeoil).
 
+pub mod access;
 pub mod apply;
 pub mod certbot;
 pub mod command;
@@ -146,6 +147,9 @@ pub struct Deployment {
     /// How long an idle server process may keep serving what it loaded before a reload
     /// (Postfix's `max_idle`), in seconds; `None` when unknown.
     pub max_idle: Option<u64>,
+    /// The user the server reads its TLS files as, when that is not root (Exim's
+    /// `exim_user`); see [`access`].
+    pub reads_as: Option<String>,
 }
 
 /// One address a server-role service listens on.

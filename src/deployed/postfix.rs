@@ -183,6 +183,8 @@ pub fn discover(program: &Path, dir: Option<&Path>) -> Result<Deployment, Discov
         notes,
         listeners,
         max_idle,
+        // smtpd and smtp load their TLS files as root, before they drop privileges.
+        reads_as: None,
     })
 }
 

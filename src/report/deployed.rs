@@ -16,7 +16,7 @@ use crate::render::plain;
 pub struct SlotView<'a> {
     pub slot: &'a Slot,
     pub results: &'a [LeafResult],
-    /// Problems reading the slot's files, one line each.
+    /// Problems with the slot's files, one line each, `error: ` or `note: ` first.
     pub problems: Vec<String>,
     pub advice: &'a [String],
     pub status: Status,
@@ -62,7 +62,7 @@ pub fn print_human(
             )?;
         }
         for p in &s.problems {
-            writeln!(out, "   error: {}", plain::line(p))?;
+            writeln!(out, "   {}", plain::line(p))?;
         }
         for a in s.advice {
             writeln!(out, "   fix: {}", plain::line(a))?;
