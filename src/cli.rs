@@ -221,14 +221,15 @@ pub struct DeployedArgs {
 /// After an in-place repair: reload the server and prove it serves the new chain.
 #[derive(Debug, Args)]
 pub struct ReloadArgs {
-    /// After repair --postfix changed something: reload Postfix (postfix -c DIR reload), then
-    /// probe every listener of each repaired slot until it serves the new chain; if one does
-    /// not by the deadline, undo every change, reload again and exit 2.
-    #[arg(long, requires = "postfix")]
+    /// After repair --postfix or --exim changed something: reload the server (postfix -c DIR
+    /// reload; SIGHUP to Exim's daemon), then probe every listener of each repaired slot until
+    /// it serves the new chain; if one does not by the deadline, undo every change, reload
+    /// again and exit 2.
+    #[arg(long)]
     pub reload: bool,
 
     /// Seconds the proof may take [default: Postfix's max_idle, after which no process
-    /// started before the reload is left]
+    /// started before the reload is left; 30 for Exim]
     #[arg(long, value_name = "SECS", requires = "reload")]
     pub reload_deadline: Option<u64>,
 

@@ -351,6 +351,18 @@ fn postfix_and_paths_cannot_be_given_together() {
     out.assert_status(2);
     let out = run(env.cmd().args(["inspect"]));
     out.assert_status(2);
+    // --reload is for a server repaired in place.
+    env.write("server/cert.pem", Chain::new(&[]).leaf.pem);
+    let out = run(env
+        .cmd()
+        .args(["repair", "server", "--out", "out", "--reload", "--offline"]));
+    out.assert_status(2);
+    assert!(
+        out.stderr.contains("--reload needs --postfix or --exim"),
+        "{}",
+        out.stderr
+    );
+    assert!(!env.path("out").exists(), "nothing written");
 }
 
 /// Debian's exim4-config in the `split` or single layout with `macros` in the file each
@@ -846,4 +858,150 @@ fn exim_key_its_user_cannot_read_is_an_error_and_real_exim_indeed_fails_starttls
         "{doc:#}"
     );
     assert_eq!(served_by(ex.port, &env, &[]).len(), 2);
+}
+
+/// A running Exim (hand-written configuration) serving a leaf-only chain, its `remote_smtp`
+/// transport presenting the same leaf-only file; the intermediate is in `pool/` for chainfix.
+fn leaf_only_exim(env: &TestEnv, chain: &Chain) -> mta::Exim {
+    mta::share_dir(env.dir.path());
+    env.write("root.pem", &chain.root.pem);
+    env.write("pool/int.pem", &chain.int.pem);
+    let key = env.write("tls/key.pem", &chain.leaf.key_pem);
+    let leaf = env.write("tls/leaf.pem", &chain.leaf.pem);
+    mta::share_dir(&env.path("tls"));
+    mta::Exim::start(
+        &env.path("ex"),
+        &mta::EximConfig {
+            main: mta::exim_tls_files(&key, &leaf),
+            rcpt_acl: String::new(),
+            relay_to: None,
+            transport: format!(
+                "  tls_certificate = {}\n  tls_privatekey = {}\n",
+                p(&leaf),
+                p(&key)
+            ),
+        },
+    )
+}
+
+fn repair_exim(env: &TestEnv, ex: &mta::Exim, out: &Path, extra: &[&str]) -> Output {
+    run(env
+        .cmd()
+        .args([
+            "repair",
+            "--exim",
+            &p(&ex.conf),
+            "--exim-bin",
+            mta::EXIM_BIN,
+            "--out",
+        ])
+        .arg(out)
+        .args([
+            "--at",
+            AT,
+            "--offline",
+            "--no-default-roots",
+            "--roots",
+            "root.pem",
+        ])
+        .args(["--intermediates", "pool"])
+        .args(extra))
+}
+
+#[test]
+#[cfg_attr(not(have_exim), ignore = "needs Exim: .ci/setup-mtas.sh, as root")]
+fn exim_hand_written_config_is_repaired_in_place_reloaded_and_proven_then_left_alone() {
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    let ex = leaf_only_exim(&env, &chain);
+    let out = env.path("out");
+    assert_eq!(
+        served_count(ex.port, &env),
+        1,
+        "leaf only before the repair"
+    );
+    let conf_before = std::fs::read_to_string(&ex.conf).expect("conf");
+
+    let check = repair_exim(&env, &ex, &out, &["--check"]);
+    check.assert_status(0);
+    assert!(
+        check.stdout.contains(&format!(
+            "-tls_certificate = {}",
+            p(&env.path("tls/leaf.pem"))
+        )) && check.stdout.contains("+  tls_certificate = "),
+        "{}",
+        check.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(&ex.conf).expect("conf"),
+        conf_before
+    );
+
+    let fixed = repair_exim(&env, &ex, &out, &["--reload"]);
+    fixed.assert_status(0);
+    println!("{}", fixed.stdout);
+    assert!(
+        fixed
+            .stdout
+            .contains(&format!("127.0.0.1:{}: serves the new chain", ex.port)),
+        "{}\n{}",
+        fixed.stdout,
+        fixed.stderr
+    );
+    // Exim itself reads the new files, for the daemon and for the transport.
+    let main = ex.exim(&["-bP", "tls_certificate"]).stdout;
+    let transport = ex.exim(&["-bP", "transport", "remote_smtp"]).stdout;
+    assert!(main.contains(&p(&out)), "{main}");
+    assert!(
+        transport.contains(&format!("tls_certificate = {}", p(&out))),
+        "{transport}"
+    );
+    for _ in 0..3 {
+        assert_eq!(served_by(ex.port, &env, &[]).len(), 2);
+    }
+
+    let conf_after = std::fs::read_to_string(&ex.conf).expect("conf");
+    let again = repair_exim(&env, &ex, &out, &["--reload"]);
+    again.assert_status(0);
+    assert!(
+        again.stdout.contains("Nothing to change."),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(std::fs::read_to_string(&ex.conf).expect("conf"), conf_after);
+}
+
+#[test]
+#[cfg_attr(not(have_exim), ignore = "needs Exim: .ci/setup-mtas.sh, as root")]
+fn exim_repair_whose_files_debian_exim_could_not_read_changes_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    let ex = leaf_only_exim(&env, &chain);
+    // chainfix's directory below one only root may enter: Exim could not read the new chain.
+    let private = env.path("private");
+    std::fs::create_dir(&private).expect("mkdir");
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let conf_before = std::fs::read(&ex.conf).expect("conf");
+    let out = repair_exim(&env, &ex, &private.join("out"), &["--reload"]);
+    out.assert_status(2);
+    assert!(
+        out.stderr.contains("Debian-exim cannot read")
+            && out.stderr.contains("every change was undone"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read(&ex.conf).expect("conf"),
+        conf_before,
+        "the configuration is as it was"
+    );
+    let left: Vec<PathBuf> = tree(&private).into_iter().map(|(p, _)| p).collect();
+    assert!(
+        left.is_empty(),
+        "the written chains are removed again: {left:?}"
+    );
+    // The daemon still serves what it served before.
+    assert_eq!(served_count(ex.port, &env), 1);
 }

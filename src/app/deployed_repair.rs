@@ -22,18 +22,18 @@ use crate::exit::Exit;
 use crate::write::{self, FileMode};
 
 /// One slot's repair, with the bytes of the file it writes.
-struct SlotRepair {
-    label: String,
-    slot: crate::deployed::Slot,
+pub(super) struct SlotRepair {
+    pub label: String,
+    pub slot: crate::deployed::Slot,
     /// SHA-256 of each certificate the slot must serve after the repair.
-    expected: Vec<[u8; 32]>,
-    plan: Plan,
+    pub expected: Vec<[u8; 32]>,
+    pub plan: Plan,
     /// The contents of `plan.write` (a key file's bytes are never printed).
-    contents: Option<Vec<u8>>,
+    pub contents: Option<Vec<u8>>,
 }
 
 /// What the run decided for each slot.
-enum Verdict {
+pub(super) enum Verdict {
     Fine,
     Repair(Box<SlotRepair>),
     Cannot(String),
@@ -42,11 +42,7 @@ enum Verdict {
 /// `repair --postfix`.
 pub fn repair(config: &Config, args: &RepairArgs, source: &Source) -> Result<Exit, AppError> {
     let Source::Postfix { postconf, .. } = source else {
-        return Err(AppError(
-            "repair --exim is not available yet: run inspect --exim to see the files Exim \
-             loads, then repair those files with repair PATH... --out DIR"
-                .into(),
-        ));
+        return super::deployed_repair_exim::repair(config, args, source);
     };
     let tools = PostfixTools::beside(postconf);
     let deployment = source.discover()?;
@@ -151,7 +147,7 @@ pub fn repair(config: &Config, args: &RepairArgs, source: &Source) -> Result<Exi
 /// Postfix's default `max_idle` (postconf(5)), when the configuration does not say.
 const DEFAULT_MAX_IDLE: u64 = 100;
 
-fn undone(restored: std::io::Result<()>) -> String {
+pub(super) fn undone(restored: std::io::Result<()>) -> String {
     match restored {
         Ok(()) => "every change was undone".into(),
         Err(e) => format!("undoing the changes failed: {e}"),
@@ -159,7 +155,7 @@ fn undone(restored: std::io::Result<()>) -> String {
 }
 
 /// The repair of one judged slot.
-fn decide(s: &SlotReport, out_dir: &Path) -> Verdict {
+pub(super) fn decide(s: &SlotReport, out_dir: &Path) -> Verdict {
     match &s.fix {
         None => Verdict::Fine,
         Some(Err(why)) => Verdict::Cannot(why.clone()),
@@ -172,12 +168,6 @@ fn decide(s: &SlotReport, out_dir: &Path) -> Verdict {
                 owner_full_chain: f.owner_full_chain.as_deref(),
             };
             let plan = plan::plan(&s.slot, &facts, &dir);
-            if matches!(
-                s.slot.settings.first().map(|x| &x.place),
-                Some(Place::EximMain { .. } | Place::EximTransport { .. })
-            ) {
-                return Verdict::Cannot("Exim settings are not changed in place yet".into());
-            }
             let contents = plan.write.as_ref().map(|w| match w {
                 NewFile::Chain(_) => f.chain_pem.clone().into_bytes(),
                 NewFile::KeyAndChain(_) => format!("{}{}", f.key_pem, f.chain_pem).into_bytes(),
@@ -208,7 +198,7 @@ fn slot_dir_name(slot: &crate::deployed::Slot) -> String {
     crate::emit::file_safe(&format!("{role}-{what}{alg}"))
 }
 
-fn absolute(p: &Path) -> Result<PathBuf, AppError> {
+pub(super) fn absolute(p: &Path) -> Result<PathBuf, AppError> {
     if p.is_absolute() {
         return Ok(p.to_path_buf());
     }
@@ -224,6 +214,12 @@ fn put_in_place(
     repairs: &[&SlotRepair],
     changes: &[Change],
 ) -> Result<(), String> {
+    write_files(repairs)?;
+    apply::apply_postfix(tools, dir, changes).map_err(|e| e.to_string())
+}
+
+/// Writes each repair's new file into chainfix's directory (the chain 0644, a key 0600).
+pub(super) fn write_files(repairs: &[&SlotRepair]) -> Result<(), String> {
     for r in repairs {
         let (Some(w), Some(bytes)) = (&r.plan.write, &r.contents) else {
             continue;
@@ -240,11 +236,15 @@ fn put_in_place(
         write::write_atomic(path, bytes, mode)
             .map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
-    apply::apply_postfix(tools, dir, changes).map_err(|e| e.to_string())
+    Ok(())
 }
 
 /// Every repaired slot judged again from the configuration as Postfix now reads it.
-fn verify(config: &Config, source: &Source, repairs: &[&SlotRepair]) -> Result<(), String> {
+pub(super) fn verify(
+    config: &Config,
+    source: &Source,
+    repairs: &[&SlotRepair],
+) -> Result<(), String> {
     let now = source.discover().map_err(|e| e.0)?;
     let judged = deployed::judge(config, &now);
     for r in repairs {
@@ -273,9 +273,9 @@ fn verify(config: &Config, source: &Source, repairs: &[&SlotRepair]) -> Result<(
 }
 
 /// One edited file's unified diff.
-struct FileDiff {
-    file: PathBuf,
-    diff: String,
+pub(super) struct FileDiff {
+    pub file: PathBuf,
+    pub diff: String,
 }
 
 /// The diffs the changes make: main.cf and master.cf changed by `postconf` in a scratch copy
@@ -356,7 +356,7 @@ impl Drop for Scratch {
 }
 
 /// The report: the slots as judged before, then what was (or, with --check, would be) done.
-fn print(
+pub(super) fn print(
     config: &Config,
     slots: &[SlotReport],
     verdicts: &[Verdict],
@@ -465,7 +465,7 @@ fn print(
         out.push_str(&d.diff);
     }
     if !proofs.is_empty() {
-        out.push_str("\nAfter postfix reload:\n");
+        out.push_str("\nAfter the reload:\n");
     }
     for p in proofs {
         let sni = p
@@ -502,8 +502,8 @@ fn print(
     } else if applied && !proofs.is_empty() {
         "\nChanged and reloaded; every listener proven to serve the new chain.\n"
     } else if applied {
-        "\nChanged; postfix check passes and every repaired slot now loads a complete chain. \
-         Reload Postfix (postfix reload, or repair --reload) to serve it.\n"
+        "\nChanged; the server's configuration check passes and every repaired slot now loads \
+         a complete chain. Reload the server (or use repair --reload) to serve it.\n"
     } else {
         "\n--check: nothing was changed.\n"
     });

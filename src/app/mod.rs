@@ -10,6 +10,7 @@ mod dane;
 mod deployed;
 mod deployed_reload;
 mod deployed_repair;
+mod deployed_repair_exim;
 mod generate;
 pub mod judge;
 mod manifest;
@@ -160,6 +161,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, AppError> {
             config.accept_dane_break = args.accept_dane_break;
             if let Some(source) = deployed::Source::from_args(&args.deployed) {
                 return deployed_repair::repair(&config, &args, &source).map(Exit::code);
+            }
+            if args.reload.reload {
+                return Err(AppError(
+                    "--reload needs --postfix or --exim (a server repaired in place)".into(),
+                ));
             }
             repair::repair(&config, &args).map(Exit::code)
         }

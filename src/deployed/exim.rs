@@ -94,6 +94,7 @@ pub fn discover(program: &Path, config: Option<&Path>) -> Result<Deployment, Dis
         "daemon_smtp_ports",
         "tls_on_connect_ports",
         "exim_user",
+        "local_interfaces",
     ])?;
     let get = |n: &str| {
         main.iter()
@@ -107,6 +108,36 @@ pub fn discover(program: &Path, config: Option<&Path>) -> Result<Deployment, Dis
     for p in list(&get("tls_on_connect_ports")) {
         if !ports.contains(&p) {
             ports.push(p);
+        }
+    }
+    let implicit = list(&get("tls_on_connect_ports"));
+    let mut interfaces: Vec<String> = list(&get("local_interfaces"))
+        .into_iter()
+        // `0.0.0.0` and `::0` listen everywhere, loopback included.
+        .map(|i| match i.as_str() {
+            "0.0.0.0" | "::0" | "::" => "127.0.0.1".to_string(),
+            _ => i,
+        })
+        .collect();
+    if interfaces.is_empty() {
+        interfaces.push("127.0.0.1".into());
+    }
+    let mut listeners = Vec::new();
+    for port in if ports.is_empty() {
+        vec!["25".to_string()]
+    } else {
+        ports.clone()
+    } {
+        let Ok(number) = port.parse::<u16>() else {
+            continue;
+        };
+        for host in &interfaces {
+            listeners.push(super::Listener {
+                service: format!("port {port}"),
+                host: host.clone(),
+                port: number,
+                implicit_tls: implicit.contains(&port),
+            });
         }
     }
     let services: Vec<String> = if ports.is_empty() {
@@ -178,7 +209,7 @@ pub fn discover(program: &Path, config: Option<&Path>) -> Result<Deployment, Dis
         config: file,
         slots: merge_slots(slots),
         notes,
-        listeners: Vec::new(),
+        listeners,
         max_idle: None,
         reads_as: Some(get("exim_user")).filter(|u| !u.is_empty()),
     })

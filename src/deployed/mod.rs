@@ -16,6 +16,7 @@ pub mod certbot;
 pub mod command;
 pub mod diff;
 pub mod exim;
+pub mod exim_edit;
 pub mod plan;
 pub mod postfix;
 
