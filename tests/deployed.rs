@@ -428,6 +428,46 @@ fn exim_debian_layouts_main_tls_certkey_takes_precedence_and_is_judged() {
             !codes(&server).contains(&"key-mismatch".into()),
             "split={split}: {server:#}"
         );
+        // The note names where the macros live in this layout.
+        let notes = doc["deployment"]["notes"].to_string();
+        let macros = if split {
+            "/etc/exim4/conf.d/main/000_localmacros"
+        } else {
+            "/etc/exim4/exim4.conf.localmacros"
+        };
+        assert!(
+            notes.contains(macros) && notes.contains("update-exim4.conf"),
+            "split={split}: {notes}"
+        );
+        // The generated file is never edited: update-exim4.conf would overwrite it.
+        let before = std::fs::read(&config).expect("generated config");
+        let out = run(env
+            .cmd()
+            .args([
+                "repair",
+                "--exim",
+                &p(&config),
+                "--exim-bin",
+                mta::EXIM_BIN,
+                "--out",
+                "out",
+            ])
+            .args([
+                "--at",
+                AT,
+                "--offline",
+                "--no-default-roots",
+                "--roots",
+                "root.pem",
+            ])
+            .args(["--intermediates", "tls/fullchain.pem"]));
+        out.assert_status(2);
+        assert!(
+            out.stderr.contains("Debian's generated configuration") && out.stderr.contains(macros),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(std::fs::read(&config).expect("generated config"), before);
     }
 }
 

@@ -56,6 +56,18 @@ pub(super) fn repair(
 
     let old =
         std::fs::read_to_string(&file).map_err(|e| AppError(format!("{}: {e}", file.display())))?;
+    // update-exim4.conf overwrites its output: the macros it is made from are what to change.
+    if let Some(d) = crate::deployed::exim::debian_source(&old) {
+        return Err(AppError(format!(
+            "{} is Debian's generated configuration; chainfix does not edit it (update-exim4.conf \
+             would overwrite it) and does not yet change Debian's macros in place: set \
+             MAIN_TLS_CERTIFICATE/MAIN_TLS_PRIVATEKEY (and remove MAIN_TLS_CERTKEY, which wins) in \
+             {}, run update-exim4.conf, and reload Exim; repair PATH... --out DIR writes \
+             exim/debian-macros.conf with those lines. Nothing was changed",
+            file.display(),
+            d.macros.display()
+        )));
+    }
     let mut new = old.clone();
     for change in repairs.iter().flat_map(|r| &r.plan.changes) {
         let transport = match &change.setting.place {

@@ -78,6 +78,44 @@ fn default_config(program: &Path) -> Result<PathBuf, DiscoverError> {
         })
 }
 
+/// Debian's generated configuration (update-exim4.conf writes a warning header naming its
+/// sources): where the macros that name the TLS files live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebianSource {
+    /// `true` for the split layout (conf.d/), `false` for the single one.
+    pub split: bool,
+    /// The file holding local macro definitions the installation reads.
+    pub macros: PathBuf,
+}
+
+/// Whether `text` is a configuration update-exim4.conf generated, and from what.
+pub fn debian_source(text: &str) -> Option<DebianSource> {
+    let header: Vec<&str> = text.lines().take(400).collect();
+    if !header
+        .iter()
+        .any(|l| l.starts_with("# This file was generated dynamically from"))
+    {
+        return None;
+    }
+    for l in &header {
+        if let Some(rest) = l.strip_prefix("# split config files in the ") {
+            let confd = rest.trim_end_matches(" directory.").trim_end_matches('/');
+            return Some(DebianSource {
+                split: true,
+                macros: Path::new(confd).join("main/000_localmacros"),
+            });
+        }
+        if let Some(rest) = l.strip_prefix("# non-split config (") {
+            let macros = rest.split_whitespace().next().unwrap_or_default();
+            return Some(DebianSource {
+                split: false,
+                macros: PathBuf::from(macros),
+            });
+        }
+    }
+    None
+}
+
 /// Reads the Exim configuration `config` (or Exim's default one).
 pub fn discover(program: &Path, config: Option<&Path>) -> Result<Deployment, DiscoverError> {
     let file = match config {
@@ -103,6 +141,21 @@ pub fn discover(program: &Path, config: Option<&Path>) -> Result<Deployment, Dis
             .unwrap_or_default()
     };
     let mut notes = Vec::new();
+    if let Some(d) = std::fs::read_to_string(&file)
+        .ok()
+        .as_deref()
+        .and_then(debian_source)
+    {
+        notes.push(format!(
+            "Debian's generated configuration ({} layout): its TLS files are named by the \
+             macros MAIN_TLS_CERTKEY (which wins), MAIN_TLS_CERTIFICATE and \
+             MAIN_TLS_PRIVATEKEY (server) and REMOTE_SMTP_TLS_CERTIFICATE and \
+             REMOTE_SMTP_PRIVATEKEY (remote_smtp) in {}; change them there and run \
+             update-exim4.conf",
+            if d.split { "split" } else { "single" },
+            d.macros.display()
+        ));
+    }
     let mut slots = Vec::new();
     let mut ports: Vec<String> = list(&get("daemon_smtp_ports"));
     for p in list(&get("tls_on_connect_ports")) {
@@ -276,7 +329,28 @@ fn list(value: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::list;
+    use super::{debian_source, list, DebianSource};
+    use std::path::PathBuf;
+
+    #[test]
+    fn debian_headers_name_the_macros_file_of_each_layout() {
+        let single = "#########\n# This file was generated dynamically from\n# non-split config \
+                      (/etc/exim4/exim4.conf.localmacros\n# and /etc/exim4/exim4.conf.template).\n";
+        assert_eq!(
+            debian_source(single),
+            Some(DebianSource {
+                split: false,
+                macros: PathBuf::from("/etc/exim4/exim4.conf.localmacros")
+            })
+        );
+        let split = "# This file was generated dynamically from\n# split config files in the \
+                     /etc/exim4/conf.d/ directory.\n";
+        assert_eq!(
+            debian_source(split).map(|d| d.macros),
+            Some(PathBuf::from("/etc/exim4/conf.d/main/000_localmacros"))
+        );
+        assert_eq!(debian_source("tls_certificate = /x\n"), None);
+    }
 
     #[test]
     fn exim_lists_split_on_colons_or_the_separator_given() {
