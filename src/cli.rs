@@ -19,6 +19,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per run: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show each leaf's presented chain, the chain chainfix builds, and what is wrong.
@@ -60,6 +62,8 @@ pub struct InspectArgs {
     #[command(flatten)]
     pub input: InputArgs,
     #[command(flatten)]
+    pub deployed: DeployedArgs,
+    #[command(flatten)]
     pub chain: ChainArgs,
     #[command(flatten)]
     pub dane: DaneArgs,
@@ -69,6 +73,10 @@ pub struct InspectArgs {
 pub struct RepairArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    #[command(flatten)]
+    pub deployed: DeployedArgs,
+    #[command(flatten)]
+    pub reload: ReloadArgs,
     #[command(flatten)]
     pub chain: ChainArgs,
     #[command(flatten)]
@@ -167,7 +175,7 @@ pub struct DaneArgs {
 pub struct InputArgs {
     /// Certificate files and directories: PEM, DER, PKCS#7 (.p7b/.p7c), PKCS#12 (.pfx/.p12),
     /// private keys. Directories are scanned recursively.
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(required_unless_present_any = ["postfix", "exim"], value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
     /// The leaf's private key, if it is not among the inputs.
@@ -181,6 +189,53 @@ pub struct InputArgs {
     /// Read the PFX password from the first line of this file.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+}
+
+/// A deployed mail server whose own configuration names the files (instead of PATHs).
+#[derive(Debug, Args)]
+pub struct DeployedArgs {
+    /// Judge the files a deployed Postfix loads, read with postconf from CONFIG_DIR
+    /// [default: Postfix's own configuration directory]
+    #[arg(
+        long,
+        value_name = "CONFIG_DIR",
+        num_args = 0..=1,
+        conflicts_with_all = ["paths", "exim"]
+    )]
+    pub postfix: Option<Option<PathBuf>>,
+
+    /// Judge the files a deployed Exim loads, read with exim -bP from CONFIG [default: the
+    /// file Exim reads, as exim -bV says]
+    #[arg(long, value_name = "CONFIG", num_args = 0..=1, conflicts_with = "paths")]
+    pub exim: Option<Option<PathBuf>>,
+
+    /// The Exim binary [default: /usr/sbin/exim4, /usr/sbin/exim, or exim on PATH]
+    #[arg(long, value_name = "PATH", env = "CHAINFIX_EXIM_BIN")]
+    pub exim_bin: Option<PathBuf>,
+
+    /// Postfix's postconf [default: /usr/sbin/postconf, or postconf on PATH]
+    #[arg(long, value_name = "PATH", env = "CHAINFIX_POSTCONF_BIN")]
+    pub postconf_bin: Option<PathBuf>,
+}
+
+/// After an in-place repair: reload the server and prove it serves the new chain.
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    /// After repair --postfix or --exim changed something: reload the server (postfix -c DIR
+    /// reload; SIGHUP to Exim's daemon), then probe every listener of each repaired slot until
+    /// it serves the new chain; if one does not by the deadline, undo every change, reload
+    /// again and exit 2.
+    #[arg(long)]
+    pub reload: bool,
+
+    /// Seconds the proof may take [default: Postfix's max_idle, after which no process
+    /// started before the reload is left; 30 for Exim]
+    #[arg(long, value_name = "SECS", requires = "reload")]
+    pub reload_deadline: Option<u64>,
+
+    /// Consecutive connections to each listener that must serve the new chain.
+    #[arg(long, value_name = "N", default_value_t = 3, requires = "reload")]
+    pub reload_proof: u32,
 }
 
 /// How chains are built and judged: shared by every subcommand.

@@ -83,6 +83,7 @@ pub enum Code {
     ReceiversDisagree,
     /// The host name matches only the leaf's subject CN.
     HostnameCnOnly,
+    HostnameNotChecked,
 }
 
 impl Code {
@@ -132,6 +133,7 @@ impl Code {
             Code::DaneRootServed => "dane-root-served",
             Code::ReceiversDisagree => "receivers-disagree",
             Code::HostnameCnOnly => "hostname-cn-only",
+            Code::HostnameNotChecked => "hostname-not-checked",
         }
     }
 }
@@ -255,6 +257,21 @@ pub fn served_differs(served_leaf: &Certificate, message: String) -> Finding {
 /// The two receivers disagree on the chosen chain (`receivers::finding` words it).
 pub fn receivers_disagree(leaf: &Certificate, severity: Severity, message: String) -> Finding {
     Finding::new(Code::ReceiversDisagree, severity, Some(leaf), message)
+}
+
+/// A probe of an IP address without `--host`: the leaf was not checked against any name
+/// (RFC 6125 matches DNS names; an MX host is a name, and senders check that name, not the
+/// address they connected to).
+pub fn hostname_not_checked(leaf: &Certificate, target: &str) -> Finding {
+    Finding::new(
+        Code::HostnameNotChecked,
+        Severity::Info,
+        Some(leaf),
+        format!(
+            "{target} is an IP address: no host-name check was made. Senders check the MX \
+             host name; give it with --host NAME."
+        ),
+    )
 }
 
 /// Overall verdict for one leaf.

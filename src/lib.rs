@@ -8,6 +8,8 @@
 //!                    +- fetch <-+   (AIA caIssuers, only when an issuer is missing)
 //! ```
 //!
+//! * [`deployed`] reads what a deployed Postfix or Exim loads (through `postconf`, `exim -bP`)
+//!   into slots (role x listener x SNI name -> files), each then loaded as one group.
 //! * [`load`] turns files and directories into certificates and keys, with per-file errors.
 //! * [`pool`] indexes every candidate issuer and knows the trust anchors.
 //! * [`chain`] searches paths from each leaf to an anchor under a budget, verifying each link
@@ -35,6 +37,7 @@ pub mod cert;
 pub mod chain;
 pub mod cli;
 pub mod dane;
+pub mod deployed;
 pub mod diagnose;
 pub mod emit;
 pub mod exit;

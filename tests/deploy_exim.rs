@@ -14,11 +14,11 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::mta;
 use common::*;
 
 const AT: &str = "2026-06-01T00:00:00Z";
 const EXIM: &str = concat!(env!("CHAINFIX_EXIM_ROOT"), "/usr/sbin/exim4");
-const EXIM_CONFIG: &str = "/opt/chainfix-test/exim4-config";
 /// Where the files live on the (imagined) mail host.
 const INSTALL: &str = "/etc/exim4/chainfix";
 
@@ -46,66 +46,6 @@ fn readme_target(readme: &str, layout: &str) -> PathBuf {
         }
     }
     panic!("README.txt names no /etc/exim4 file for {layout:?}:\n{readme}");
-}
-
-/// Debian's `update-exim4.conf` with `update-exim4.conf.conf` for `split`, the macros file at
-/// `target` (an `/etc/exim4/...` path inside the private root); returns the generated
-/// configuration's path on this host.
-fn update_exim4_conf(root: &Path, split: bool, target: &Path, macros: &[u8]) -> PathBuf {
-    let etc = root.join("etc");
-    std::fs::create_dir_all(root.join("out")).expect("out");
-    for d in ["usr", "dev", "tmp", "upd", "etc"] {
-        std::fs::create_dir_all(root.join(d)).expect("dir");
-    }
-    std::fs::set_permissions(
-        root.join("tmp"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
-    )
-    .expect("chmod tmp");
-    for l in ["bin", "lib", "lib64", "sbin"] {
-        let _ = std::os::unix::fs::symlink(format!("usr/{l}"), root.join(l));
-    }
-    let copy = run(Command::new("cp")
-        .arg("-a")
-        .arg(Path::new(EXIM_CONFIG).join("etc/exim4"))
-        .arg(&etc));
-    assert_eq!(copy.status, 0, "{}", copy.stderr);
-    for f in ["passwd", "group"] {
-        std::fs::copy(Path::new("/etc").join(f), etc.join(f)).expect("copy passwd/group");
-    }
-    std::fs::copy(
-        Path::new(EXIM_CONFIG).join("usr/sbin/update-exim4.conf"),
-        root.join("upd/update-exim4.conf"),
-    )
-    .expect("copy update-exim4.conf");
-    std::fs::write(etc.join("mailname"), "mail.example.test\n").expect("mailname");
-    std::fs::write(
-        etc.join("exim4/update-exim4.conf.conf"),
-        format!(
-            "dc_eximconfig_configtype='internet'\ndc_other_hostnames='mail.example.test'\n\
-             dc_local_interfaces='127.0.0.1 ; ::1'\ndc_readhost=''\ndc_relay_domains=''\n\
-             dc_minimaldns='false'\ndc_relay_nets=''\ndc_smarthost=''\nCFILEMODE='644'\n\
-             dc_use_split_config='{split}'\ndc_hide_mailname=''\ndc_mailname_in_oh='true'\n\
-             dc_localdelivery='mail_spool'\n"
-        ),
-    )
-    .expect("update-exim4.conf.conf");
-    let inside = root.join(target.strip_prefix("/").expect("absolute"));
-    std::fs::create_dir_all(inside.parent().expect("parent")).expect("target dir");
-    // Both instructions (a new file, or lines added to localmacros) come to the same bytes here.
-    std::fs::write(&inside, macros).expect("placing the macros");
-    let script = format!(
-        "mount --bind /usr {r}/usr && mount --bind /dev {r}/dev && \
-         chroot {r} /bin/sh /upd/update-exim4.conf -d /etc/exim4 -o /out/exim4.conf",
-        r = root.display()
-    );
-    let out = run(Command::new("unshare").args(["-m", "sh", "-c", &script]));
-    assert_eq!(
-        out.status, 0,
-        "update-exim4.conf failed:\n{}\n{}",
-        out.stdout, out.stderr
-    );
-    root.join("out/exim4.conf")
 }
 
 /// `exim -C CONFIG -bP ARGS` output.
@@ -157,7 +97,7 @@ fn readme_exim_steps_work_with_debian_update_exim4_conf_in_both_layouts() {
             target.display()
         );
         let root = env.path(if split { "root-split" } else { "root-single" });
-        let config = update_exim4_conf(&root, split, &target, &macros);
+        let config = mta::debian_exim4_conf(&root, split, &target, &macros);
         let main = exim_bp(&config, &["tls_certificate", "tls_privatekey"]);
         assert!(
             main.contains(&format!("tls_certificate = {chain_path}"))
@@ -181,7 +121,7 @@ fn readme_exim_steps_work_with_debian_update_exim4_conf_in_both_layouts() {
     // The control: in the single configuration a conf.d/ file is ignored (what the old
     // instructions said), so the test can tell a right file from a wrong one.
     let root = env.path("root-wrong");
-    let config = update_exim4_conf(
+    let config = mta::debian_exim4_conf(
         &root,
         false,
         Path::new("/etc/exim4/conf.d/main/00_chainfix_tls"),

@@ -740,6 +740,10 @@ fn compare_catches_a_postfix_that_was_not_reloaded() {
         message(differs).contains(&fullchain_arg),
         "the finding names the file it compared with:\n{result:#}"
     );
+    assert!(
+        message(differs).contains(&pki.int.sha256()),
+        "the finding lists the disk's chain by fingerprint:\n{result:#}"
+    );
     assert!(codes(result).contains(&"missing-intermediate".to_string()));
 
     pf.restart(&[], &mta::postfix_tls_files(&key, &fullchain));
@@ -780,6 +784,10 @@ fn compare_catches_a_postfix_that_was_not_reloaded() {
         text.contains("2034-01-01") && text.contains("2035-02-01") && text.contains(&fullchain_arg),
         "the finding names the served leaf and the leaf on disk (both CN={HOST}, told apart by \
          their expiry) and the file:\n{result:#}"
+    );
+    assert!(
+        text.contains(&pki.leaf.sha256()) && text.contains(&pki.renewed.sha256()),
+        "the finding names both certificates by fingerprint:\n{result:#}"
     );
     assert_eq!(result["status"], "broken", "{result:#}");
 }
@@ -1373,6 +1381,34 @@ fn implicit_tls_server_is_probed_with_starttls_none() {
     // greets, so the probe times out waiting for the greeting.
     let results = probe_results(&env, &[&server.target(), "--timeout", "2"], 1);
     assert_no_chain(&results[0], "timeout");
+}
+
+/// An IP address names no host: without --host the report says no host-name check was made
+/// (an info finding, which changes neither the status nor the exit code); with --host it is
+/// checked and not mentioned.
+#[test]
+fn probing_an_ip_address_without_host_says_no_host_name_check_was_made() {
+    let (_pki, env) = pki_env();
+    let server = TlsServer::start(&env, FULL_CHAIN);
+    let results = probe_results(&env, &[&server.target(), "--starttls", "none"], 0);
+    let result = &results[0];
+    assert_eq!(result["status"], "ok", "{result:#}");
+    let note = finding(result, "hostname-not-checked");
+    assert_eq!(note["severity"], "info", "{result:#}");
+    assert!(
+        message(note).contains("no host-name check was made") && message(note).contains("--host"),
+        "{result:#}"
+    );
+    let results = probe_results(
+        &env,
+        &[&server.target(), "--starttls", "none", "--host", HOST],
+        0,
+    );
+    assert!(
+        !codes(&results[0]).contains(&"hostname-not-checked".to_string()),
+        "{:#}",
+        results[0]
+    );
 }
 
 #[test]

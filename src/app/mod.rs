@@ -7,6 +7,10 @@
 mod analyse;
 use analyse::Analysis;
 mod dane;
+mod deployed;
+mod deployed_reload;
+mod deployed_repair;
+mod deployed_repair_exim;
 mod generate;
 pub mod judge;
 mod manifest;
@@ -36,6 +40,7 @@ use crate::report::{self, FileError, LeafResult};
 pub struct AppError(pub String);
 
 /// Validated settings shared by `inspect` and `repair`.
+#[derive(Clone)]
 pub struct Config {
     pub paths: Vec<PathBuf>,
     pub key: Option<PathBuf>,
@@ -145,12 +150,23 @@ pub fn run(cli: Cli) -> Result<ExitCode, AppError> {
         Command::Inspect(args) => {
             let mut config = Config::from_args(Some(&args.input), &args.chain)?;
             config.dane = dane::records(&args.dane, config.host.as_deref())?;
-            inspect(&config).map(Exit::code)
+            match deployed::Source::from_args(&args.deployed) {
+                Some(source) => deployed::inspect(&config, &source).map(Exit::code),
+                None => inspect(&config).map(Exit::code),
+            }
         }
         Command::Repair(args) => {
             let mut config = Config::from_args(Some(&args.input), &args.chain)?;
             config.dane = dane::records(&args.dane, config.host.as_deref())?;
             config.accept_dane_break = args.accept_dane_break;
+            if let Some(source) = deployed::Source::from_args(&args.deployed) {
+                return deployed_repair::repair(&config, &args, &source).map(Exit::code);
+            }
+            if args.reload.reload {
+                return Err(AppError(
+                    "--reload needs --postfix or --exim (a server repaired in place)".into(),
+                ));
+            }
             repair::repair(&config, &args).map(Exit::code)
         }
         Command::Probe(args) => probe::probe(&args),

@@ -108,6 +108,15 @@ fn run(config: &Config, args: &ProbeArgs) -> Result<ExitCode, AppError> {
                 method: served.captured.method.as_str(),
                 starttls: served.starttls,
             });
+            if let (None, true, Some(leaf)) = (
+                &config.host,
+                target.is_ip(),
+                first_leaf(&analysis, group_of[i]),
+            ) {
+                result
+                    .problems
+                    .push(diagnose::hostname_not_checked(leaf, &target.label()));
+            }
             if let (Some(disk), Some(leaf)) = (&disk, first_leaf(&analysis, group_of[i])) {
                 if let Some(f) = compare(&analysis, group_of[i], leaf, disk) {
                     result.problems.insert(0, f);
@@ -319,14 +328,22 @@ fn compare(analysis: &Analysis, group: usize, leaf: &Certificate, disk: &Disk) -
         .find(|(_, certs)| certs.iter().any(|c| c.sha256 == leaf.sha256))
     {
         let on_disk = fingerprints(certs);
+        // Fingerprints tell the two apart when names and dates are the same.
+        let listed = |chain: &[[u8; 32]]| -> String {
+            let v: Vec<String> = chain.iter().map(|s| crate::cert::hex(s)).collect();
+            v.join(", ")
+        };
         return Some(diagnose::served_differs(
             leaf,
             format!(
-                "The server sends {} certificate(s) but {} holds {} for the same leaf: the MTA \
-                 was not reloaded since the file changed, or it reads another file.",
+                "The server sends {} certificate(s) (sha256 {}) but {} holds {} for the same \
+                 leaf (sha256 {}): the MTA was not reloaded since the file changed, or it reads \
+                 another file.",
                 served.len(),
+                listed(&served),
                 path.display(),
-                on_disk.len()
+                on_disk.len(),
+                listed(&on_disk)
             ),
         ));
     }
@@ -338,13 +355,16 @@ fn compare(analysis: &Analysis, group: usize, leaf: &Certificate, disk: &Disk) -
     Some(diagnose::served_differs(
         leaf,
         format!(
-            "The server presents {} (expires {}), but {} holds {} (expires {}): the MTA was not \
-             reloaded since the certificate changed, or it reads another file.",
+            "The server presents {} (expires {}, sha256 {}), but {} holds {} (expires {}, \
+             sha256 {}): the MTA was not reloaded since the certificate changed, or it reads \
+             another file.",
             leaf.subject,
             format_date(leaf.not_after),
+            leaf.sha256_hex(),
             disk_leaf.0.display(),
             disk_leaf.1.subject,
-            format_date(disk_leaf.1.not_after)
+            format_date(disk_leaf.1.not_after),
+            disk_leaf.1.sha256_hex()
         ),
     ))
 }

@@ -8,6 +8,7 @@
 
 mod brief;
 mod dane;
+pub mod deployed;
 mod human;
 mod json;
 pub mod nagios;

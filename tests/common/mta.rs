@@ -45,6 +45,8 @@ pub const MASTER_CF_PROTO: &str = "/etc/postfix/master.cf.proto";
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long to wait for a message to show up in a log.
 pub const MAIL_TIMEOUT: Duration = Duration::from_secs(20);
+/// The extracted exim4-config package (Debian's configuration templates, update-exim4.conf).
+pub const EXIM4_CONFIG: &str = "/opt/chainfix-test/exim4-config";
 /// The user Debian's Exim runs as.
 pub const EXIM_USER: &str = "Debian-exim";
 
@@ -230,6 +232,68 @@ pub fn poll_text(
 // Postfix
 // ---------------------------------------------------------------------------------------------
 
+/// Runs Debian's `update-exim4.conf` (from the extracted exim4-config, [`EXIM4_CONFIG`]) in a
+/// private root under `root` (a mount namespace and `chroot`: this host's `/etc` is never
+/// touched), with `update-exim4.conf.conf` for `split`, the macros file at
+/// `target` (an `/etc/exim4/...` path inside the private root); returns the generated
+/// configuration's path on this host.
+pub fn debian_exim4_conf(root: &Path, split: bool, target: &Path, macros: &[u8]) -> PathBuf {
+    let etc = root.join("etc");
+    std::fs::create_dir_all(root.join("out")).expect("out");
+    for d in ["usr", "dev", "tmp", "upd", "etc"] {
+        std::fs::create_dir_all(root.join(d)).expect("dir");
+    }
+    std::fs::set_permissions(
+        root.join("tmp"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .expect("chmod tmp");
+    for l in ["bin", "lib", "lib64", "sbin"] {
+        let _ = std::os::unix::fs::symlink(format!("usr/{l}"), root.join(l));
+    }
+    let copy = run(Command::new("cp")
+        .arg("-a")
+        .arg(Path::new(EXIM4_CONFIG).join("etc/exim4"))
+        .arg(&etc));
+    assert_eq!(copy.status, 0, "{}", copy.stderr);
+    for f in ["passwd", "group"] {
+        std::fs::copy(Path::new("/etc").join(f), etc.join(f)).expect("copy passwd/group");
+    }
+    std::fs::copy(
+        Path::new(EXIM4_CONFIG).join("usr/sbin/update-exim4.conf"),
+        root.join("upd/update-exim4.conf"),
+    )
+    .expect("copy update-exim4.conf");
+    std::fs::write(etc.join("mailname"), "mail.example.test\n").expect("mailname");
+    std::fs::write(
+        etc.join("exim4/update-exim4.conf.conf"),
+        format!(
+            "dc_eximconfig_configtype='internet'\ndc_other_hostnames='mail.example.test'\n\
+             dc_local_interfaces='127.0.0.1 ; ::1'\ndc_readhost=''\ndc_relay_domains=''\n\
+             dc_minimaldns='false'\ndc_relay_nets=''\ndc_smarthost=''\nCFILEMODE='644'\n\
+             dc_use_split_config='{split}'\ndc_hide_mailname=''\ndc_mailname_in_oh='true'\n\
+             dc_localdelivery='mail_spool'\n"
+        ),
+    )
+    .expect("update-exim4.conf.conf");
+    let inside = root.join(target.strip_prefix("/").expect("absolute"));
+    std::fs::create_dir_all(inside.parent().expect("parent")).expect("target dir");
+    // Both instructions (a new file, or lines added to localmacros) come to the same bytes here.
+    std::fs::write(&inside, macros).expect("placing the macros");
+    let script = format!(
+        "mount --bind /usr {r}/usr && mount --bind /dev {r}/dev && \
+         chroot {r} /bin/sh /upd/update-exim4.conf -d /etc/exim4 -o /out/exim4.conf",
+        r = root.display()
+    );
+    let out = run(Command::new("unshare").args(["-m", "sh", "-c", &script]));
+    assert_eq!(
+        out.status, 0,
+        "update-exim4.conf failed:\n{}\n{}",
+        out.stdout, out.stderr
+    );
+    root.join("out/exim4.conf")
+}
+
 /// The TLS lines of a Postfix main.cf naming a key and a certificate file for both roles, as a
 /// hand-made configuration would (for a "before the repair" state).
 pub fn postfix_tls_files(key: &Path, cert: &Path) -> String {
@@ -294,6 +358,11 @@ impl Postfix {
         let mut pf = Postfix::configure(base, settings, tls);
         pf.start_now();
         pf
+    }
+
+    /// Starts an instance made by `configure` (and perhaps changed since, e.g. by chainfix).
+    pub fn start_configured(&mut self) {
+        self.start_now();
     }
 
     /// The main.cf this instance is given.

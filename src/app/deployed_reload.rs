@@ -1,0 +1,148 @@
+//! `repair --postfix --reload`: reload the server, then prove it serves the new chain.
+//!
+//! A reload is not proof: after `postfix reload`, smtpd processes started before it keep
+//! serving the chain they loaded until they exit (postfix(1): "running processes terminate at
+//! their earliest convenience"; an idle one at the latest after `max_idle`), so one connection
+//! may get the new chain and the next the old one. The proof therefore asks each listener for
+//! the chain until [`ProofRule::consecutive`] connections in a row serve exactly the new one
+//! (compared by SHA-256 of every certificate, so two certificates with one name and one expiry
+//! date are still told apart), or the deadline passes. Three in a row is the default: one
+//! success can come from a lucky process, and each connection an old process answers makes it
+//! exit afterwards, so a run of three new answers leaves little room for an old process still
+//! waiting; the deadline defaults to `max_idle`, after which none can be left.
+
+use std::time::{Duration, Instant};
+
+use crate::deployed::{Deployment, Listener, Slot};
+use crate::probe::{self, ProbeOptions, StartTls, Target};
+
+/// How much proof is asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct ProofRule {
+    pub consecutive: u32,
+    pub deadline: Duration,
+    /// Each connection's own limit.
+    pub timeout: Duration,
+}
+
+/// One listener (and SNI name) that must serve `chain`.
+pub struct Expect {
+    pub listener: Listener,
+    pub servername: Option<String>,
+    /// SHA-256 of each certificate the listener must send, in order (leaf first).
+    pub chain: Vec<[u8; 32]>,
+    pub slot: String,
+}
+
+/// What the proof saw at one listener.
+pub struct Proof {
+    pub target: String,
+    pub servername: Option<String>,
+    pub slot: String,
+    pub proven: bool,
+    /// Connections made.
+    pub connections: u32,
+    /// The chain served last (SHA-256 of each certificate), empty when none was.
+    pub served: Vec<[u8; 32]>,
+    pub expected: Vec<[u8; 32]>,
+    /// The last connection's failure, if it failed.
+    pub error: Option<String>,
+}
+
+/// The listeners each repaired server slot is served on.
+pub fn expectations(deployment: &Deployment, repaired: &[(Slot, Vec<[u8; 32]>)]) -> Vec<Expect> {
+    let mut out = Vec::new();
+    for (slot, chain) in repaired {
+        if slot.role != crate::chain::Role::Server {
+            continue;
+        }
+        for l in deployment
+            .listeners
+            .iter()
+            .filter(|l| slot.services.contains(&l.service))
+        {
+            out.push(Expect {
+                listener: l.clone(),
+                servername: slot.sni.clone(),
+                chain: chain.clone(),
+                slot: slot.label(),
+            });
+        }
+    }
+    out
+}
+
+/// Probes every expectation until it is proven or the deadline (shared by all) passes.
+pub fn prove(expects: &[Expect], rule: ProofRule) -> Vec<Proof> {
+    let end = Instant::now() + rule.deadline;
+    expects.iter().map(|e| prove_one(e, rule, end)).collect()
+}
+
+/// Pause between connections to one listener: long enough not to hammer it, short enough
+/// that a proof of three takes about a second.
+const PAUSE: Duration = Duration::from_millis(250);
+
+fn prove_one(e: &Expect, rule: ProofRule, end: Instant) -> Proof {
+    let target = Target {
+        host: e.listener.host.clone(),
+        port: e.listener.port,
+    };
+    let options = ProbeOptions {
+        starttls: Some(if e.listener.implicit_tls {
+            StartTls::None
+        } else {
+            StartTls::Smtp
+        }),
+        servername: e.servername.clone(),
+        helo: probe::local_hostname(),
+        timeout: rule.timeout,
+    };
+    let mut proof = Proof {
+        target: target.label(),
+        servername: e.servername.clone(),
+        slot: e.slot.clone(),
+        proven: false,
+        connections: 0,
+        served: Vec::new(),
+        expected: e.chain.clone(),
+        error: None,
+    };
+    let mut run = 0;
+    loop {
+        proof.connections += 1;
+        match probe::probe(&target, &options) {
+            Ok(served) => {
+                proof.error = None;
+                proof.served = served
+                    .captured
+                    .certs
+                    .iter()
+                    .map(|der| sha256(der))
+                    .collect();
+                if proof.served == e.chain {
+                    run += 1;
+                } else {
+                    run = 0;
+                }
+            }
+            Err(err) => {
+                run = 0;
+                proof.served.clear();
+                proof.error = Some(err.to_string());
+            }
+        }
+        if run >= rule.consecutive.max(1) {
+            proof.proven = true;
+            return proof;
+        }
+        if Instant::now() + PAUSE >= end {
+            return proof;
+        }
+        std::thread::sleep(PAUSE);
+    }
+}
+
+fn sha256(der: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(der).into()
+}

@@ -1,0 +1,271 @@
+//! `repair --exim FILE`: repair a hand-written Exim configuration in place. The option lines
+//! naming each repaired slot's files are rewritten in FILE ([`crate::deployed::exim_edit`]);
+//! an option set by a macro or an `.include` (Debian's generated configuration) is refused.
+//! Before anything changes: the new file is checked by `exim -C NEW -bV`, and every file a
+//! repaired slot will load must be readable by Exim's own user (it reads them as that user);
+//! then FILE is replaced atomically and every slot judged again. `--reload` sends SIGHUP to the
+//! daemon (it re-executes itself and reads the configuration anew) and proves the listeners as
+//! for Postfix; any failure puts FILE and the written files back (and signals the daemon again).
+
+use std::ffi::OsStr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use super::deployed::{self, Source};
+use super::deployed_reload;
+use super::deployed_repair::{
+    absolute, decide, print, undone, verify, write_files, FileDiff, SlotRepair, Verdict,
+};
+use super::{AppError, Config};
+use crate::cli::RepairArgs;
+use crate::deployed::access::{readable_by, Access};
+use crate::deployed::apply::Snapshot;
+use crate::deployed::{command, diff, exim_edit, Place};
+use crate::exit::Exit;
+
+/// How long the proof may take by default: Exim forks a process per connection that reads the
+/// files anew, so only connections already open when the daemon re-executes can serve the old
+/// chain; 30 s covers a slow re-exec.
+const DEFAULT_DEADLINE: u64 = 30;
+
+pub(super) fn repair(
+    config: &Config,
+    args: &RepairArgs,
+    source: &Source,
+) -> Result<Exit, AppError> {
+    let Source::Exim { exim, .. } = source else {
+        return Err(AppError("repair in place needs --postfix or --exim".into()));
+    };
+    let deployment = source.discover()?;
+    let file = deployment.config.clone();
+    let slots = deployed::judge(config, &deployment);
+    let out_dir = absolute(&args.out)?;
+    let verdicts: Vec<Verdict> = slots.iter().map(|s| decide(s, &out_dir)).collect();
+    let repairs: Vec<&SlotRepair> = verdicts
+        .iter()
+        .filter_map(|v| match v {
+            Verdict::Repair(r) => Some(&**r),
+            _ => None,
+        })
+        .collect();
+    let exit = if verdicts.iter().any(|v| matches!(v, Verdict::Cannot(_))) {
+        Exit::Findings
+    } else {
+        Exit::Ok
+    };
+
+    let old =
+        std::fs::read_to_string(&file).map_err(|e| AppError(format!("{}: {e}", file.display())))?;
+    // update-exim4.conf overwrites its output: the macros it is made from are what to change.
+    if let Some(d) = crate::deployed::exim::debian_source(&old) {
+        return Err(AppError(format!(
+            "{} is Debian's generated configuration; chainfix does not edit it (update-exim4.conf \
+             would overwrite it) and does not yet change Debian's macros in place: set \
+             MAIN_TLS_CERTIFICATE/MAIN_TLS_PRIVATEKEY (and remove MAIN_TLS_CERTKEY, which wins) in \
+             {}, run update-exim4.conf, and reload Exim; repair PATH... --out DIR writes \
+             exim/debian-macros.conf with those lines. Nothing was changed",
+            file.display(),
+            d.macros.display()
+        )));
+    }
+    let mut new = old.clone();
+    for change in repairs.iter().flat_map(|r| &r.plan.changes) {
+        let transport = match &change.setting.place {
+            Place::EximMain { .. } => None,
+            Place::EximTransport { transport, .. } => Some(transport.as_str()),
+            _ => return Err(AppError("not an Exim setting".into())),
+        };
+        let value: Vec<String> = change.new.iter().map(|p| p.display().to_string()).collect();
+        let after = (change.setting.name == "tls_privatekey").then_some("tls_certificate");
+        new = exim_edit::set_option(
+            &new,
+            transport,
+            &change.setting.name,
+            &value.join(" : "),
+            after,
+        )
+        .map_err(|e| AppError(format!("{}: {e}; nothing was changed", file.display())))?;
+    }
+    let diffs: Vec<FileDiff> = match diff::unified(&file.display().to_string(), &old, &new) {
+        d if d.is_empty() => Vec::new(),
+        d => vec![FileDiff {
+            file: file.clone(),
+            diff: d,
+        }],
+    };
+    if repairs.is_empty() || args.check {
+        print(config, &slots, &verdicts, &diffs, false, args.check, &[])?;
+        return Ok(exit);
+    }
+
+    // The new configuration, beside the old one, checked by Exim before it replaces it.
+    let candidate = sibling(&file, ".chainfix-new");
+    let mode = std::fs::metadata(&file)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or(0o644);
+    crate::write::write_atomic(
+        &candidate,
+        new.as_bytes(),
+        crate::write::FileMode::Exact(mode),
+    )
+    .map_err(|e| AppError(format!("writing {}: {e}", candidate.display())))?;
+    let checked = exim_check(exim, &candidate);
+    if let Err(e) = checked {
+        let _ = std::fs::remove_file(&candidate);
+        return Err(AppError(format!(
+            "exim -bV rejects the changed configuration ({e}); nothing was changed"
+        )));
+    }
+    let mut touched = vec![file.clone()];
+    touched.extend(
+        repairs
+            .iter()
+            .filter_map(|r| r.plan.write.as_ref())
+            .map(|w| w.path().to_path_buf()),
+    );
+    let snapshot = Snapshot::take(&touched).map_err(|e| {
+        let _ = std::fs::remove_file(&candidate);
+        AppError(format!(
+            "reading the files to change: {e}; nothing was changed"
+        ))
+    })?;
+    let installed = write_files(&repairs)
+        .and_then(|()| readable_by_server(&deployment, &repairs))
+        .and_then(|()| {
+            std::fs::rename(&candidate, &file)
+                .map_err(|e| format!("replacing {}: {e}", file.display()))
+        })
+        .and_then(|()| verify(config, source, &repairs));
+    if let Err(why) = installed {
+        let _ = std::fs::remove_file(&candidate);
+        return Err(AppError(format!("{why}; {}", undone(snapshot.restore()))));
+    }
+    if !args.reload.reload {
+        print(config, &slots, &verdicts, &diffs, true, false, &[])?;
+        return Ok(exit);
+    }
+
+    let hup = || signal_daemon(exim, &file);
+    if let Err(e) = hup() {
+        let restored = snapshot.restore();
+        return Err(AppError(format!(
+            "reloading Exim failed ({e}); {}",
+            undone(restored)
+        )));
+    }
+    let repaired: Vec<(crate::deployed::Slot, Vec<[u8; 32]>)> = repairs
+        .iter()
+        .map(|r| (r.slot.clone(), r.expected.clone()))
+        .collect();
+    let expects = deployed_reload::expectations(&deployment, &repaired);
+    let rule = deployed_reload::ProofRule {
+        consecutive: args.reload.reload_proof.max(1),
+        deadline: std::time::Duration::from_secs(
+            args.reload.reload_deadline.unwrap_or(DEFAULT_DEADLINE),
+        ),
+        timeout: config.http.timeout,
+    };
+    // The daemon re-executes itself on SIGHUP: give it a moment to listen again.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let proofs = deployed_reload::prove(&expects, rule);
+    print(config, &slots, &verdicts, &diffs, true, false, &proofs)?;
+    if let Some(failed) = proofs.iter().find(|p| !p.proven) {
+        let restored = snapshot.restore();
+        let reloaded = hup();
+        return Err(AppError(format!(
+            "{} did not serve the new chain on {} consecutive connections within {} s; {}{}",
+            failed.target,
+            rule.consecutive,
+            rule.deadline.as_secs(),
+            undone(restored),
+            match reloaded {
+                Ok(()) => " and Exim reloaded".to_string(),
+                Err(e) => format!(", but reloading Exim failed: {e}"),
+            }
+        )));
+    }
+    Ok(exit)
+}
+
+/// `PATH` with `suffix` added to its file name.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// `exim -C FILE -bV`: Exim's own check of a configuration.
+fn exim_check(exim: &Path, file: &Path) -> Result<(), String> {
+    let out = command::run(
+        exim,
+        &[OsStr::new("-C"), file.as_os_str(), OsStr::new("-bV")],
+    )
+    .map_err(|e| e.to_string())?;
+    if out.success {
+        Ok(())
+    } else {
+        Err(format!("{}{}", out.stderr.trim(), out.stdout.trim()))
+    }
+}
+
+/// Every file a repaired slot will load, readable by the user Exim reads them as.
+fn readable_by_server(
+    deployment: &crate::deployed::Deployment,
+    repairs: &[&SlotRepair],
+) -> Result<(), String> {
+    let Some(user) = &deployment.reads_as else {
+        return Ok(());
+    };
+    for r in repairs {
+        let files = r
+            .plan
+            .changes
+            .iter()
+            .flat_map(|c| &c.new)
+            .chain(r.slot.key.iter());
+        for f in files {
+            if readable_by(user, f) == Access::NotReadable {
+                return Err(format!(
+                    "{user} cannot read {}: Exim would fail every STARTTLS",
+                    f.display()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// SIGHUP to the daemon whose pid is in the configuration's `pid_file_path`: the daemon
+/// re-executes itself and reads its configuration anew (Exim spec, option `-bd`).
+fn signal_daemon(exim: &Path, file: &Path) -> Result<(), String> {
+    let out = command::run(
+        exim,
+        &[
+            OsStr::new("-C"),
+            file.as_os_str(),
+            OsStr::new("-bP"),
+            OsStr::new("pid_file_path"),
+        ],
+    )
+    .map_err(|e| e.to_string())?;
+    let pid_file = out
+        .stdout
+        .split_once('=')
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .ok_or("pid_file_path is not set; reload Exim yourself")?;
+    let pid = std::fs::read_to_string(&pid_file)
+        .map_err(|e| format!("{pid_file}: {e}"))?
+        .trim()
+        .parse::<u32>()
+        .map_err(|_| format!("{pid_file} holds no process id"))?;
+    let kill = command::find_program(&["/usr/bin/kill", "/bin/kill", "kill"]);
+    let pid = pid.to_string();
+    let sent =
+        command::run(&kill, &[OsStr::new("-HUP"), OsStr::new(&pid)]).map_err(|e| e.to_string())?;
+    if sent.success {
+        Ok(())
+    } else {
+        Err(format!("kill -HUP {pid}: {}", sent.stderr.trim()))
+    }
+}

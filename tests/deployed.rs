@@ -1,0 +1,1047 @@
+//! `inspect --postfix` / `inspect --exim`: chainfix reads what a deployed server loads through
+//! the server's own tools (real `postconf`, real `exim -bP`/`-be`) and judges each slot (role,
+//! listener, SNI name) on its own, naming the setting that points at its files.
+//!
+//! Discovery does not start the servers: `postconf -c DIR` and `exim -C FILE` read a
+//! configuration without a running instance. The Postfix configurations are made by
+//! tests/common/mta.rs (as the tests that start Postfix make them) and changed with
+//! `postconf -e`/`-Me`/`-P -e`, as an admin would.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::mta::{self, Postfix};
+use common::{run, Chain, Output, TestEnv};
+use serde_json::Value;
+
+/// Inside the test PKI's validity (2024..2034).
+const AT: &str = "2026-11-22T00:00:00Z";
+
+/// certbot's layout: `live/NAME/*.pem` links into `archive/NAME/*1.pem`.
+fn certbot_layout(env: &TestEnv, chain: &Chain) -> PathBuf {
+    let archive = env.path("letsencrypt/archive/mail.example.test");
+    let live = env.path("letsencrypt/live/mail.example.test");
+    std::fs::create_dir_all(&archive).expect("archive");
+    std::fs::create_dir_all(&live).expect("live");
+    let files = [
+        ("cert", chain.leaf.pem.clone()),
+        ("chain", chain.int.pem.clone()),
+        ("fullchain", format!("{}{}", chain.leaf.pem, chain.int.pem)),
+        ("privkey", chain.leaf.key_pem.clone()),
+    ];
+    for (name, text) in files {
+        std::fs::write(archive.join(format!("{name}1.pem")), text).expect("archive file");
+        std::os::unix::fs::symlink(
+            format!("../../archive/mail.example.test/{name}1.pem"),
+            live.join(format!("{name}.pem")),
+        )
+        .expect("live link");
+    }
+    live
+}
+
+/// `chainfix inspect ARGS --json` trusting only the test root, offline.
+fn inspect_json(env: &TestEnv, args: &[&str]) -> (Output, Value) {
+    let out = run(env
+        .cmd()
+        .arg("inspect")
+        .args(args)
+        .args(["--json", "--at", AT, "--offline", "--no-default-roots"])
+        .args(["--roots", "root.pem"]));
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}):\n{}\n--- stderr ---\n{}",
+            out.stdout, out.stderr
+        )
+    });
+    (out, doc)
+}
+
+fn slots(doc: &Value) -> Vec<Value> {
+    doc["deployment"]["slots"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("no slots: {doc:#}"))
+}
+
+/// The slot whose settings mention `setting` (e.g. "master.cf submission/inet").
+fn slot_named(doc: &Value, setting: &str) -> Value {
+    slots(doc)
+        .into_iter()
+        .find(|s| {
+            s["settings"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|x| x.as_str().is_some_and(|x| x.contains(setting)))
+            })
+        })
+        .unwrap_or_else(|| panic!("no slot named by {setting:?}: {doc:#}"))
+}
+
+/// The finding codes of a slot's leaf.
+fn codes(slot: &Value) -> Vec<String> {
+    slot["results"][0]["problems"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p["code"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn postconf(pf: &Postfix, args: &[&str]) {
+    let out = run(Command::new(mta::POSTCONF_BIN)
+        .arg("-c")
+        .arg(&pf.conf)
+        .args(args));
+    assert_eq!(out.status, 0, "postconf {args:?}: {}", out.stderr);
+}
+
+fn p(path: &Path) -> String {
+    path.display().to_string()
+}
+
+#[test]
+#[cfg_attr(
+    not(have_postfix),
+    ignore = "needs Postfix: .ci/setup-mtas.sh, as root"
+)]
+fn postfix_naming_certbots_cert_pem_is_reported_as_missing_intermediate_at_its_main_cf_line() {
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    mta::share_dir(env.dir.path());
+    env.write("root.pem", &chain.root.pem);
+    let live = certbot_layout(&env, &chain);
+    let tls = format!(
+        "smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n",
+        p(&live.join("cert.pem")),
+        p(&live.join("privkey.pem"))
+    );
+    let pf = Postfix::configure(&env.path("pf"), &[], &tls);
+
+    // The blind spot: given the directory, fullchain.pem is found and called fine.
+    let (out, _) = inspect_json(&env, &[&p(&live)]);
+    out.assert_status(0);
+
+    let (out, doc) = inspect_json(&env, &["--postfix", &p(&pf.conf)]);
+    out.assert_status(1);
+    assert_eq!(doc["deployment"]["mta"], "postfix", "{doc:#}");
+    let slot = slot_named(&doc, "main.cf: smtpd_tls_cert_file");
+    assert_eq!(slot["role"], "server");
+    assert_eq!(slot["files"][0], p(&live.join("cert.pem")), "{slot:#}");
+    assert!(
+        codes(&slot).contains(&"missing-intermediate".to_string()),
+        "{slot:#}"
+    );
+    let advice = slot["advice"].to_string();
+    assert!(advice.contains("fullchain.pem"), "{slot:#}");
+    let receivers = slot["results"][0]["problems"].to_string();
+    assert!(receivers.contains("4.4.317"), "{receivers}");
+
+    // The human report names the slot and the config line.
+    let human = run(env
+        .cmd()
+        .args([
+            "inspect",
+            "--postfix",
+            &p(&pf.conf),
+            "--at",
+            AT,
+            "--offline",
+        ])
+        .args(["--no-default-roots", "--roots", "root.pem"]));
+    human.assert_status(1);
+    assert!(
+        human
+            .stdout
+            .contains("named by: main.cf: smtpd_tls_cert_file")
+            && human.stdout.contains("missing-intermediate"),
+        "{}",
+        human.stdout
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(have_postfix),
+    ignore = "needs Postfix: .ci/setup-mtas.sh, as root"
+)]
+fn postfix_slots_per_listener_sni_name_and_client_role_each_name_their_setting() {
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    mta::share_dir(env.dir.path());
+    env.write("root.pem", &chain.root.pem);
+    let key = env.write("tls/key.pem", &chain.leaf.key_pem);
+    let full = env.write(
+        "tls/fullchain.pem",
+        format!("{}{}", chain.leaf.pem, chain.int.pem),
+    );
+    let leaf_only = env.write("tls/leaf-only.pem", &chain.leaf.pem);
+    let sni_leaf = env.write("tls/sni-leaf.pem", &chain.leaf.pem);
+    let client = env.write(
+        "tls/client.pem",
+        format!("{}{}", chain.leaf.pem, chain.int.pem),
+    );
+    let tls = format!(
+        "smtpd_tls_chain_files = {k}, {f}\n\
+         smtp_tls_chain_files = {k}, {c}\n",
+        k = p(&key),
+        f = p(&full),
+        c = p(&client)
+    );
+    let pf = Postfix::configure(&env.path("pf"), &[], &tls);
+    let sni = env.write(
+        "pf/etc/sni",
+        format!(
+            "# SNI names\nmail.example.test {k},\n    {s}\n",
+            k = p(&key),
+            s = p(&sni_leaf)
+        ),
+    );
+    postconf(
+        &pf,
+        &["-e", &format!("tls_server_sni_maps = hash:{}", p(&sni))],
+    );
+    postconf(
+        &pf,
+        &["-Me", "submission/inet = submission inet n - n - - smtpd"],
+    );
+    // A legacy parameter does not override smtpd_tls_chain_files (postconf(5)); only the
+    // chain_files override does.
+    postconf(
+        &pf,
+        &[
+            "-P",
+            "-e",
+            &format!("submission/inet/smtpd_tls_cert_file={}", p(&full)),
+            &format!(
+                "submission/inet/smtpd_tls_chain_files={},{}",
+                p(&key),
+                p(&leaf_only)
+            ),
+        ],
+    );
+
+    let (out, doc) = inspect_json(&env, &["--postfix", &p(&pf.conf)]);
+    out.assert_status(1);
+
+    let main = slot_named(&doc, "main.cf: smtpd_tls_chain_files");
+    assert_eq!(main["role"], "server");
+    assert_eq!(main["status"], "ok", "{main:#}");
+    assert_eq!(main["files"], serde_json::json!([p(&key), p(&full)]));
+    let port_listener = format!("127.0.0.1:{}/inet", pf.port);
+    assert!(
+        main["services"].to_string().contains(&port_listener),
+        "{main:#}"
+    );
+
+    let sub = slot_named(&doc, "master.cf submission/inet: -o smtpd_tls_chain_files");
+    assert_eq!(sub["services"], serde_json::json!(["submission/inet"]));
+    assert_eq!(sub["files"], serde_json::json!([p(&key), p(&leaf_only)]));
+    assert!(
+        codes(&sub).contains(&"missing-intermediate".into()),
+        "{sub:#}"
+    );
+
+    let named = slot_named(&doc, &format!("{} line 2: mail.example.test", p(&sni)));
+    assert_eq!(named["sni"], "mail.example.test");
+    assert_eq!(named["files"], serde_json::json!([p(&key), p(&sni_leaf)]));
+    assert!(
+        codes(&named).contains(&"missing-intermediate".into()),
+        "{named:#}"
+    );
+
+    let client_slot = slot_named(&doc, "main.cf: smtp_tls_chain_files");
+    assert_eq!(client_slot["role"], "client");
+    assert_eq!(client_slot["status"], "ok", "{client_slot:#}");
+    assert!(
+        client_slot["services"].to_string().contains("smtp/unix"),
+        "{client_slot:#}"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(have_postfix),
+    ignore = "needs Postfix: .ci/setup-mtas.sh, as root"
+)]
+fn postfix_key_that_does_not_match_the_slots_certificate_is_a_key_mismatch() {
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    mta::share_dir(env.dir.path());
+    env.write("root.pem", &chain.root.pem);
+    let full = env.write(
+        "tls/fullchain.pem",
+        format!("{}{}", chain.leaf.pem, chain.int.pem),
+    );
+    // The intermediate's key: a real key, not the leaf's.
+    let other = env.write("tls/other.key", &chain.int.key_pem);
+    let tls = format!(
+        "smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n",
+        p(&full),
+        p(&other)
+    );
+    let pf = Postfix::configure(&env.path("pf"), &[], &tls);
+    let (out, doc) = inspect_json(&env, &["--postfix", &p(&pf.conf)]);
+    out.assert_status(1);
+    let slot = slot_named(&doc, "main.cf: smtpd_tls_key_file");
+    assert_eq!(slot["key"], p(&other));
+    assert!(codes(&slot).contains(&"key-mismatch".into()), "{slot:#}");
+}
+
+#[test]
+#[cfg_attr(not(have_exim), ignore = "needs Exim: .ci/setup-mtas.sh, as root")]
+fn exim_hand_written_config_server_and_transport_slots_with_expanded_values() {
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    mta::share_dir(env.dir.path());
+    env.write("root.pem", &chain.root.pem);
+    let key = env.write("tls/key.pem", &chain.leaf.key_pem);
+    let leaf_only = env.write("tls/cert.pem", &chain.leaf.pem);
+    let full = env.write(
+        "tls/fullchain.pem",
+        format!("{}{}", chain.leaf.pem, chain.int.pem),
+    );
+    // Debian's style: the key through an ${if exists...} expression.
+    let config = env.write(
+        "exim.conf",
+        format!(
+            "daemon_smtp_ports = 25 : 587\n\
+             tls_certificate = {c}\n\
+             tls_privatekey = ${{if exists{{{k}}}{{{k}}}{{/nonexistent/key.pem}}}}\n\
+             begin transports\n\
+             remote_smtp:\n  driver = smtp\n  tls_certificate = {f}\n  tls_privatekey = {k}\n\
+             local_delivery:\n  driver = appendfile\n  file = /dev/null\n",
+            c = p(&leaf_only),
+            k = p(&key),
+            f = p(&full)
+        ),
+    );
+    let (out, doc) = inspect_json(&env, &["--exim", &p(&config), "--exim-bin", mta::EXIM_BIN]);
+    out.assert_status(1);
+    assert_eq!(doc["deployment"]["mta"], "exim");
+    let server = slot_named(&doc, &format!("{}: tls_certificate", p(&config)));
+    assert_eq!(server["role"], "server");
+    assert_eq!(
+        server["services"],
+        serde_json::json!(["port 25", "port 587"])
+    );
+    assert_eq!(
+        server["key"],
+        p(&key),
+        "the expression is expanded: {server:#}"
+    );
+    assert!(
+        codes(&server).contains(&"missing-intermediate".into()),
+        "{server:#}"
+    );
+    let client = slot_named(&doc, "transport remote_smtp: tls_certificate");
+    assert_eq!(client["role"], "client");
+    assert_eq!(client["status"], "ok", "{client:#}");
+}
+
+#[test]
+fn postfix_and_paths_cannot_be_given_together() {
+    let env = TestEnv::new();
+    let out = run(env
+        .cmd()
+        .args(["inspect", "some.pem", "--postfix", "/etc/postfix"]));
+    out.assert_status(2);
+    let out = run(env.cmd().args(["inspect"]));
+    out.assert_status(2);
+    // --reload is for a server repaired in place.
+    env.write("server/cert.pem", Chain::new(&[]).leaf.pem);
+    let out = run(env
+        .cmd()
+        .args(["repair", "server", "--out", "out", "--reload", "--offline"]));
+    out.assert_status(2);
+    assert!(
+        out.stderr.contains("--reload needs --postfix or --exim"),
+        "{}",
+        out.stderr
+    );
+    assert!(!env.path("out").exists(), "nothing written");
+}
+
+/// Debian's exim4-config in the `split` or single layout with `macros` in the file each
+/// layout reads (conf.d/main/000_localmacros, exim4.conf.localmacros); the generated
+/// configuration's path.
+fn debian_exim(env: &TestEnv, split: bool, macros: &str) -> PathBuf {
+    let target = if split {
+        "/etc/exim4/conf.d/main/000_localmacros"
+    } else {
+        "/etc/exim4/exim4.conf.localmacros"
+    };
+    let root = env.path(if split { "root-split" } else { "root-single" });
+    mta::debian_exim4_conf(&root, split, Path::new(target), macros.as_bytes())
+}
+
+#[test]
+#[cfg_attr(
+    not(have_exim4_config),
+    ignore = "needs Exim and Debian's exim4-config: .ci/setup-mtas.sh, as root"
+)]
+fn exim_debian_layouts_main_tls_certkey_takes_precedence_and_is_judged() {
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    mta::share_dir(env.dir.path());
+    env.write("root.pem", &chain.root.pem);
+    // Key and leaf in one file, no intermediate: what MAIN_TLS_CERTKEY names.
+    let certkey = env.write(
+        "tls/certkey.pem",
+        format!("{}{}", chain.leaf.key_pem, chain.leaf.pem),
+    );
+    let full = env.write(
+        "tls/fullchain.pem",
+        format!("{}{}", chain.leaf.pem, chain.int.pem),
+    );
+    let key = env.write("tls/key.pem", &chain.leaf.key_pem);
+    let macros = format!(
+        "MAIN_TLS_ENABLE = yes\nMAIN_TLS_CERTKEY = {}\nMAIN_TLS_CERTIFICATE = {}\n\
+         MAIN_TLS_PRIVATEKEY = {}\n",
+        p(&certkey),
+        p(&full),
+        p(&key)
+    );
+    for split in [false, true] {
+        let config = debian_exim(&env, split, &macros);
+        let (out, doc) = inspect_json(&env, &["--exim", &p(&config), "--exim-bin", mta::EXIM_BIN]);
+        out.assert_status(1);
+        let server = slot_named(&doc, "tls_certificate");
+        assert_eq!(server["role"], "server", "split={split}: {doc:#}");
+        assert_eq!(
+            server["files"],
+            serde_json::json!([p(&certkey)]),
+            "split={split}: MAIN_TLS_CERTKEY wins over MAIN_TLS_CERTIFICATE: {server:#}"
+        );
+        assert!(
+            server["key"].is_null(),
+            "the key is in the same file: {server:#}"
+        );
+        assert!(
+            codes(&server).contains(&"missing-intermediate".into()),
+            "split={split}: {server:#}"
+        );
+        assert!(
+            !codes(&server).contains(&"key-mismatch".into()),
+            "split={split}: {server:#}"
+        );
+        // The note names where the macros live in this layout.
+        let notes = doc["deployment"]["notes"].to_string();
+        let macros = if split {
+            "/etc/exim4/conf.d/main/000_localmacros"
+        } else {
+            "/etc/exim4/exim4.conf.localmacros"
+        };
+        assert!(
+            notes.contains(macros) && notes.contains("update-exim4.conf"),
+            "split={split}: {notes}"
+        );
+        // The generated file is never edited: update-exim4.conf would overwrite it.
+        let before = std::fs::read(&config).expect("generated config");
+        let out = run(env
+            .cmd()
+            .args([
+                "repair",
+                "--exim",
+                &p(&config),
+                "--exim-bin",
+                mta::EXIM_BIN,
+                "--out",
+                "out",
+            ])
+            .args([
+                "--at",
+                AT,
+                "--offline",
+                "--no-default-roots",
+                "--roots",
+                "root.pem",
+            ])
+            .args(["--intermediates", "tls/fullchain.pem"]));
+        out.assert_status(2);
+        assert!(
+            out.stderr.contains("Debian's generated configuration") && out.stderr.contains(macros),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(std::fs::read(&config).expect("generated config"), before);
+    }
+}
+
+/// `chainfix repair --postfix CONF --out OUT` (plus `extra`) trusting only the test root.
+fn repair_postfix(env: &TestEnv, pf: &Postfix, extra: &[&str]) -> Output {
+    run(env
+        .cmd()
+        .args(["repair", "--postfix", &p(&pf.conf), "--out"])
+        .arg(env.path("out"))
+        .args([
+            "--at",
+            AT,
+            "--offline",
+            "--no-default-roots",
+            "--roots",
+            "root.pem",
+        ])
+        .args(extra))
+}
+
+fn postconf_value(pf: &Postfix, name: &str) -> String {
+    let out = run(Command::new(mta::POSTCONF_BIN)
+        .arg("-c")
+        .arg(&pf.conf)
+        .args(["-h", name]));
+    out.stdout.trim().to_string()
+}
+
+/// The certificates a listener serves, as an independent client sees them: `openssl
+/// s_client -verify_return_error` trusting only the test root; panics unless it verifies.
+fn served_by(port: u16, env: &TestEnv, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["-showcerts", "-verify_return_error"];
+    args.extend(extra);
+    let out = mta::s_client(port, &env.path("root.pem"), &args);
+    let certs = mta::pem_certificates(&out.stdout);
+    assert!(
+        out.stdout.contains("Verify return code: 0 (ok)"),
+        "openssl does not verify what port {port} serves:\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    certs
+}
+
+/// Every file under `dir` with its bytes, and each link with its target.
+fn tree(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
+            let path = e.path();
+            let meta = std::fs::symlink_metadata(&path).expect("meta");
+            if meta.file_type().is_symlink() {
+                let t = std::fs::read_link(&path).expect("link");
+                out.push((path, format!("-> {}", t.display())));
+            } else if meta.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).expect("read");
+                out.push((path, String::from_utf8_lossy(&bytes).into_owned()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+#[cfg_attr(
+    not(have_postfix),
+    ignore = "needs Postfix: .ci/setup-mtas.sh, as root"
+)]
+fn postfix_repair_points_main_cf_at_certbots_fullchain_and_never_touches_certbots_files() {
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    mta::share_dir(env.dir.path());
+    env.write("root.pem", &chain.root.pem);
+    let live = certbot_layout(&env, &chain);
+    let tls = format!(
+        "smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n",
+        p(&live.join("cert.pem")),
+        p(&live.join("privkey.pem"))
+    );
+    let mut pf = Postfix::configure(&env.path("pf"), &[], &tls);
+    let certbot_before = tree(&env.path("letsencrypt"));
+    let main_cf = pf.conf.join("main.cf");
+    let main_before = std::fs::read_to_string(&main_cf).expect("main.cf");
+
+    // --check: the change as a diff, nothing changed.
+    let check = repair_postfix(&env, &pf, &["--check"]);
+    check.assert_status(0);
+    let full = p(&live.join("fullchain.pem"));
+    assert!(
+        check.stdout.contains(&format!(
+            "-smtpd_tls_cert_file = {}",
+            p(&live.join("cert.pem"))
+        )) && check
+            .stdout
+            .contains(&format!("+smtpd_tls_cert_file = {full}")),
+        "{}",
+        check.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(&main_cf).expect("main.cf"),
+        main_before
+    );
+
+    let fixed = repair_postfix(&env, &pf, &[]);
+    fixed.assert_status(0);
+    assert_eq!(postconf_value(&pf, "smtpd_tls_cert_file"), full);
+    assert_eq!(
+        postconf_value(&pf, "smtpd_tls_key_file"),
+        p(&live.join("privkey.pem"))
+    );
+    assert!(
+        !env.path("out").exists() || tree(&env.path("out")).is_empty(),
+        "certbot keeps the full chain: nothing is copied"
+    );
+    assert_eq!(
+        tree(&env.path("letsencrypt")),
+        certbot_before,
+        "certbot's files changed"
+    );
+
+    // A second run changes nothing.
+    let main_after = std::fs::read_to_string(&main_cf).expect("main.cf");
+    let again = repair_postfix(&env, &pf, &[]);
+    again.assert_status(0);
+    assert!(
+        again.stdout.contains("Nothing to change."),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(&main_cf).expect("main.cf"),
+        main_after
+    );
+
+    // Real Postfix serves the full chain; openssl verifies it.
+    pf.start_configured();
+    let served = served_by(pf.port, &env, &[]);
+    assert_eq!(served.len(), 2, "leaf and intermediate");
+}
+
+#[test]
+#[cfg_attr(
+    not(have_postfix),
+    ignore = "needs Postfix: .ci/setup-mtas.sh, as root"
+)]
+fn postfix_repair_in_place_fixes_main_cf_a_master_cf_override_an_sni_name_and_the_client() {
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    mta::share_dir(env.dir.path());
+    env.write("root.pem", &chain.root.pem);
+    let key = env.write("tls/key.pem", &chain.leaf.key_pem);
+    let leaf = env.write("tls/leaf.pem", &chain.leaf.pem);
+    let leaf2 = env.write("tls/leaf2.pem", &chain.leaf.pem);
+    let sni_leaf = env.write("tls/sni-leaf.pem", &chain.leaf.pem);
+    // The intermediate is known to chainfix only through --intermediates.
+    env.write("pool/int.pem", &chain.int.pem);
+    let tls = format!(
+        "smtpd_tls_chain_files = {k}, {l}\nsmtp_tls_chain_files = {k}, {l}\n",
+        k = p(&key),
+        l = p(&leaf)
+    );
+    let mut pf = Postfix::configure(&env.path("pf"), &[], &tls);
+    let port2 = mta::free_port();
+    postconf(
+        &pf,
+        &[
+            "-Me",
+            &format!("127.0.0.1:{port2}/inet = 127.0.0.1:{port2} inet n - n - - smtpd"),
+        ],
+    );
+    postconf(
+        &pf,
+        &[
+            "-P",
+            "-e",
+            &format!(
+                "127.0.0.1:{port2}/inet/smtpd_tls_chain_files={},{}",
+                p(&key),
+                p(&leaf2)
+            ),
+        ],
+    );
+    let sni = env.write(
+        "pf/etc/sni",
+        format!("mail.example.test {}, {}\n", p(&key), p(&sni_leaf)),
+    );
+    postconf(
+        &pf,
+        &["-e", &format!("tls_server_sni_maps = hash:{}", p(&sni))],
+    );
+    let built = run(Command::new("/usr/sbin/postmap")
+        .arg("-c")
+        .arg(&pf.conf)
+        .args(["-F", &format!("hash:{}", p(&sni))]));
+    assert_eq!(built.status, 0, "postmap: {}", built.stderr);
+
+    let fixed = repair_postfix(&env, &pf, &["--intermediates", "pool"]);
+    fixed.assert_status(0);
+    let out = env.path("out");
+    // Each slot's chain in a directory of its own; the key stays where it is.
+    let written: Vec<PathBuf> = tree(&out).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(
+        written.len(),
+        4,
+        "{written:?}\n{}\n{}",
+        fixed.stdout,
+        fixed.stderr
+    );
+    for f in &written {
+        assert!(f.ends_with("fullchain.pem"), "{f:?}");
+        let text = std::fs::read_to_string(f).expect("read");
+        assert_eq!(mta::pem_certificates(&text).len(), 2, "{f:?}");
+    }
+    let main_chain = postconf_value(&pf, "smtpd_tls_chain_files");
+    assert!(
+        main_chain.starts_with(&p(&key)) && main_chain.contains(&p(&out)),
+        "{main_chain}"
+    );
+    let client_chain = postconf_value(&pf, "smtp_tls_chain_files");
+    assert!(client_chain.contains(&p(&out)), "{client_chain}");
+    let sni_text = std::fs::read_to_string(&sni).expect("sni");
+    assert!(sni_text.contains(&p(&out)), "{sni_text}");
+
+    // Everything judged from the configuration is now fine; a second run changes nothing.
+    let (after, _) = inspect_json(&env, &["--postfix", &p(&pf.conf)]);
+    after.assert_status(0);
+    let again = repair_postfix(&env, &pf, &["--intermediates", "pool"]);
+    again.assert_status(0);
+    assert!(
+        again.stdout.contains("Nothing to change."),
+        "{}",
+        again.stdout
+    );
+
+    // Real Postfix serves the full chain on each listener and for the SNI name.
+    pf.start_configured();
+    assert_eq!(served_by(pf.port, &env, &[]).len(), 2);
+    assert_eq!(served_by(port2, &env, &[]).len(), 2);
+    assert_eq!(
+        served_by(pf.port, &env, &["-servername", "mail.example.test"]).len(),
+        2
+    );
+}
+
+/// A running Postfix serving a leaf-only chain (`smtpd_tls_chain_files = KEY, LEAF`) on its
+/// port, with `settings` added; the intermediate is in `pool/` for chainfix.
+fn leaf_only_postfix(env: &TestEnv, chain: &Chain, settings: &[(&str, &str)]) -> Postfix {
+    mta::share_dir(env.dir.path());
+    env.write("root.pem", &chain.root.pem);
+    env.write("pool/int.pem", &chain.int.pem);
+    let key = env.write("tls/key.pem", &chain.leaf.key_pem);
+    let leaf = env.write("tls/leaf.pem", &chain.leaf.pem);
+    let tls = format!("smtpd_tls_chain_files = {}, {}\n", p(&key), p(&leaf));
+    Postfix::start(&env.path("pf"), settings, &tls)
+}
+
+/// How many certificates `port` serves (openssl, no verification asked).
+fn served_count(port: u16, env: &TestEnv) -> usize {
+    let out = mta::s_client(port, &env.path("root.pem"), &["-showcerts"]);
+    mta::pem_certificates(&out.stdout).len()
+}
+
+#[test]
+#[cfg_attr(
+    not(have_postfix),
+    ignore = "needs Postfix: .ci/setup-mtas.sh, as root"
+)]
+fn postfix_repair_reload_proves_every_connection_serves_the_new_chain() {
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    let pf = leaf_only_postfix(&env, &chain, &[]);
+    // An smtpd process that served the old chain is left idle: after the reload it may answer
+    // again with the old chain until it exits.
+    assert_eq!(
+        served_count(pf.port, &env),
+        1,
+        "leaf only before the repair"
+    );
+    let out = repair_postfix(
+        &env,
+        &pf,
+        &[
+            "--intermediates",
+            "pool",
+            "--reload",
+            "--reload-deadline",
+            "120",
+        ],
+    );
+    out.assert_status(0);
+    println!("{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains(&format!("127.0.0.1:{}: serves the new chain", pf.port)),
+        "{}",
+        out.stdout
+    );
+    // An independent client agrees, several times in a row.
+    for _ in 0..3 {
+        assert_eq!(served_by(pf.port, &env, &[]).len(), 2);
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(have_postfix),
+    ignore = "needs Postfix: .ci/setup-mtas.sh, as root"
+)]
+fn postfix_repair_whose_proof_fails_is_undone_and_the_old_chain_is_served_again() {
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    let pf = leaf_only_postfix(&env, &chain, &[]);
+    // A second listener of the same slot that offers no STARTTLS: it can never serve the new
+    // chain, so the proof fails there.
+    let port2 = mta::free_port();
+    postconf(
+        &pf,
+        &[
+            "-Me",
+            &format!("127.0.0.1:{port2}/inet = 127.0.0.1:{port2} inet n - n - - smtpd"),
+        ],
+    );
+    postconf(
+        &pf,
+        &[
+            "-P",
+            "-e",
+            &format!("127.0.0.1:{port2}/inet/smtpd_tls_security_level=none"),
+        ],
+    );
+    let reload = run(Command::new(mta::POSTFIX_BIN)
+        .arg("-c")
+        .arg(&pf.conf)
+        .arg("reload"));
+    assert_eq!(reload.status, 0, "{}", reload.stderr);
+    let main_before = std::fs::read(pf.conf.join("main.cf")).expect("main.cf");
+    let started = std::time::Instant::now();
+    let out = repair_postfix(
+        &env,
+        &pf,
+        &[
+            "--intermediates",
+            "pool",
+            "--reload",
+            "--reload-deadline",
+            "5",
+        ],
+    );
+    out.assert_status(2);
+    assert!(started.elapsed().as_secs() < 60, "the deadline is kept");
+    assert!(
+        out.stderr
+            .contains(&format!("127.0.0.1:{port2} did not serve the new chain"))
+            && out
+                .stderr
+                .contains("every change was undone and Postfix reloaded"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(out.stdout.contains("NOT PROVEN"), "{}", out.stdout);
+    assert_eq!(
+        std::fs::read(pf.conf.join("main.cf")).expect("main.cf"),
+        main_before,
+        "main.cf is as it was"
+    );
+    // The server serves what it served before: the leaf alone (old processes included).
+    for _ in 0..3 {
+        assert_eq!(served_count(pf.port, &env), 1);
+    }
+}
+
+#[test]
+#[cfg_attr(not(have_exim), ignore = "needs Exim: .ci/setup-mtas.sh, as root")]
+fn exim_key_its_user_cannot_read_is_an_error_and_real_exim_indeed_fails_starttls() {
+    use std::os::unix::fs::PermissionsExt;
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    mta::share_dir(env.dir.path());
+    env.write("root.pem", &chain.root.pem);
+    let key = env.write("tls/key.pem", &chain.leaf.key_pem);
+    let full = env.write(
+        "tls/fullchain.pem",
+        format!("{}{}", chain.leaf.pem, chain.int.pem),
+    );
+    mta::share_dir(&env.path("tls"));
+    // Root's alone: what `openssl req -keyout` or a careless copy leaves.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let ex = mta::Exim::start(
+        &env.path("ex"),
+        &mta::EximConfig {
+            main: mta::exim_tls_files(&key, &full),
+            rcpt_acl: String::new(),
+            relay_to: None,
+            transport: String::new(),
+        },
+    );
+    let (out, doc) = inspect_json(&env, &["--exim", &p(&ex.conf), "--exim-bin", mta::EXIM_BIN]);
+    out.assert_status(1);
+    let server = slot_named(&doc, "tls_certificate");
+    assert_eq!(server["status"], "broken", "{server:#}");
+    let problems = server["problems"].to_string();
+    assert!(
+        problems.contains(&p(&key)) && problems.contains("Debian-exim cannot read it"),
+        "{server:#}"
+    );
+    // The real daemon agrees: no certificate is served.
+    let served = mta::s_client(ex.port, &env.path("root.pem"), &["-showcerts"]);
+    assert!(
+        mta::pem_certificates(&served.stdout).is_empty(),
+        "{}",
+        served.stdout
+    );
+
+    // Group Debian-exim, 0640: chainfix and Exim both see it fixed.
+    let chgrp = run(Command::new("chgrp").arg(mta::EXIM_USER).arg(&key));
+    assert_eq!(chgrp.status, 0, "{}", chgrp.stderr);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let (out, doc) = inspect_json(&env, &["--exim", &p(&ex.conf), "--exim-bin", mta::EXIM_BIN]);
+    out.assert_status(0);
+    assert_eq!(
+        slot_named(&doc, "tls_certificate")["status"],
+        "ok",
+        "{doc:#}"
+    );
+    assert_eq!(served_by(ex.port, &env, &[]).len(), 2);
+}
+
+/// A running Exim (hand-written configuration) serving a leaf-only chain, its `remote_smtp`
+/// transport presenting the same leaf-only file; the intermediate is in `pool/` for chainfix.
+fn leaf_only_exim(env: &TestEnv, chain: &Chain) -> mta::Exim {
+    mta::share_dir(env.dir.path());
+    env.write("root.pem", &chain.root.pem);
+    env.write("pool/int.pem", &chain.int.pem);
+    let key = env.write("tls/key.pem", &chain.leaf.key_pem);
+    let leaf = env.write("tls/leaf.pem", &chain.leaf.pem);
+    mta::share_dir(&env.path("tls"));
+    mta::Exim::start(
+        &env.path("ex"),
+        &mta::EximConfig {
+            main: mta::exim_tls_files(&key, &leaf),
+            rcpt_acl: String::new(),
+            relay_to: None,
+            transport: format!(
+                "  tls_certificate = {}\n  tls_privatekey = {}\n",
+                p(&leaf),
+                p(&key)
+            ),
+        },
+    )
+}
+
+fn repair_exim(env: &TestEnv, ex: &mta::Exim, out: &Path, extra: &[&str]) -> Output {
+    run(env
+        .cmd()
+        .args([
+            "repair",
+            "--exim",
+            &p(&ex.conf),
+            "--exim-bin",
+            mta::EXIM_BIN,
+            "--out",
+        ])
+        .arg(out)
+        .args([
+            "--at",
+            AT,
+            "--offline",
+            "--no-default-roots",
+            "--roots",
+            "root.pem",
+        ])
+        .args(["--intermediates", "pool"])
+        .args(extra))
+}
+
+#[test]
+#[cfg_attr(not(have_exim), ignore = "needs Exim: .ci/setup-mtas.sh, as root")]
+fn exim_hand_written_config_is_repaired_in_place_reloaded_and_proven_then_left_alone() {
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    let ex = leaf_only_exim(&env, &chain);
+    let out = env.path("out");
+    assert_eq!(
+        served_count(ex.port, &env),
+        1,
+        "leaf only before the repair"
+    );
+    let conf_before = std::fs::read_to_string(&ex.conf).expect("conf");
+
+    let check = repair_exim(&env, &ex, &out, &["--check"]);
+    check.assert_status(0);
+    assert!(
+        check.stdout.contains(&format!(
+            "-tls_certificate = {}",
+            p(&env.path("tls/leaf.pem"))
+        )) && check.stdout.contains("+  tls_certificate = "),
+        "{}",
+        check.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(&ex.conf).expect("conf"),
+        conf_before
+    );
+
+    let fixed = repair_exim(&env, &ex, &out, &["--reload"]);
+    fixed.assert_status(0);
+    println!("{}", fixed.stdout);
+    assert!(
+        fixed
+            .stdout
+            .contains(&format!("127.0.0.1:{}: serves the new chain", ex.port)),
+        "{}\n{}",
+        fixed.stdout,
+        fixed.stderr
+    );
+    // Exim itself reads the new files, for the daemon and for the transport.
+    let main = ex.exim(&["-bP", "tls_certificate"]).stdout;
+    let transport = ex.exim(&["-bP", "transport", "remote_smtp"]).stdout;
+    assert!(main.contains(&p(&out)), "{main}");
+    assert!(
+        transport.contains(&format!("tls_certificate = {}", p(&out))),
+        "{transport}"
+    );
+    for _ in 0..3 {
+        assert_eq!(served_by(ex.port, &env, &[]).len(), 2);
+    }
+
+    let conf_after = std::fs::read_to_string(&ex.conf).expect("conf");
+    let again = repair_exim(&env, &ex, &out, &["--reload"]);
+    again.assert_status(0);
+    assert!(
+        again.stdout.contains("Nothing to change."),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(std::fs::read_to_string(&ex.conf).expect("conf"), conf_after);
+}
+
+#[test]
+#[cfg_attr(not(have_exim), ignore = "needs Exim: .ci/setup-mtas.sh, as root")]
+fn exim_repair_whose_files_debian_exim_could_not_read_changes_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    let ex = leaf_only_exim(&env, &chain);
+    // chainfix's directory below one only root may enter: Exim could not read the new chain.
+    let private = env.path("private");
+    std::fs::create_dir(&private).expect("mkdir");
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let conf_before = std::fs::read(&ex.conf).expect("conf");
+    let out = repair_exim(&env, &ex, &private.join("out"), &["--reload"]);
+    out.assert_status(2);
+    assert!(
+        out.stderr.contains("Debian-exim cannot read")
+            && out.stderr.contains("every change was undone"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read(&ex.conf).expect("conf"),
+        conf_before,
+        "the configuration is as it was"
+    );
+    let left: Vec<PathBuf> = tree(&private).into_iter().map(|(p, _)| p).collect();
+    assert!(
+        left.is_empty(),
+        "the written chains are removed again: {left:?}"
+    );
+    // The daemon still serves what it served before.
+    assert_eq!(served_count(ex.port, &env), 1);
+}
