@@ -211,16 +211,27 @@ fn digest(parts: &[&[u8]]) -> [u8; 32] {
     key
 }
 
-/// The key of one (subjectPublicKey bits, signed TBSCertificate, signature bits) triple, as
-/// webpki hands them to [`SignatureVerificationAlgorithm::verify_signature`].
-fn triple(public_key: &[u8], message: &[u8], signature: &[u8]) -> [u8; 32] {
-    digest(&[public_key, message, signature])
+/// One (subjectPublicKey bits, signed TBSCertificate, signature bits) triple, as webpki hands
+/// them to [`SignatureVerificationAlgorithm::verify_signature`]. Kept as bytes and compared as
+/// bytes: hashing each link twice per leaf cost more than the comparison.
+#[derive(Debug, PartialEq, Eq)]
+struct Link {
+    public_key: Vec<u8>,
+    message: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+impl Link {
+    fn is(&self, public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
+        // The signature first: it differs between any two links.
+        self.signature == signature && self.public_key == public_key && self.message == message
+    }
 }
 
 thread_local! {
     /// The links of the chain this thread is verifying that chainfix verified itself
     /// ([`vouched_links`]); set for the duration of one [`verify`] call.
-    static VOUCHED: RefCell<Vec<[u8; 32]>> = const { RefCell::new(Vec::new()) };
+    static VOUCHED: RefCell<Vec<Link>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The links of `chain` (each certificate and the next, which signed it) whose verification
@@ -230,13 +241,15 @@ thread_local! {
 /// so an RSA key outside it is left to webpki, which refuses it: policy `rsa-key-size`), the
 /// arithmetic gives the same answer on the same bytes. The algorithm itself is still chosen and
 /// matched by webpki.
-fn vouched_links(chain: &[&Certificate]) -> Vec<[u8; 32]> {
+fn vouched_links(chain: &[&Certificate]) -> Vec<Link> {
     chain
         .windows(2)
         .filter(|pair| handshake_key_supported(&pair[1].key))
         .filter_map(|pair| {
-            crate::cert::with_signed_parts(pair[0], pair[1], |signed, sig, key| {
-                triple(key, signed, sig)
+            crate::cert::with_signed_parts(pair[0], pair[1], |signed, sig, key| Link {
+                public_key: key.to_vec(),
+                message: signed.to_vec(),
+                signature: sig.to_vec(),
             })
         })
         .collect()
@@ -254,11 +267,20 @@ impl SignatureVerificationAlgorithm for Memo {
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), InvalidSignature> {
-        let link = triple(public_key, message, signature);
-        if VOUCHED.with(|v| v.borrow().contains(&link)) {
+        let vouched = VOUCHED.with(|v| {
+            v.borrow()
+                .iter()
+                .any(|l| l.is(public_key, message, signature))
+        });
+        if vouched {
             return Ok(());
         }
-        let key = digest(&[self.inner.signature_alg_id().as_ref(), &link]);
+        let key = digest(&[
+            self.inner.signature_alg_id().as_ref(),
+            public_key,
+            message,
+            signature,
+        ]);
         let lock = || verified().lock().unwrap_or_else(PoisonError::into_inner);
         if lock().contains(&key) {
             return Ok(());
@@ -403,5 +425,41 @@ mod tests {
         assert!(alg
             .verify_signature(public, b"to be signeD", sig.as_ref())
             .is_err());
+    }
+}
+
+#[cfg(test)]
+mod vouching {
+    use super::vouched_links;
+    use crate::cert::Certificate;
+
+    /// The bytes a vouched link holds are the triple a provider algorithm verifies (key bits,
+    /// the whole TBSCertificate, signature bits), which is what webpki hands it: so a link
+    /// chainfix verified is recognised when webpki asks about it.
+    #[test]
+    fn a_vouched_link_is_the_triple_the_provider_verifies() {
+        let root_key = rcgen::KeyPair::generate().expect("key");
+        let mut root_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        root_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let root = root_params.self_signed(&root_key).expect("root");
+        let issuer = rcgen::Issuer::new(root_params, root_key);
+        let leaf_key = rcgen::KeyPair::generate().expect("key");
+        let leaf = rcgen::CertificateParams::new(vec!["mail.example.test".to_string()])
+            .expect("params")
+            .signed_by(&leaf_key, &issuer)
+            .expect("leaf");
+        let leaf = Certificate::from_der(leaf.der()).expect("leaf parses");
+        let root = Certificate::from_der(root.der()).expect("root parses");
+        let links = vouched_links(&[&leaf, &root]);
+        assert_eq!(links.len(), 1);
+        let l = &links[0];
+        let alg = webpki::ring::ECDSA_P256_SHA256;
+        assert!(alg
+            .verify_signature(&l.public_key, &l.message, &l.signature)
+            .is_ok());
+        assert!(l.is(&l.public_key, &l.message, &l.signature));
+        let mut other = l.message.clone();
+        other[10] ^= 1;
+        assert!(!l.is(&l.public_key, &other, &l.signature));
     }
 }

@@ -169,7 +169,9 @@ pub struct TlsView {
 pub struct ReceiverView {
     /// `openssl3` (chainfix's model) or `rustls-webpki`.
     pub receiver: Receiver,
-    /// The name the human report shows.
+    /// The name the human report shows. Not in JSON, which names the receiver by its code
+    /// (a fleet's report would repeat it for every leaf).
+    #[serde(skip)]
     pub name: &'static str,
     /// `accepted` or `rejected`.
     pub verdict: &'static str,
