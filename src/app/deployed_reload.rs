@@ -146,3 +146,52 @@ fn sha256(der: &[u8]) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(der).into()
 }
+
+/// What [`reload_and_prove`] needs of one MTA: its name, how to reload it, and how long its
+/// daemon takes to listen again after a reload.
+pub struct Reloader<'a> {
+    pub mta: &'static str,
+    pub reload: &'a dyn Fn() -> Result<(), String>,
+    /// Exim's daemon re-executes itself on SIGHUP; Postfix's master keeps its sockets.
+    pub settle: Duration,
+}
+
+/// Reloads the server, proves every listener of the repaired slots serves the new chain
+/// (`show` prints the proofs), and when the reload or the proof fails restores `snapshot`,
+/// reloads again and says what happened. The one sequence behind `repair --postfix --reload`
+/// and `repair --exim --reload`.
+pub fn reload_and_prove(
+    r: &Reloader<'_>,
+    expects: &[Expect],
+    rule: ProofRule,
+    snapshot: &crate::deployed::apply::Snapshot,
+    show: impl FnOnce(&[Proof]) -> Result<(), super::AppError>,
+) -> Result<(), super::AppError> {
+    let undone = super::deployed_repair::undone;
+    if let Err(e) = (r.reload)() {
+        return Err(super::AppError(format!(
+            "reloading {} failed ({e}); {}",
+            r.mta,
+            undone(snapshot.restore())
+        )));
+    }
+    std::thread::sleep(r.settle);
+    let proofs = prove(expects, rule);
+    show(&proofs)?;
+    if let Some(failed) = proofs.iter().find(|p| !p.proven) {
+        let restored = snapshot.restore();
+        let reloaded = (r.reload)();
+        return Err(super::AppError(format!(
+            "{} did not serve the new chain on {} consecutive connections within {} s; {}{}",
+            failed.target,
+            rule.consecutive,
+            rule.deadline.as_secs(),
+            undone(restored),
+            match reloaded {
+                Ok(()) => format!(" and {} reloaded", r.mta),
+                Err(e) => format!(", but reloading {} failed: {e}", r.mta),
+            }
+        )));
+    }
+    Ok(())
+}

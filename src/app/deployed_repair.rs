@@ -102,13 +102,6 @@ pub fn repair(config: &Config, args: &RepairArgs, source: &Source) -> Result<Exi
     }
 
     // Reload, and prove every listener of each repaired slot serves the new chain.
-    if let Err(e) = apply::postfix_reload(&tools, &dir) {
-        let restored = snapshot.restore();
-        return Err(AppError(format!(
-            "postfix reload failed ({e}); {}",
-            undone(restored)
-        )));
-    }
     let repaired: Vec<(crate::deployed::Slot, Vec<[u8; 32]>)> = repairs
         .iter()
         .map(|r| (r.slot.clone(), r.expected.clone()))
@@ -124,23 +117,15 @@ pub fn repair(config: &Config, args: &RepairArgs, source: &Source) -> Result<Exi
         ),
         timeout: config.http.timeout,
     };
-    let proofs = deployed_reload::prove(&expects, rule);
-    print(config, &slots, &verdicts, &diffs, true, false, &proofs)?;
-    if let Some(failed) = proofs.iter().find(|p| !p.proven) {
-        let restored = snapshot.restore();
-        let reloaded = apply::postfix_reload(&tools, &dir);
-        return Err(AppError(format!(
-            "{} did not serve the new chain on {} consecutive connections within {} s; {}{}",
-            failed.target,
-            rule.consecutive,
-            rule.deadline.as_secs(),
-            undone(restored),
-            match reloaded {
-                Ok(()) => " and Postfix reloaded".to_string(),
-                Err(e) => format!(", but reloading Postfix failed: {e}"),
-            }
-        )));
-    }
+    let reload = || apply::postfix_reload(&tools, &dir).map_err(|e| e.to_string());
+    let reloader = deployed_reload::Reloader {
+        mta: "Postfix",
+        reload: &reload,
+        settle: std::time::Duration::ZERO,
+    };
+    deployed_reload::reload_and_prove(&reloader, &expects, rule, &snapshot, |proofs| {
+        print(config, &slots, &verdicts, &diffs, true, false, proofs)
+    })?;
     Ok(exit)
 }
 

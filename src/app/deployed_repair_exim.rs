@@ -145,14 +145,6 @@ pub(super) fn repair(
         return Ok(exit);
     }
 
-    let hup = || signal_daemon(exim, &file);
-    if let Err(e) = hup() {
-        let restored = snapshot.restore();
-        return Err(AppError(format!(
-            "reloading Exim failed ({e}); {}",
-            undone(restored)
-        )));
-    }
     let repaired: Vec<(crate::deployed::Slot, Vec<[u8; 32]>)> = repairs
         .iter()
         .map(|r| (r.slot.clone(), r.expected.clone()))
@@ -165,25 +157,16 @@ pub(super) fn repair(
         ),
         timeout: config.http.timeout,
     };
-    // The daemon re-executes itself on SIGHUP: give it a moment to listen again.
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    let proofs = deployed_reload::prove(&expects, rule);
-    print(config, &slots, &verdicts, &diffs, true, false, &proofs)?;
-    if let Some(failed) = proofs.iter().find(|p| !p.proven) {
-        let restored = snapshot.restore();
-        let reloaded = hup();
-        return Err(AppError(format!(
-            "{} did not serve the new chain on {} consecutive connections within {} s; {}{}",
-            failed.target,
-            rule.consecutive,
-            rule.deadline.as_secs(),
-            undone(restored),
-            match reloaded {
-                Ok(()) => " and Exim reloaded".to_string(),
-                Err(e) => format!(", but reloading Exim failed: {e}"),
-            }
-        )));
-    }
+    let hup = || signal_daemon(exim, &file);
+    let reloader = deployed_reload::Reloader {
+        mta: "Exim",
+        reload: &hup,
+        // The daemon re-executes itself on SIGHUP: give it a moment to listen again.
+        settle: std::time::Duration::from_millis(500),
+    };
+    deployed_reload::reload_and_prove(&reloader, &expects, rule, &snapshot, |proofs| {
+        print(config, &slots, &verdicts, &diffs, true, false, proofs)
+    })?;
     Ok(exit)
 }
 

@@ -34,18 +34,7 @@ impl PostfixTools {
 }
 
 fn run_ok(program: &Path, args: &[&OsStr]) -> Result<String, DiscoverError> {
-    let out = command::run(program, args)?;
-    if !out.success {
-        let shown: Vec<String> = args
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        return Err(DiscoverError::ToolFailed {
-            program: format!("{} {}", program.display(), shown.join(" ")),
-            message: format!("{}{}", out.stderr.trim(), out.stdout.trim()),
-        });
-    }
-    Ok(out.stdout)
+    command::run_ok(program, None, args)
 }
 
 /// The files a set of changes edits under config directory `dir` (main.cf, master.cf, SNI

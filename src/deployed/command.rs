@@ -38,6 +38,33 @@ pub enum ToolError {
     TooMuchOutput { program: String, budget: usize },
 }
 
+/// Runs `program [FLAG CONFIG] args...` (`postconf -c DIR`, `exim -C FILE`) as [`run`] does, and
+/// returns its stdout, or a `ToolFailed` error with what it printed when it exits non-zero.
+pub fn run_ok(
+    program: &Path,
+    config: Option<(&str, &Path)>,
+    args: &[&std::ffi::OsStr],
+) -> Result<String, super::DiscoverError> {
+    let mut all: Vec<&std::ffi::OsStr> = Vec::with_capacity(args.len() + 2);
+    if let Some((flag, path)) = config {
+        all.push(std::ffi::OsStr::new(flag));
+        all.push(path.as_os_str());
+    }
+    all.extend_from_slice(args);
+    let out = run(program, &all)?;
+    if !out.success {
+        let shown: Vec<String> = all
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        return Err(super::DiscoverError::ToolFailed {
+            program: format!("{} {}", program.display(), shown.join(" ")),
+            message: format!("{}{}", out.stderr.trim(), out.stdout.trim()),
+        });
+    }
+    Ok(out.stdout)
+}
+
 /// Runs `program args...` with stdin closed, waiting at most `TOOL_TIMEOUT`.
 pub fn run(program: &Path, args: &[&std::ffi::OsStr]) -> Result<ToolOutput, ToolError> {
     run_limited(program, args, TOOL_TIMEOUT, OUTPUT_BUDGET)

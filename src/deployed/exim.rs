@@ -25,20 +25,8 @@ struct Exim<'a> {
 
 impl Exim<'_> {
     fn run(&self, args: &[&str]) -> Result<String, DiscoverError> {
-        let mut all: Vec<&OsStr> = Vec::new();
-        if let Some(c) = self.config {
-            all.push(OsStr::new("-C"));
-            all.push(c.as_os_str());
-        }
-        all.extend(args.iter().map(OsStr::new));
-        let out = command::run(self.program, &all)?;
-        if !out.success {
-            return Err(DiscoverError::ToolFailed {
-                program: format!("{} {}", self.program.display(), args.join(" ")),
-                message: out.stderr.trim().to_string(),
-            });
-        }
-        Ok(out.stdout)
+        let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        command::run_ok(self.program, self.config.map(|c| ("-C", c)), &args)
     }
 
     /// `-bP NAMES`: the `name = value` lines (`no_name`/`name` booleans are left out).

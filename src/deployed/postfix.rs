@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use super::command::{self, ToolOutput};
+use super::command;
 use super::{merge_slots, split_list, Deployment, DiscoverError, Mta, Place, Setting, Slot};
 use crate::chain::Role;
 
@@ -77,21 +77,9 @@ struct Postconf<'a> {
 }
 
 impl Postconf<'_> {
-    fn run(&self, args: &[&str]) -> Result<ToolOutput, DiscoverError> {
-        let mut all: Vec<&OsStr> = Vec::new();
-        if let Some(d) = self.dir {
-            all.push(OsStr::new("-c"));
-            all.push(d.as_os_str());
-        }
-        all.extend(args.iter().map(OsStr::new));
-        let out = command::run(self.program, &all)?;
-        if !out.success {
-            return Err(DiscoverError::ToolFailed {
-                program: format!("{} {}", self.program.display(), args.join(" ")),
-                message: out.stderr.trim().to_string(),
-            });
-        }
-        Ok(out)
+    fn run(&self, args: &[&str]) -> Result<String, DiscoverError> {
+        let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        command::run_ok(self.program, self.dir.map(|d| ("-c", d)), &args)
     }
 }
 
@@ -105,9 +93,9 @@ pub fn discover(program: &Path, dir: Option<&Path>) -> Result<Deployment, Discov
     }
     let mut args = vec!["-x"];
     args.extend(names.iter().map(String::as_str));
-    let main = parse_params(&pc.run(&args)?.stdout);
-    let overrides = parse_overrides(&pc.run(&["-P", "-x"])?.stdout);
-    let services = parse_master(&pc.run(&["-M"])?.stdout);
+    let main = parse_params(&pc.run(&args)?);
+    let overrides = parse_overrides(&pc.run(&["-P", "-x"])?);
+    let services = parse_master(&pc.run(&["-M"])?);
     let config = match dir {
         Some(d) => d.to_path_buf(),
         None => PathBuf::from(main.get("config_directory").cloned().unwrap_or_default()),
