@@ -102,21 +102,8 @@ pub fn repair(config: &Config, args: &RepairArgs, source: &Source) -> Result<Exi
     }
 
     // Reload, and prove every listener of each repaired slot serves the new chain.
-    let repaired: Vec<(crate::deployed::Slot, Vec<[u8; 32]>)> = repairs
-        .iter()
-        .map(|r| (r.slot.clone(), r.expected.clone()))
-        .collect();
-    let expects = deployed_reload::expectations(&deployment, &repaired);
-    let rule = deployed_reload::ProofRule {
-        consecutive: args.reload.reload_proof.max(1),
-        deadline: std::time::Duration::from_secs(
-            args.reload
-                .reload_deadline
-                .or(deployment.max_idle)
-                .unwrap_or(DEFAULT_MAX_IDLE),
-        ),
-        timeout: config.http.timeout,
-    };
+    let default_deadline = deployment.max_idle.unwrap_or(DEFAULT_MAX_IDLE);
+    let (expects, rule) = proof_plan(config, args, &deployment, &repairs, default_deadline);
     let reload = || apply::postfix_reload(&tools, &dir).map_err(|e| e.to_string());
     let reloader = deployed_reload::Reloader {
         mta: "Postfix",
@@ -131,6 +118,30 @@ pub fn repair(config: &Config, args: &RepairArgs, source: &Source) -> Result<Exi
 
 /// Postfix's default `max_idle` (postconf(5)), when the configuration does not say.
 const DEFAULT_MAX_IDLE: u64 = 100;
+
+/// What the proof after a reload asks for: every listener of each repaired slot serving its
+/// new chain, `--reload-proof` times in a row, within `--reload-deadline` (else
+/// `default_deadline` seconds).
+pub(super) fn proof_plan(
+    config: &Config,
+    args: &RepairArgs,
+    deployment: &crate::deployed::Deployment,
+    repairs: &[&SlotRepair],
+    default_deadline: u64,
+) -> (Vec<deployed_reload::Expect>, deployed_reload::ProofRule) {
+    let repaired: Vec<(crate::deployed::Slot, Vec<[u8; 32]>)> = repairs
+        .iter()
+        .map(|r| (r.slot.clone(), r.expected.clone()))
+        .collect();
+    let rule = deployed_reload::ProofRule {
+        consecutive: args.reload.reload_proof.max(1),
+        deadline: std::time::Duration::from_secs(
+            args.reload.reload_deadline.unwrap_or(default_deadline),
+        ),
+        timeout: config.http.timeout,
+    };
+    (deployed_reload::expectations(deployment, &repaired), rule)
+}
 
 pub(super) fn undone(restored: std::io::Result<()>) -> String {
     match restored {

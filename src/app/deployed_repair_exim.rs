@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use super::deployed::{self, Source};
 use super::deployed_reload;
 use super::deployed_repair::{
-    absolute, decide, print, undone, verify, write_files, FileDiff, SlotRepair, Verdict,
+    absolute, decide, print, proof_plan, undone, verify, write_files, FileDiff, SlotRepair, Verdict,
 };
 use super::{AppError, Config};
 use crate::cli::RepairArgs;
@@ -145,18 +145,7 @@ pub(super) fn repair(
         return Ok(exit);
     }
 
-    let repaired: Vec<(crate::deployed::Slot, Vec<[u8; 32]>)> = repairs
-        .iter()
-        .map(|r| (r.slot.clone(), r.expected.clone()))
-        .collect();
-    let expects = deployed_reload::expectations(&deployment, &repaired);
-    let rule = deployed_reload::ProofRule {
-        consecutive: args.reload.reload_proof.max(1),
-        deadline: std::time::Duration::from_secs(
-            args.reload.reload_deadline.unwrap_or(DEFAULT_DEADLINE),
-        ),
-        timeout: config.http.timeout,
-    };
+    let (expects, rule) = proof_plan(config, args, &deployment, &repairs, DEFAULT_DEADLINE);
     let hup = || signal_daemon(exim, &file);
     let reloader = deployed_reload::Reloader {
         mta: "Exim",
