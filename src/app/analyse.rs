@@ -126,7 +126,7 @@ impl Analysis {
         let receivers = if built.ca {
             None
         } else {
-            second_opinion(&self.pool, &choice, &mut problems, self.model(), host)
+            crate::receivers::consult(&self.pool, &choice, &mut problems, self.model(), host)
         };
         // TLSA records name the server's chain; a CA subject is no server's.
         let dane = self.dane.as_ref().filter(|_| !built.ca).map(|set| {
@@ -264,33 +264,6 @@ impl<'a> LeafCase<'a> {
             problems: &self.problems,
         })
     }
-}
-
-/// The second opinion on the chosen chain ([`crate::receivers`]), its finding (if the two
-/// receivers disagree) added to `findings`. Shared by `inspect`/`repair`/`probe` and `judge`.
-pub(crate) fn second_opinion(
-    pool: &Pool,
-    choice: &Choice,
-    findings: &mut Vec<Finding>,
-    model: Model,
-    host: Option<&str>,
-) -> Option<Opinion> {
-    let leaf = pool.cert(*choice.best.ids.first()?);
-    let ascii = host.and_then(crate::hostname::to_ascii);
-    let opinion = crate::receivers::second_opinion(&crate::receivers::Subject {
-        pool,
-        path: &choice.best,
-        defects: &choice.defects,
-        findings,
-        now: model.now,
-        role: model.role,
-        host: ascii.as_deref().or(host),
-    });
-    if let Some(f) = crate::receivers::finding(&opinion, leaf) {
-        findings.push(f);
-        findings.sort_by_key(|f| f.severity);
-    }
-    Some(opinion)
 }
 
 /// Analyses every group against one shared pool and AIA resolver.

@@ -143,7 +143,7 @@ pub fn judge(q: &Question<'_>) -> Result<Judgement, JudgeError> {
         ca_subject: false,
     };
     let mut findings = diagnose::diagnose(&case);
-    let receivers = super::analyse::second_opinion(&pool, &choice, &mut findings, model, host);
+    let receivers = crate::receivers::consult(&pool, &choice, &mut findings, model, host);
     Ok(Judgement {
         status: Status::of(&findings),
         chain: choice

@@ -12,7 +12,7 @@ pub mod rustls_webpki;
 use serde::Serialize;
 
 use crate::cert::Certificate;
-use crate::chain::{Path, Role, Violation};
+use crate::chain::{Choice, Model, Path, Role, Violation};
 use crate::diagnose::{Code, Finding, Severity};
 use crate::pool::Pool;
 
@@ -124,6 +124,34 @@ impl Subject<'_> {
             .map(|&id| self.pool.cert(id).as_ref())
             .collect()
     }
+}
+
+/// The second opinion on `choice`, the chain chainfix chose for a leaf, with `findings` its
+/// findings (its own verdict is read from them); a disagreement's finding is added to them.
+/// Shared by `inspect`/`repair`/`probe` and `judge`.
+pub fn consult(
+    pool: &Pool,
+    choice: &Choice,
+    findings: &mut Vec<Finding>,
+    model: Model,
+    host: Option<&str>,
+) -> Option<Opinion> {
+    let leaf = pool.cert(*choice.best.ids.first()?);
+    let ascii = host.and_then(crate::hostname::to_ascii);
+    let opinion = second_opinion(&Subject {
+        pool,
+        path: &choice.best,
+        defects: &choice.defects,
+        findings,
+        now: model.now,
+        role: model.role,
+        host: ascii.as_deref().or(host),
+    });
+    if let Some(f) = finding(&opinion, leaf) {
+        findings.push(f);
+        findings.sort_by_key(|f| f.severity);
+    }
+    Some(opinion)
 }
 
 /// Both verdicts on the chosen chain, and what explains a difference.
