@@ -18,6 +18,15 @@ use serde_json::Value;
 
 /// Inside the test PKI's validity (2024..2034).
 const AT: &str = "2026-11-22T00:00:00Z";
+/// Pinned time, offline, trusting only the test root (`root.pem`).
+const TRUST: [&str; 6] = [
+    "--at",
+    AT,
+    "--offline",
+    "--no-default-roots",
+    "--roots",
+    "root.pem",
+];
 
 /// certbot's layout: `live/NAME/*.pem` links into `archive/NAME/*1.pem`.
 fn certbot_layout(env: &TestEnv, chain: &Chain) -> PathBuf {
@@ -439,33 +448,27 @@ fn exim_debian_layouts_main_tls_certkey_takes_precedence_and_is_judged() {
             notes.contains(macros) && notes.contains("update-exim4.conf"),
             "split={split}: {notes}"
         );
-        // The generated file is never edited: update-exim4.conf would overwrite it.
+        // The repair changes the macro that wins (the key stays in the same file, now with
+        // the intermediate) in the macros file, never the generated file.
         let before = std::fs::read(&config).expect("generated config");
-        let out = run(env
-            .cmd()
-            .args([
-                "repair",
-                "--exim",
-                &p(&config),
-                "--exim-bin",
-                mta::EXIM_BIN,
-                "--out",
-                "out",
-            ])
-            .args([
-                "--at",
-                AT,
-                "--offline",
-                "--no-default-roots",
-                "--roots",
-                "root.pem",
-            ])
-            .args(["--intermediates", "tls/fullchain.pem"]));
-        out.assert_status(2);
+        let root = env.path(if split { "root-split" } else { "root-single" });
+        env.write("pool/int.pem", &chain.int.pem);
+        let (c, o) = (p(&config), p(&env.path("out")));
+        let check = chainfix_on_debian(
+            &env,
+            &root,
+            &["repair", "--exim", &c, "--out", &o, "--check"],
+        );
+        check.assert_status(0);
         assert!(
-            out.stderr.contains("Debian's generated configuration") && out.stderr.contains(macros),
-            "{}",
-            out.stderr
+            check
+                .stdout
+                .contains(&format!("-MAIN_TLS_CERTKEY = {}", p(&certkey)))
+                && check.stdout.contains(&format!("+MAIN_TLS_CERTKEY = {o}"))
+                && check.stdout.contains(macros),
+            "split={split}: {}\n{}",
+            check.stdout,
+            check.stderr
         );
         assert_eq!(std::fs::read(&config).expect("generated config"), before);
     }
@@ -477,14 +480,7 @@ fn repair_postfix(env: &TestEnv, pf: &Postfix, extra: &[&str]) -> Output {
         .cmd()
         .args(["repair", "--postfix", &p(&pf.conf), "--out"])
         .arg(env.path("out"))
-        .args([
-            "--at",
-            AT,
-            "--offline",
-            "--no-default-roots",
-            "--roots",
-            "root.pem",
-        ])
+        .args(TRUST)
         .args(extra))
 }
 
@@ -902,13 +898,20 @@ fn exim_key_its_user_cannot_read_is_an_error_and_real_exim_indeed_fails_starttls
 
 /// A running Exim (hand-written configuration) serving a leaf-only chain, its `remote_smtp`
 /// transport presenting the same leaf-only file; the intermediate is in `pool/` for chainfix.
-fn leaf_only_exim(env: &TestEnv, chain: &Chain) -> mta::Exim {
+/// The test root, the intermediate in `pool/` for chainfix, and the key and the leaf alone in
+/// `tls/` (a directory Exim's user may read); the key's and the leaf's paths.
+fn leaf_only_files(env: &TestEnv, chain: &Chain) -> (PathBuf, PathBuf) {
     mta::share_dir(env.dir.path());
     env.write("root.pem", &chain.root.pem);
     env.write("pool/int.pem", &chain.int.pem);
     let key = env.write("tls/key.pem", &chain.leaf.key_pem);
     let leaf = env.write("tls/leaf.pem", &chain.leaf.pem);
     mta::share_dir(&env.path("tls"));
+    (key, leaf)
+}
+
+fn leaf_only_exim(env: &TestEnv, chain: &Chain) -> mta::Exim {
+    let (key, leaf) = leaf_only_files(env, chain);
     mta::Exim::start(
         &env.path("ex"),
         &mta::EximConfig {
@@ -936,14 +939,7 @@ fn repair_exim(env: &TestEnv, ex: &mta::Exim, out: &Path, extra: &[&str]) -> Out
             "--out",
         ])
         .arg(out)
-        .args([
-            "--at",
-            AT,
-            "--offline",
-            "--no-default-roots",
-            "--roots",
-            "root.pem",
-        ])
+        .args(TRUST)
         .args(["--intermediates", "pool"])
         .args(extra))
 }
@@ -1044,4 +1040,138 @@ fn exim_repair_whose_files_debian_exim_could_not_read_changes_nothing() {
     );
     // The daemon still serves what it served before.
     assert_eq!(served_count(ex.port, &env), 1);
+}
+
+/// `chainfix ARGS` as on a Debian host whose `/etc/exim4` is `root`'s: in a private mount
+/// namespace, `/etc` is this host's under an overlay (whatever is written there stays in the
+/// test's directory: this host's `/etc` is never changed) with `root`'s `etc/exim4` and
+/// `mailname` laid over it, and Debian's `update-exim4.conf` on `PATH`.
+fn chainfix_on_debian(env: &TestEnv, root: &Path, args: &[&str]) -> Output {
+    let (upper, work) = (env.path("overlay/upper"), env.path("overlay/work"));
+    for d in [&upper, &work] {
+        std::fs::create_dir_all(d).expect("overlay dirs");
+    }
+    let script = format!(
+        "mount -t overlay overlay -o lowerdir=/etc,upperdir={u},workdir={w} /etc && \
+         mkdir -p /etc/exim4 && mount --bind {r}/etc/exim4 /etc/exim4 && \
+         cp {r}/etc/mailname /etc/mailname && PATH={c}/usr/sbin:$PATH exec \"$@\"",
+        u = p(&upper),
+        w = p(&work),
+        r = p(root),
+        c = mta::EXIM4_CONFIG
+    );
+    let chainfix = env.cmd();
+    let out = run(Command::new("unshare")
+        .args(["-m", "sh", "-c", &script, "sh"])
+        .arg(chainfix.get_program())
+        .args(args)
+        .args(["--exim-bin", mta::EXIM_BIN, "--intermediates", "pool"])
+        .args(TRUST)
+        .env("NO_COLOR", "1")
+        .env("XDG_CACHE_HOME", env.path("cache"))
+        .current_dir(env.dir.path()));
+    // The overlay's work directory is root's only: leave nothing the temp dir cannot remove.
+    let _ = std::fs::remove_dir_all(env.path("overlay"));
+    out
+}
+
+#[test]
+#[cfg_attr(
+    not(have_exim4_config),
+    ignore = "needs Exim and Debian's exim4-config: .ci/setup-mtas.sh, as root"
+)]
+fn exim_debian_layouts_are_repaired_in_their_macros_file_regenerated_and_left_alone() {
+    for split in [true, false] {
+        let chain = Chain::new(&[]);
+        let env = TestEnv::new();
+        let (key, leaf) = leaf_only_files(&env, &chain);
+        let mut ex = mta::Exim::prepare(&env.path("ex"));
+        // Leaf only; the lines that make the generated configuration this instance's.
+        let macros_text = format!(
+            "MAIN_TLS_ENABLE = yes\nMAIN_TLS_CERTIFICATE = {}\nMAIN_TLS_PRIVATEKEY = {}\n{}",
+            p(&leaf),
+            p(&key),
+            ex.debian_options()
+        );
+        let config = debian_exim(&env, split, &macros_text);
+        let root = env.path(if split { "root-split" } else { "root-single" });
+        let macros = root.join(if split {
+            "etc/exim4/conf.d/main/000_localmacros"
+        } else {
+            "etc/exim4/exim4.conf.localmacros"
+        });
+        ex.start_from(&config);
+        assert_eq!(served_count(ex.port, &env), 1, "split={split}: leaf only");
+        let out = env.path("out");
+        let repair = |extra: &[&str]| {
+            let mut args = vec!["repair", "--exim"];
+            let (c, o) = (p(&config), p(&out));
+            args.extend([c.as_str(), "--out", o.as_str()]);
+            args.extend(extra);
+            chainfix_on_debian(&env, &root, &args)
+        };
+        let (conf_before, macros_before) = (
+            std::fs::read(&config).expect("config"),
+            std::fs::read_to_string(&macros).expect("macros"),
+        );
+
+        let check = repair(&["--check"]);
+        check.assert_status(0);
+        assert!(
+            check
+                .stdout
+                .contains(&format!("-MAIN_TLS_CERTIFICATE = {}", p(&leaf)))
+                && check
+                    .stdout
+                    .contains(&format!("+MAIN_TLS_CERTIFICATE = {}", p(&out))),
+            "split={split}: {}\n{}",
+            check.stdout,
+            check.stderr
+        );
+        assert_eq!(std::fs::read(&config).expect("config"), conf_before);
+        assert_eq!(
+            std::fs::read_to_string(&macros).expect("macros"),
+            macros_before
+        );
+        assert!(!out.exists(), "--check writes nothing");
+
+        // Debian's configuration sets exim_path to /usr/sbin/exim4, which this host has not:
+        // the daemon could not re-execute itself on SIGHUP (--reload is proven for a
+        // hand-written configuration), so it is started again here instead.
+        let fixed = repair(&[]);
+        fixed.assert_status(0);
+        let now = std::fs::read_to_string(&macros).expect("macros");
+        let defs: Vec<&str> = now
+            .lines()
+            .filter(|l| l.starts_with("MAIN_TLS_CERTIFICATE"))
+            .collect();
+        assert!(
+            defs.len() == 1 && defs[0].contains(&p(&out)),
+            "split={split}: defined once, naming the new chain:\n{now}"
+        );
+        // The regenerated configuration names the new chain, and real Exim serves it whole.
+        let bp = ex.exim(&["-bP", "tls_certificate"]).stdout;
+        ex.stop();
+        ex.start_from(&config);
+        assert!(bp.contains(&p(&out)), "split={split}: {bp}");
+        assert_eq!(served_by(ex.port, &env, &[]).len(), 2, "split={split}");
+
+        let (conf_after, macros_after) = (
+            std::fs::read(&config).expect("config"),
+            std::fs::read_to_string(&macros).expect("macros"),
+        );
+        let again = repair(&[]);
+        again.assert_status(0);
+        assert!(
+            again.stdout.contains("Nothing to change."),
+            "split={split}: {}",
+            again.stdout
+        );
+        assert_eq!(std::fs::read(&config).expect("config"), conf_after);
+        assert_eq!(
+            std::fs::read_to_string(&macros).expect("macros"),
+            macros_after
+        );
+        ex.stop();
+    }
 }
