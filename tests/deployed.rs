@@ -896,6 +896,17 @@ fn exim_key_its_user_cannot_read_is_an_error_and_real_exim_indeed_fails_starttls
     assert_eq!(served_by(ex.port, &env, &[]).len(), 2);
 }
 
+/// A repair that failed with `why` and put everything back: exit 2.
+fn assert_undone(out: &Output, why: &str) {
+    out.assert_status(2);
+    assert!(
+        out.stderr.contains(why) && out.stderr.contains("every change was undone"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+}
+
 /// A running Exim (hand-written configuration) serving a leaf-only chain, its `remote_smtp`
 /// transport presenting the same leaf-only file; the intermediate is in `pool/` for chainfix.
 /// The test root, the intermediate in `pool/` for chainfix, and the key and the leaf alone in
@@ -1020,14 +1031,7 @@ fn exim_repair_whose_files_debian_exim_could_not_read_changes_nothing() {
     std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).expect("chmod");
     let conf_before = std::fs::read(&ex.conf).expect("conf");
     let out = repair_exim(&env, &ex, &private.join("out"), &["--reload"]);
-    out.assert_status(2);
-    assert!(
-        out.stderr.contains("Debian-exim cannot read")
-            && out.stderr.contains("every change was undone"),
-        "{}\n{}",
-        out.stdout,
-        out.stderr
-    );
+    assert_undone(&out, "Debian-exim cannot read");
     assert_eq!(
         std::fs::read(&ex.conf).expect("conf"),
         conf_before,
@@ -1047,6 +1051,16 @@ fn exim_repair_whose_files_debian_exim_could_not_read_changes_nothing() {
 /// test's directory: this host's `/etc` is never changed) with `root`'s `etc/exim4` and
 /// `mailname` laid over it, and Debian's `update-exim4.conf` on `PATH`.
 fn chainfix_on_debian(env: &TestEnv, root: &Path, args: &[&str]) -> Output {
+    chainfix_on_debian_with(env, root, Path::new(mta::EXIM4_CONFIG), args)
+}
+
+/// `chainfix_on_debian` with `usr/sbin/update-exim4.conf` looked for under `exim4_config`.
+fn chainfix_on_debian_with(
+    env: &TestEnv,
+    root: &Path,
+    exim4_config: &Path,
+    args: &[&str],
+) -> Output {
     let (upper, work) = (env.path("overlay/upper"), env.path("overlay/work"));
     for d in [&upper, &work] {
         std::fs::create_dir_all(d).expect("overlay dirs");
@@ -1058,7 +1072,7 @@ fn chainfix_on_debian(env: &TestEnv, root: &Path, args: &[&str]) -> Output {
         u = p(&upper),
         w = p(&work),
         r = p(root),
-        c = mta::EXIM4_CONFIG
+        c = p(exim4_config)
     );
     let chainfix = env.cmd();
     let out = run(Command::new("unshare")
@@ -1174,4 +1188,65 @@ fn exim_debian_layouts_are_repaired_in_their_macros_file_regenerated_and_left_al
         );
         ex.stop();
     }
+}
+
+#[test]
+#[cfg_attr(
+    not(have_exim4_config),
+    ignore = "needs Exim and Debian's exim4-config: .ci/setup-mtas.sh, as root"
+)]
+fn exim_debian_split_macros_in_a_file_of_their_own_are_changed_there_and_undone_on_failure() {
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    let (key, leaf) = leaf_only_files(&env, &chain);
+    let ex = mta::Exim::prepare(&env.path("ex"));
+    let root = env.path("root-split");
+    let own = root.join("etc/exim4/conf.d/main/00_local_tls");
+    let text = format!(
+        "MAIN_TLS_ENABLE = yes\nMAIN_TLS_CERTIFICATE = {}\nMAIN_TLS_PRIVATEKEY = {}\n{}",
+        p(&leaf),
+        p(&key),
+        ex.debian_options()
+    );
+    let config = mta::debian_exim4_conf(
+        &root,
+        true,
+        Path::new("/etc/exim4/conf.d/main/00_local_tls"),
+        text.as_bytes(),
+    );
+    let localmacros = root.join("etc/exim4/conf.d/main/000_localmacros");
+    let out = env.path("out");
+    let (c, o) = (p(&config), p(&out));
+    let args = ["repair", "--exim", c.as_str(), "--out", o.as_str()];
+    let before = std::fs::read(&config).expect("config");
+
+    // No update-exim4.conf to run: the macros already written are put back.
+    let failed = chainfix_on_debian_with(&env, &root, &env.path("nowhere"), &args);
+    assert_undone(&failed, "update-exim4.conf");
+    assert_eq!(std::fs::read_to_string(&own).expect("own file"), text);
+    assert!(!localmacros.exists(), "no second file defining the macros");
+    assert_eq!(std::fs::read(&config).expect("config"), before);
+    let left: Vec<PathBuf> = match out.exists() {
+        true => tree(&out).into_iter().map(|(p, _)| p).collect(),
+        false => Vec::new(),
+    };
+    assert!(
+        left.is_empty(),
+        "the written chain is removed again: {left:?}"
+    );
+
+    let fixed = chainfix_on_debian(&env, &root, &args);
+    fixed.assert_status(0);
+    let now = std::fs::read_to_string(&own).expect("own file");
+    assert!(
+        now.contains(&format!("MAIN_TLS_CERTIFICATE = {o}")),
+        "changed where it is defined:\n{now}"
+    );
+    assert!(!localmacros.exists(), "no second file defining the macros");
+    let bp = run(Command::new(mta::EXIM_BIN)
+        .arg("-C")
+        .arg(&config)
+        .args(["-bP", "tls_certificate"]))
+    .stdout;
+    assert!(bp.contains(&o), "{bp}");
 }
