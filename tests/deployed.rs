@@ -392,7 +392,7 @@ fn debian_exim(env: &TestEnv, split: bool, macros: &str) -> PathBuf {
     not(have_exim4_config),
     ignore = "needs Exim and Debian's exim4-config: .ci/setup-mtas.sh, as root"
 )]
-fn exim_debian_layouts_main_tls_certkey_takes_precedence_and_is_judged() {
+fn exim_debian_layouts_main_tls_certkey_takes_precedence_is_judged_and_repaired() {
     let chain = Chain::new(&[]);
     let env = TestEnv::new();
     mta::share_dir(env.dir.path());
@@ -460,17 +460,33 @@ fn exim_debian_layouts_main_tls_certkey_takes_precedence_and_is_judged() {
             &["repair", "--exim", &c, "--out", &o, "--check"],
         );
         check.assert_status(0);
-        assert!(
-            check
-                .stdout
-                .contains(&format!("-MAIN_TLS_CERTKEY = {}", p(&certkey)))
-                && check.stdout.contains(&format!("+MAIN_TLS_CERTKEY = {o}"))
-                && check.stdout.contains(macros),
-            "split={split}: {}\n{}",
-            check.stdout,
-            check.stderr
-        );
+        // MAIN_TLS_CERTKEY goes; the pair names the new chain and the key where it is.
+        for line in [
+            format!("-MAIN_TLS_CERTKEY = {}", p(&certkey)),
+            format!("+MAIN_TLS_CERTIFICATE = {o}"),
+            format!("+MAIN_TLS_PRIVATEKEY = {}", p(&certkey)),
+        ] {
+            assert!(
+                check.stdout.contains(&line) && check.stdout.contains(macros),
+                "split={split}: no {line:?} in\n{}\n{}",
+                check.stdout,
+                check.stderr
+            );
+        }
         assert_eq!(std::fs::read(&config).expect("generated config"), before);
+        let fixed = chainfix_on_debian(&env, &root, &["repair", "--exim", &c, "--out", &o]);
+        fixed.assert_status(0);
+        let bp = run(Command::new(mta::EXIM_BIN).arg("-C").arg(&config).args([
+            "-bP",
+            "tls_certificate",
+            "tls_privatekey",
+        ]))
+        .stdout;
+        assert!(
+            bp.contains(&format!("tls_certificate = {o}"))
+                && bp.contains(&format!("tls_privatekey = {}", p(&certkey))),
+            "split={split}: {bp}"
+        );
     }
 }
 

@@ -38,14 +38,11 @@ fn wanted(repairs: &[&SlotRepair]) -> Result<Vec<(&'static str, Option<String>)>
             let value: Vec<String> = change.new.iter().map(|p| p.display().to_string()).collect();
             let value = value.join(" : ");
             let name = change.setting.name.as_str();
-            if transport.is_none() && name == "tls_certificate" && r.slot.key.is_none() {
-                // The key is in the certificate's file: MAIN_TLS_CERTKEY (which wins over the
-                // pair, 03_exim4-config_tlsoptions) names the new file holding key and chain.
-                macros.push((MAIN_TLS_CERTKEY, Some(value)));
-                continue;
-            }
             if transport.is_none() && name == "tls_certificate" {
-                // The key is apart: the pair, and no MAIN_TLS_CERTKEY hiding it.
+                // MAIN_TLS_CERTKEY (key and certificate in one file) wins over the pair
+                // (03_exim4-config_tlsoptions). The repair writes the chain alone and names
+                // the key where it is (a key that was in the certificate's file is named by
+                // tls_privatekey, [`crate::deployed::plan`]): the pair, and no MAIN_TLS_CERTKEY.
                 macros.push((MAIN_TLS_CERTKEY, None));
             }
             let Some(macro_name) = debian_macro(transport, name) else {
