@@ -18,6 +18,15 @@ use serde_json::Value;
 
 /// Inside the test PKI's validity (2024..2034).
 const AT: &str = "2026-11-22T00:00:00Z";
+/// Pinned time, offline, trusting only the test root (`root.pem`).
+const TRUST: [&str; 6] = [
+    "--at",
+    AT,
+    "--offline",
+    "--no-default-roots",
+    "--roots",
+    "root.pem",
+];
 
 /// certbot's layout: `live/NAME/*.pem` links into `archive/NAME/*1.pem`.
 fn certbot_layout(env: &TestEnv, chain: &Chain) -> PathBuf {
@@ -383,7 +392,7 @@ fn debian_exim(env: &TestEnv, split: bool, macros: &str) -> PathBuf {
     not(have_exim4_config),
     ignore = "needs Exim and Debian's exim4-config: .ci/setup-mtas.sh, as root"
 )]
-fn exim_debian_layouts_main_tls_certkey_takes_precedence_and_is_judged() {
+fn exim_debian_layouts_main_tls_certkey_takes_precedence_is_judged_and_repaired() {
     let chain = Chain::new(&[]);
     let env = TestEnv::new();
     mta::share_dir(env.dir.path());
@@ -439,35 +448,45 @@ fn exim_debian_layouts_main_tls_certkey_takes_precedence_and_is_judged() {
             notes.contains(macros) && notes.contains("update-exim4.conf"),
             "split={split}: {notes}"
         );
-        // The generated file is never edited: update-exim4.conf would overwrite it.
+        // The repair changes the macro that wins (the key stays in the same file, now with
+        // the intermediate) in the macros file, never the generated file.
         let before = std::fs::read(&config).expect("generated config");
-        let out = run(env
-            .cmd()
-            .args([
-                "repair",
-                "--exim",
-                &p(&config),
-                "--exim-bin",
-                mta::EXIM_BIN,
-                "--out",
-                "out",
-            ])
-            .args([
-                "--at",
-                AT,
-                "--offline",
-                "--no-default-roots",
-                "--roots",
-                "root.pem",
-            ])
-            .args(["--intermediates", "tls/fullchain.pem"]));
-        out.assert_status(2);
-        assert!(
-            out.stderr.contains("Debian's generated configuration") && out.stderr.contains(macros),
-            "{}",
-            out.stderr
+        let root = env.path(if split { "root-split" } else { "root-single" });
+        env.write("pool/int.pem", &chain.int.pem);
+        let (c, o) = (p(&config), p(&env.path("out")));
+        let check = chainfix_on_debian(
+            &env,
+            &root,
+            &["repair", "--exim", &c, "--out", &o, "--check"],
         );
+        check.assert_status(0);
+        // MAIN_TLS_CERTKEY goes; the pair names the new chain and the key where it is.
+        for line in [
+            format!("-MAIN_TLS_CERTKEY = {}", p(&certkey)),
+            format!("+MAIN_TLS_CERTIFICATE = {o}"),
+            format!("+MAIN_TLS_PRIVATEKEY = {}", p(&certkey)),
+        ] {
+            assert!(
+                check.stdout.contains(&line) && check.stdout.contains(macros),
+                "split={split}: no {line:?} in\n{}\n{}",
+                check.stdout,
+                check.stderr
+            );
+        }
         assert_eq!(std::fs::read(&config).expect("generated config"), before);
+        let fixed = chainfix_on_debian(&env, &root, &["repair", "--exim", &c, "--out", &o]);
+        fixed.assert_status(0);
+        let bp = run(Command::new(mta::EXIM_BIN).arg("-C").arg(&config).args([
+            "-bP",
+            "tls_certificate",
+            "tls_privatekey",
+        ]))
+        .stdout;
+        assert!(
+            bp.contains(&format!("tls_certificate = {o}"))
+                && bp.contains(&format!("tls_privatekey = {}", p(&certkey))),
+            "split={split}: {bp}"
+        );
     }
 }
 
@@ -477,14 +496,7 @@ fn repair_postfix(env: &TestEnv, pf: &Postfix, extra: &[&str]) -> Output {
         .cmd()
         .args(["repair", "--postfix", &p(&pf.conf), "--out"])
         .arg(env.path("out"))
-        .args([
-            "--at",
-            AT,
-            "--offline",
-            "--no-default-roots",
-            "--roots",
-            "root.pem",
-        ])
+        .args(TRUST)
         .args(extra))
 }
 
@@ -900,15 +912,33 @@ fn exim_key_its_user_cannot_read_is_an_error_and_real_exim_indeed_fails_starttls
     assert_eq!(served_by(ex.port, &env, &[]).len(), 2);
 }
 
+/// A repair that failed with `why` and put everything back: exit 2.
+fn assert_undone(out: &Output, why: &str) {
+    out.assert_status(2);
+    assert!(
+        out.stderr.contains(why) && out.stderr.contains("every change was undone"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+}
+
 /// A running Exim (hand-written configuration) serving a leaf-only chain, its `remote_smtp`
 /// transport presenting the same leaf-only file; the intermediate is in `pool/` for chainfix.
-fn leaf_only_exim(env: &TestEnv, chain: &Chain) -> mta::Exim {
+/// The test root, the intermediate in `pool/` for chainfix, and the key and the leaf alone in
+/// `tls/` (a directory Exim's user may read); the key's and the leaf's paths.
+fn leaf_only_files(env: &TestEnv, chain: &Chain) -> (PathBuf, PathBuf) {
     mta::share_dir(env.dir.path());
     env.write("root.pem", &chain.root.pem);
     env.write("pool/int.pem", &chain.int.pem);
     let key = env.write("tls/key.pem", &chain.leaf.key_pem);
     let leaf = env.write("tls/leaf.pem", &chain.leaf.pem);
     mta::share_dir(&env.path("tls"));
+    (key, leaf)
+}
+
+fn leaf_only_exim(env: &TestEnv, chain: &Chain) -> mta::Exim {
+    let (key, leaf) = leaf_only_files(env, chain);
     mta::Exim::start(
         &env.path("ex"),
         &mta::EximConfig {
@@ -936,14 +966,7 @@ fn repair_exim(env: &TestEnv, ex: &mta::Exim, out: &Path, extra: &[&str]) -> Out
             "--out",
         ])
         .arg(out)
-        .args([
-            "--at",
-            AT,
-            "--offline",
-            "--no-default-roots",
-            "--roots",
-            "root.pem",
-        ])
+        .args(TRUST)
         .args(["--intermediates", "pool"])
         .args(extra))
 }
@@ -1024,14 +1047,7 @@ fn exim_repair_whose_files_debian_exim_could_not_read_changes_nothing() {
     std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).expect("chmod");
     let conf_before = std::fs::read(&ex.conf).expect("conf");
     let out = repair_exim(&env, &ex, &private.join("out"), &["--reload"]);
-    out.assert_status(2);
-    assert!(
-        out.stderr.contains("Debian-exim cannot read")
-            && out.stderr.contains("every change was undone"),
-        "{}\n{}",
-        out.stdout,
-        out.stderr
-    );
+    assert_undone(&out, "Debian-exim cannot read");
     assert_eq!(
         std::fs::read(&ex.conf).expect("conf"),
         conf_before,
@@ -1044,4 +1060,209 @@ fn exim_repair_whose_files_debian_exim_could_not_read_changes_nothing() {
     );
     // The daemon still serves what it served before.
     assert_eq!(served_count(ex.port, &env), 1);
+}
+
+/// `chainfix ARGS` as on a Debian host whose `/etc/exim4` is `root`'s: in a private mount
+/// namespace, `/etc` is this host's under an overlay (whatever is written there stays in the
+/// test's directory: this host's `/etc` is never changed) with `root`'s `etc/exim4` and
+/// `mailname` laid over it, and Debian's `update-exim4.conf` on `PATH`.
+fn chainfix_on_debian(env: &TestEnv, root: &Path, args: &[&str]) -> Output {
+    chainfix_on_debian_with(env, root, Path::new(mta::EXIM4_CONFIG), args)
+}
+
+/// `chainfix_on_debian` with `usr/sbin/update-exim4.conf` looked for under `exim4_config`.
+fn chainfix_on_debian_with(
+    env: &TestEnv,
+    root: &Path,
+    exim4_config: &Path,
+    args: &[&str],
+) -> Output {
+    let (upper, work) = (env.path("overlay/upper"), env.path("overlay/work"));
+    for d in [&upper, &work] {
+        std::fs::create_dir_all(d).expect("overlay dirs");
+    }
+    let script = format!(
+        "mount -t overlay overlay -o lowerdir=/etc,upperdir={u},workdir={w} /etc && \
+         mkdir -p /etc/exim4 && mount --bind {r}/etc/exim4 /etc/exim4 && \
+         cp {r}/etc/mailname /etc/mailname && PATH={c}/usr/sbin:$PATH exec \"$@\"",
+        u = p(&upper),
+        w = p(&work),
+        r = p(root),
+        c = p(exim4_config)
+    );
+    let chainfix = env.cmd();
+    let out = run(Command::new("unshare")
+        .args(["-m", "sh", "-c", &script, "sh"])
+        .arg(chainfix.get_program())
+        .args(args)
+        .args(["--exim-bin", mta::EXIM_BIN, "--intermediates", "pool"])
+        .args(TRUST)
+        .env("NO_COLOR", "1")
+        .env("XDG_CACHE_HOME", env.path("cache"))
+        .current_dir(env.dir.path()));
+    // The overlay's work directory is root's only: leave nothing the temp dir cannot remove.
+    let _ = std::fs::remove_dir_all(env.path("overlay"));
+    out
+}
+
+#[test]
+#[cfg_attr(
+    not(have_exim4_config),
+    ignore = "needs Exim and Debian's exim4-config: .ci/setup-mtas.sh, as root"
+)]
+fn exim_debian_layouts_are_repaired_in_their_macros_file_regenerated_and_left_alone() {
+    for split in [true, false] {
+        let chain = Chain::new(&[]);
+        let env = TestEnv::new();
+        let (key, leaf) = leaf_only_files(&env, &chain);
+        let mut ex = mta::Exim::prepare(&env.path("ex"));
+        // Leaf only; the lines that make the generated configuration this instance's.
+        let macros_text = format!(
+            "MAIN_TLS_ENABLE = yes\nMAIN_TLS_CERTIFICATE = {}\nMAIN_TLS_PRIVATEKEY = {}\n{}",
+            p(&leaf),
+            p(&key),
+            ex.debian_options()
+        );
+        let config = debian_exim(&env, split, &macros_text);
+        let root = env.path(if split { "root-split" } else { "root-single" });
+        let macros = root.join(if split {
+            "etc/exim4/conf.d/main/000_localmacros"
+        } else {
+            "etc/exim4/exim4.conf.localmacros"
+        });
+        ex.start_from(&config);
+        assert_eq!(served_count(ex.port, &env), 1, "split={split}: leaf only");
+        let out = env.path("out");
+        let repair = |extra: &[&str]| {
+            let mut args = vec!["repair", "--exim"];
+            let (c, o) = (p(&config), p(&out));
+            args.extend([c.as_str(), "--out", o.as_str()]);
+            args.extend(extra);
+            chainfix_on_debian(&env, &root, &args)
+        };
+        let (conf_before, macros_before) = (
+            std::fs::read(&config).expect("config"),
+            std::fs::read_to_string(&macros).expect("macros"),
+        );
+
+        let check = repair(&["--check"]);
+        check.assert_status(0);
+        assert!(
+            check
+                .stdout
+                .contains(&format!("-MAIN_TLS_CERTIFICATE = {}", p(&leaf)))
+                && check
+                    .stdout
+                    .contains(&format!("+MAIN_TLS_CERTIFICATE = {}", p(&out))),
+            "split={split}: {}\n{}",
+            check.stdout,
+            check.stderr
+        );
+        assert_eq!(std::fs::read(&config).expect("config"), conf_before);
+        assert_eq!(
+            std::fs::read_to_string(&macros).expect("macros"),
+            macros_before
+        );
+        assert!(!out.exists(), "--check writes nothing");
+
+        // Debian's configuration sets exim_path to /usr/sbin/exim4, which this host has not:
+        // the daemon could not re-execute itself on SIGHUP (--reload is proven for a
+        // hand-written configuration), so it is started again here instead.
+        let fixed = repair(&[]);
+        fixed.assert_status(0);
+        let now = std::fs::read_to_string(&macros).expect("macros");
+        let defs: Vec<&str> = now
+            .lines()
+            .filter(|l| l.starts_with("MAIN_TLS_CERTIFICATE"))
+            .collect();
+        assert!(
+            defs.len() == 1 && defs[0].contains(&p(&out)),
+            "split={split}: defined once, naming the new chain:\n{now}"
+        );
+        // The regenerated configuration names the new chain, and real Exim serves it whole.
+        let bp = ex.exim(&["-bP", "tls_certificate"]).stdout;
+        ex.stop();
+        ex.start_from(&config);
+        assert!(bp.contains(&p(&out)), "split={split}: {bp}");
+        assert_eq!(served_by(ex.port, &env, &[]).len(), 2, "split={split}");
+
+        let (conf_after, macros_after) = (
+            std::fs::read(&config).expect("config"),
+            std::fs::read_to_string(&macros).expect("macros"),
+        );
+        let again = repair(&[]);
+        again.assert_status(0);
+        assert!(
+            again.stdout.contains("Nothing to change."),
+            "split={split}: {}",
+            again.stdout
+        );
+        assert_eq!(std::fs::read(&config).expect("config"), conf_after);
+        assert_eq!(
+            std::fs::read_to_string(&macros).expect("macros"),
+            macros_after
+        );
+        ex.stop();
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(have_exim4_config),
+    ignore = "needs Exim and Debian's exim4-config: .ci/setup-mtas.sh, as root"
+)]
+fn exim_debian_split_macros_in_a_file_of_their_own_are_changed_there_and_undone_on_failure() {
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    let (key, leaf) = leaf_only_files(&env, &chain);
+    let ex = mta::Exim::prepare(&env.path("ex"));
+    let root = env.path("root-split");
+    let own = root.join("etc/exim4/conf.d/main/00_local_tls");
+    let text = format!(
+        "MAIN_TLS_ENABLE = yes\nMAIN_TLS_CERTIFICATE = {}\nMAIN_TLS_PRIVATEKEY = {}\n{}",
+        p(&leaf),
+        p(&key),
+        ex.debian_options()
+    );
+    let config = mta::debian_exim4_conf(
+        &root,
+        true,
+        Path::new("/etc/exim4/conf.d/main/00_local_tls"),
+        text.as_bytes(),
+    );
+    let localmacros = root.join("etc/exim4/conf.d/main/000_localmacros");
+    let out = env.path("out");
+    let (c, o) = (p(&config), p(&out));
+    let args = ["repair", "--exim", c.as_str(), "--out", o.as_str()];
+    let before = std::fs::read(&config).expect("config");
+
+    // No update-exim4.conf to run: the macros already written are put back.
+    let failed = chainfix_on_debian_with(&env, &root, &env.path("nowhere"), &args);
+    assert_undone(&failed, "update-exim4.conf");
+    assert_eq!(std::fs::read_to_string(&own).expect("own file"), text);
+    assert!(!localmacros.exists(), "no second file defining the macros");
+    assert_eq!(std::fs::read(&config).expect("config"), before);
+    let left: Vec<PathBuf> = match out.exists() {
+        true => tree(&out).into_iter().map(|(p, _)| p).collect(),
+        false => Vec::new(),
+    };
+    assert!(
+        left.is_empty(),
+        "the written chain is removed again: {left:?}"
+    );
+
+    let fixed = chainfix_on_debian(&env, &root, &args);
+    fixed.assert_status(0);
+    let now = std::fs::read_to_string(&own).expect("own file");
+    assert!(
+        now.contains(&format!("MAIN_TLS_CERTIFICATE = {o}")),
+        "changed where it is defined:\n{now}"
+    );
+    assert!(!localmacros.exists(), "no second file defining the macros");
+    let bp = run(Command::new(mta::EXIM_BIN)
+        .arg("-C")
+        .arg(&config)
+        .args(["-bP", "tls_certificate"]))
+    .stdout;
+    assert!(bp.contains(&o), "{bp}");
 }

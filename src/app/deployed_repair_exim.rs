@@ -1,11 +1,12 @@
-//! `repair --exim FILE`: repair a hand-written Exim configuration in place. The option lines
-//! naming each repaired slot's files are rewritten in FILE ([`crate::deployed::exim_edit`]);
-//! an option set by a macro or an `.include` (Debian's generated configuration) is refused.
-//! Before anything changes: the new file is checked by `exim -C NEW -bV`, and every file a
-//! repaired slot will load must be readable by Exim's own user (it reads them as that user);
-//! then FILE is replaced atomically and every slot judged again. `--reload` sends SIGHUP to the
-//! daemon (it re-executes itself and reads the configuration anew) and proves the listeners as
-//! for Postfix; any failure puts FILE and the written files back (and signals the daemon again).
+//! `repair --exim FILE`: repair an Exim configuration in place. In a hand-written FILE the
+//! option lines naming each repaired slot's files are rewritten ([`crate::deployed::exim_edit`];
+//! an option set by a macro or an `.include` is refused); for Debian's generated FILE the macros
+//! it is made from are changed and update-exim4.conf run ([`super::deployed_repair_debian`]).
+//! Every file a repaired slot will load must be readable by Exim's own user (it reads them as
+//! that user), and the new configuration must pass `exim -C NEW -bV`; then FILE is replaced
+//! atomically and every slot judged again. `--reload` sends SIGHUP to the daemon (it
+//! re-executes itself and reads the configuration anew) and proves the listeners as for
+//! Postfix; any failure puts every changed and written file back (and signals the daemon again).
 
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
@@ -16,10 +17,12 @@ use super::deployed_reload;
 use super::deployed_repair::{
     absolute, decide, print, proof_plan, undone, verify, write_files, FileDiff, SlotRepair, Verdict,
 };
+use super::deployed_repair_debian::{self, Edit};
 use super::{AppError, Config};
 use crate::cli::RepairArgs;
 use crate::deployed::access::{readable_by, Access};
 use crate::deployed::apply::Snapshot;
+use crate::deployed::exim::DebianSource;
 use crate::deployed::{command, diff, exim_edit, Place};
 use crate::exit::Exit;
 
@@ -57,66 +60,29 @@ pub(super) fn repair(
     let old =
         std::fs::read_to_string(&file).map_err(|e| AppError(format!("{}: {e}", file.display())))?;
     // update-exim4.conf overwrites its output: the macros it is made from are what to change.
-    if let Some(d) = crate::deployed::exim::debian_source(&old) {
-        return Err(AppError(format!(
-            "{} is Debian's generated configuration; chainfix does not edit it (update-exim4.conf \
-             would overwrite it) and does not yet change Debian's macros in place: set \
-             MAIN_TLS_CERTIFICATE/MAIN_TLS_PRIVATEKEY (and remove MAIN_TLS_CERTKEY, which wins) in \
-             {}, run update-exim4.conf, and reload Exim; repair PATH... --out DIR writes \
-             exim/debian-macros.conf with those lines. Nothing was changed",
-            file.display(),
-            d.macros.display()
-        )));
-    }
-    let mut new = old.clone();
-    for change in repairs.iter().flat_map(|r| &r.plan.changes) {
-        let transport = match &change.setting.place {
-            Place::EximMain { .. } => None,
-            Place::EximTransport { transport, .. } => Some(transport.as_str()),
-            _ => return Err(AppError("not an Exim setting".into())),
-        };
-        let value: Vec<String> = change.new.iter().map(|p| p.display().to_string()).collect();
-        let after = (change.setting.name == "tls_privatekey").then_some("tls_certificate");
-        new = exim_edit::set_option(
-            &new,
-            transport,
-            &change.setting.name,
-            &value.join(" : "),
-            after,
-        )
-        .map_err(|e| AppError(format!("{}: {e}; nothing was changed", file.display())))?;
-    }
-    let diffs: Vec<FileDiff> = match diff::unified(&file.display().to_string(), &old, &new) {
-        d if d.is_empty() => Vec::new(),
-        d => vec![FileDiff {
-            file: file.clone(),
-            diff: d,
-        }],
+    let debian = crate::deployed::exim::debian_source(&old);
+    let edits = match &debian {
+        Some(d) => deployed_repair_debian::edits(d, &repairs)?,
+        None => vec![hand_written(&file, &old, &repairs)?],
     };
+    let diffs: Vec<FileDiff> = edits
+        .iter()
+        .map(|e| FileDiff {
+            file: e.file.clone(),
+            diff: diff::unified(&e.file.display().to_string(), &e.old, &e.new),
+        })
+        .filter(|d| !d.diff.is_empty())
+        .collect();
     if repairs.is_empty() || args.check {
         print(config, &slots, &verdicts, &diffs, false, args.check, &[])?;
         return Ok(exit);
     }
 
-    // The new configuration, beside the old one, checked by Exim before it replaces it.
+    // The new configuration is made beside the old one and checked by Exim before it
+    // replaces it; every file touched is put back on any failure.
     let candidate = sibling(&file, ".chainfix-new");
-    let mode = std::fs::metadata(&file)
-        .map(|m| m.permissions().mode() & 0o7777)
-        .unwrap_or(0o644);
-    crate::write::write_atomic(
-        &candidate,
-        new.as_bytes(),
-        crate::write::FileMode::Exact(mode),
-    )
-    .map_err(|e| AppError(format!("writing {}: {e}", candidate.display())))?;
-    let checked = exim_check(exim, &candidate);
-    if let Err(e) = checked {
-        let _ = std::fs::remove_file(&candidate);
-        return Err(AppError(format!(
-            "exim -bV rejects the changed configuration ({e}); nothing was changed"
-        )));
-    }
     let mut touched = vec![file.clone()];
+    touched.extend(edits.iter().map(|e| e.file.clone()).filter(|f| *f != file));
     touched.extend(
         repairs
             .iter()
@@ -124,17 +90,13 @@ pub(super) fn repair(
             .map(|w| w.path().to_path_buf()),
     );
     let snapshot = Snapshot::take(&touched).map_err(|e| {
-        let _ = std::fs::remove_file(&candidate);
         AppError(format!(
             "reading the files to change: {e}; nothing was changed"
         ))
     })?;
     let installed = write_files(&repairs)
         .and_then(|()| readable_by_server(&deployment, &repairs))
-        .and_then(|()| {
-            std::fs::rename(&candidate, &file)
-                .map_err(|e| format!("replacing {}: {e}", file.display()))
-        })
+        .and_then(|()| install(exim, &file, &candidate, debian.as_ref(), &edits))
         .and_then(|()| verify(config, source, &repairs));
     if let Err(why) = installed {
         let _ = std::fs::remove_file(&candidate);
@@ -164,6 +126,62 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_os_string();
     s.push(suffix);
     PathBuf::from(s)
+}
+
+/// The hand-written FILE with each repaired slot's option lines rewritten.
+fn hand_written(file: &Path, old: &str, repairs: &[&SlotRepair]) -> Result<Edit, AppError> {
+    let mut new = old.to_string();
+    for change in repairs.iter().flat_map(|r| &r.plan.changes) {
+        let transport = match &change.setting.place {
+            Place::EximMain { .. } => None,
+            Place::EximTransport { transport, .. } => Some(transport.as_str()),
+            _ => return Err(AppError("not an Exim setting".into())),
+        };
+        let value: Vec<String> = change.new.iter().map(|p| p.display().to_string()).collect();
+        let after = (change.setting.name == "tls_privatekey").then_some("tls_certificate");
+        new = exim_edit::set_option(
+            &new,
+            transport,
+            &change.setting.name,
+            &value.join(" : "),
+            after,
+        )
+        .map_err(|e| AppError(format!("{}: {e}; nothing was changed", file.display())))?;
+    }
+    Ok(Edit {
+        file: file.to_path_buf(),
+        old: old.to_string(),
+        new,
+    })
+}
+
+/// Makes the new configuration as CANDIDATE (the hand-written text, or Debian's macros
+/// written and update-exim4.conf run), has Exim check it, and moves it over FILE.
+fn install(
+    exim: &Path,
+    file: &Path,
+    candidate: &Path,
+    debian: Option<&DebianSource>,
+    edits: &[Edit],
+) -> Result<(), String> {
+    for e in edits {
+        let target = if debian.is_some() { &e.file } else { candidate };
+        let mode = std::fs::metadata(&e.file)
+            .map(|m| m.permissions().mode() & 0o7777)
+            .unwrap_or(0o644);
+        crate::write::write_atomic(
+            target,
+            e.new.as_bytes(),
+            crate::write::FileMode::Exact(mode),
+        )
+        .map_err(|err| format!("writing {}: {err}", target.display()))?;
+    }
+    if let Some(d) = debian {
+        deployed_repair_debian::regenerate(d, candidate)?;
+    }
+    exim_check(exim, candidate)
+        .map_err(|e| format!("exim -bV rejects the changed configuration ({e})"))?;
+    std::fs::rename(candidate, file).map_err(|e| format!("replacing {}: {e}", file.display()))
 }
 
 /// `exim -C FILE -bV`: Exim's own check of a configuration.

@@ -10,6 +10,7 @@ mod dane;
 mod deployed;
 mod deployed_reload;
 mod deployed_repair;
+mod deployed_repair_debian;
 mod deployed_repair_exim;
 mod generate;
 pub mod judge;

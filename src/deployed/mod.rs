@@ -17,6 +17,7 @@ pub mod command;
 pub mod diff;
 pub mod exim;
 pub mod exim_edit;
+pub mod exim_macros;
 pub mod plan;
 pub mod postfix;
 

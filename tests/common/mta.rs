@@ -637,6 +637,14 @@ impl Exim {
     /// Writes the configuration of a new instance in `base`; no daemon is started (enough for
     /// `-bV`, `-bP` and sending with `send`).
     pub fn configure(base: &Path, config: &EximConfig) -> Exim {
+        let exim = Exim::prepare(base);
+        exim.write_conf(config);
+        exim
+    }
+
+    /// A new instance's directories, port and tag, for a configuration made elsewhere (by
+    /// Debian's update-exim4.conf from [`Exim::debian_options`]); `start_from` starts it.
+    pub fn prepare(base: &Path) -> Exim {
         assert_traversable(base);
         make_dir(base);
         for dir in ["spool", "log"] {
@@ -647,15 +655,34 @@ impl Exim {
                 .arg(&path));
             assert_eq!(out.status, 0, "chown {}: {}", path.display(), out.stderr);
         }
-        let exim = Exim {
+        Exim {
             base: base.to_path_buf(),
             conf: base.join("exim.conf"),
             port: free_port(),
             tag: unique_tag(),
             pid: None,
-        };
-        exim.write_conf(config);
-        exim
+        }
+    }
+
+    /// Main-section lines for Debian's local macros file that make the generated
+    /// configuration this instance's: its spool, log and pid file, port, 127.0.0.1 only, and
+    /// the banner `start_from` waits for.
+    pub fn debian_options(&self) -> String {
+        let base = path_str(&self.base);
+        format!(
+            "SPOOLDIR = {base}/spool\nMAIN_LOCAL_INTERFACES = <; 127.0.0.1\n\
+             log_file_path = {base}/log/%slog\npid_file_path = {base}/exim.pid\n\
+             daemon_smtp_ports = {port}\n\
+             smtp_banner = $primary_hostname ESMTP chainfix-test-{tag}\n",
+            port = self.port,
+            tag = self.tag
+        )
+    }
+
+    /// Checks `conf` with `-bV` and starts the daemon on it.
+    pub fn start_from(&mut self, conf: &Path) {
+        self.conf = conf.to_path_buf();
+        self.start_now();
     }
 
     /// `configure`, check the configuration with `-bV`, and start the daemon.
