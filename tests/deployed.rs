@@ -351,6 +351,36 @@ fn exim_hand_written_config_server_and_transport_slots_with_expanded_values() {
     assert_eq!(client["status"], "ok", "{client:#}");
 }
 
+/// A certificate file named without any key (Exim's `tls_privatekey` unset means the key is in
+/// the certificate file): the server has no key, STARTTLS fails, so the slot is broken, not
+/// merely warned about.
+#[test]
+#[cfg_attr(not(have_exim), ignore = "needs Exim: .ci/setup-mtas.sh, as root")]
+fn exim_slot_whose_files_hold_no_key_is_broken() {
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    mta::share_dir(env.dir.path());
+    env.write("root.pem", &chain.root.pem);
+    let full = env.write(
+        "tls/fullchain.pem",
+        format!("{}{}", chain.leaf.pem, chain.int.pem),
+    );
+    let config = env.write(
+        "exim.conf",
+        format!("daemon_smtp_ports = 25\ntls_certificate = {}\n", p(&full)),
+    );
+    let (out, doc) = inspect_json(&env, &["--exim", &p(&config), "--exim-bin", mta::EXIM_BIN]);
+    out.assert_status(1);
+    let server = slot_named(&doc, &format!("{}: tls_certificate", p(&config)));
+    assert_eq!(server["status"], "broken", "{server:#}");
+    assert!(
+        server
+            .to_string()
+            .contains("the server loads no private key"),
+        "{server:#}"
+    );
+}
+
 #[test]
 fn postfix_and_paths_cannot_be_given_together() {
     let env = TestEnv::new();

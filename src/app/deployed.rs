@@ -175,6 +175,19 @@ fn judge_slot(config: &Config, slot: &Slot, passwords: &Passwords) -> SlotReport
             });
         }
         keys = loaded.keys;
+    } else if group.keys.is_empty() && !group.certs.is_empty() {
+        // No key file is set (Exim without tls_privatekey; Postfix's key settings default to
+        // the certificate file) and the certificate files hold none: the server has no key to
+        // go with its certificate, and STARTTLS fails (Exim: "cert/key setup"; Postfix logs
+        // that it cannot load the key and offers no STARTTLS). An error of the slot, not the
+        // warning key-not-found it is for a bundle of files.
+        problems.push(FileProblem {
+            path: slot.files.first().cloned().unwrap_or_default(),
+            message: "the server loads no private key for this certificate: no key file is \
+                      set, and the certificate files hold none"
+                .into(),
+            fatal: true,
+        });
     }
     // The chain a renewal tool keeps beside a leaf-only file (certbot's fullchain.pem) is a
     // source of intermediates for this slot, as --intermediates would be.
