@@ -45,19 +45,9 @@ pub fn repair(config: &Config, args: &RepairArgs, source: &Source) -> Result<Exi
         return super::deployed_repair_exim::repair(config, args, source);
     };
     let tools = PostfixTools::beside(postconf);
-    let deployment = source.discover()?;
+    let (deployment, slots, verdicts) = judge_and_decide(config, args, source)?;
     let dir = deployment.config.clone();
-    let slots = deployed::judge(config, &deployment);
-    let out_dir = absolute(&args.out)?;
-    let verdicts: Vec<Verdict> = slots.iter().map(|s| decide(s, &out_dir)).collect();
-
-    let repairs: Vec<&SlotRepair> = verdicts
-        .iter()
-        .filter_map(|v| match v {
-            Verdict::Repair(r) => Some(&**r),
-            _ => None,
-        })
-        .collect();
+    let repairs = repairs_of(&verdicts);
     let changes: Vec<Change> = repairs
         .iter()
         .flat_map(|r| r.plan.changes.iter().cloned())
@@ -118,6 +108,31 @@ pub fn repair(config: &Config, args: &RepairArgs, source: &Source) -> Result<Exi
 
 /// Postfix's default `max_idle` (postconf(5)), when the configuration does not say.
 const DEFAULT_MAX_IDLE: u64 = 100;
+
+/// The deployment as discovered, each slot judged, and what to do about each (shared by every
+/// in-place repair).
+pub(super) fn judge_and_decide(
+    config: &Config,
+    args: &RepairArgs,
+    source: &Source,
+) -> Result<(crate::deployed::Deployment, Vec<SlotReport>, Vec<Verdict>), AppError> {
+    let deployment = source.discover()?;
+    let slots = deployed::judge(config, &deployment);
+    let out_dir = absolute(&args.out)?;
+    let verdicts = slots.iter().map(|s| decide(s, &out_dir)).collect();
+    Ok((deployment, slots, verdicts))
+}
+
+/// The slots to repair, in order.
+pub(super) fn repairs_of(verdicts: &[Verdict]) -> Vec<&SlotRepair> {
+    verdicts
+        .iter()
+        .filter_map(|v| match v {
+            Verdict::Repair(r) => Some(&**r),
+            _ => None,
+        })
+        .collect()
+}
 
 /// What the proof after a reload asks for: every listener of each repaired slot serving its
 /// new chain, `--reload-proof` times in a row, within `--reload-deadline` (else

@@ -12,10 +12,11 @@ use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::deployed::{self, Source};
+use super::deployed::Source;
 use super::deployed_reload;
 use super::deployed_repair::{
-    absolute, decide, print, proof_plan, undone, verify, write_files, FileDiff, SlotRepair, Verdict,
+    judge_and_decide, print, proof_plan, repairs_of, undone, verify, write_files, FileDiff,
+    SlotRepair, Verdict,
 };
 use super::deployed_repair_debian::{self, Edit};
 use super::{AppError, Config};
@@ -39,18 +40,9 @@ pub(super) fn repair(
     let Source::Exim { exim, .. } = source else {
         return Err(AppError("repair in place needs --postfix or --exim".into()));
     };
-    let deployment = source.discover()?;
+    let (deployment, slots, verdicts) = judge_and_decide(config, args, source)?;
     let file = deployment.config.clone();
-    let slots = deployed::judge(config, &deployment);
-    let out_dir = absolute(&args.out)?;
-    let verdicts: Vec<Verdict> = slots.iter().map(|s| decide(s, &out_dir)).collect();
-    let repairs: Vec<&SlotRepair> = verdicts
-        .iter()
-        .filter_map(|v| match v {
-            Verdict::Repair(r) => Some(&**r),
-            _ => None,
-        })
-        .collect();
+    let repairs = repairs_of(&verdicts);
     let exit = if verdicts.iter().any(|v| matches!(v, Verdict::Cannot(_))) {
         Exit::Findings
     } else {
