@@ -354,7 +354,7 @@ pub fn inspect(config: &Config, source: &Source) -> Result<Exit, AppError> {
         eprintln!(
             "chainfix: {} {}: no certificate configured",
             deployment.mta.as_str(),
-            deployment.config.display()
+            crate::render::plain::line(&deployment.config.display().to_string())
         );
         exit = exit.merge(Exit::Findings);
     }
@@ -364,7 +364,7 @@ pub fn inspect(config: &Config, source: &Source) -> Result<Exit, AppError> {
 fn print(config: &Config, deployment: &Deployment, slots: &[SlotReport]) -> Result<(), AppError> {
     for s in slots {
         for p in &s.problems {
-            eprintln!("chainfix: {p}");
+            eprintln!("chainfix: {}", crate::render::plain::line(&p.to_string()));
         }
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());

@@ -450,7 +450,11 @@ pub(super) fn print(
         ));
         match v {
             Verdict::Fine => out.push_str("   nothing to change\n"),
-            Verdict::Cannot(why) => out.push_str(&format!("   not repaired: {why}\n")),
+            // `why` may quote certificate names; paths come from the configuration.
+            Verdict::Cannot(why) => out.push_str(&format!(
+                "   not repaired: {}\n",
+                crate::render::plain::line(why)
+            )),
             Verdict::Repair(r) => {
                 let verb = if applied { "" } else { "would " };
                 if let Some(w) = &r.plan.write {
@@ -458,14 +462,17 @@ pub(super) fn print(
                         NewFile::Chain(_) => "the chain, 0644",
                         NewFile::KeyAndChain(_) => "the key and the chain, 0600",
                     };
-                    out.push_str(&format!("   {verb}write {} ({what})\n", w.path().display()));
+                    out.push_str(&format!(
+                        "   {verb}write {} ({what})\n",
+                        crate::render::plain::line(&w.path().display().to_string())
+                    ));
                 }
                 for c in &r.plan.changes {
                     let new: Vec<String> = c.new.iter().map(|p| p.display().to_string()).collect();
                     out.push_str(&format!(
                         "   {verb}set {} = {}\n",
-                        c.setting,
-                        new.join(", ")
+                        crate::render::plain::line(&c.setting.to_string()),
+                        crate::render::plain::line(&new.join(", "))
                     ));
                 }
             }
@@ -473,7 +480,11 @@ pub(super) fn print(
     }
     for d in diffs {
         out.push('\n');
-        out.push_str(&d.diff);
+        // Configuration lines as they are, each made safe for the terminal.
+        for l in d.diff.lines() {
+            out.push_str(&crate::render::plain::line(l));
+            out.push('\n');
+        }
     }
     if !proofs.is_empty() {
         out.push_str("\nAfter the reload:\n");
