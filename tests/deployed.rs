@@ -1032,7 +1032,14 @@ fn exim_hand_written_config_is_repaired_in_place_reloaded_and_proven_then_left_a
 
     let fixed = repair_exim(&env, &ex, &out, &["--reload"]);
     fixed.assert_status(0);
-    println!("{}", fixed.stdout);
+    // The server's listener is proven; the transport's client certificate cannot be probed.
+    assert!(
+        fixed.stdout.contains(
+            "every listener proven to serve the new chain. The client role is not probed"
+        ),
+        "{}",
+        fixed.stdout
+    );
     assert!(
         fixed
             .stdout
@@ -1295,4 +1302,178 @@ fn exim_debian_split_macros_in_a_file_of_their_own_are_changed_there_and_undone_
         .args(["-bP", "tls_certificate"]))
     .stdout;
     assert!(bp.contains(&o), "{bp}");
+}
+
+/// The receiving end of the client-role test: asks every client for a certificate, trusts
+/// only the test root (`smtpd_tls_CAfile`), relays for loopback, logs each TLS session.
+fn receiving_postfix(env: &TestEnv, chain: &Chain) -> Postfix {
+    let key = env.write("rx-tls/key.pem", &chain.leaf.key_pem);
+    let full = env.write(
+        "rx-tls/full.pem",
+        format!("{}{}", chain.leaf.pem, chain.int.pem),
+    );
+    let root = p(&env.path("root.pem"));
+    Postfix::start(
+        &env.path("rx"),
+        &[
+            ("smtpd_tls_ask_ccert", "yes"),
+            ("smtpd_tls_CAfile", &root),
+            ("smtpd_relay_restrictions", "permit_mynetworks, reject"),
+        ],
+        &format!("smtpd_tls_chain_files = {}, {}\n", p(&key), p(&full)),
+    )
+}
+
+#[test]
+#[cfg_attr(
+    not(have_postfix),
+    ignore = "needs Postfix: .ci/setup-mtas.sh, as root"
+)]
+fn postfix_client_certificate_repaired_in_place_is_trusted_by_the_receiver_after_reload() {
+    // An on-premises relay presenting its client certificate without the intermediate: the
+    // 550 5.7.64 TenantAttribution case. A second, real Postfix stands in for the receiver and
+    // says in its log whether it could verify the client's chain (Postfix 3.x smtpd with
+    // smtpd_tls_ask_ccert: "Untrusted TLS connection established from ..." when the chain does
+    // not verify against smtpd_tls_CAfile, "Trusted ..." when it does).
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    mta::share_dir(env.dir.path());
+    env.write("root.pem", &chain.root.pem);
+    env.write("pool/int.pem", &chain.int.pem);
+    let receiver = receiving_postfix(&env, &chain);
+    let key = env.write("tls/key.pem", &chain.leaf.key_pem);
+    let leaf = env.write("tls/leaf.pem", &chain.leaf.pem);
+    let full = env.write(
+        "tls/full.pem",
+        format!("{}{}", chain.leaf.pem, chain.int.pem),
+    );
+    let relay = format!("[127.0.0.1]:{}", receiver.port);
+    // The sender's server role is already right; only its client role lacks the intermediate.
+    let sender = Postfix::start(
+        &env.path("tx"),
+        &[
+            ("relayhost", &relay),
+            ("default_transport", "smtp"),
+            ("smtp_tls_security_level", "encrypt"),
+        ],
+        &format!(
+            "smtpd_tls_chain_files = {k}, {f}\nsmtp_tls_chain_files = {k}, {l}\n",
+            k = p(&key),
+            f = p(&full),
+            l = p(&leaf)
+        ),
+    );
+    sender.sendmail(
+        "relay@example.test",
+        "someone@example.net",
+        "Subject: before\n\nbefore the repair\n",
+    );
+    let before = receiver
+        .wait_log_line(&["TLS connection established from"])
+        .unwrap_or_else(|| panic!("no TLS session at the receiver:\n{}", receiver.log()));
+    assert!(before.contains("Untrusted TLS connection"), "{before}");
+
+    let (inspected, doc) = inspect_json(&env, &["--postfix", &p(&sender.conf)]);
+    assert_ne!(inspected.status, 0, "{}", inspected.stdout);
+    let client = slot_named(&doc, "smtp_tls_chain_files");
+    assert!(
+        codes(&client).contains(&"missing-intermediate".to_string()),
+        "{client}"
+    );
+
+    let fixed = repair_postfix(&env, &sender, &["--intermediates", "pool", "--reload"]);
+    fixed.assert_status(0);
+    // Nothing connects to a client slot, so no listener is probed, and the report says so.
+    assert!(
+        fixed
+            .stdout
+            .contains("Changed and reloaded. The client role is not probed"),
+        "{}",
+        fixed.stdout
+    );
+    let client_chain = postconf_value(&sender, "smtp_tls_chain_files");
+    assert!(
+        client_chain.starts_with(&p(&key)) && client_chain.contains(&p(&env.path("out"))),
+        "{client_chain}"
+    );
+    // The repaired client role is proven at the receiver, by the receiver.
+    sender.sendmail(
+        "relay@example.test",
+        "someone@example.net",
+        "Subject: after\n\nafter the repair\n",
+    );
+    let after = receiver
+        .wait_log_line(&["Trusted TLS connection established from"])
+        .unwrap_or_else(|| panic!("the receiver never trusted the client:\n{}", receiver.log()));
+    println!("receiver: {after}");
+
+    let again = repair_postfix(&env, &sender, &["--intermediates", "pool", "--reload"]);
+    again.assert_status(0);
+    assert!(
+        again.stdout.contains("Nothing to change."),
+        "{}",
+        again.stdout
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(have_postfix),
+    ignore = "needs Postfix: .ci/setup-mtas.sh, as root"
+)]
+fn postfix_rsa_and_ecdsa_certificates_side_by_side_are_both_repaired_and_served_whole() {
+    // smtpd_tls_cert_file/key_file (RSA) beside smtpd_tls_eccert_file/eckey_file (ECDSA), each
+    // naming a leaf alone: two slots. OpenSSL picks the certificate by the client's
+    // signature_algorithms, so each is checked with a client that accepts only its kind.
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    mta::share_dir(env.dir.path());
+    env.write("root.pem", &chain.root.pem);
+    env.write("pool/int.pem", &chain.int.pem);
+    let rsa = common::issue(
+        &common::Spec::leaf("mail.example.test", common::Alg::Rsa2048(2)).serial(31),
+        &chain.int,
+    );
+    let tls = format!(
+        "smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n\
+         smtpd_tls_eccert_file = {}\nsmtpd_tls_eckey_file = {}\n",
+        p(&env.write("tls/rsa.pem", &rsa.pem)),
+        p(&env.write("tls/rsa.key", &rsa.key_pem)),
+        p(&env.write("tls/ec.pem", &chain.leaf.pem)),
+        p(&env.write("tls/ec.key", &chain.leaf.key_pem)),
+    );
+    let mut pf = Postfix::configure(&env.path("pf"), &[], &tls);
+    let (inspected, doc) = inspect_json(&env, &["--postfix", &p(&pf.conf)]);
+    assert_ne!(inspected.status, 0, "{}", inspected.stdout);
+    for setting in ["smtpd_tls_cert_file", "smtpd_tls_eccert_file"] {
+        let slot = slot_named(&doc, setting);
+        assert!(
+            codes(&slot).contains(&"missing-intermediate".to_string()),
+            "{setting}: {slot}"
+        );
+    }
+
+    let fixed = repair_postfix(&env, &pf, &["--intermediates", "pool"]);
+    fixed.assert_status(0);
+    for setting in ["smtpd_tls_cert_file", "smtpd_tls_eccert_file"] {
+        let value = postconf_value(&pf, setting);
+        assert!(value.contains(&p(&env.path("out"))), "{setting} = {value}");
+    }
+    let again = repair_postfix(&env, &pf, &["--intermediates", "pool"]);
+    assert!(
+        again.stdout.contains("Nothing to change."),
+        "{}",
+        again.stdout
+    );
+
+    pf.start_configured();
+    let rsa_served = served_by(
+        pf.port,
+        &env,
+        &["-sigalgs", "rsa_pss_rsae_sha256:RSA+SHA256"],
+    );
+    let ec_served = served_by(pf.port, &env, &["-sigalgs", "ECDSA+SHA256"]);
+    assert_eq!(rsa_served.len(), 2, "the RSA leaf and the intermediate");
+    assert_eq!(ec_served.len(), 2, "the ECDSA leaf and the intermediate");
+    assert_ne!(rsa_served[0], ec_served[0], "two different leaves");
 }

@@ -13,64 +13,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::deployed::{Deployment, Listener, Slot};
+use crate::deployed::proof::{Expect, Proof, ProofRule};
 use crate::probe::{self, ProbeOptions, StartTls, Target};
-
-/// How much proof is asked for.
-#[derive(Debug, Clone, Copy)]
-pub struct ProofRule {
-    pub consecutive: u32,
-    pub deadline: Duration,
-    /// Each connection's own limit.
-    pub timeout: Duration,
-}
-
-/// One listener (and SNI name) that must serve `chain`.
-pub struct Expect {
-    pub listener: Listener,
-    pub servername: Option<String>,
-    /// SHA-256 of each certificate the listener must send, in order (leaf first).
-    pub chain: Vec<[u8; 32]>,
-    pub slot: String,
-}
-
-/// What the proof saw at one listener.
-pub struct Proof {
-    pub target: String,
-    pub servername: Option<String>,
-    pub slot: String,
-    pub proven: bool,
-    /// Connections made.
-    pub connections: u32,
-    /// The chain served last (SHA-256 of each certificate), empty when none was.
-    pub served: Vec<[u8; 32]>,
-    pub expected: Vec<[u8; 32]>,
-    /// The last connection's failure, if it failed.
-    pub error: Option<String>,
-}
-
-/// The listeners each repaired server slot is served on.
-pub fn expectations(deployment: &Deployment, repaired: &[(Slot, Vec<[u8; 32]>)]) -> Vec<Expect> {
-    let mut out = Vec::new();
-    for (slot, chain) in repaired {
-        if slot.role != crate::chain::Role::Server {
-            continue;
-        }
-        for l in deployment
-            .listeners
-            .iter()
-            .filter(|l| slot.services.contains(&l.service))
-        {
-            out.push(Expect {
-                listener: l.clone(),
-                servername: slot.sni.clone(),
-                chain: chain.clone(),
-                slot: slot.label(),
-            });
-        }
-    }
-    out
-}
 
 /// Probes every expectation until it is proven or the deadline (shared by all) passes.
 pub fn prove(expects: &[Expect], rule: ProofRule) -> Vec<Proof> {

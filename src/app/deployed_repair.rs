@@ -8,17 +8,18 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::json;
-
 use super::deployed::{self, SlotReport, Source};
-use super::deployed_reload::{self, Proof};
+use super::deployed_reload;
 use super::{AppError, Config};
 use crate::cli::RepairArgs;
 use crate::deployed::apply::{self, PostfixTools, Snapshot};
+use crate::deployed::diff::{self, FileDiff};
 use crate::deployed::plan::{self, Change, NewFile, Plan};
-use crate::deployed::{diff, Place};
+use crate::deployed::proof::{self, Expect, Proof, ProofRule};
+use crate::deployed::Place;
 use crate::diagnose::Status;
 use crate::exit::Exit;
+use crate::report::repair_in_place::{Action, SlotLine, Stage};
 use crate::write::{self, FileMode};
 
 /// One slot's repair, with the bytes of the file it writes.
@@ -58,7 +59,14 @@ pub fn repair(config: &Config, args: &RepairArgs, source: &Source) -> Result<Exi
     let diffs = preview(&tools, &dir, &changes)?;
     let exit = if cannot { Exit::Findings } else { Exit::Ok };
     if repairs.is_empty() || args.check {
-        print(config, &slots, &verdicts, &diffs, false, args.check, &[])?;
+        print(
+            config,
+            &slots,
+            &verdicts,
+            &diffs,
+            Stage::Previewed { check: args.check },
+            &[],
+        )?;
         return Ok(exit);
     }
 
@@ -87,7 +95,7 @@ pub fn repair(config: &Config, args: &RepairArgs, source: &Source) -> Result<Exi
         return Err(AppError(format!("{why}; {}", undone(snapshot.restore()))));
     }
     if !args.reload.reload {
-        print(config, &slots, &verdicts, &diffs, true, false, &[])?;
+        print(config, &slots, &verdicts, &diffs, Stage::Applied, &[])?;
         return Ok(exit);
     }
 
@@ -101,7 +109,7 @@ pub fn repair(config: &Config, args: &RepairArgs, source: &Source) -> Result<Exi
         settle: std::time::Duration::ZERO,
     };
     deployed_reload::reload_and_prove(&reloader, &expects, rule, &snapshot, |proofs| {
-        print(config, &slots, &verdicts, &diffs, true, false, proofs)
+        print(config, &slots, &verdicts, &diffs, Stage::Reloaded, proofs)
     })?;
     Ok(exit)
 }
@@ -143,19 +151,19 @@ pub(super) fn proof_plan(
     deployment: &crate::deployed::Deployment,
     repairs: &[&SlotRepair],
     default_deadline: u64,
-) -> (Vec<deployed_reload::Expect>, deployed_reload::ProofRule) {
+) -> (Vec<Expect>, ProofRule) {
     let repaired: Vec<(crate::deployed::Slot, Vec<[u8; 32]>)> = repairs
         .iter()
         .map(|r| (r.slot.clone(), r.expected.clone()))
         .collect();
-    let rule = deployed_reload::ProofRule {
+    let rule = ProofRule {
         consecutive: args.reload.reload_proof.max(1),
         deadline: std::time::Duration::from_secs(
             args.reload.reload_deadline.unwrap_or(default_deadline),
         ),
         timeout: config.http.timeout,
     };
-    (deployed_reload::expectations(deployment, &repaired), rule)
+    (proof::expectations(deployment, &repaired), rule)
 }
 
 pub(super) fn undone(restored: std::io::Result<()>) -> String {
@@ -283,12 +291,6 @@ pub(super) fn verify(
     Ok(())
 }
 
-/// One edited file's unified diff.
-pub(super) struct FileDiff {
-    pub file: PathBuf,
-    pub diff: String,
-}
-
 /// The diffs the changes make: main.cf and master.cf changed by `postconf` in a scratch copy
 /// of the configuration directory, SNI table sources rewritten in memory.
 fn preview(
@@ -372,163 +374,30 @@ pub(super) fn print(
     slots: &[SlotReport],
     verdicts: &[Verdict],
     diffs: &[FileDiff],
-    applied: bool,
-    check: bool,
+    stage: Stage,
     proofs: &[Proof],
 ) -> Result<(), AppError> {
-    let short = |chain: &[[u8; 32]]| -> String {
-        let v: Vec<String> = chain
-            .iter()
-            .map(|s| crate::cert::hex(s)[..16].to_string())
-            .collect();
-        if v.is_empty() {
-            "nothing".into()
-        } else {
-            v.join(" <- ")
-        }
-    };
-    let describe = |v: &Verdict| -> serde_json::Value {
-        match v {
-            Verdict::Fine => json!({"action": "none"}),
-            Verdict::Cannot(why) => json!({"action": "cannot", "reason": why}),
-            Verdict::Repair(r) => json!({
-                "action": if applied { "repaired" } else { "would-repair" },
-                "written": r.plan.write.as_ref().map(|w| w.path().display().to_string()),
-                "changes": r.plan.changes.iter().map(|c| json!({
-                    "setting": c.setting.to_string(),
-                    "old": c.old.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-                    "new": c.new.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
-            }),
-        }
-    };
-    if config.json {
-        let doc = json!({
-            "schema": crate::report::SCHEMA,
-            "repair": {
-                "changed": applied,
-                "check": check,
-                "slots": slots.iter().zip(verdicts).map(|(s, v)| {
-                    let mut d = describe(v);
-                    d["slot"] = json!(s.slot.label());
-                    d["status"] = json!(s.status);
-                    d["settings"] = json!(s.slot.settings_label());
-                    d
-                }).collect::<Vec<_>>(),
-                "diffs": diffs.iter().map(|d| json!({
-                    "file": d.file.display().to_string(), "diff": d.diff
-                })).collect::<Vec<_>>(),
-                "proof": proofs.iter().map(|p| json!({
-                    "target": p.target,
-                    "servername": p.servername,
-                    "slot": p.slot,
-                    "proven": p.proven,
-                    "connections": p.connections,
-                    "served_sha256": p.served.iter().map(|s| crate::cert::hex(s)).collect::<Vec<_>>(),
-                    "expected_sha256": p.expected.iter().map(|s| crate::cert::hex(s)).collect::<Vec<_>>(),
-                    "error": p.error,
-                })).collect::<Vec<_>>(),
+    let lines: Vec<SlotLine<'_>> = slots
+        .iter()
+        .zip(verdicts)
+        .map(|(s, v)| SlotLine {
+            slot: &s.slot,
+            status: s.status,
+            action: match v {
+                Verdict::Fine => Action::Fine,
+                Verdict::Cannot(why) => Action::Cannot(why),
+                Verdict::Repair(r) => Action::Repair(&r.plan),
             },
-            "errors": [],
-        });
-        let text = serde_json::to_string_pretty(&doc)
-            .map_err(|e| AppError(format!("writing the report failed: {e}")))?;
-        println!("{text}");
-        return Ok(());
-    }
-    let mut out = String::new();
-    for (s, v) in slots.iter().zip(verdicts) {
-        out.push_str(&format!(
-            "== {}  [{}]\n   named by: {}\n",
-            crate::render::plain::line(&s.slot.label()),
-            match s.status {
-                Status::Ok => "OK",
-                Status::Repairable => "REPAIRABLE",
-                Status::Broken => "BROKEN",
-            },
-            crate::render::plain::line(&s.slot.settings_label())
-        ));
-        match v {
-            Verdict::Fine => out.push_str("   nothing to change\n"),
-            // `why` may quote certificate names; paths come from the configuration.
-            Verdict::Cannot(why) => out.push_str(&format!(
-                "   not repaired: {}\n",
-                crate::render::plain::line(why)
-            )),
-            Verdict::Repair(r) => {
-                let verb = if applied { "" } else { "would " };
-                if let Some(w) = &r.plan.write {
-                    let what = match w {
-                        NewFile::Chain(_) => "the chain, 0644",
-                        NewFile::KeyAndChain(_) => "the key and the chain, 0600",
-                    };
-                    out.push_str(&format!(
-                        "   {verb}write {} ({what})\n",
-                        crate::render::plain::line(&w.path().display().to_string())
-                    ));
-                }
-                for c in &r.plan.changes {
-                    let new: Vec<String> = c.new.iter().map(|p| p.display().to_string()).collect();
-                    out.push_str(&format!(
-                        "   {verb}set {} = {}\n",
-                        crate::render::plain::line(&c.setting.to_string()),
-                        crate::render::plain::line(&new.join(", "))
-                    ));
-                }
-            }
-        }
-    }
-    for d in diffs {
-        out.push('\n');
-        // Configuration lines as they are, each made safe for the terminal.
-        for l in d.diff.lines() {
-            out.push_str(&crate::render::plain::line(l));
-            out.push('\n');
-        }
-    }
-    if !proofs.is_empty() {
-        out.push_str("\nAfter the reload:\n");
-    }
-    for p in proofs {
-        let sni = p
-            .servername
-            .as_deref()
-            .map(|n| format!(" (SNI {})", crate::render::plain::line(n)))
-            .unwrap_or_default();
-        if p.proven {
-            out.push_str(&format!(
-                "   {}{sni}: serves the new chain ({} connections): sha256 {}\n",
-                p.target,
-                p.connections,
-                short(&p.served)
-            ));
-        } else {
-            out.push_str(&format!(
-                "   {}{sni}: NOT PROVEN after {} connections: served {}, expected {}{}\n",
-                p.target,
-                p.connections,
-                short(&p.served),
-                short(&p.expected),
-                p.error
-                    .as_deref()
-                    .map(|e| format!(" ({})", crate::render::plain::line(e)))
-                    .unwrap_or_default()
-            ));
-        }
-    }
-    let any = verdicts.iter().any(|v| matches!(v, Verdict::Repair(_)));
-    out.push_str(if !any {
-        "\nNothing to change.\n"
-    } else if proofs.iter().any(|p| !p.proven) {
-        "\nThe proof failed: every change is being undone (see the error that follows).\n"
-    } else if applied && !proofs.is_empty() {
-        "\nChanged and reloaded; every listener proven to serve the new chain.\n"
-    } else if applied {
-        "\nChanged; the server's configuration check passes and every repaired slot now loads \
-         a complete chain. Reload the server (or use repair --reload) to serve it.\n"
-    } else {
-        "\n--check: nothing was changed.\n"
-    });
-    print!("{out}");
-    Ok(())
+        })
+        .collect();
+    let stdout = std::io::stdout();
+    crate::report::repair_in_place::print(
+        config.json,
+        &lines,
+        diffs,
+        stage,
+        proofs,
+        &mut stdout.lock(),
+    )
+    .map_err(|e| AppError(format!("writing the report failed: {e}")))
 }

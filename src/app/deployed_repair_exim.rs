@@ -15,17 +15,19 @@ use std::path::{Path, PathBuf};
 use super::deployed::Source;
 use super::deployed_reload;
 use super::deployed_repair::{
-    judge_and_decide, print, proof_plan, repairs_of, undone, verify, write_files, FileDiff,
-    SlotRepair, Verdict,
+    judge_and_decide, print, proof_plan, repairs_of, undone, verify, write_files, SlotRepair,
+    Verdict,
 };
 use super::deployed_repair_debian::{self, Edit};
 use super::{AppError, Config};
 use crate::cli::RepairArgs;
 use crate::deployed::access::{readable_by, Access};
 use crate::deployed::apply::Snapshot;
+use crate::deployed::diff::FileDiff;
 use crate::deployed::exim::DebianSource;
 use crate::deployed::{command, diff, exim_edit, Place};
 use crate::exit::Exit;
+use crate::report::repair_in_place::Stage;
 
 /// How long the proof may take by default: Exim forks a process per connection that reads the
 /// files anew, so only connections already open when the daemon re-executes can serve the old
@@ -66,7 +68,14 @@ pub(super) fn repair(
         .filter(|d| !d.diff.is_empty())
         .collect();
     if repairs.is_empty() || args.check {
-        print(config, &slots, &verdicts, &diffs, false, args.check, &[])?;
+        print(
+            config,
+            &slots,
+            &verdicts,
+            &diffs,
+            Stage::Previewed { check: args.check },
+            &[],
+        )?;
         return Ok(exit);
     }
 
@@ -95,7 +104,7 @@ pub(super) fn repair(
         return Err(AppError(format!("{why}; {}", undone(snapshot.restore()))));
     }
     if !args.reload.reload {
-        print(config, &slots, &verdicts, &diffs, true, false, &[])?;
+        print(config, &slots, &verdicts, &diffs, Stage::Applied, &[])?;
         return Ok(exit);
     }
 
@@ -108,7 +117,7 @@ pub(super) fn repair(
         settle: std::time::Duration::from_millis(500),
     };
     deployed_reload::reload_and_prove(&reloader, &expects, rule, &snapshot, |proofs| {
-        print(config, &slots, &verdicts, &diffs, true, false, proofs)
+        print(config, &slots, &verdicts, &diffs, Stage::Reloaded, proofs)
     })?;
     Ok(exit)
 }

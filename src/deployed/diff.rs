@@ -10,6 +10,12 @@ const CONTEXT: usize = 3;
 /// shown as replaced, which is still a correct diff.
 pub const MAX_LINES: usize = 20_000;
 
+/// One edited file's unified diff.
+pub struct FileDiff {
+    pub file: std::path::PathBuf,
+    pub diff: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
     Keep,

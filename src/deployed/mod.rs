@@ -20,6 +20,7 @@ pub mod exim_edit;
 pub mod exim_macros;
 pub mod plan;
 pub mod postfix;
+pub mod proof;
 
 use std::fmt;
 use std::path::PathBuf;

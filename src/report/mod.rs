@@ -12,6 +12,7 @@ pub mod deployed;
 mod human;
 mod json;
 pub mod nagios;
+pub mod repair_in_place;
 
 pub use brief::print_brief;
 pub use human::{print_human, print_human_results};
