@@ -236,15 +236,23 @@ fn signal_daemon(exim: &Path, file: &Path) -> Result<(), String> {
             file.as_os_str(),
             OsStr::new("-bP"),
             OsStr::new("pid_file_path"),
+            OsStr::new("spool_directory"),
         ],
     )
     .map_err(|e| e.to_string())?;
-    let pid_file = out
-        .stdout
-        .split_once('=')
-        .map(|(_, v)| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-        .ok_or("pid_file_path is not set; reload Exim yourself")?;
+    let value = |name: &str| {
+        out.stdout
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .find(|(k, _)| k.trim() == name)
+            .map(|(_, v)| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    // Exim's spec, "pid_file_path": unset, the daemon writes exim-daemon.pid in the spool
+    // directory.
+    let pid_file = value("pid_file_path")
+        .or_else(|| value("spool_directory").map(|d| format!("{d}/exim-daemon.pid")))
+        .ok_or("neither pid_file_path nor spool_directory is set; reload Exim yourself")?;
     let pid = std::fs::read_to_string(&pid_file)
         .map_err(|e| format!("{pid_file}: {e}"))?
         .trim()

@@ -259,6 +259,20 @@ pub fn debian_exim4_conf(root: &Path, split: bool, target: &Path, macros: &[u8])
     for f in ["passwd", "group"] {
         std::fs::copy(Path::new("/etc").join(f), etc.join(f)).expect("copy passwd/group");
     }
+    // The templates say `exim_path = /usr/sbin/exim4` (the binary the daemon re-executes on
+    // SIGHUP); this host's Exim is elsewhere, as an admin's own build might be.
+    for t in [
+        "exim4/exim4.conf.template",
+        "exim4/conf.d/main/01_exim4-config_listmacrosdefs",
+    ] {
+        let file = etc.join(t);
+        let text = std::fs::read_to_string(&file).expect("exim4-config template");
+        let text = text.replace(
+            "exim_path = /usr/sbin/exim4",
+            &format!("exim_path = {EXIM_BIN}"),
+        );
+        std::fs::write(&file, text).expect("exim4-config template");
+    }
     std::fs::copy(
         Path::new(EXIM4_CONFIG).join("usr/sbin/update-exim4.conf"),
         root.join("upd/update-exim4.conf"),
