@@ -33,6 +33,13 @@ echo "installed: $installed"
 [ "$installed" = "chainfix $(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)" ]
 MANPAGER=cat man chainfix | grep -q 'chainfix-inspect'
 MANPAGER=cat man chainfix-repair | grep -q -- '--install-dir'
+# The sections an admin reads without the README, and nothing wider than 80 columns.
+page=$(MANWIDTH=80 MANPAGER=cat man chainfix-repair)
+for section in SYNOPSIS OPTIONS 'EXIT STATUS' FILES FINDINGS ENVIRONMENT EXAMPLES 'SEE ALSO'; do
+  echo "$page" | grep -qx "$section" || { echo "man chainfix-repair lacks $section"; exit 1; }
+done
+width=$(echo "$page" | LC_ALL=C.UTF-8 wc -L)
+[ "$width" -le 80 ] || { echo "man chainfix-repair is $width columns wide at MANWIDTH=80"; exit 1; }
 completions=$(bash -c 'source /usr/share/bash-completion/bash_completion 2>/dev/null || true
   source /usr/share/bash-completion/completions/chainfix
   COMP_WORDS=(chainfix rep); COMP_CWORD=1; COMP_LINE="chainfix rep"; COMP_POINT=${#COMP_LINE}

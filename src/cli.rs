@@ -5,14 +5,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::exit::EXIT_CODES_HELP;
-
 #[derive(Debug, Parser)]
 #[command(
     name = "chainfix",
     version,
     about = "Find, verify and repair the TLS certificate chain a mail server presents",
-    after_help = EXIT_CODES_HELP
+    after_help = crate::exit::help()
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -24,13 +22,32 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show each leaf's presented chain, the chain chainfix builds, and what is wrong.
-    #[command(after_help = EXIT_CODES_HELP)]
+    ///
+    /// Reads certificate files, directories, PKCS#7 and PFX files (or, with --postfix or
+    /// --exim, exactly the files a deployed mail server loads), finds each leaf and its key,
+    /// builds the chain to a trusted root (following AIA caIssuers URLs unless --offline),
+    /// verifies every link's signature, and reports each problem as a finding with a stable
+    /// code. The verdict follows OpenSSL 3 at security level 2, as Postfix on Debian and RHEL
+    /// uses it; rustls/webpki's verdict is shown beside it where the two differ. Nothing is
+    /// written.
+    #[command(after_help = crate::exit::help())]
     Inspect(InspectArgs),
     /// Build the full chain and write it, with configuration for Postfix, Exim and IIS.
-    #[command(after_help = EXIT_CODES_HELP)]
+    ///
+    /// Does what inspect does, then writes the chain in order (leaf first, no root) with
+    /// snippets for Postfix, Exim and IIS SMTP/Exchange into --out, atomically, leaving
+    /// unchanged files alone. A chain the receiver model refuses, or one with a link whose
+    /// signature was not verified, is never written. With --postfix or --exim the deployed
+    /// server is repaired in place through its own tools, checked, and with --reload reloaded
+    /// and proven live; any failure undoes every change.
+    #[command(after_help = crate::exit::help())]
     Repair(RepairArgs),
     /// Connect to live mail servers (STARTTLS or implicit TLS) and judge the chain they serve.
-    #[command(after_help = crate::exit::PROBE_EXIT_CODES_HELP)]
+    ///
+    /// Each target is reached over SMTP (EHLO, STARTTLS; TLS at once on port 465) and the chain
+    /// it presents is captured as sent, then judged as inspect judges files. --compare checks
+    /// that the server sends what is on disk; --nagios makes it a monitoring plugin.
+    #[command(after_help = crate::exit::probe_help())]
     Probe(ProbeArgs),
     /// Print the man page or shell completions (generated from this very command line).
     Generate(GenerateArgs),
@@ -109,10 +126,15 @@ pub struct RepairArgs {
     #[arg(long)]
     pub prune: bool,
 
-    /// Output targets, comma-separated: pem, postfix, exim, iis, dane (tlsa.zone, the TLSA
-    /// records to publish), or all. Postfix and Exim read the PEM files, so they imply pem.
-    #[arg(long, value_name = "LIST", default_value = "all")]
-    pub emit: String,
+    /// Output targets, comma-separated. Postfix and Exim read the PEM files, so they imply pem.
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "all"
+    )]
+    pub emit: Vec<EmitArg>,
 
     /// Where the files will live on the mail host; snippets name files by these paths
     /// [default: the --out directory]
@@ -299,6 +321,23 @@ pub enum RoleArg {
     Server,
     /// A relay's client certificate (Postfix smtp_tls_chain_files, Exim's smtp transport).
     Client,
+}
+
+/// `--emit` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EmitArg {
+    /// fullchain.pem, chain.pem, cert.pem, privkey.pem.
+    Pem,
+    /// postfix/main.cf (implies pem).
+    Postfix,
+    /// exim/ snippets (implies pem).
+    Exim,
+    /// iis/: the .pfx (with a password) and the PowerShell import script.
+    Iis,
+    /// tlsa.zone: the DANE TLSA records to publish.
+    Dane,
+    /// Every target.
+    All,
 }
 
 /// `--starttls` values.

@@ -23,28 +23,94 @@ impl Exit {
     }
 }
 
-/// The exit status table, shown in `--help` and the README.
-pub const EXIT_CODES_HELP: &str = "Exit status:
-  0  success: inspect found no error; repair wrote (or, with --check, would write) a
-     complete chain for every leaf and no error finding remains (a chain-only repair
-     too: with --key-path, or without a key, warning key-not-found)
-  1  error findings remain (inspect: any error finding; repair: a chain that cannot be
-     completed, an expired or mismatched certificate, a wrong key, a chain that would not
-     match the TLSA records given (nothing written; --accept-dane-break writes it), ...)
-  2  operational failure: bad usage, an unreadable or damaged input file, a wrong PFX
-     password, no certificate found, or an output file that could not be written";
+/// One exit status and what it means.
+pub type Status = (u8, &'static str);
 
-/// `probe`'s exit statuses, with and without `--nagios`.
-pub const PROBE_EXIT_CODES_HELP: &str = "Exit status:
-  0  every target served a chain with no error finding
-  1  error findings remain, including a target that could not be reached or has no STARTTLS
-  2  operational failure: bad usage, an unreadable --targets-file, --compare, --roots or
-     --intermediates file
-With --nagios (plugin conventions; worst target wins):
-  0  OK        1  WARNING: warnings only (e.g. expires-soon)
-  2  CRITICAL: an error finding or an unreachable target
-  3  UNKNOWN: the probe could not run or judge (a bad value, an unreadable file)
-Malformed arguments rejected by the parser exit 2 in every mode.";
+/// `inspect` and `repair`.
+pub const STATUSES: &[Status] = &[
+    (
+        0,
+        "success: inspect found no error; repair wrote (or, with --check, would write) a \
+         complete chain for every leaf and no error finding remains (a chain-only repair too: \
+         with --key-path, or without a key, warning key-not-found)",
+    ),
+    (
+        1,
+        "error findings remain (inspect: any error finding; repair: a chain that cannot be \
+         completed, an expired or mismatched certificate, a wrong key, a chain that would not \
+         match the TLSA records given (nothing written; --accept-dane-break writes it), ...)",
+    ),
+    (
+        2,
+        "operational failure: bad usage, an unreadable or damaged input file, a wrong PFX \
+         password, no certificate found, or an output file that could not be written; with \
+         --postfix or --exim, a configuration that cannot be read or changed, or a reload \
+         whose proof failed (every change undone)",
+    ),
+];
+
+/// `probe`.
+pub const PROBE_STATUSES: &[Status] = &[
+    (0, "every target served a chain with no error finding"),
+    (
+        1,
+        "error findings remain, including a target that could not be reached or has no \
+         STARTTLS",
+    ),
+    (
+        2,
+        "operational failure: bad usage, an unreadable --targets-file, --compare, --roots or \
+         --intermediates file",
+    ),
+];
+
+/// `probe --nagios` (plugin conventions; the worst target wins).
+pub const NAGIOS_STATUSES: &[Status] = &[
+    (0, "OK"),
+    (1, "WARNING: warnings only (e.g. expires-soon)"),
+    (2, "CRITICAL: an error finding or an unreachable target"),
+    (
+        3,
+        "UNKNOWN: the probe could not run or judge (a bad value, an unreadable file)",
+    ),
+];
+
+/// Said of every command: clap's own rejection of malformed arguments.
+pub const PARSER_STATUS: &str = "Malformed arguments rejected by the parser exit 2 in every mode.";
+
+/// The `--help` epilogue for `inspect` and `repair`.
+pub fn help() -> String {
+    format!("Exit status:\n{}", table(STATUSES))
+}
+
+/// The `--help` epilogue for `probe`.
+pub fn probe_help() -> String {
+    format!(
+        "Exit status:\n{}With --nagios (plugin conventions; worst target wins):\n{}{PARSER_STATUS}",
+        table(PROBE_STATUSES),
+        table(NAGIOS_STATUSES)
+    )
+}
+
+/// `  N  text`, wrapped at 88 columns with a hanging indent.
+fn table(statuses: &[Status]) -> String {
+    let mut out = String::new();
+    for (code, text) in statuses {
+        let mut line = format!("  {code} ");
+        for word in text.split_whitespace() {
+            if line.len() + 1 + word.len() > 88 {
+                out.push_str(&line);
+                out.push('\n');
+                line = "    ".to_string();
+            }
+            line.push(' ');
+            line.push_str(word);
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
 
 /// Nagios plugin statuses (Nagios Plugin Development Guidelines, "Plugin Return Codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

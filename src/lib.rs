@@ -33,6 +33,7 @@
 
 pub mod app;
 pub mod asn1;
+mod catalogue;
 pub mod cert;
 pub mod chain;
 pub mod cli;
@@ -44,6 +45,7 @@ pub mod exit;
 pub mod fetch;
 pub mod hostname;
 pub mod load;
+pub mod manpage;
 pub mod pool;
 pub mod probe;
 pub mod receivers;

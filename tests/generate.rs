@@ -87,3 +87,104 @@ fn bash_completion_completes_a_subcommand() {
     out.assert_status(0);
     assert!(out.stdout.lines().any(|l| l == "repair"), "{}", out.stdout);
 }
+
+/// The `.SH` headings of a roff page, in order.
+fn headings(page: &str) -> Vec<String> {
+    page.lines()
+        .filter_map(|l| l.strip_prefix(".SH "))
+        .map(|h| h.trim_matches('"').to_string())
+        .collect()
+}
+
+#[test]
+fn each_man_page_has_the_sections_an_admin_reads_alone() {
+    let env = TestEnv::new();
+    run(chainfix()
+        .args(["generate", "man", "--out-dir"])
+        .arg(env.path("man")))
+    .assert_status(0);
+    let page =
+        |name: &str| String::from_utf8_lossy(&env.read(&format!("man/{name}.1"))).into_owned();
+    let common = [
+        "NAME",
+        "SYNOPSIS",
+        "DESCRIPTION",
+        "OPTIONS",
+        "EXIT STATUS",
+        "EXAMPLES",
+        "SEE ALSO",
+    ];
+    for (name, extra) in [
+        ("chainfix", &["SUBCOMMANDS", "ENVIRONMENT"][..]),
+        ("chainfix-inspect", &["FINDINGS", "ENVIRONMENT"][..]),
+        ("chainfix-repair", &["FILES", "FINDINGS", "ENVIRONMENT"][..]),
+        ("chainfix-probe", &["FINDINGS", "ENVIRONMENT"][..]),
+        ("chainfix-generate", &[][..]),
+    ] {
+        let text = page(name);
+        let found = headings(&text);
+        for h in common.iter().chain(extra) {
+            assert!(
+                found.iter().any(|f| f == h),
+                "{name}.1 lacks {h}: {found:?}"
+            );
+        }
+        // The exit statuses are a section of their own, not clap's "EXTRA" epilogue.
+        assert!(!found.iter().any(|f| f == "EXTRA"), "{name}.1: {found:?}");
+    }
+    // Value names in the synopsis, optional values in brackets.
+    let repair = page("chainfix-repair");
+    let synopsis = &repair[repair.find(".SH SYNOPSIS").expect("synopsis")..];
+    let synopsis = &synopsis[..synopsis.find(".SH DESCRIPTION").expect("description")];
+    for shown in [
+        "\\fB\\-\\-out\\fR \\fIDIR\\fR",
+        "\\-\\-postfix\\fR [\\fICONFIG_DIR\\fR]",
+        "\\fIPATH\\fR",
+    ] {
+        assert!(synopsis.contains(shown), "{shown} not in {synopsis}");
+    }
+    // Every finding code a JSON report can carry is listed, with the NDR where there is one.
+    for code in chainfix::diagnose::Code::ALL {
+        let escaped = code.as_str().replace('-', "\\-");
+        assert!(
+            repair.contains(&escaped),
+            "FINDINGS lacks {}",
+            code.as_str()
+        );
+    }
+    assert!(repair.contains("4.7.322"), "the NDRs are listed");
+    // The files repair writes, the environment it reads.
+    for word in [
+        "fullchain.pem",
+        "privkey.pem",
+        "install\\-chain.ps1",
+        "tlsa.zone",
+        "NO_COLOR",
+        "HTTPS_PROXY",
+        "XDG_CACHE_HOME",
+    ] {
+        assert!(repair.contains(word), "chainfix-repair.1 lacks {word}");
+    }
+    // The Nagios statuses are on probe's page.
+    assert!(page("chainfix-probe").contains("UNKNOWN"));
+}
+
+#[test]
+fn bash_completion_offers_the_emit_values() {
+    let env = TestEnv::new();
+    env.write(
+        "chainfix.bash",
+        stdout_of(&["generate", "completions", "bash"]),
+    );
+    let script = format!(
+        "source {}; COMP_WORDS=(chainfix repair --emit ''); COMP_CWORD=3; \
+         _chainfix chainfix '' --emit; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        env.path("chainfix.bash").display()
+    );
+    let out = run(std::process::Command::new("bash").args(["-c", &script]));
+    out.assert_status(0);
+    let offered: Vec<&str> = out.stdout.lines().collect();
+    for value in ["pem", "postfix", "exim", "iis", "dane", "all"] {
+        assert!(offered.contains(&value), "{value} not offered: {offered:?}");
+    }
+}

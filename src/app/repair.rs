@@ -8,7 +8,7 @@ use super::analyse::LeafCase;
 use super::manifest::{self, Manifest};
 use super::stale;
 use super::{analyse_files, emit_report, read_password_file, AppError, Config, Entry};
-use crate::cli::RepairArgs;
+use crate::cli::{EmitArg, RepairArgs};
 use crate::diagnose::{CertRef, Code, Finding, Severity, Status};
 use crate::emit::{self, EmitOptions, Material, Targets};
 use crate::exit::Exit;
@@ -159,7 +159,19 @@ fn key_not_found(material: &Material<'_>, options: &EmitOptions) -> Finding {
 
 /// Validates the emit flags; `--install-dir` defaults to the absolute `--out` directory.
 fn emit_options(args: &RepairArgs) -> Result<EmitOptions, AppError> {
-    let targets = Targets::parse(&args.emit).map_err(|e| AppError(format!("--emit: {e}")))?;
+    let outputs: Vec<Option<emit::Output>> = args
+        .emit
+        .iter()
+        .map(|e| match e {
+            EmitArg::Pem => Some(emit::Output::Pem),
+            EmitArg::Postfix => Some(emit::Output::Postfix),
+            EmitArg::Exim => Some(emit::Output::Exim),
+            EmitArg::Iis => Some(emit::Output::Iis),
+            EmitArg::Dane => Some(emit::Output::Dane),
+            EmitArg::All => None,
+        })
+        .collect();
+    let targets = Targets::of(&outputs);
     let pfx_password = match (&args.pfx_password_env, &args.pfx_password_file) {
         (Some(var), _) => Some(std::env::var(var).map_err(|_| {
             AppError(format!(

@@ -84,9 +84,9 @@ impl Targets {
         dane: true,
     };
 
-    /// Parses `pem,postfix,exim,iis` (any subset, any order). Postfix and Exim read the PEM
-    /// files, so asking for either implies `pem`.
-    pub fn parse(list: &str) -> Result<Targets, String> {
+    /// The targets named (any subset, any order; `None` is "all"). Postfix and Exim read the
+    /// PEM files, so asking for either implies `pem`.
+    pub fn of(outputs: &[Option<Output>]) -> Targets {
         let mut t = Targets {
             pem: false,
             postfix: false,
@@ -94,33 +94,29 @@ impl Targets {
             iis: false,
             dane: false,
         };
-        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            match item {
-                "pem" => t.pem = true,
-                "postfix" => t.postfix = true,
-                "exim" => t.exim = true,
-                "iis" => t.iis = true,
-                "dane" => t.dane = true,
-                "all" => t = Targets::ALL,
-                other => {
-                    return Err(format!(
-                        "unknown target {other:?}; choose from pem, postfix, exim, iis, dane, all"
-                    ))
-                }
+        for o in outputs {
+            match o {
+                Some(Output::Pem) => t.pem = true,
+                Some(Output::Postfix) => t.postfix = true,
+                Some(Output::Exim) => t.exim = true,
+                Some(Output::Iis) => t.iis = true,
+                Some(Output::Dane) => t.dane = true,
+                None => t = Targets::ALL,
             }
         }
-        if t == (Targets {
-            pem: false,
-            postfix: false,
-            exim: false,
-            iis: false,
-            dane: false,
-        }) {
-            return Err("no target given; choose from pem, postfix, exim, iis, dane, all".into());
-        }
         t.pem |= t.postfix || t.exim;
-        Ok(t)
+        t
     }
+}
+
+/// One `--emit` target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Pem,
+    Postfix,
+    Exim,
+    Iis,
+    Dane,
 }
 
 /// Settings every target may need.

@@ -1,0 +1,177 @@
+//! The catalogue of finding codes: every code, one line on what it means, and the bounce a
+//! receiver gives for it. The man pages list it; the match is exhaustive, so a new code cannot
+//! go undocumented.
+
+use crate::diagnose::Code;
+
+impl Code {
+    /// Every code, in the order the man pages list them.
+    pub const ALL: &'static [Code] = &[
+        Code::MissingIntermediate,
+        Code::WrongOrder,
+        Code::ExtraCertificate,
+        Code::DuplicateCertificate,
+        Code::RootIncluded,
+        Code::UntrustedRoot,
+        Code::SelfSignedLeaf,
+        Code::Expired,
+        Code::NotYetValid,
+        Code::ExpiresSoon,
+        Code::IntermediateOutlived,
+        Code::WeakSignature,
+        Code::WeakKey,
+        Code::KeyMismatch,
+        Code::NoAia,
+        Code::AiaFetchFailed,
+        Code::HostnameMismatch,
+        Code::SignatureUnverifiable,
+        Code::IssuerSignatureInvalid,
+        Code::CaConstraintViolated,
+        Code::WrongPurpose,
+        Code::NameConstraintViolated,
+        Code::UnknownCriticalExtension,
+        Code::MalformedCertificate,
+        Code::ChainLoop,
+        Code::DepthExceeded,
+        Code::SearchBudgetExceeded,
+        Code::StarttlsNotSupported,
+        Code::SmtpGreetingRejected,
+        Code::SmtpProtocolError,
+        Code::ConnectionFailed,
+        Code::Timeout,
+        Code::TlsHandshakeFailed,
+        Code::ServedDiffersFromDisk,
+        Code::KeyNotFound,
+        Code::DaneMismatch,
+        Code::DaneTaNotServed,
+        Code::DaneNameMismatch,
+        Code::DaneUnusableRecord,
+        Code::DaneFragileRecord,
+        Code::DaneRrsetTooLarge,
+        Code::DaneRootServed,
+        Code::ReceiversDisagree,
+        Code::HostnameCnOnly,
+        Code::HostnameNotChecked,
+    ];
+
+    /// One line on what the code means.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Code::MissingIntermediate => {
+                "an intermediate is not presented, or the issuer could not be found anywhere"
+            }
+            Code::WrongOrder => "the leaf is not first, or intermediates are not in issuing order",
+            Code::ExtraCertificate => "a presented certificate is not part of the chain",
+            Code::DuplicateCertificate => "a certificate is presented twice",
+            Code::RootIncluded => "the root is presented; receivers use their own copy",
+            Code::UntrustedRoot => "the chain ends at a root that is not a trust anchor",
+            Code::SelfSignedLeaf => "the leaf is self-signed",
+            Code::Expired => "a certificate in the chain has expired",
+            Code::NotYetValid => "a certificate is not valid yet",
+            Code::ExpiresSoon => "a certificate expires within --warn-days",
+            Code::IntermediateOutlived => "an intermediate expires before the leaf",
+            Code::WeakSignature => "an MD2, MD5 or SHA-1 signature below the trust anchor",
+            Code::WeakKey => "an RSA key under 2048 bits",
+            Code::KeyMismatch => "the private key given or found is not the leaf's",
+            Code::NoAia => "the chain stops at a certificate without an AIA caIssuers URL",
+            Code::AiaFetchFailed => "an AIA URL gave nothing (the detail says why)",
+            Code::HostnameMismatch => "--host is not among the leaf's names",
+            Code::SignatureUnverifiable => {
+                "a candidate issuer's signature cannot be verified (Ed448, DSA, unknown)"
+            }
+            Code::IssuerSignatureInvalid => {
+                "a certificate with the issuer's name does not verify the child's signature"
+            }
+            Code::CaConstraintViolated => {
+                "an issuer is not a CA, may not sign certificates, or exceeds its path length"
+            }
+            Code::WrongPurpose => "an extendedKeyUsage or keyUsage does not allow this TLS role",
+            Code::NameConstraintViolated => "a certificate is outside a CA's name constraints",
+            Code::UnknownCriticalExtension => "a critical extension receivers do not know",
+            Code::MalformedCertificate => {
+                "a repeated or damaged extension, or two signature algorithms"
+            }
+            Code::ChainLoop => "a loop was cut while the chain stayed incomplete",
+            Code::DepthExceeded => "the path grew past 8 certificates",
+            Code::SearchBudgetExceeded => "the path search hit its signature, step or path budget",
+            Code::StarttlsNotSupported => "EHLO does not offer STARTTLS, or STARTTLS is refused",
+            Code::SmtpGreetingRejected => "a 4xx/5xx greeting, or EHLO refused",
+            Code::SmtpProtocolError => "the server does not speak SMTP, or hangs up",
+            Code::ConnectionFailed => "the name does not resolve, or the connection is refused",
+            Code::Timeout => "no complete answer within --timeout",
+            Code::TlsHandshakeFailed => "the TLS handshake fails, or no leaf certificate is sent",
+            Code::ServedDiffersFromDisk => {
+                "with --compare: the server sends other certificates than the files hold"
+            }
+            Code::KeyNotFound => "repair: no private key matching the leaf; only the chain written",
+            Code::DaneMismatch => "no usable TLSA record matches the chain",
+            Code::DaneTaNotServed => {
+                "a DANE-TA record names a certificate the server does not send"
+            }
+            Code::DaneNameMismatch => "a DANE-TA record matches, but the leaf lacks the MX name",
+            Code::DaneUnusableRecord => "a TLSA record of usage 0 or 1, or of an unknown type",
+            Code::DaneFragileRecord => "a selector 0 record: it changes at every re-issue",
+            Code::DaneRrsetTooLarge => "more TLSA records than some senders process",
+            Code::DaneRootServed => "repair serves the root because a DANE-TA record names it",
+            Code::ReceiversDisagree => "rustls/webpki's verdict differs from the OpenSSL 3 model",
+            Code::HostnameCnOnly => "--host matches only the subject CN, not a subjectAltName",
+            Code::HostnameNotChecked => "probe of an IP address without --host: no name checked",
+        }
+    }
+
+    /// What a receiver reports for it, where one is documented (Exchange Online's codes).
+    pub fn ndr(self) -> Option<&'static str> {
+        Some(match self {
+            Code::MissingIntermediate
+            | Code::WrongOrder
+            | Code::UntrustedRoot
+            | Code::SelfSignedLeaf
+            | Code::CaConstraintViolated
+            | Code::WrongPurpose
+            | Code::NameConstraintViolated
+            | Code::UnknownCriticalExtension
+            | Code::IssuerSignatureInvalid => {
+                "450 4.4.317 [Message=UntrustedRoot]; relay: 550 5.7.64"
+            }
+            Code::Expired => "4.7.322 certificate-expired",
+            Code::HostnameMismatch | Code::DaneNameMismatch => "4.7.325 certificate-host-mismatch",
+            Code::DaneMismatch | Code::DaneTaNotServed => "4.7.323 tlsa-invalid",
+            Code::StarttlsNotSupported => "4.7.321 starttls-not-supported",
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Code;
+
+    #[test]
+    fn every_code_is_listed_once_with_a_summary_that_fits_a_man_page_line() {
+        let mut seen = std::collections::BTreeSet::new();
+        for c in Code::ALL {
+            assert!(seen.insert(c.as_str()), "{} listed twice", c.as_str());
+            assert!(
+                c.summary().len() <= 80,
+                "{}: summary too long for one line",
+                c.as_str()
+            );
+        }
+        // Every variant of the enum is in ALL: count the variants in its definition.
+        let source = include_str!("diagnose.rs");
+        let start = source.find("pub enum Code {").expect("enum Code");
+        let body = &source[start..];
+        let body = &body[..body.find("\n}").expect("end of enum Code")];
+        let variants = body
+            .lines()
+            .skip(1)
+            .map(str::trim)
+            .filter(|l| !l.starts_with("//") && !l.starts_with('#') && l.ends_with(','))
+            .count();
+        assert_eq!(
+            variants,
+            Code::ALL.len(),
+            "a Code variant is missing from Code::ALL"
+        );
+    }
+}
