@@ -1057,8 +1057,9 @@ fn second_identical_repair_leaves_the_pfx_unchanged() {
 // 5. install-chain.ps1
 // ---------------------------------------------------------------------------------------------
 
-/// Cmdlets present on Windows Server 2012 R2 (PowerShell 4.0, PKI module).
-const PS4_CMDLETS: [&str; 10] = [
+/// Cmdlets present on Windows Server 2012 R2 (PowerShell 4.0, PKI module; the rest are in
+/// Microsoft.PowerShell.Management and .Utility since PowerShell 2.0).
+const PS4_CMDLETS: [&str; 16] = [
     "Import-Certificate",
     "Import-PfxCertificate",
     "Test-Path",
@@ -1066,9 +1067,15 @@ const PS4_CMDLETS: [&str; 10] = [
     "Split-Path",
     "Read-Host",
     "Write-Host",
+    "Write-Warning",
     "Write-Error",
     "Out-Null",
     "New-Object",
+    "Get-Item",
+    "Get-Service",
+    "Restart-Service",
+    "ForEach-Object",
+    "Where-Object",
 ];
 
 /// The script split into code (outside strings and comments) and the text of its string
@@ -1266,6 +1273,111 @@ fn install_script_uses_only_powershell_4_cmdlets_in_every_variant() {
                 "{flags:?}: the script uses {name}, which was not written"
             );
         }
+    }
+}
+
+/// The statements of `script` between `start` (a line beginning with it) and the next line
+/// at the same indentation that begins with `}`: one `if`/`else` block.
+fn block<'a>(script: &'a str, start: &str) -> &'a str {
+    let at = script
+        .find(&format!("\n{start}"))
+        .unwrap_or_else(|| panic!("no line starts with {start:?}:\n{script}"));
+    let rest = &script[at + 1..];
+    let end = rest.find("\n}").map_or(rest.len(), |e| e + 2);
+    &rest[..end]
+}
+
+#[test]
+fn install_script_tells_a_missing_key_an_untrusted_root_and_revocation_apart_and_restarts_on_request(
+) {
+    // PowerShell cannot run here; these are the script's decisions as a Windows admin reading
+    // it would check them, made on its code (outside strings and comments).
+    let pki = Pki::two_intermediates();
+    let env = TestEnv::new();
+    pki.write(&env);
+    for (i, flags) in [&[][..], &["--pfx-password-env", PFX_VAR][..]]
+        .iter()
+        .enumerate()
+    {
+        let out = env.path(&format!("out-{i}"));
+        repair(&env, &out, flags);
+        let script =
+            fs::read_to_string(out.join("iis/install-chain.ps1")).expect("install-chain.ps1");
+        let (code, _) = split_powershell(&script);
+        // param() must be the first statement, or PowerShell rejects the script.
+        let first = code
+            .lines()
+            .map(|l| l.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}'))
+            .find(|l| !l.is_empty())
+            .expect("code");
+        assert_eq!(first, "param([switch]$RestartServices)", "{script}");
+
+        // "Already installed" is said only where the key was checked: right after the
+        // condition that tests HasPrivateKey (its `if`, or the `else` that follows its
+        // `elseif (-not ...HasPrivateKey)`).
+        let claims: Vec<usize> = script
+            .match_indices("its private key are already")
+            .map(|(at, _)| at)
+            .collect();
+        assert!(!claims.is_empty(), "{script}");
+        for at in claims {
+            let before = &script[..at];
+            let condition = &before[before.rfind("if (").expect("a condition")..];
+            assert!(
+                condition.contains("HasPrivateKey"),
+                "{flags:?}: claims the key without checking HasPrivateKey:\n{script}"
+            );
+        }
+        assert!(code.contains("$keyReady = [bool]($leafInStore -and $leafInStore.HasPrivateKey)"));
+        let last_exit = block(&script, "if (-not $keyReady)");
+        assert!(last_exit.contains("exit 1"), "{last_exit}");
+        if flags.is_empty() {
+            let no_key = block(&script, "} elseif (-not $leafInStore.HasPrivateKey)");
+            assert!(no_key.contains("Write-Warning") && no_key.contains("without its private key"));
+        } else {
+            assert!(code.contains("Import-PfxCertificate"));
+        }
+
+        // The chain is built without revocation first: an untrusted private root is a
+        // warning that names the receivers, a missing intermediate an error; revocation is
+        // checked on its own and a failure to check it is a warning.
+        assert!(
+            !code.contains("certutil"),
+            "certutil -verify blames revocation for everything"
+        );
+        assert!(script.contains("$chain.ChainPolicy.RevocationMode = 'NoCheck'"));
+        let untrusted = block(&script, "} elseif ($problems -contains 'UntrustedRoot')");
+        assert!(
+            untrusted.contains("Write-Warning") && !untrusted.contains("$failed = $true"),
+            "{untrusted}"
+        );
+        let partial = block(&script, "if ($problems -contains 'PartialChain')");
+        assert!(partial.contains("$failed = $true"), "{partial}");
+        assert!(script.contains("$online.ChainPolicy.RevocationMode = 'Online'"));
+        assert!(script.contains("'RevocationStatusUnknown'") && script.contains("'Revoked'"));
+        let root_tp = thumbprint_of(&{
+            let p = env.path(&format!("root-{i}.der"));
+            fs::write(&p, &pki.root.der).expect("root der");
+            p
+        });
+        assert!(
+            script.contains(&format!("$rootThumbprint = '{root_tp}'")),
+            "{script}"
+        );
+
+        // The services: Exchange's transport and IIS SMTP, restarted only on request.
+        for service in [
+            "'MSExchangeTransport'",
+            "'MSExchangeFrontEndTransport'",
+            "'SMTPSVC'",
+        ] {
+            assert!(script.contains(service), "{service}");
+        }
+        let restart = block(&script, "    if ($RestartServices)");
+        assert!(restart.contains("Restart-Service -Name $name"), "{restart}");
+        assert!(script.contains("whose subject name matches the fully-qualified domain name"));
+        let failed = block(&script, "if ($failed)");
+        assert!(failed.contains("exit 1") && !failed.contains("Restart-Service"));
     }
 }
 

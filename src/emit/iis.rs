@@ -173,7 +173,10 @@ fn thumbprint(c: &Certificate) -> String {
 /// file name and thumbprint; their subjects are in comments, through
 /// [`crate::render::powershell`]. Uses only cmdlets present on Windows Server 2012 R2 (PowerShell 4.0,
 /// PKI module): Import-Certificate, Import-PfxCertificate, Test-Path, Join-Path, Split-Path,
-/// Read-Host, Write-Host, Write-Error, Out-Null, New-Object; plus certutil.exe.
+/// Read-Host, Write-Host, Write-Warning, Write-Error, Out-Null, New-Object, Get-Item,
+/// Get-Service, Restart-Service, ForEach-Object, Where-Object; and .NET's X509Chain (the chain
+/// engine SChannel uses), so that an untrusted private root and a revocation failure are told
+/// apart, which `certutil -verify` does not do.
 fn install_script(m: &Material<'_>, names: &[String], has_pfx: bool, trust_root: bool) -> String {
     let mut s = String::from(ps::BOM);
     s.push_str("#Requires -Version 4.0\n");
@@ -184,7 +187,9 @@ fn install_script(m: &Material<'_>, names: &[String], has_pfx: bool, trust_root:
     s.push_str(&format!("# Leaf expires {}.\n", m.leaf_expiry()));
     s.push_str(
         "# Run it from this folder in an elevated PowerShell. It is safe to run again: what is\n\
-         # already installed is skipped.\n\
+         # already installed is skipped. -RestartServices restarts the mail services found here\n\
+         # (Exchange transport, IIS SMTP) at the end, so that they send the new chain.\n\
+         param([switch]$RestartServices)\n\
          $ErrorActionPreference = 'Stop'\n\
          $here = Split-Path -Parent $MyInvocation.MyCommand.Path\n\
          \n\
@@ -236,33 +241,125 @@ fn install_script(m: &Material<'_>, names: &[String], has_pfx: bool, trust_root:
     }
     let leaf_tp = thumbprint(m.leaf);
     s.push_str(&format!("\n$leafThumbprint = {}\n", ps::literal(&leaf_tp)));
+    s.push_str(
+        "$leafInStore = Get-Item -Path ('Cert:\\LocalMachine\\My\\' + $leafThumbprint) -ErrorAction SilentlyContinue\n",
+    );
     if has_pfx {
         s.push_str(
-            "$pfx = Join-Path $here 'certificate.pfx'\n\
-             if (Test-Path -Path (\"Cert:\\LocalMachine\\My\\\" + $leafThumbprint)) {\n\
-             \x20   Write-Host 'The certificate and key are already in LocalMachine\\My.'\n\
+            "if ($leafInStore -and $leafInStore.HasPrivateKey) {\n\
+             \x20   Write-Host 'The certificate and its private key are already in LocalMachine\\My.'\n\
              } else {\n\
+             \x20   if ($leafInStore) {\n\
+             \x20       Write-Host 'The certificate is in LocalMachine\\My without its private key: importing certificate.pfx adds the key.'\n\
+             \x20   }\n\
              \x20   $password = Read-Host -AsSecureString -Prompt 'Password of certificate.pfx'\n\
-             \x20   Import-PfxCertificate -FilePath $pfx -CertStoreLocation 'Cert:\\LocalMachine\\My' -Password $password | Out-Null\n\
+             \x20   Import-PfxCertificate -FilePath (Join-Path $here 'certificate.pfx') -CertStoreLocation 'Cert:\\LocalMachine\\My' -Password $password | Out-Null\n\
              \x20   Write-Host 'Imported certificate.pfx into LocalMachine\\My.'\n\
+             \x20   $leafInStore = Get-Item -Path ('Cert:\\LocalMachine\\My\\' + $leafThumbprint)\n\
              }\n",
         );
     } else {
         s.push_str(
-            "# No certificate.pfx was written (the key was unknown or no --pfx-password-* was given);\n\
-             # the certificate and key must already be in LocalMachine\\My.\n",
+            "# No certificate.pfx was written (the key was unknown or no --pfx-password-* was given).\n\
+             if (-not $leafInStore) {\n\
+             \x20   Write-Warning 'The certificate is not in LocalMachine\\My. Import it with its private key (a .pfx; chainfix repair --pfx-password-env VAR writes one), then run this script again.'\n\
+             } elseif (-not $leafInStore.HasPrivateKey) {\n\
+             \x20   Write-Warning 'The certificate is in LocalMachine\\My, but without its private key: no service can use it for TLS. Import a .pfx holding the key (chainfix repair --pfx-password-env VAR writes one), then run this script again.'\n\
+             } else {\n\
+             \x20   Write-Host 'The certificate and its private key are already in LocalMachine\\My.'\n\
+             }\n",
         );
     }
+    s.push_str("$keyReady = [bool]($leafInStore -and $leafInStore.HasPrivateKey)\n");
+    let root_tp = m.root.map(thumbprint);
+    s.push_str(&format!(
+        "$rootThumbprint = {}\n",
+        root_tp
+            .as_deref()
+            .map(ps::literal)
+            .unwrap_or_else(|| "$null".into())
+    ));
     s.push_str(
-        "\nWrite-Host \"Leaf thumbprint: $leafThumbprint\"\n\
-         Write-Host 'For Exchange, run in the Exchange Management Shell:'\n\
-         Write-Host \"  Enable-ExchangeCertificate -Thumbprint $leafThumbprint -Services SMTP\"\n\
-         \n\
-         # Check that Windows now builds the whole chain for the leaf.\n\
-         & certutil.exe -verify (Join-Path $here 'leaf.cer')\n\
-         if ($LASTEXITCODE -ne 0) {\n\
-         \x20   # A private CA without CRL or OCSP URLs also fails here, on the revocation check.\n\
-         \x20   Write-Error 'certutil -verify reports a problem with the chain (see above). If it is only the revocation check of a private CA, the chain itself is installed.'\n\
+        "\n# Check that Windows builds the whole chain for the leaf from its stores. First without\n\
+         # revocation, so that a root this machine does not trust (a private CA) and a revocation\n\
+         # failure are told apart; then revocation on its own.\n\
+         $leaf = New-Object System.Security.Cryptography.X509Certificates.X509Certificate2((Join-Path $here 'leaf.cer'))\n\
+         $chain = New-Object System.Security.Cryptography.X509Certificates.X509Chain($true)\n\
+         $chain.ChainPolicy.RevocationMode = 'NoCheck'\n\
+         $built = $chain.Build($leaf)\n\
+         $problems = @($chain.ChainStatus | ForEach-Object { [string]$_.Status })\n\
+         $top = $chain.ChainElements[$chain.ChainElements.Count - 1].Certificate\n\
+         $failed = $false\n\
+         if ($problems -contains 'PartialChain') {\n\
+         \x20   Write-Error 'Windows cannot build the chain: an intermediate is missing from LocalMachine\\CA (see the imports above).' -ErrorAction Continue\n\
+         \x20   $failed = $true\n\
+         } elseif (@($problems | Where-Object { $_ -ne 'UntrustedRoot' }).Count -gt 0) {\n\
+         \x20   Write-Error ('Windows rejects the chain: ' + ($problems -join ', ')) -ErrorAction Continue\n\
+         \x20   $failed = $true\n\
+         } elseif ($problems -contains 'UntrustedRoot') {\n\
+         \x20   Write-Warning 'The chain is installed, but THIS machine does not trust its root (a private CA). Sending the chain does not need that: every server that receives mail from this one must trust the root itself.'\n\
+         } else {\n\
+         \x20   Write-Host ('Windows builds the whole chain (' + $chain.ChainElements.Count + ' certificates) to a root it trusts.')\n\
+         }\n\
+         if (-not $failed -and $rootThumbprint -and $top.Thumbprint -ne $rootThumbprint) {\n\
+         \x20   Write-Warning ('Windows built the chain to another root (' + $top.Thumbprint + ') than chainfix did (' + $rootThumbprint + '), e.g. through a cross-signed intermediate.')\n\
+         }\n\
+         if (-not $failed) {\n\
+         \x20   $online = New-Object System.Security.Cryptography.X509Certificates.X509Chain($true)\n\
+         \x20   $online.ChainPolicy.RevocationMode = 'Online'\n\
+         \x20   $online.ChainPolicy.RevocationFlag = 'ExcludeRoot'\n\
+         \x20   $online.ChainPolicy.VerificationFlags = 'AllowUnknownCertificateAuthority'\n\
+         \x20   $online.ChainPolicy.UrlRetrievalTimeout = [TimeSpan]::FromSeconds(15)\n\
+         \x20   $null = $online.Build($leaf)\n\
+         \x20   $revocation = @($online.ChainStatus | ForEach-Object { [string]$_.Status })\n\
+         \x20   if ($revocation -contains 'Revoked') {\n\
+         \x20       Write-Error 'A certificate of the chain is REVOKED: get a new certificate.' -ErrorAction Continue\n\
+         \x20       $failed = $true\n\
+         \x20   } elseif ($revocation -contains 'RevocationStatusUnknown' -or $revocation -contains 'OfflineRevocation') {\n\
+         \x20       Write-Warning 'The revocation status could not be checked (no CRL or OCSP answer within 15 seconds, or a private CA without CRL or OCSP URLs). The chain itself is installed; a receiver that insists on revocation checks may refuse it.'\n\
+         \x20   } else {\n\
+         \x20       Write-Host 'Revocation checked: no certificate of the chain is revoked.'\n\
+         \x20   }\n\
+         }\n",
+    );
+    // Certificate text never reaches code: the name is in a comment, and the message reads it
+    // from the certificate itself.
+    s.push_str(&format!(
+        "# The leaf's name: {}\n$leafName = $leaf.GetNameInfo('DnsName', $false)\n",
+        ps::comment(&m.leaf.short_name())
+    ));
+    s.push_str(
+        "\n# The services that send this certificate, and how each is told to use it. Each loads\n\
+         # its certificate and chain when it starts.\n\
+         $found = @()\n\
+         foreach ($name in @('MSExchangeFrontEndTransport', 'MSExchangeTransport', 'SMTPSVC')) {\n\
+         \x20   if (Get-Service -Name $name -ErrorAction SilentlyContinue) { $found += $name }\n\
+         }\n\
+         Write-Host \"Leaf thumbprint: $leafThumbprint\"\n\
+         if ($found -contains 'MSExchangeTransport' -or $found.Count -eq 0) {\n\
+         \x20   Write-Host 'For Exchange, run in the Exchange Management Shell:'\n\
+         \x20   Write-Host \"  Enable-ExchangeCertificate -Thumbprint $leafThumbprint -Services SMTP\"\n\
+         }\n\
+         if ($found -contains 'SMTPSVC' -or $found.Count -eq 0) {\n\
+         \x20   Write-Host ('For IIS SMTP: the SMTP service uses the certificate in LocalMachine\\My whose subject name matches the fully-qualified domain name of the SMTP virtual server (IIS 6.0 Manager: the virtual server, Properties, Delivery, Advanced). This certificate is for ' + $leafName + '. Remove an older certificate for the same name from LocalMachine\\My once this one works, so that the service cannot keep using it.')\n\
+         }\n\
+         if ($failed) {\n\
+         \x20   Write-Error 'The chain is not usable yet (see above); no service was restarted.' -ErrorAction Continue\n\
+         \x20   exit 1\n\
+         }\n\
+         if ($found.Count -eq 0) {\n\
+         \x20   Write-Host 'No Exchange transport or IIS SMTP service runs here: restart the service that sends mail, so that it loads the new chain.'\n\
+         }\n\
+         foreach ($name in $found) {\n\
+         \x20   if ($RestartServices) {\n\
+         \x20       Restart-Service -Name $name\n\
+         \x20       Write-Host ('Restarted ' + $name + '.')\n\
+         \x20   } else {\n\
+         \x20       Write-Host ('Restart ' + $name + ' so that it sends the new chain: Restart-Service ' + $name + ' (or run this script with -RestartServices).')\n\
+         \x20   }\n\
+         }\n\
+         if (-not $keyReady) {\n\
+         \x20   Write-Error 'The chain is installed, but the certificate has no private key in LocalMachine\\My (see above).' -ErrorAction Continue\n\
          \x20   exit 1\n\
          }\n\
          Write-Host 'Chain installed and verified.'\n",

@@ -172,10 +172,17 @@ fn steps(m: &Material<'_>, o: &EmitOptions) -> String {
         s.push_str(
             "\n  Windows (IIS SMTP, Exchange):\n\
              \x20   1. Copy the iis folder to the server.\n\
-             \x20   2. In an elevated PowerShell: .\\install-chain.ps1\n\
-             \x20      It imports the intermediates into LocalMachine\\CA, the .pfx (if any) into\n\
-             \x20      LocalMachine\\My, prints the leaf thumbprint, and runs certutil -verify.\n\
-             \x20   3. Exchange: Enable-ExchangeCertificate -Thumbprint <thumbprint> -Services SMTP\n",
+             \x20   2. In an elevated PowerShell: .\\install-chain.ps1 (add -RestartServices to\n\
+             \x20      restart Exchange's transport or IIS SMTP at the end).\n\
+             \x20      It imports the intermediates into LocalMachine\\CA and the .pfx (if any)\n\
+             \x20      into LocalMachine\\My, checks that the key is there too, and has Windows\n\
+             \x20      build the chain: a root this machine does not trust (a private CA) is a\n\
+             \x20      warning, a missing intermediate an error; revocation is checked apart.\n\
+             \x20   3. Exchange: Enable-ExchangeCertificate -Thumbprint <thumbprint> -Services SMTP,\n\
+             \x20      then Restart-Service MSExchangeTransport.\n\
+             \x20      IIS SMTP uses the certificate whose subject name matches the SMTP virtual\n\
+             \x20      server's fully-qualified domain name (Properties, Delivery, Advanced);\n\
+             \x20      then Restart-Service SMTPSVC.\n",
         );
         if o.pfx_password.is_none() || m.key.is_none() {
             s.push_str(
