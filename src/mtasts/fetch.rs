@@ -201,6 +201,11 @@ impl FetchError {
         }
         match e.kind() {
             io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => FetchError::Timeout(stage),
+            io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
+                if stage == Stage::Handshake =>
+            {
+                FetchError::Tls("the server closed the connection during the handshake".into())
+            }
             io::ErrorKind::UnexpectedEof
             | io::ErrorKind::ConnectionReset
             | io::ErrorKind::ConnectionAborted
@@ -351,7 +356,12 @@ pub fn fetch(req: &Request<'_>) -> Result<Fetched, FetchError> {
             .map_err(|e| with_host(e, &host))?;
     }
     let mut tls = rustls::StreamOwned::new(conn, sock);
-    let body = http::exchange(&mut tls, &host).map_err(|e| with_host(e, &host))?;
+    // RFC 9112 §3.2: the Host field carries the port when it is not the scheme's default.
+    let authority = match req.port {
+        443 => host.clone(),
+        port => format!("{host}:{port}"),
+    };
+    let body = http::exchange(&mut tls, &authority)?;
     Ok(Fetched {
         url: policy_url(req.domain, req.port),
         addr,

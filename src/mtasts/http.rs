@@ -19,7 +19,8 @@ pub const MAX_HEADER_LINES: usize = 100;
 /// Most chunks of a chunked body: enough for 64 KiB in 64-byte chunks.
 const MAX_CHUNKS: usize = 1024;
 
-/// The request, HTTP/1.1 (RFC 9112 §3): the Host field names the policy host.
+/// The request, HTTP/1.1 (RFC 9112 §3): the Host field names the policy host (and the port,
+/// when not 443).
 pub fn request(host: &str) -> String {
     format!(
         "GET {POLICY_PATH} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: chainfix/{}\r\n\
