@@ -269,6 +269,28 @@ fn a_policy_host_certificate_for_another_name_is_refused() {
     );
 }
 
+/// `now` is a parameter (`--at`): the same certificate is valid in 2027 and expired in 2035.
+#[test]
+#[cfg_attr(not(have_nginx), ignore = "needs nginx (.ci/setup-https.sh)")]
+fn the_policy_host_certificate_is_judged_at_the_time_given() {
+    let site = serve(POLICY_HOST, Some(&policy("enforce")), STATIC);
+    let at = |now: i64| {
+        mtasts::fetch(&mtasts::Request {
+            domain: DOMAIN,
+            addrs: &LOCALHOST,
+            port: site.nginx.port,
+            extra_roots: std::slice::from_ref(&site.root.der),
+            deadline: Instant::now() + Duration::from_secs(20),
+            now,
+        })
+    };
+    assert!(at(NOW).is_ok(), "{:?}", at(NOW).err());
+    // 2035-01-01, after the leaf's notAfter (2034-01-01).
+    let a = judge(&[RECORD], &at(2_051_222_400), &[]);
+    let (f, detail) = unavailable(&a);
+    assert_eq!(detail, "certificate-expired", "{}", f.message);
+}
+
 #[test]
 #[cfg_attr(not(have_nginx), ignore = "needs nginx (.ci/setup-https.sh)")]
 fn a_redirect_is_not_followed() {

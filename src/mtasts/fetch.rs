@@ -17,7 +17,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, ClientConnection, RootCertStore};
 
 use super::http;
-use super::record::quote;
+use super::quote;
 
 /// Most addresses of the policy host tried (a hostile DNS answer may list hundreds).
 pub const MAX_ADDRS: usize = 8;

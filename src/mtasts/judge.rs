@@ -591,6 +591,35 @@ mod tests {
     }
 
     #[test]
+    fn the_view_serializes_with_stable_names() {
+        let p = policy("testing");
+        let mxs = [
+            mx("mx.example.com", Certificate::NotChecked),
+            mx("other.net", Certificate::Valid),
+        ];
+        let a = run(&found(), Some(&p), &mxs);
+        let json = serde_json::to_value(&a.view).expect("serializes");
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "record": "valid",
+                "id": "1",
+                "policy": "valid",
+                "url": "https://mta-sts.example.com/.well-known/mta-sts.txt",
+                "mode": "testing",
+                "max_age": 86400,
+                "mx_patterns": ["*.example.com"],
+                "mx": [
+                    {"host": "mx.example.com", "verdict": "not-checked", "listed": true,
+                     "certificate_valid": null, "dane": false},
+                    {"host": "other.net", "verdict": "fail", "listed": false,
+                     "certificate_valid": true, "dane": false}
+                ]
+            })
+        );
+    }
+
+    #[test]
     fn the_certificate_verdict_from_chainfix_findings() {
         let f = |code, severity| Finding {
             code,

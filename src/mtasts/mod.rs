@@ -59,3 +59,14 @@ pub use fetch::{fetch, FetchError, Fetched, Request};
 pub use judge::{assess, Assessment, Certificate, Input, Mx};
 pub use policy::{Mode, Policy, PolicyError};
 pub use record::{RecordError, RecordOutcome};
+
+/// Longest server-supplied text quoted in a message.
+const QUOTE_LEN: usize = 120;
+
+/// Server-supplied text (a TXT record, a policy line, an HTTP header, a certificate name) for
+/// one line of a message: shortened, and escaped for the terminal ([`crate::render::plain`]).
+pub(crate) fn quote(s: &str) -> String {
+    let short: String = s.chars().take(QUOTE_LEN).collect();
+    let more = if short.len() < s.len() { "…" } else { "" };
+    format!("{}{more}", crate::render::plain::line(&short))
+}

@@ -12,7 +12,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::record::quote;
+use super::quote;
 
 /// The largest `max_age` (§3.2: "maximum value of 31557600", one year of 365.25 days).
 pub const MAX_AGE_LIMIT: u64 = 31_557_600;

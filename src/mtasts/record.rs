@@ -8,12 +8,10 @@
 
 use std::fmt;
 
-use crate::render::plain;
+use super::quote;
 
 /// Most TXT records looked at (a DNS response of 64 KiB holds no more useful ones).
 pub const MAX_RECORDS: usize = 64;
-/// Longest record text quoted in a message.
-const QUOTE_LEN: usize = 120;
 
 /// A valid MTA-STS TXT record.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -100,13 +98,6 @@ impl fmt::Display for RecordError {
             }
         }
     }
-}
-
-/// Server-supplied text for one line of a message: escaped, and shortened.
-pub(crate) fn quote(s: &str) -> String {
-    let short: String = s.chars().take(QUOTE_LEN).collect();
-    let more = if short.len() < s.len() { "…" } else { "" };
-    format!("{}{more}", plain::line(&short))
 }
 
 /// Judges the TXT records at `_mta-sts.<domain>` (one string per record, its character-strings
