@@ -524,6 +524,34 @@ mod tests {
         assert_eq!(fetch(&bad_root).map_err(|e| e.code()), Err("bad-root"));
     }
 
+    /// Eight refusing addresses use up the budget: the ninth, which would answer, is never
+    /// tried.
+    #[test]
+    fn at_most_eight_addresses_are_tried() {
+        let listener = std::net::TcpListener::bind("127.0.0.10:0").expect("bind 127.0.0.10");
+        let port = listener.local_addr().expect("addr").port();
+        let mut addrs: Vec<IpAddr> = (2..2 + MAX_ADDRS as u8)
+            .map(|i| IpAddr::from([127, 0, 0, i]))
+            .collect();
+        addrs.push(IpAddr::from([127, 0, 0, 10]));
+        let req = Request {
+            domain: "example.com",
+            addrs: &addrs,
+            port,
+            extra_roots: &[],
+            deadline: Instant::now() + Duration::from_secs(5),
+            now: 1_800_000_000,
+        };
+        assert_eq!(fetch(&req).map_err(|e| e.code()), Err("connect-failed"));
+        // Within the budget the listener is reached (and, silent, times out).
+        let reachable = Request {
+            addrs: &addrs[MAX_ADDRS - 1..],
+            deadline: Instant::now() + Duration::from_millis(300),
+            ..req
+        };
+        assert_eq!(fetch(&reachable).map_err(|e| e.code()), Err("timeout"));
+    }
+
     #[test]
     fn server_text_in_messages_is_escaped() {
         let e = FetchError::Redirect {
