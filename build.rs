@@ -30,6 +30,9 @@ const POSTFIX_FILES: [&str; 4] = [
     "/etc/postfix/master.cf.proto",
 ];
 
+/// The nginx tests/common/https.rs runs (installed by `.ci/setup-https.sh`).
+const NGINX_BIN: &str = "/usr/sbin/nginx";
+
 /// Where `.ci/setup-mtas.sh` extracts Debian's exim4-config.
 const EXIM4_CONFIG_ROOT: &str = "/opt/chainfix-test/exim4-config";
 
@@ -82,6 +85,7 @@ fn main() {
         script.push("util-linux's script (another `script` is on PATH)".into());
     }
     let openssl = missing_programs(&["openssl"]);
+    let nginx = missing_files(&[PathBuf::from(NGINX_BIN)]);
 
     let require_mta = required("CHAINFIX_REQUIRE_MTA");
     let require_ansible = required("CHAINFIX_REQUIRE_ANSIBLE");
@@ -105,6 +109,7 @@ fn main() {
         ("have_limbo", "x509-limbo", &limbo, require_shared),
         ("have_script", "util-linux script", &script, false),
         ("have_openssl", "openssl", &openssl, false),
+        ("have_nginx", "nginx", &nginx, require_mta),
     ] {
         if lacking.is_empty() {
             println!("cargo:rustc-cfg={cfg}");
@@ -122,7 +127,7 @@ fn main() {
     if !missing.is_empty() {
         eprintln!(
             "chainfix build.rs: CHAINFIX_REQUIRE_* is set but the tests cannot run:\n  {}\n\
-             Postfix and Exim: .ci/setup-mtas.sh (as root); Ansible: pip install \
+             Postfix and Exim: .ci/setup-mtas.sh (as root); nginx: .ci/setup-https.sh; Ansible: pip install \
              'ansible-core==2.17.*' and put it on PATH; shared data: ../shared or \
              CHAINFIX_SHARED_DIR.",
             missing.join("\n  ")

@@ -52,6 +52,13 @@ impl Code {
         Code::ReceiversDisagree,
         Code::HostnameCnOnly,
         Code::HostnameNotChecked,
+        Code::MtaStsMxNotListed,
+        Code::MtaStsCertificateInvalid,
+        Code::MtaStsPolicyUnavailable,
+        Code::MtaStsPolicyInvalid,
+        Code::MtaStsRecordInvalid,
+        Code::MtaStsRecordMissing,
+        Code::MtaStsSupersededByDane,
     ];
 
     /// One line on what the code means.
@@ -116,6 +123,17 @@ impl Code {
             Code::ReceiversDisagree => "rustls/webpki's verdict differs from the OpenSSL 3 model",
             Code::HostnameCnOnly => "--host matches only the subject CN, not a subjectAltName",
             Code::HostnameNotChecked => "probe of an IP address without --host: no name checked",
+            Code::MtaStsMxNotListed => "an MX host is not listed in the domain's MTA-STS policy",
+            Code::MtaStsCertificateInvalid => {
+                "an MX serves a chain MTA-STS refuses (no public root, or not its name)"
+            }
+            Code::MtaStsPolicyUnavailable => "the MTA-STS policy could not be fetched over HTTPS",
+            Code::MtaStsPolicyInvalid => "the MTA-STS policy text is not a valid STSv1 policy",
+            Code::MtaStsRecordInvalid => {
+                "the _mta-sts TXT record is malformed, or there are several"
+            }
+            Code::MtaStsRecordMissing => "a policy is served, but no _mta-sts record announces it",
+            Code::MtaStsSupersededByDane => "DANE applies to this MX, so senders skip MTA-STS",
         }
     }
 
@@ -137,6 +155,10 @@ impl Code {
             Code::HostnameMismatch | Code::DaneNameMismatch => "4.7.325 certificate-host-mismatch",
             Code::DaneMismatch | Code::DaneTaNotServed => "4.7.323 tlsa-invalid",
             Code::StarttlsNotSupported => "4.7.321 starttls-not-supported",
+            Code::MtaStsMxNotListed => "4.4.8 MX hosts failed MTA-STS validation (enforce mode)",
+            Code::MtaStsCertificateInvalid => {
+                "4.7.5 Remote certificate failed MTA-STS validation (enforce mode)"
+            }
             _ => return None,
         })
     }

@@ -30,6 +30,12 @@ const STARTTLS_NDR: &str = "Exchange Online: 4.7.321 starttls-not-supported \
 const TLS_FAILED_NDR: &str =
     "Exchange Online: 4.7.5 (TLS negotiation failed); senders that require TLS cannot deliver";
 const UNREACHABLE_NDR: &str = "Senders queue the mail and retry (4.4.x), then bounce it";
+/// What Exchange Online says when an MX host fails the domain's MTA-STS policy (RFC 8461 §4.1).
+pub(crate) const MTA_STS_MX_NDR: &str =
+    "Exchange Online: 4.4.8 MX hosts of <domain> failed MTA-STS validation";
+/// What Exchange Online says when an MX's certificate fails MTA-STS validation (RFC 8461 §4.2).
+pub(crate) const MTA_STS_CERT_NDR: &str =
+    "Exchange Online: 4.7.5 Remote certificate failed MTA-STS validation";
 const WEAK_SIG_NDR: &str =
     "TLS 1.2 and 1.3 receivers refuse MD5 and MD2 signatures (RFC 9155); the handshake fails";
 
@@ -84,6 +90,20 @@ pub enum Code {
     /// The host name matches only the leaf's subject CN.
     HostnameCnOnly,
     HostnameNotChecked,
+    /// MTA-STS (mtasts/): an MX host the policy does not list (4.4.8).
+    MtaStsMxNotListed,
+    /// MTA-STS: an MX whose certificate fails validation (4.7.5).
+    MtaStsCertificateInvalid,
+    /// MTA-STS: a TXT record, but no policy could be fetched.
+    MtaStsPolicyUnavailable,
+    /// MTA-STS: the fetched policy is invalid.
+    MtaStsPolicyInvalid,
+    /// MTA-STS: the `_mta-sts` TXT records give no usable record.
+    MtaStsRecordInvalid,
+    /// MTA-STS: a policy is served but no `_mta-sts` TXT record announces it.
+    MtaStsRecordMissing,
+    /// MTA-STS: DANE applies to the MX, so senders do not use MTA-STS for it.
+    MtaStsSupersededByDane,
 }
 
 impl Code {
@@ -134,6 +154,13 @@ impl Code {
             Code::ReceiversDisagree => "receivers-disagree",
             Code::HostnameCnOnly => "hostname-cn-only",
             Code::HostnameNotChecked => "hostname-not-checked",
+            Code::MtaStsMxNotListed => "mta-sts-mx-not-listed",
+            Code::MtaStsCertificateInvalid => "mta-sts-certificate-invalid",
+            Code::MtaStsPolicyUnavailable => "mta-sts-policy-unavailable",
+            Code::MtaStsPolicyInvalid => "mta-sts-policy-invalid",
+            Code::MtaStsRecordInvalid => "mta-sts-record-invalid",
+            Code::MtaStsRecordMissing => "mta-sts-record-missing",
+            Code::MtaStsSupersededByDane => "mta-sts-superseded-by-dane",
         }
     }
 }

@@ -26,6 +26,8 @@
 //!   place it is written (reports, Postfix, Exim, PowerShell, file names).
 //! * [`receivers`] judges the chosen chain a second time with rustls-webpki and names the
 //!   documented policy behind any difference from chainfix's OpenSSL 3 model.
+//! * [`mtasts`] reads a domain's MTA-STS record, fetches its policy over HTTPS and judges each
+//!   MX host as a sending MTA does (RFC 8461).
 //! * [`probe`] captures the chain a live server presents (SMTP STARTTLS or implicit TLS), which
 //!   then goes through the same stages as files.
 //!
@@ -46,6 +48,7 @@ pub mod fetch;
 pub mod hostname;
 pub mod load;
 pub mod manpage;
+pub mod mtasts;
 pub mod pool;
 pub mod probe;
 pub mod receivers;
