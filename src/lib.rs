@@ -26,6 +26,8 @@
 //!   place it is written (reports, Postfix, Exim, PowerShell, file names).
 //! * [`receivers`] judges the chosen chain a second time with rustls-webpki and names the
 //!   documented policy behind any difference from chainfix's OpenSSL 3 model.
+//! * [`baseline`] records what a domain probe saw (per MX host: key, chain, root, DANE and
+//!   MTA-STS verdicts) in a file, and reports what changed since as findings.
 //! * [`probe`] captures the chain a live server presents (SMTP STARTTLS or implicit TLS), which
 //!   then goes through the same stages as files.
 //!
@@ -33,6 +35,7 @@
 
 pub mod app;
 pub mod asn1;
+pub mod baseline;
 pub mod cert;
 pub mod chain;
 pub mod cli;
