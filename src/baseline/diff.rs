@@ -548,7 +548,7 @@ fn dane(
         records(&was.dane)
     );
     match (a, b) {
-        (DaneVerdict::Match, DaneVerdict::Mismatch) if pin_broken => {}
+        (DaneVerdict::Match, DaneVerdict::Mismatch | DaneVerdict::Unknown) if pin_broken => {}
         (DaneVerdict::Match, DaneVerdict::Mismatch | DaneVerdict::Bogus) => {
             ctx.push_viewed(
                 out,
@@ -665,5 +665,636 @@ fn change(
         domain: domain.to_string(),
         mx: mx.map(str::to_string),
         finding: baseline_change(code, severity, cert, message, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every rule on real certificates (rcgen): what an admin monitoring a partner sees for
+    //! routine renewals (information only) and for what makes senders defer mail (errors).
+
+    use super::*;
+    use crate::baseline::snapshot::{CaState, DaneState, Pin, RootState, TlsaSeen};
+    use crate::baseline::test_pki::{intermediate, key, leaf, mx, root, snapshot, tls};
+    use crate::cert::Certificate;
+    use crate::dane::record::{Matching, Selector, Usage};
+    use crate::dane::Tlsa;
+
+    const D: &str = "example.com";
+    const MX: &str = "mx.example.com";
+
+    /// The codes and severities found, in order.
+    fn codes(old: &Snapshot, new: &Snapshot) -> Vec<(&'static str, Severity)> {
+        diff(old, new)
+            .iter()
+            .map(|c| (c.finding.code.as_str(), c.finding.severity))
+            .collect()
+    }
+
+    fn one(old: MxState, new: MxState) -> Vec<Change> {
+        diff(&snapshot(D, vec![(MX, old)]), &snapshot(D, vec![(MX, new)]))
+    }
+
+    fn only(changes: &[Change]) -> (&'static str, Severity, &str) {
+        assert_eq!(changes.len(), 1, "{changes:#?}");
+        let f = &changes[0].finding;
+        (f.code.as_str(), f.severity, &f.message)
+    }
+
+    fn head(changes: &[Change]) -> (&'static str, Severity) {
+        let (c, s, _) = only(changes);
+        (c, s)
+    }
+
+    fn plain(t: TlsState) -> MxState {
+        mx(Some(t), DaneState::none(), StsVerdict::None)
+    }
+
+    /// DANE state with these records judged against `path`.
+    fn dane(verdict: DaneVerdict, records: &[&Tlsa], path: &[&Certificate]) -> DaneState {
+        DaneState::new(
+            verdict,
+            records.iter().map(|t| TlsaSeen::judged(t, path)).collect(),
+        )
+    }
+
+    fn ee(c: &Certificate, s: Selector, m: Matching) -> Tlsa {
+        Tlsa::of(c, Usage::DaneEe, s, m)
+    }
+
+    #[test]
+    fn nothing_changed_is_one_info() {
+        let r = root("Root X1");
+        let i = intermediate("R10", &r);
+        let l = leaf(MX, &key(), &i, 2027, 3);
+        let changes = one(plain(tls(&l, &i, &r)), plain(tls(&l, &i, &r)));
+        let (code, sev, msg) = only(&changes);
+        assert_eq!((code, sev), ("baseline-unchanged", Severity::Info));
+        assert!(msg.contains("CN=R10"), "{msg}");
+        assert_eq!(changes[0].mx.as_deref(), Some(MX));
+    }
+
+    #[test]
+    fn a_renewal_with_the_same_key_is_information() {
+        let r = root("Root X1");
+        let i = intermediate("R10", &r);
+        let k = key();
+        let (old, new) = (leaf(MX, &k, &i, 2027, 3), leaf(MX, &k, &i, 2027, 6));
+        let changes = one(plain(tls(&old, &i, &r)), plain(tls(&new, &i, &r)));
+        let (code, sev, msg) = only(&changes);
+        assert_eq!((code, sev), ("baseline-renewed", Severity::Info));
+        // Both certificates named by fingerprint, old and new expiry.
+        let (a, b) = (hex_short(&old), hex_short(&new));
+        assert!(msg.contains(&a) && msg.contains(&b), "{msg}");
+        assert!(
+            msg.contains("2027-03-01") && msg.contains("2027-06-01"),
+            "{msg}"
+        );
+    }
+
+    fn hex_short(c: &Certificate) -> String {
+        crate::cert::hex(&c.sha256[..8])
+    }
+
+    #[test]
+    fn a_new_key_and_a_new_intermediate_of_the_same_name_and_root_is_routine() {
+        let r = root("Root X1");
+        let (i, i2) = (intermediate("R10", &r), intermediate("R10", &r));
+        let old = leaf(MX, &key(), &i, 2027, 3);
+        let new = leaf(MX, &key(), &i2, 2027, 6);
+        let changes = one(plain(tls(&old, &i, &r)), plain(tls(&new, &i2, &r)));
+        let (code, sev, msg) = only(&changes);
+        assert_eq!((code, sev), ("baseline-key-changed", Severity::Info));
+        assert!(msg.contains("same name"), "{msg}");
+    }
+
+    /// Let's Encrypt's rotation (R10 -> R11: another name, another key, same root), as the
+    /// wiring records it from plain values: the issuers' real SPKI hashes from the table.
+    #[test]
+    fn lets_encrypt_rotating_intermediates_are_routine() {
+        let r = root("ISRG Root X1");
+        let i = intermediate("R10", &r);
+        let old_leaf = leaf(MX, &key(), &i, 2027, 3);
+        let new_leaf = leaf(MX, &key(), &i, 2027, 6);
+        let le = |name: &str| CaState {
+            subject: format!("CN={name}, O=Let's Encrypt, C=US"),
+            spki_sha256: RANDOM_ISSUERS
+                .iter()
+                .find(|i| i.name == name)
+                .and_then(|i| Fingerprint::from_hex(i.spki_sha256)),
+        };
+        let mut old = tls(&old_leaf, &i, &r);
+        old.issuer = le("R10");
+        let mut new = tls(&new_leaf, &i, &r);
+        new.issuer = le("R11");
+        let changes = one(plain(old.clone()), plain(new.clone()));
+        let (code, sev, msg) = only(&changes);
+        assert_eq!((code, sev), ("baseline-key-changed", Severity::Info));
+        assert!(msg.contains("Let's Encrypt rotates"), "{msg}");
+        assert!(msg.contains("CN=R10") && msg.contains("CN=R11"), "{msg}");
+
+        // Another CA's intermediate of another name under the same root is a warning.
+        new.issuer = CaState {
+            subject: "CN=Other Issuing CA".into(),
+            spki_sha256: Some(Fingerprint([7; 32])),
+        };
+        let got = codes(
+            &snapshot(D, vec![(MX, plain(old))]),
+            &snapshot(D, vec![(MX, plain(new))]),
+        );
+        assert_eq!(
+            got,
+            [
+                ("baseline-issuer-changed", Severity::Warning),
+                ("baseline-key-changed", Severity::Info)
+            ]
+        );
+    }
+
+    #[test]
+    fn another_issuer_by_name_under_the_same_root_is_a_warning() {
+        let r = root("Root X1");
+        let (i, other) = (intermediate("R10", &r), intermediate("Other CA", &r));
+        let k = key();
+        let (old, new) = (leaf(MX, &k, &i, 2027, 3), leaf(MX, &k, &other, 2027, 6));
+        let changes = one(plain(tls(&old, &i, &r)), plain(tls(&new, &other, &r)));
+        let f = &changes[0].finding;
+        assert_eq!(
+            (f.code, f.severity),
+            (Code::BaselineIssuerChanged, Severity::Warning)
+        );
+        assert!(
+            f.message.contains("CN=Other CA") && f.message.contains("CN=R10"),
+            "{}",
+            f.message
+        );
+        assert_eq!(changes[1].finding.code, Code::BaselineRenewed);
+    }
+
+    /// The key pinned by `3 1 1`, `3 1 2` and `3 1 0` (RFC 7671 §5.1): a new key without a
+    /// matching record now is an error, the records named; no second `dane-lost`.
+    #[test]
+    fn a_new_key_under_a_dane_ee_pin_is_an_error() {
+        let r = root("Root X1");
+        let i = intermediate("R10", &r);
+        let old = leaf(MX, &key(), &i, 2027, 3);
+        let new = leaf(MX, &key(), &i, 2027, 6);
+        let old_path = [&old, &i.cert, &r.cert];
+        for m in [Matching::Sha256, Matching::Sha512, Matching::Full] {
+            let pin = ee(&old, Selector::Spki, m);
+            let was = mx(
+                Some(tls(&old, &i, &r)),
+                dane(DaneVerdict::Match, &[&pin], &old_path),
+                StsVerdict::None,
+            );
+            assert_eq!(was.dane.records[0].pins, Pin::Leaf);
+            for now_verdict in [DaneVerdict::Mismatch, DaneVerdict::Unknown] {
+                let now = mx(
+                    Some(tls(&new, &i, &r)),
+                    dane(now_verdict, &[&pin], &[&new, &i.cert, &r.cert]),
+                    StsVerdict::None,
+                );
+                let changes = one(was.clone(), now);
+                let (code, sev, msg) = only(&changes);
+                assert_eq!(
+                    (code, sev),
+                    ("baseline-pinned-key-changed", Severity::Error),
+                    "{m:?} {now_verdict:?}"
+                );
+                assert!(msg.contains("3 1 "), "{msg}");
+                assert!(
+                    msg.contains(&crate::cert::hex(&old.spki_sha256[..8]))
+                        && msg.contains(&crate::cert::hex(&new.spki_sha256[..8])),
+                    "{msg}"
+                );
+                assert_eq!(changes[0].finding.receiver_view.as_deref(), Some(DANE_NDR));
+            }
+        }
+    }
+
+    #[test]
+    fn a_key_change_the_records_followed_is_information() {
+        let r = root("Root X1");
+        let i = intermediate("R10", &r);
+        let old = leaf(MX, &key(), &i, 2027, 3);
+        let new = leaf(MX, &key(), &i, 2027, 6);
+        let (old_pin, new_pin) = (
+            ee(&old, Selector::Spki, Matching::Sha256),
+            ee(&new, Selector::Spki, Matching::Sha256),
+        );
+        let was = mx(
+            Some(tls(&old, &i, &r)),
+            dane(DaneVerdict::Match, &[&old_pin], &[&old, &i.cert]),
+            StsVerdict::None,
+        );
+        // The partner published the new key's record beside the old one (RFC 7671 §8.1).
+        let now = mx(
+            Some(tls(&new, &i, &r)),
+            dane(DaneVerdict::Match, &[&old_pin, &new_pin], &[&new, &i.cert]),
+            StsVerdict::None,
+        );
+        let got: Vec<_> = one(was, now)
+            .iter()
+            .map(|c| (c.finding.code, c.finding.severity))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Code::BaselineKeyChanged, Severity::Info),
+                (Code::BaselineDaneChanged, Severity::Info)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_renewal_keeping_the_key_passes_a_key_pin_and_breaks_a_certificate_pin() {
+        let r = root("Root X1");
+        let i = intermediate("R10", &r);
+        let k = key();
+        let (old, new) = (leaf(MX, &k, &i, 2027, 3), leaf(MX, &k, &i, 2027, 6));
+        let path = [&old, &i.cert, &r.cert];
+        let key_pin = ee(&old, Selector::Spki, Matching::Sha256);
+        let cert_pin = ee(&old, Selector::Cert, Matching::Sha256);
+        let state = |t: &Certificate, v: DaneVerdict, recs: &[&Tlsa]| {
+            mx(Some(tls(t, &i, &r)), dane(v, recs, &path), StsVerdict::None)
+        };
+        // 3 1 1 still matches the kept key: routine.
+        let changes = one(
+            state(&old, DaneVerdict::Match, &[&key_pin]),
+            state(&new, DaneVerdict::Match, &[&key_pin]),
+        );
+        assert_eq!(only(&changes).0, "baseline-renewed");
+        // 3 0 1 pins the old certificate: every renewal breaks it.
+        let changes = one(
+            state(&old, DaneVerdict::Match, &[&cert_pin]),
+            state(&new, DaneVerdict::Mismatch, &[&cert_pin]),
+        );
+        let (code, sev, msg) = only(&changes);
+        assert_eq!(
+            (code, sev),
+            ("baseline-pinned-certificate-changed", Severity::Error)
+        );
+        assert!(msg.contains("3 0 1"), "{msg}");
+    }
+
+    #[test]
+    fn a_new_issuer_under_a_dane_ta_pin_is_an_error() {
+        let r = root("ISRG Root X1");
+        let (i, i2) = (intermediate("R10", &r), intermediate("R11", &r));
+        let k = key();
+        let (old, new) = (leaf(MX, &k, &i, 2027, 3), leaf(MX, &k, &i2, 2027, 6));
+        let pin = Tlsa::of(&i.cert, Usage::DaneTa, Selector::Spki, Matching::Sha256);
+        let was = mx(
+            Some(tls(&old, &i, &r)),
+            dane(DaneVerdict::Match, &[&pin], &[&old, &i.cert, &r.cert]),
+            StsVerdict::Valid,
+        );
+        assert_eq!(was.dane.records[0].pins, Pin::Issuer);
+        let now = mx(
+            Some(tls(&new, &i2, &r)),
+            dane(DaneVerdict::Mismatch, &[&pin], &[&new, &i2.cert, &r.cert]),
+            StsVerdict::NotUsedDane,
+        );
+        let got: Vec<_> = one(was, now)
+            .iter()
+            .map(|c| (c.finding.code, c.finding.severity))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Code::BaselinePinnedIssuerChanged, Severity::Error),
+                (Code::BaselineStsChanged, Severity::Info)
+            ]
+        );
+    }
+
+    #[test]
+    fn another_root_is_an_error_and_so_is_losing_it() {
+        let (r, r2) = (root("Root X1"), root("Root X2"));
+        let (i, i2) = (intermediate("E5", &r), intermediate("E5", &r2));
+        let k = key();
+        let (old, new) = (leaf(MX, &k, &i, 2027, 3), leaf(MX, &k, &i2, 2027, 6));
+        let changes = one(plain(tls(&old, &i, &r)), plain(tls(&new, &i2, &r2)));
+        let f = &changes[0].finding;
+        assert_eq!(
+            (f.code, f.severity),
+            (Code::BaselineRootChanged, Severity::Error)
+        );
+        assert!(
+            f.message.contains("CN=Root X1") && f.message.contains("CN=Root X2"),
+            "{}",
+            f.message
+        );
+        assert_eq!(
+            f.receiver_view.as_deref(),
+            Some(crate::diagnose::UNTRUSTED_ROOT_NDR)
+        );
+        // The issuer change under the new root is not a second warning.
+        assert!(!changes
+            .iter()
+            .any(|c| c.finding.code == Code::BaselineIssuerChanged));
+
+        let trusted = tls(&old, &i, &r);
+        let mut untrusted = trusted.clone();
+        untrusted.root = None;
+        let changes = one(plain(trusted.clone()), plain(untrusted.clone()));
+        assert_eq!(head(&changes), ("baseline-root-changed", Severity::Error));
+        let changes = one(plain(untrusted), plain(trusted));
+        assert_eq!(head(&changes), ("baseline-root-changed", Severity::Info));
+    }
+
+    #[test]
+    fn an_earlier_expiry_is_a_warning() {
+        let r = root("Root X1");
+        let i = intermediate("R10", &r);
+        let k = key();
+        let (old, new) = (leaf(MX, &k, &i, 2027, 6), leaf(MX, &k, &i, 2027, 3));
+        let got = codes(
+            &snapshot(D, vec![(MX, plain(tls(&old, &i, &r)))]),
+            &snapshot(D, vec![(MX, plain(tls(&new, &i, &r)))]),
+        );
+        assert_eq!(
+            got,
+            [
+                ("baseline-expiry-earlier", Severity::Warning),
+                ("baseline-renewed", Severity::Info)
+            ]
+        );
+    }
+
+    #[test]
+    fn another_chain_for_the_same_leaf_is_information() {
+        let r = root("Root X1");
+        let i = intermediate("R10", &r);
+        let l = leaf(MX, &key(), &i, 2027, 3);
+        let old = tls(&l, &i, &r);
+        let new = TlsState::of_chain(&[&l], &[&l, &i.cert, &r.cert], true).expect("chain");
+        let changes = one(plain(old), plain(new));
+        let (code, sev, msg) = only(&changes);
+        assert_eq!((code, sev), ("baseline-chain-changed", Severity::Info));
+        assert!(msg.contains(&hex_short(&i.cert)), "{msg}");
+    }
+
+    #[test]
+    fn dane_verdicts_lost_or_changed() {
+        let r = root("Root X1");
+        let i = intermediate("R10", &r);
+        let l = leaf(MX, &key(), &i, 2027, 3);
+        let path = [&l, &i.cert, &r.cert];
+        let pin = ee(&l, Selector::Spki, Matching::Sha256);
+        let state = |v: DaneVerdict, recs: &[&Tlsa]| {
+            mx(
+                Some(tls(&l, &i, &r)),
+                dane(v, recs, &path),
+                StsVerdict::None,
+            )
+        };
+        let cases = [
+            (
+                DaneVerdict::Match,
+                DaneVerdict::Mismatch,
+                "baseline-dane-lost",
+                Severity::Error,
+                Some(DANE_NDR),
+            ),
+            (
+                DaneVerdict::Match,
+                DaneVerdict::Bogus,
+                "baseline-dane-lost",
+                Severity::Error,
+                Some(DNSSEC_NDR),
+            ),
+            (
+                DaneVerdict::Match,
+                DaneVerdict::Insecure,
+                "baseline-dane-lost",
+                Severity::Warning,
+                None,
+            ),
+            (
+                DaneVerdict::Match,
+                DaneVerdict::NoUsableRecords,
+                "baseline-dane-lost",
+                Severity::Warning,
+                None,
+            ),
+            (
+                DaneVerdict::Mismatch,
+                DaneVerdict::Match,
+                "baseline-dane-changed",
+                Severity::Info,
+                None,
+            ),
+            (
+                DaneVerdict::Match,
+                DaneVerdict::Unknown,
+                "baseline-dane-changed",
+                Severity::Info,
+                None,
+            ),
+        ];
+        for (a, b, code, sev, view) in cases {
+            let changes = one(state(a, &[&pin]), state(b, &[&pin]));
+            let (c, s, msg) = only(&changes);
+            assert_eq!((c, s), (code, sev), "{a:?} -> {b:?}");
+            assert!(
+                msg.contains(a.describe()) && msg.contains(b.describe()),
+                "{msg}"
+            );
+            assert_eq!(changes[0].finding.receiver_view.as_deref(), view);
+        }
+        // Records removed entirely (no TLSA now): protection gone, mail flows.
+        let changes = one(
+            state(DaneVerdict::Match, &[&pin]),
+            state(DaneVerdict::NotApplicable, &[]),
+        );
+        assert_eq!(head(&changes), ("baseline-dane-lost", Severity::Warning));
+        // Same verdict, another RRset: information naming both.
+        let extra = Tlsa::of(&i.cert, Usage::DaneTa, Selector::Spki, Matching::Sha256);
+        let changes = one(
+            state(DaneVerdict::Match, &[&pin]),
+            state(DaneVerdict::Match, &[&pin, &extra]),
+        );
+        let (c, _, msg) = only(&changes);
+        assert_eq!(c, "baseline-dane-changed");
+        assert!(msg.contains("2 1 1"), "{msg}");
+    }
+
+    #[test]
+    fn mta_sts_lost_or_changed() {
+        let r = root("Root X1");
+        let i = intermediate("R10", &r);
+        let l = leaf(MX, &key(), &i, 2027, 3);
+        let state = |v| mx(Some(tls(&l, &i, &r)), DaneState::none(), v);
+        use StsVerdict as S;
+        let cases = [
+            (
+                S::Valid,
+                S::EnforceFailed,
+                "baseline-sts-lost",
+                Severity::Error,
+            ),
+            (
+                S::TestingFailed,
+                S::EnforceFailed,
+                "baseline-sts-lost",
+                Severity::Error,
+            ),
+            (
+                S::Valid,
+                S::TestingFailed,
+                "baseline-sts-lost",
+                Severity::Warning,
+            ),
+            (S::Valid, S::None, "baseline-sts-lost", Severity::Warning),
+            (S::None, S::Valid, "baseline-sts-changed", Severity::Info),
+            (
+                S::Valid,
+                S::NotUsedDane,
+                "baseline-sts-changed",
+                Severity::Info,
+            ),
+        ];
+        for (a, b, code, sev) in cases {
+            let changes = one(state(a), state(b));
+            let (c, s, msg) = only(&changes);
+            assert_eq!((c, s), (code, sev), "{a:?} -> {b:?}");
+            assert!(
+                msg.contains(a.describe()) && msg.contains(b.describe()),
+                "{msg}"
+            );
+        }
+        let changes = one(state(S::Valid), state(S::EnforceFailed));
+        assert_eq!(changes[0].finding.receiver_view.as_deref(), Some(STS_NDR));
+    }
+
+    #[test]
+    fn mx_hosts_added_removed_unreached_and_new_domains() {
+        let r = root("Root X1");
+        let i = intermediate("R10", &r);
+        let (a, b) = (
+            leaf("mx1.example.com", &key(), &i, 2027, 3),
+            leaf("mx2.example.com", &key(), &i, 2027, 3),
+        );
+        let old = snapshot(
+            D,
+            vec![
+                ("mx1.example.com", plain(tls(&a, &i, &r))),
+                ("mx2.example.com", plain(tls(&b, &i, &r))),
+            ],
+        );
+        let new = snapshot(
+            D,
+            vec![
+                ("MX1.example.com.", plain(tls(&a, &i, &r))),
+                ("mx3.example.com", plain(tls(&b, &i, &r))),
+            ],
+        );
+        let got: Vec<_> = diff(&old, &new)
+            .into_iter()
+            .map(|c| (c.mx.unwrap_or_default(), c.finding.code, c.finding.severity))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "mx1.example.com".to_string(),
+                    Code::BaselineUnchanged,
+                    Severity::Info
+                ),
+                (
+                    "mx2.example.com".to_string(),
+                    Code::BaselineMxRemoved,
+                    Severity::Info
+                ),
+                (
+                    "mx3.example.com".to_string(),
+                    Code::BaselineMxAdded,
+                    Severity::Warning
+                ),
+            ]
+        );
+        // An MX host not reached this run is not compared (the probe says why).
+        let unreached = snapshot(
+            D,
+            vec![
+                (
+                    "mx1.example.com",
+                    mx(None, DaneState::none(), StsVerdict::None),
+                ),
+                ("mx2.example.com", plain(tls(&b, &i, &r))),
+            ],
+        );
+        assert_eq!(
+            codes(&old, &unreached),
+            [("baseline-unchanged", Severity::Info)]
+        );
+        // A domain never recorded: one domain-wide info; recorded domains not probed now are
+        // not compared.
+        let other = snapshot(
+            "example.net",
+            vec![("mx.example.net", plain(tls(&a, &i, &r)))],
+        );
+        let changes = diff(&old, &other);
+        let (code, sev, msg) = only(&changes);
+        assert_eq!((code, sev), ("baseline-new", Severity::Info));
+        assert!(msg.contains("mx.example.net"), "{msg}");
+        assert_eq!(changes[0].mx, None);
+    }
+
+    #[test]
+    fn the_update_keeps_unreached_hosts_and_unprobed_domains() {
+        let r = root("Root X1");
+        let i = intermediate("R10", &r);
+        let (a, b) = (
+            leaf("mx1.example.com", &key(), &i, 2027, 3),
+            leaf("mx2.example.com", &key(), &i, 2027, 3),
+        );
+        let mut old = snapshot(
+            D,
+            vec![
+                ("mx1.example.com", plain(tls(&a, &i, &r))),
+                ("mx2.example.com", plain(tls(&b, &i, &r))),
+            ],
+        );
+        old.insert(
+            "example.net",
+            snapshot("x", vec![("mx.example.net", plain(tls(&a, &i, &r)))])
+                .domains
+                .remove("x")
+                .expect("domain"),
+        );
+        // mx1 unreached, mx2 gone from the MX set.
+        let new = snapshot(
+            D,
+            vec![(
+                "mx1.example.com",
+                mx(None, DaneState::none(), StsVerdict::None),
+            )],
+        );
+        let up = crate::baseline::updated(Some(&old), &new);
+        let d = up.get(D).expect("domain");
+        assert_eq!(d.mx.keys().collect::<Vec<_>>(), ["mx1.example.com"]);
+        assert_eq!(
+            d.mx["mx1.example.com"],
+            old.domains[D].mx["mx1.example.com"]
+        );
+        assert!(up.get("example.net").is_some());
+        // A first run records what it saw.
+        assert_eq!(crate::baseline::updated(None, &new), new);
+    }
+
+    #[test]
+    fn an_issuer_found_later_is_no_change() {
+        let r = root("Root X1");
+        let i = intermediate("R10", &r);
+        let l = leaf(MX, &key(), &i, 2027, 3);
+        let found = tls(&l, &i, &r);
+        let mut missing = found.clone();
+        missing.issuer.spki_sha256 = None;
+        missing.root = None::<RootState>;
+        let changes = one(plain(missing), plain(found));
+        // Only the root reached now (information); no issuer change.
+        assert_eq!(head(&changes), ("baseline-root-changed", Severity::Info));
     }
 }

@@ -10,6 +10,8 @@
 pub mod diff;
 pub mod file;
 pub mod snapshot;
+#[cfg(test)]
+mod test_pki;
 
 pub use diff::{diff, Change};
 pub use file::FileError;
