@@ -203,3 +203,195 @@ fn check_name(n: &str, what: &str, file: &str) -> Result<(), FileError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    //! The file round-trips byte for byte, is not rewritten when unchanged, and every way a
+    //! file can be unusable is an error naming it.
+
+    use super::*;
+    use crate::baseline::snapshot::{DaneState, DaneVerdict, StsVerdict, TlsaSeen};
+    use crate::baseline::test_pki::{intermediate, key, leaf, mx, root, snapshot, tls};
+    use crate::dane::record::{Matching, Selector, Usage};
+    use crate::dane::Tlsa;
+
+    fn sample() -> Snapshot {
+        let r = root("Root X1");
+        let i = intermediate("R10", &r);
+        let l = leaf("mx1.example.com", &key(), &i, 2027, 3);
+        let path = [&l, &i.cert, &r.cert];
+        let records: Vec<TlsaSeen> = [
+            Tlsa::of(&l, Usage::DaneEe, Selector::Spki, Matching::Sha256),
+            Tlsa::of(&i.cert, Usage::DaneTa, Selector::Spki, Matching::Sha256),
+            Tlsa::of(&l, Usage::DaneEe, Selector::Spki, Matching::Full),
+        ]
+        .iter()
+        .map(|t| TlsaSeen::judged(t, &path))
+        .collect();
+        let mut reversed = records.clone();
+        reversed.reverse();
+        let mut s = snapshot(
+            "Example.com.",
+            vec![
+                (
+                    "mx1.example.com",
+                    mx(
+                        Some(tls(&l, &i, &r)),
+                        DaneState::new(DaneVerdict::Match, records),
+                        StsVerdict::NotUsedDane,
+                    ),
+                ),
+                (
+                    "mx2.example.com",
+                    mx(None, DaneState::none(), StsVerdict::Valid),
+                ),
+            ],
+        );
+        // The same RRset in another order is recorded the same way.
+        let again = snapshot(
+            "example.net",
+            vec![(
+                "mx.example.net",
+                mx(
+                    Some(tls(&l, &i, &r)),
+                    DaneState::new(DaneVerdict::Match, reversed),
+                    StsVerdict::None,
+                ),
+            )],
+        );
+        s.domains.extend(again.domains);
+        s
+    }
+
+    #[test]
+    fn round_trip_is_exact_and_an_unchanged_file_is_not_rewritten() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("baseline.json");
+        assert!(read(&path).expect("absent is fine").is_none());
+        let s = sample();
+        assert_eq!(write(&path, &s).expect("write"), WriteOutcome::Created);
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(
+            text.starts_with(
+                "{\n  \"format\": \"chainfix-baseline/1\",\n  \"domains\": {\n    \"example.com\""
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"not_after\": \"2027-03-01T00:00:00Z\""),
+            "{text}"
+        );
+        assert!(text.contains("\"pins\": \"issuer\""), "{text}");
+        let back = read(&path).expect("read").expect("present");
+        assert_eq!(back, s);
+        let (a, b) = (&back.domains["example.com"], &back.domains["example.net"]);
+        assert_eq!(
+            a.mx["mx1.example.com"].dane.records,
+            b.mx["mx.example.net"].dane.records
+        );
+        assert_eq!(write(&path, &back).expect("write"), WriteOutcome::Unchanged);
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), text);
+    }
+
+    fn err(bytes: &[u8]) -> String {
+        match parse(bytes, "/var/lib/chainfix/partners.json") {
+            Ok(s) => panic!("accepted: {s:?}"),
+            Err(e) => {
+                let m = e.to_string();
+                assert!(m.contains("/var/lib/chainfix/partners.json"), "{m}");
+                m
+            }
+        }
+    }
+
+    #[test]
+    fn unusable_files_are_errors_naming_the_file() {
+        let good = to_bytes(&sample());
+        let text = String::from_utf8(good.clone()).expect("utf-8");
+        assert!(err(&good[..good.len() / 2]).contains("is truncated"));
+        assert!(err(b"").contains("is truncated"));
+        assert!(err(b"\x00garbage").contains("is not JSON"));
+        assert!(err(b"[1, 2]").contains("is not a chainfix baseline"));
+        assert!(err(br#"{"domains": {}}"#).contains("is not a chainfix baseline"));
+        let m = err(text
+            .replace("chainfix-baseline/1", "chainfix-baseline/2")
+            .as_bytes());
+        assert!(
+            m.contains("\"chainfix-baseline/2\"") && m.contains("reads \"chainfix-baseline/1\""),
+            "{m}"
+        );
+        // Valid JSON, damaged content: the field's problem and where it is.
+        let spki = text
+            .split("\"spki_sha256\": \"")
+            .nth(1)
+            .and_then(|t| t.get(..64))
+            .expect("a fingerprint");
+        let m = err(text.replacen(spki, "nothex", 1).as_bytes());
+        assert!(
+            m.contains("is damaged") && m.contains("\"nothex\" is not a SHA-256"),
+            "{m}"
+        );
+        let m = err(text.replacen("\"3 1 1 ", "\"3 1 1 zz", 1).as_bytes());
+        assert!(m.contains("is damaged"), "{m}");
+        let m = err(text
+            .replacen("\"2027-03-01T00:00:00Z\"", "\"March\"", 1)
+            .as_bytes());
+        assert!(m.contains("RFC 3339"), "{m}");
+        let m = err(text
+            .replacen("\"mx1.example.com\"", "\"MX1.example.com.\"", 1)
+            .as_bytes());
+        assert!(m.contains("lower-case"), "{m}");
+        let m = err(text.replacen("\"match\"", "\"maybe\"", 1).as_bytes());
+        assert!(m.contains("is damaged") && m.contains("maybe"), "{m}");
+        assert!(err(br#"{"format": "chainfix-baseline/1"}"#).contains("missing field `domains`"));
+    }
+
+    #[test]
+    fn budgets_are_enforced() {
+        let domain = |mx: usize| {
+            let hosts: Vec<String> = (0..mx)
+                .map(|n| format!("\"mx{n}.example.com\": {{\"tls\": null, \"dane\": {{\"verdict\": \"not-applicable\", \"records\": []}}, \"mta_sts\": \"none\"}}"))
+                .collect();
+            format!("{{\"mx\": {{{}}}}}", hosts.join(","))
+        };
+        let doc = |domains: Vec<String>| {
+            format!(
+                "{{\"format\": \"{FORMAT}\", \"domains\": {{{}}}}}",
+                domains.join(",")
+            )
+        };
+        let ok = doc(vec![format!("\"example.com\": {}", domain(MAX_MX))]);
+        assert_eq!(
+            parse(ok.as_bytes(), "f").expect("at the limit").domains["example.com"]
+                .mx
+                .len(),
+            MAX_MX
+        );
+        let m = err(doc(vec![format!("\"example.com\": {}", domain(MAX_MX + 1))]).as_bytes());
+        assert!(m.contains("more than 100 MX hosts"), "{m}");
+        let many: Vec<String> = (0..=MAX_DOMAINS)
+            .map(|n| format!("\"d{n}.example\": {{\"mx\": {{}}}}"))
+            .collect();
+        assert!(err(doc(many).as_bytes()).contains("more than 10000 domains"));
+        let served = vec!["\"00\""; MAX_CHAIN + 1].join(",");
+        let chain = format!(
+            "{{\"format\": \"{FORMAT}\", \"domains\": {{\"example.com\": {{\"mx\": {{\"mx.example.com\": {{\"tls\": {{\"served\": [{served}]}}}}}}}}}}}}"
+        );
+        assert!(err(chain.as_bytes()).contains("more than 64 certificates"));
+        let records = vec!["{}"; MAX_TLSA + 1].join(",");
+        let tlsa = format!(
+            "{{\"format\": \"{FORMAT}\", \"domains\": {{\"example.com\": {{\"mx\": {{\"mx.example.com\": {{\"dane\": {{\"records\": [{records}]}}}}}}}}}}}}"
+        );
+        assert!(err(tlsa.as_bytes()).contains("more than 256 TLSA records"));
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("huge.json");
+        let f = std::fs::File::create(&path).expect("create");
+        f.set_len(MAX_FILE_BYTES + 1).expect("sparse file");
+        let m = read(&path).expect_err("too large").to_string();
+        assert!(
+            m.contains("huge.json") && m.contains("larger than 16 MiB"),
+            "{m}"
+        );
+    }
+}
