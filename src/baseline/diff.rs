@@ -32,8 +32,8 @@ use crate::dane::publish::RANDOM_ISSUERS;
 use crate::diagnose::{baseline_change, CertRef, Code, Finding, Severity, DANE_NDR};
 
 use super::snapshot::{
-    CaState, DaneVerdict, DomainState, Fingerprint, LeafState, MxState, Snapshot, StsVerdict,
-    TlsState,
+    CaState, DaneState, DaneVerdict, DomainState, Fingerprint, LeafState, MxState, Snapshot,
+    StsVerdict, TlsState,
 };
 
 /// What Exchange Online says when the DNSSEC answers for the TLSA records are bogus.
@@ -326,7 +326,7 @@ fn certificates(
                 Severity::Error,
                 cert(),
                 format!(
-                    "{} now chains to the root {} (was {}){}. Senders whose trust store lacks \
+                    "{} now chains to the root {}, was {}{}. Senders whose trust store lacks \
                      the new root cannot verify the chain.",
                     ctx.host,
                     b.describe(),
@@ -416,7 +416,7 @@ fn certificates(
             Severity::Info,
             cert(),
             format!(
-                "{} serves {what}: {} (was {}){}.{dane_note}",
+                "{} serves {what}: {}, was {}{}.{dane_note}",
                 ctx.host,
                 new.leaf.describe(),
                 old.leaf.describe(),
@@ -498,18 +498,18 @@ fn rotation_ca(ca: &CaState) -> Option<&'static str> {
         .map(|i| i.ca)
 }
 
-/// `, issued by X` or `, issued by X (was Y: ...)`.
+/// `; issued by X` or `; issued by X, was Y (why that is routine)`.
 fn issued_by(issuer: &IssuerChange, old: &TlsState, new: &TlsState) -> String {
     if !issuer.changed {
-        return format!(", issued by {}", new.issuer.subject);
+        return format!("; issued by {}", new.issuer.subject);
     }
     let why = match issuer.rotation {
-        Some(ca) => format!("; {ca} rotates its issuing intermediates at random, routine"),
-        None if issuer.routine => "; a new intermediate of the same name".into(),
+        Some(ca) => format!(" ({ca} rotates its issuing intermediates at random: routine)"),
+        None if issuer.routine => " (a new intermediate of the same name: routine)".into(),
         None => String::new(),
     };
     format!(
-        ", issued by {} (was {}{why})",
+        "; issued by {}, was {}{why}",
         new.issuer.describe(),
         old.issuer.describe()
     )
@@ -578,7 +578,7 @@ fn dane(
                 ),
             );
         }
-        _ if a != b || was.dane.records != now.dane.records => {
+        _ if a != b || !same_records(&was.dane, &now.dane) => {
             ctx.push(out, Code::BaselineDaneChanged, Severity::Info, cert, what);
         }
         _ => {}
@@ -640,6 +640,15 @@ fn mta_sts(
             ctx.push(out, Code::BaselineStsChanged, Severity::Info, cert, what);
         }
     }
+}
+
+/// The same TLSA RRset (what each record pins follows the chain, not the records).
+fn same_records(a: &DaneState, b: &DaneState) -> bool {
+    a.records.len() == b.records.len()
+        && a.records
+            .iter()
+            .zip(&b.records)
+            .all(|(x, y)| x.tlsa == y.tlsa)
 }
 
 fn leaf_ref(t: &TlsState) -> CertRef {

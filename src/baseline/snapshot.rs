@@ -342,10 +342,10 @@ impl LeafState {
         }
     }
 
-    /// `CN=mx.example.com (sha256 0123456789abcdef, expires 2027-01-31)`.
+    /// `CN=mx.example.com [sha256 0123456789abcdef, expires 2027-01-31]`.
     pub fn describe(&self) -> String {
         format!(
-            "{} (sha256 {}, expires {})",
+            "{} [sha256 {}, expires {}]",
             self.subject,
             self.sha256.short(),
             format_date(self.not_after)
@@ -361,11 +361,11 @@ impl CaState {
         }
     }
 
-    /// `CN=R11, O=Let's Encrypt, C=US (key 0123456789abcdef)`.
+    /// `C=US, O=Let's Encrypt, CN=R11 [key 0123456789abcdef]`.
     pub fn describe(&self) -> String {
         match &self.spki_sha256 {
-            Some(k) => format!("{} (key {})", self.subject, k.short()),
-            None => format!("{} (not found)", self.subject),
+            Some(k) => format!("{} [key {}]", self.subject, k.short()),
+            None => format!("{} [not found]", self.subject),
         }
     }
 }
@@ -379,7 +379,7 @@ impl RootState {
     }
 
     pub fn describe(&self) -> String {
-        format!("{} (sha256 {})", self.subject, self.sha256.short())
+        format!("{} [sha256 {}]", self.subject, self.sha256.short())
     }
 }
 
