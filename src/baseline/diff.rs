@@ -260,11 +260,12 @@ fn certificates(
                     "{} has a new key {} (was {}), but the baseline's DANE-EE record(s) {} pin \
                      the old key, and {seen}. DANE-EE matches the server's key alone (RFC 7671 \
                      §5.1, RFC 7672 §3.1.1): until the TLSA records name the new key, DANE \
-                     senders defer mail. Publish a 3 1 1 record of the new key.",
+                     senders defer mail. Publish 3 1 1 {} (the new key).",
                     ctx.host,
                     new.leaf.spki_sha256.short(),
                     old.leaf.spki_sha256.short(),
-                    key_pins.join(", ")
+                    key_pins.join(", "),
+                    new.leaf.spki_sha256.hex()
                 ),
                 DANE_NDR,
             );
@@ -539,14 +540,24 @@ fn dane(
         let r: Vec<String> = s.records.iter().map(|r| r.short()).collect();
         r.join(", ")
     };
-    let what = format!(
-        "DANE for {} is now {} (was {}); TLSA records now: {}; recorded: {}.",
-        ctx.host,
-        b.describe(),
-        a.describe(),
-        records(&now.dane),
-        records(&was.dane)
-    );
+    let what = if a == b {
+        format!(
+            "The TLSA records of {} changed (DANE verdict still: {}): now {}; recorded: {}.",
+            ctx.host,
+            b.describe(),
+            records(&now.dane),
+            records(&was.dane)
+        )
+    } else {
+        format!(
+            "DANE for {}: now {}, was {}; TLSA records now: {}; recorded: {}.",
+            ctx.host,
+            b.describe(),
+            a.describe(),
+            records(&now.dane),
+            records(&was.dane)
+        )
+    };
     match (a, b) {
         (DaneVerdict::Match, DaneVerdict::Mismatch | DaneVerdict::Unknown) if pin_broken => {}
         (DaneVerdict::Match, DaneVerdict::Mismatch | DaneVerdict::Bogus) => {
@@ -596,7 +607,7 @@ fn mta_sts(
         return;
     }
     let what = format!(
-        "MTA-STS for {} is now: {} (was: {}).",
+        "MTA-STS for {}: now {}, was {}.",
         ctx.host,
         b.describe(),
         a.describe()
@@ -871,6 +882,9 @@ mod tests {
                     "{m:?} {now_verdict:?}"
                 );
                 assert!(msg.contains("3 1 "), "{msg}");
+                // The record to publish, whole.
+                let publish = format!("3 1 1 {}", crate::cert::hex(&new.spki_sha256));
+                assert!(msg.contains(&publish), "{msg}");
                 assert!(
                     msg.contains(&crate::cert::hex(&old.spki_sha256[..8]))
                         && msg.contains(&crate::cert::hex(&new.spki_sha256[..8])),
