@@ -76,21 +76,21 @@ struct DocIn {
 
 /// The file's bytes for `snapshot`: pretty JSON ending in a newline, the same bytes for the
 /// same state (sorted maps, records sorted by [`super::snapshot::DaneState::new`]).
-pub fn to_bytes(snapshot: &Snapshot) -> Vec<u8> {
+pub fn to_bytes(snapshot: &Snapshot) -> serde_json::Result<Vec<u8>> {
     let doc = DocOut {
         format: FORMAT,
         domains: &snapshot.domains,
     };
-    // Serializing plain maps, strings and numbers cannot fail.
-    let mut bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
+    let mut bytes = serde_json::to_vec_pretty(&doc)?;
     bytes.push(b'\n');
-    bytes
+    Ok(bytes)
 }
 
 /// Writes `snapshot` to `path` atomically (mode 0644: fingerprints and names, nothing
 /// secret); an unchanged file is left alone.
 pub fn write(path: &Path, snapshot: &Snapshot) -> std::io::Result<WriteOutcome> {
-    write_atomic(path, &to_bytes(snapshot), FileMode::Public)
+    let bytes = to_bytes(snapshot).map_err(std::io::Error::other)?;
+    write_atomic(path, &bytes, FileMode::Public)
 }
 
 /// Reads the baseline at `path`; `Ok(None)` when there is no file yet (the first run
@@ -306,7 +306,7 @@ mod tests {
 
     #[test]
     fn unusable_files_are_errors_naming_the_file() {
-        let good = to_bytes(&sample());
+        let good = to_bytes(&sample()).expect("serializes");
         let text = String::from_utf8(good.clone()).expect("utf-8");
         assert!(err(&good[..good.len() / 2]).contains("is truncated"));
         assert!(err(b"").contains("is truncated"));
