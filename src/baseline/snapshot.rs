@@ -384,15 +384,16 @@ impl RootState {
 }
 
 impl TlsState {
-    /// From a probe's chain: `served` is what the server sent, leaf first; `path` is the
-    /// chain chainfix built for that leaf (leaf first, ending at the root when `anchored`).
-    /// `None` when nothing was served.
+    /// From a probe's chain: `served` is what the server sent, in the order sent (a leaf
+    /// sent out of place is recorded where it was); `path` is the chain chainfix built, from
+    /// the leaf (its first certificate) up, ending at the root when `anchored`. `None` without
+    /// a leaf.
     pub fn of_chain(
         served: &[&Certificate],
         path: &[&Certificate],
         anchored: bool,
     ) -> Option<TlsState> {
-        let leaf = *served.first()?;
+        let leaf = *path.first()?;
         let issuer = match path.get(1) {
             Some(ca) => CaState::of(ca),
             // A self-signed leaf is its own issuer; else the issuer was not found.
@@ -457,5 +458,71 @@ mod rfc3339 {
                     "{text:?} is not an RFC 3339 time (2027-01-31T12:00:00Z)"
                 ))
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The snapshot of a chain records the leaf chainfix found, wherever the server sent it,
+    //! and what each TLSA record pins.
+
+    use super::*;
+    use crate::baseline::test_pki::{intermediate, key, leaf, root};
+    use crate::dane::record::Matching;
+
+    #[test]
+    fn the_leaf_the_issuer_and_the_root_come_from_the_built_chain() {
+        let r = root("Root X1");
+        let i = intermediate("R10", &r);
+        let l = leaf("mx.example.com", &key(), &i, 2027, 3);
+        // Sent out of order: the leaf is still the leaf; the order sent is kept.
+        let t = TlsState::of_chain(&[&i.cert, &l], &[&l, &i.cert, &r.cert], true).expect("chain");
+        assert_eq!(t.leaf, LeafState::of(&l));
+        assert_eq!(
+            t.served,
+            [Fingerprint(i.cert.sha256), Fingerprint(l.sha256)]
+        );
+        assert_eq!(t.issuer, CaState::of(&i.cert));
+        assert_eq!(t.root, Some(RootState::of(&r.cert)));
+        // The issuer not found: its name from the leaf, no key, no root.
+        let t = TlsState::of_chain(&[&l], &[&l], false).expect("chain");
+        assert_eq!(t.issuer.subject, "CN=R10");
+        assert_eq!((t.issuer.spki_sha256, t.root), (None, None));
+        assert!(TlsState::of_chain(&[&l], &[], false).is_none());
+    }
+
+    #[test]
+    fn records_pin_what_their_usage_can_match() {
+        let r = root("Root X1");
+        let i = intermediate("R10", &r);
+        let l = leaf("mx.example.com", &key(), &i, 2027, 3);
+        let path = [&l, &i.cert, &r.cert];
+        let pin = |c: &Certificate, u: Usage| {
+            TlsaSeen::judged(&Tlsa::of(c, u, Selector::Spki, Matching::Sha256), &path).pins
+        };
+        assert_eq!(pin(&l, Usage::DaneEe), Pin::Leaf);
+        assert_eq!(pin(&i.cert, Usage::DaneTa), Pin::Issuer);
+        assert_eq!(pin(&r.cert, Usage::DaneTa), Pin::Chain);
+        // DANE-EE never matches a CA, DANE-TA never the leaf (RFC 7672 §3.1).
+        assert_eq!(pin(&i.cert, Usage::DaneEe), Pin::None);
+        assert_eq!(pin(&l, Usage::DaneTa), Pin::None);
+        assert_eq!(pin(&l, Usage::PkixEe), Pin::None);
+        let full = TlsaSeen::judged(
+            &Tlsa::of(&l, Usage::DaneEe, Selector::Spki, Matching::Full),
+            &path,
+        );
+        assert!(full.pins_leaf_key() && full.short().len() == "3 1 0 ".len() + 16);
+    }
+
+    #[test]
+    fn fingerprints_and_names() {
+        let h = "00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff";
+        let f = Fingerprint::from_hex(h).expect("hex");
+        assert_eq!(f.hex(), h.to_ascii_lowercase());
+        assert_eq!(f.short(), "0011223344556677");
+        assert!(Fingerprint::from_hex(&h[..62]).is_none());
+        assert!(Fingerprint::from_hex(&h.replace('0', "g")).is_none());
+        assert!(Fingerprint::from_hex(&format!("é{}", &h[2..])).is_none());
+        assert_eq!(normalize_name("MX.Example.COM."), "mx.example.com");
     }
 }
