@@ -59,6 +59,23 @@ impl Code {
         Code::MtaStsRecordInvalid,
         Code::MtaStsRecordMissing,
         Code::MtaStsSupersededByDane,
+        Code::BaselineNew,
+        Code::BaselineUnchanged,
+        Code::BaselineRenewed,
+        Code::BaselineKeyChanged,
+        Code::BaselinePinnedKeyChanged,
+        Code::BaselinePinnedCertificateChanged,
+        Code::BaselinePinnedIssuerChanged,
+        Code::BaselineIssuerChanged,
+        Code::BaselineRootChanged,
+        Code::BaselineChainChanged,
+        Code::BaselineExpiryEarlier,
+        Code::BaselineDaneLost,
+        Code::BaselineDaneChanged,
+        Code::BaselineStsLost,
+        Code::BaselineStsChanged,
+        Code::BaselineMxAdded,
+        Code::BaselineMxRemoved,
     ];
 
     /// One line on what the code means.
@@ -134,6 +151,43 @@ impl Code {
             }
             Code::MtaStsRecordMissing => "a policy is served, but no _mta-sts record announces it",
             Code::MtaStsSupersededByDane => "DANE applies to this MX, so senders skip MTA-STS",
+            Code::BaselineNew => "no recorded state yet for this domain or MX host",
+            Code::BaselineUnchanged => "the MX host serves what the baseline recorded",
+            Code::BaselineRenewed => {
+                "a routine renewal: new leaf, same key (and the same CA and root)"
+            }
+            Code::BaselineKeyChanged => "a new leaf key, and no DANE record pinned the old one",
+            Code::BaselinePinnedKeyChanged => {
+                "a new leaf key while a recorded DANE-EE record pins the old one"
+            }
+            Code::BaselinePinnedCertificateChanged => {
+                "a new leaf while a recorded 3 0 x record pins the old one"
+            }
+            Code::BaselinePinnedIssuerChanged => {
+                "a new issuing CA while a recorded DANE-TA record pins the old one"
+            }
+            Code::BaselineIssuerChanged => {
+                "the issuing CA changed under the same root, outside a known rotation"
+            }
+            Code::BaselineRootChanged => {
+                "the chain leads to another root, or to no trusted root any more"
+            }
+            Code::BaselineChainChanged => {
+                "the chain sent changed (intermediates) under the same root"
+            }
+            Code::BaselineExpiryEarlier => {
+                "the certificate now served expires before the recorded one"
+            }
+            Code::BaselineDaneLost => {
+                "a DANE match became a mismatch or bogus, or the records went away"
+            }
+            Code::BaselineDaneChanged => {
+                "the TLSA records or their verdict changed, still matching"
+            }
+            Code::BaselineStsLost => "the MX host now fails MTA-STS (error in enforce mode)",
+            Code::BaselineStsChanged => "the MTA-STS verdict changed without a failure",
+            Code::BaselineMxAdded => "an MX host the baseline does not know now receives mail",
+            Code::BaselineMxRemoved => "an MX host of the baseline is gone from DNS",
         }
     }
 
@@ -159,6 +213,12 @@ impl Code {
             Code::MtaStsCertificateInvalid => {
                 "4.7.5 Remote certificate failed MTA-STS validation (enforce mode)"
             }
+            Code::BaselinePinnedKeyChanged => "4.7.323 tlsa-invalid",
+            Code::BaselinePinnedCertificateChanged => "4.7.323 tlsa-invalid",
+            Code::BaselinePinnedIssuerChanged => "4.7.323 tlsa-invalid",
+            Code::BaselineRootChanged => "450 4.4.317 [Message=UntrustedRoot]; relay: 550 5.7.64",
+            Code::BaselineDaneLost => "4.7.323 tlsa-invalid; bogus: 4.7.324 dnssec-invalid",
+            Code::BaselineStsLost => "4.7.5 or 4.4.8 (MTA-STS, enforce mode)",
             _ => return None,
         })
     }

@@ -104,6 +104,24 @@ pub enum Code {
     MtaStsRecordMissing,
     /// MTA-STS: DANE applies to the MX, so senders do not use MTA-STS for it.
     MtaStsSupersededByDane,
+    // Monitoring: changes against the baseline file (src/baseline/diff.rs decides them).
+    BaselineNew,
+    BaselineUnchanged,
+    BaselineRenewed,
+    BaselineKeyChanged,
+    BaselinePinnedKeyChanged,
+    BaselinePinnedCertificateChanged,
+    BaselinePinnedIssuerChanged,
+    BaselineIssuerChanged,
+    BaselineRootChanged,
+    BaselineChainChanged,
+    BaselineExpiryEarlier,
+    BaselineDaneLost,
+    BaselineDaneChanged,
+    BaselineStsLost,
+    BaselineStsChanged,
+    BaselineMxAdded,
+    BaselineMxRemoved,
 }
 
 impl Code {
@@ -161,6 +179,23 @@ impl Code {
             Code::MtaStsRecordInvalid => "mta-sts-record-invalid",
             Code::MtaStsRecordMissing => "mta-sts-record-missing",
             Code::MtaStsSupersededByDane => "mta-sts-superseded-by-dane",
+            Code::BaselineNew => "baseline-new",
+            Code::BaselineUnchanged => "baseline-unchanged",
+            Code::BaselineRenewed => "baseline-renewed",
+            Code::BaselineKeyChanged => "baseline-key-changed",
+            Code::BaselinePinnedKeyChanged => "baseline-pinned-key-changed",
+            Code::BaselinePinnedCertificateChanged => "baseline-pinned-certificate-changed",
+            Code::BaselinePinnedIssuerChanged => "baseline-pinned-issuer-changed",
+            Code::BaselineIssuerChanged => "baseline-issuer-changed",
+            Code::BaselineRootChanged => "baseline-root-changed",
+            Code::BaselineChainChanged => "baseline-chain-changed",
+            Code::BaselineExpiryEarlier => "baseline-expiry-earlier",
+            Code::BaselineDaneLost => "baseline-dane-lost",
+            Code::BaselineDaneChanged => "baseline-dane-changed",
+            Code::BaselineStsLost => "baseline-sts-lost",
+            Code::BaselineStsChanged => "baseline-sts-changed",
+            Code::BaselineMxAdded => "baseline-mx-added",
+            Code::BaselineMxRemoved => "baseline-mx-removed",
         }
     }
 }
@@ -299,6 +334,22 @@ pub fn hostname_not_checked(leaf: &Certificate, target: &str) -> Finding {
              host name; give it with --host NAME."
         ),
     )
+}
+
+/// A change against the monitoring baseline: [`crate::baseline::diff`] decides the code and
+/// severity and words the message (naming the old and the new value); `cert` is the
+/// certificate served now (the recorded one when the MX host is gone).
+pub fn baseline_change(
+    code: Code,
+    severity: Severity,
+    cert: Option<CertRef>,
+    message: String,
+    receiver_view: Option<&str>,
+) -> Finding {
+    let mut f = Finding::new(code, severity, None, message);
+    f.cert = cert;
+    f.receiver_view = receiver_view.map(str::to_string);
+    f
 }
 
 /// Overall verdict for one leaf.

@@ -28,6 +28,8 @@
 //!   documented policy behind any difference from chainfix's OpenSSL 3 model.
 //! * [`mtasts`] reads a domain's MTA-STS record, fetches its policy over HTTPS and judges each
 //!   MX host as a sending MTA does (RFC 8461).
+//! * [`baseline`] records what a domain probe saw (per MX host: key, chain, root, DANE and
+//!   MTA-STS verdicts) in a file, and reports what changed since as findings.
 //! * [`probe`] captures the chain a live server presents (SMTP STARTTLS or implicit TLS), which
 //!   then goes through the same stages as files.
 //!
@@ -35,6 +37,7 @@
 
 pub mod app;
 pub mod asn1;
+pub mod baseline;
 mod catalogue;
 pub mod cert;
 pub mod chain;
