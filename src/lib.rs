@@ -39,6 +39,8 @@ pub mod cli;
 pub mod dane;
 pub mod deployed;
 pub mod diagnose;
+pub mod dns;
+pub mod domain;
 pub mod emit;
 pub mod exit;
 pub mod fetch;

@@ -12,6 +12,7 @@ mod deployed_reload;
 mod deployed_repair;
 mod deployed_repair_debian;
 mod deployed_repair_exim;
+mod domain;
 mod generate;
 pub mod judge;
 mod manifest;
