@@ -82,6 +82,9 @@ fn main() {
         script.push("util-linux's script (another `script` is on PATH)".into());
     }
     let openssl = missing_programs(&["openssl"]);
+    // tests/domain.rs: knot serves the test zones, ldns signs them, unbound validates
+    // (.ci/setup-dns.sh).
+    let dns_servers = missing_programs(&["knotd", "ldns-keygen", "ldns-signzone", "unbound"]);
 
     let require_mta = required("CHAINFIX_REQUIRE_MTA");
     let require_ansible = required("CHAINFIX_REQUIRE_ANSIBLE");
@@ -105,6 +108,12 @@ fn main() {
         ("have_limbo", "x509-limbo", &limbo, require_shared),
         ("have_script", "util-linux script", &script, false),
         ("have_openssl", "openssl", &openssl, false),
+        (
+            "have_dns_servers",
+            "knot, ldnsutils and unbound",
+            &dns_servers,
+            require_mta,
+        ),
     ] {
         if lacking.is_empty() {
             println!("cargo:rustc-cfg={cfg}");
@@ -122,7 +131,8 @@ fn main() {
     if !missing.is_empty() {
         eprintln!(
             "chainfix build.rs: CHAINFIX_REQUIRE_* is set but the tests cannot run:\n  {}\n\
-             Postfix and Exim: .ci/setup-mtas.sh (as root); Ansible: pip install \
+             Postfix and Exim: .ci/setup-mtas.sh (as root); knot, ldnsutils and unbound: \
+             .ci/setup-dns.sh (as root); Ansible: pip install \
              'ansible-core==2.17.*' and put it on PATH; shared data: ../shared or \
              CHAINFIX_SHARED_DIR.",
             missing.join("\n  ")
