@@ -37,9 +37,10 @@ pub const EXIT_CODES_HELP: &str = "Exit status:
 /// `probe`'s exit statuses, with and without `--nagios`.
 pub const PROBE_EXIT_CODES_HELP: &str = "Exit status:
   0  every target served a chain with no error finding
-  1  error findings remain, including a target that could not be reached or has no STARTTLS
+  1  error findings remain, including a target that could not be reached or has no STARTTLS;
+     with --domain also the domain's own (null-mx, dnssec-bogus, no-mail-host, ...)
   2  operational failure: bad usage, an unreadable --targets-file, --compare, --roots or
-     --intermediates file
+     --intermediates file, a bad --domain or --dns-server, no resolver in /etc/resolv.conf
 With --nagios (plugin conventions; worst target wins):
   0  OK        1  WARNING: warnings only (e.g. expires-soon)
   2  CRITICAL: an error finding or an unreachable target

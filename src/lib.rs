@@ -28,6 +28,9 @@
 //!   documented policy behind any difference from chainfix's OpenSSL 3 model.
 //! * [`probe`] captures the chain a live server presents (SMTP STARTTLS or implicit TLS), which
 //!   then goes through the same stages as files.
+//! * [`dns`] and [`domain`] (`probe --domain`): a DNS stub client that trusts DNSSEC only from
+//!   a loopback resolver, and a mail domain as a sender sees it (MX hosts, addresses, TLSA
+//!   records and whether DANE applies, TLS-RPT); each address is then probed as a target.
 //!
 //! Time is a parameter: the core takes `now`; only [`app`] reads the clock.
 
