@@ -32,7 +32,9 @@ struct Lab {
 /// - `chainfix.test.` (signed, the trust anchor):
 ///   `match` (MX with a matching `3 1 1`, TLS-RPT), `mismatch` (MX with a wrong `3 1 1`),
 ///   `bogus` (MX whose TLSA record is altered after signing), `nullmx` (`MX 0 .`), `amx` (no MX,
-///   an A record and a matching TLSA), `badrpt` (a TLS-RPT record without rua);
+///   an A record and a matching TLSA), `badrpt` (a TLS-RPT record without rua), `alias` (MX
+///   host a CNAME of `mx-match`), `tcname` (the TLSA name a CNAME of `mx-match`'s), `big` (31
+///   TLSA records: too many for a UDP answer);
 /// - `insecure.chainfix.test.` (unsigned, delegated without DS): MX with a wrong `3 1 1`.
 fn lab() -> Lab {
     let env = TestEnv::new();
@@ -55,7 +57,16 @@ fn lab() -> Lab {
     let cert = Certificate::from_der(&leaf.der).expect("leaf parses");
     let good = Tlsa::of(&cert, Usage::DaneEe, Selector::Spki, Matching::Sha256).rdata();
     let lines = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let anchor = Zone {
+    // 30 more records of 64 bytes each: the RRset outgrows a 1232-byte UDP answer.
+    let big: Vec<String> = (0..30)
+        .map(|i| {
+            format!(
+                "_25._tcp.mx-big IN TLSA 3 1 2 {}",
+                format!("{i:02x}").repeat(64)
+            )
+        })
+        .collect();
+    let mut anchor = Zone {
         origin: "chainfix.test.".into(),
         records: lines(&[
             "match IN MX 10 mx-match",
@@ -73,12 +84,21 @@ fn lab() -> Lab {
             &format!("_25._tcp.amx IN TLSA {good}"),
             "badrpt IN MX 10 mx-match",
             "_smtp._tls.badrpt IN TXT \"v=TLSRPTv1; ruf=mailto:x@chainfix.test\"",
+            "alias IN MX 10 mx-alias",
+            "mx-alias IN CNAME mx-match",
+            "tcname IN MX 10 mx-tc",
+            "mx-tc IN A 127.0.0.1",
+            "_25._tcp.mx-tc IN CNAME _25._tcp.mx-match",
+            "big IN MX 10 mx-big",
+            "mx-big IN A 127.0.0.1",
+            &format!("_25._tcp.mx-big IN TLSA {good}"),
             "insecure IN NS ns.insecure",
             "ns.insecure IN A 127.0.0.1",
         ]),
         signed: true,
         tamper: vec![("_25._tcp.mx-bogus".into(), "TLSA".into(), WRONG_TLSA.into())],
     };
+    anchor.records.extend(big);
     let insecure = Zone {
         origin: "insecure.chainfix.test.".into(),
         records: lines(&[
@@ -359,5 +379,57 @@ fn a_tls_rpt_record_without_rua_is_malformed() {
         "warning"
     );
     // A warning only: the MX itself is fine.
+    assert_eq!(status, 0, "{v:#}");
+}
+
+#[test]
+#[cfg_attr(
+    not(all(have_dns_servers, have_postfix)),
+    ignore = "needs knot, ldnsutils, unbound (.ci/setup-dns.sh) and Postfix (.ci/setup-mtas.sh), as root"
+)]
+fn secure_cnames_of_the_mx_host_and_of_the_tlsa_name_are_followed() {
+    let lab = lab();
+    // RFC 7672 §2.2.2: the MX host is a secure CNAME: the expanded name's TLSA records apply.
+    let (status, v) = lab.json("alias.chainfix.test");
+    let mx = &v["domains"][0]["mx"][0];
+    assert_eq!(mx["host"], "mx-alias.chainfix.test", "{v:#}");
+    assert_eq!(mx["cnames"][0], "mx-match.chainfix.test", "{v:#}");
+    assert_eq!(mx["dane"]["state"], "applies", "{v:#}");
+    assert_eq!(mx["dane"]["tlsa_name"], "_25._tcp.mx-match.chainfix.test");
+    assert_eq!(
+        v["results"][0]["dane"]["presented"], "authenticated",
+        "{v:#}"
+    );
+    assert_eq!(status, 0, "{v:#}");
+    // The TLSA name itself is a CNAME: the records are read through it.
+    let (status, v) = lab.json("tcname.chainfix.test");
+    let mx = &v["domains"][0]["mx"][0];
+    assert_eq!(mx["dane"]["state"], "applies", "{v:#}");
+    assert_eq!(mx["dane"]["tlsa_name"], "_25._tcp.mx-tc.chainfix.test");
+    assert_eq!(
+        v["results"][0]["dane"]["presented"], "authenticated",
+        "{v:#}"
+    );
+    assert_eq!(status, 0, "{v:#}");
+}
+
+#[test]
+#[cfg_attr(
+    not(all(have_dns_servers, have_postfix)),
+    ignore = "needs knot, ldnsutils, unbound (.ci/setup-dns.sh) and Postfix (.ci/setup-mtas.sh), as root"
+)]
+fn a_tlsa_rrset_too_large_for_udp_is_read_over_tcp() {
+    let lab = lab();
+    let (status, v) = lab.json("big.chainfix.test");
+    let mx = &v["domains"][0]["mx"][0];
+    assert_eq!(mx["dane"]["state"], "applies", "{v:#}");
+    assert_eq!(mx["dane"]["records"].as_array().expect("records").len(), 31);
+    let r = &v["results"][0];
+    assert_eq!(r["dane"]["presented"], "authenticated", "{v:#}");
+    // So many records are a warning of their own, not an error.
+    assert_eq!(
+        finding(&r["problems"], "dane-rrset-too-large")["severity"],
+        "warning"
+    );
     assert_eq!(status, 0, "{v:#}");
 }
