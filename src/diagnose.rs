@@ -111,6 +111,8 @@ pub enum Code {
     TlsRptMissing,
     /// `probe --domain`: a TLS-RPT record senders cannot use.
     TlsRptMalformed,
+    /// `probe --domain`: an MX address this machine has no route to was not probed.
+    AddressNotProbed,
 }
 
 impl Code {
@@ -171,6 +173,7 @@ impl Code {
             Code::DaneTlsaInsecure => "dane-tlsa-insecure",
             Code::TlsRptMissing => "tls-rpt-missing",
             Code::TlsRptMalformed => "tls-rpt-malformed",
+            Code::AddressNotProbed => "address-not-probed",
         }
     }
 }

@@ -313,6 +313,16 @@ fn tlsa_records_in_an_insecure_zone_are_ignored() {
         "{}",
         human.stdout
     );
+    // The domain's block comes first, then its MX address.
+    let block = human
+        .stdout
+        .find("domain insecure.chainfix.test")
+        .expect("domain block");
+    let mx = human
+        .stdout
+        .find("mx.insecure.chainfix.test[127.0.0.1]")
+        .expect("MX result");
+    assert!(block < mx, "{}", human.stdout);
 }
 
 #[test]
@@ -432,4 +442,49 @@ fn a_tlsa_rrset_too_large_for_udp_is_read_over_tcp() {
         "warning"
     );
     assert_eq!(status, 0, "{v:#}");
+}
+
+/// Needs no server: a resolver that never answers.
+#[test]
+fn a_silent_resolver_is_dns_lookup_failed_not_a_hang() {
+    let env = TestEnv::new();
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let started = std::time::Instant::now();
+    let out = run(env
+        .cmd()
+        .args([
+            "probe",
+            "--domain",
+            "example.test",
+            "--json",
+            "--timeout",
+            "1",
+        ])
+        .arg("--dns-server")
+        .arg(silent.local_addr().expect("addr").to_string()));
+    assert_eq!(out.status, 1, "{}{}", out.stdout, out.stderr);
+    let v: Value = serde_json::from_str(&out.stdout).expect("JSON");
+    let d = &v["domains"][0];
+    assert_eq!(d["mail_hosts"], "lookup-failed", "{v:#}");
+    let f = finding(&d["problems"], "dns-lookup-failed");
+    assert_eq!(f["detail"], "timeout", "{f:#}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
+
+#[test]
+fn a_bad_domain_or_resolver_is_a_usage_error() {
+    let env = TestEnv::new();
+    let out = run(env.cmd().args(["probe", "--domain", "not a domain"]));
+    assert_eq!(out.status, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("not a domain name"), "{}", out.stderr);
+    let nagios = run(env
+        .cmd()
+        .args(["probe", "--domain", "example.test", "--nagios"])
+        .args(["--dns-server", "localhost"]));
+    assert_eq!(nagios.status, 3, "{}", nagios.stdout);
+    assert!(
+        nagios.stdout.starts_with("CHAINFIX UNKNOWN"),
+        "{}",
+        nagios.stdout
+    );
 }

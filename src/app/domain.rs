@@ -3,14 +3,14 @@
 //! records: the host's, where DANE applies), and after the probes gathers the judged results
 //! back into one [`DomainResult`] per domain.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::probe::{failed_result, Job};
 use super::AppError;
 use crate::cli::ProbeArgs;
-use crate::diagnose::{Finding, Status};
+use crate::diagnose::{domain_finding, Code, Finding, Severity, Status};
 use crate::dns::Resolver;
 use crate::domain::{self, AddressProbe, Discovery, DomainResult, MxResult};
 use crate::probe::{ProbeError, Served, Target};
@@ -78,19 +78,26 @@ pub(super) fn discover_all(
 }
 
 /// One job per address of every MX host, in domain, preference and address order. `port` is
-/// `--smtp-port` (default 25).
-pub(super) fn jobs(discoveries: &[Discovery], port: u16) -> Vec<Job> {
+/// `--smtp-port` (default 25). An address this host has no route to (IPv6 on an IPv4-only
+/// host) is not probed: a sender there would not use it either (Postfix `inet_protocols`);
+/// the host gets an info finding saying so.
+pub(super) fn jobs(discoveries: &mut [Discovery], port: u16) -> Vec<Job> {
     let mut jobs = Vec::new();
-    for (d, disc) in discoveries.iter().enumerate() {
-        for (h, host) in disc.hosts.iter().enumerate() {
+    for (d, disc) in discoveries.iter_mut().enumerate() {
+        for (h, host) in disc.hosts.iter_mut().enumerate() {
+            let mut unrouted = Vec::new();
             for &address in &host.addresses {
+                if !routable(address, port) {
+                    unrouted.push(address.to_string());
+                    continue;
+                }
                 let target = Target {
                     host: address.to_string(),
                     port,
                 };
                 let label = match address {
-                    std::net::IpAddr::V4(a) => format!("{}[{a}]:{port}", host.host),
-                    std::net::IpAddr::V6(a) => format!("{}[{a}]:{port}", host.host),
+                    IpAddr::V4(a) => format!("{}[{a}]:{port}", host.host),
+                    IpAddr::V6(a) => format!("{}[{a}]:{port}", host.host),
                 };
                 jobs.push(Job {
                     target,
@@ -102,9 +109,32 @@ pub(super) fn jobs(discoveries: &[Discovery], port: u16) -> Vec<Job> {
                     address: Some(address),
                 });
             }
+            if !unrouted.is_empty() {
+                host.problems.push(domain_finding(
+                    Code::AddressNotProbed,
+                    Severity::Info,
+                    format!(
+                        "{} of {} not probed: this machine has no route to {}.",
+                        unrouted.join(", "),
+                        host.host,
+                        if unrouted.len() == 1 { "it" } else { "them" }
+                    ),
+                ));
+            }
         }
     }
     jobs
+}
+
+/// Whether the kernel has a route to `address` (a UDP "connect" sends nothing).
+fn routable(address: IpAddr, port: u16) -> bool {
+    let local: SocketAddr = match address {
+        IpAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        IpAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
+    };
+    std::net::UdpSocket::bind(local)
+        .and_then(|s| s.connect(SocketAddr::new(address, port)))
+        .is_ok()
 }
 
 /// Gathers the judged results into domains. Each MX host's own findings join the results of

@@ -72,7 +72,7 @@ fn run(config: &Config, args: &ProbeArgs) -> Result<ExitCode, AppError> {
         helo: args.helo.clone().unwrap_or_else(probe::local_hostname),
         timeout: Duration::from_secs(args.chain.timeout.max(1)),
     };
-    let discoveries = super::domain::discover_all(args, options.timeout)?;
+    let mut discoveries = super::domain::discover_all(args, options.timeout)?;
     let smtp_port = args.smtp_port.unwrap_or(25);
     let mut jobs: Vec<Job> = targets
         .into_iter()
@@ -90,7 +90,7 @@ fn run(config: &Config, args: &ProbeArgs) -> Result<ExitCode, AppError> {
         })
         .collect();
     // Results keep the job order: plain targets, then each domain's addresses.
-    jobs.extend(super::domain::jobs(&discoveries, smtp_port));
+    jobs.extend(super::domain::jobs(&mut discoveries, smtp_port));
     let outcomes = probe_all(&jobs, &options, args.concurrency.max(1));
 
     let mut groups = Vec::new();

@@ -305,9 +305,6 @@ impl Session<'_> {
         loop {
             let (message, security) = self.exchange(&current, rtype)?;
             answer.security = answer.security.and(security);
-            if !self.resolver.trusts_ad && answer.security == Security::Insecure {
-                answer.security = Security::Unknown;
-            }
             // Walk the CNAMEs the answer holds from `current` on.
             let mut followed = false;
             loop {

@@ -10,14 +10,40 @@ use crate::write::WriteOutcome;
 
 /// Prints the human report.
 pub fn print_human(report: &Report, check: bool, out: &mut dyn Write) -> io::Result<()> {
+    if report.domains.is_empty() {
+        return print_human_results(&report.results, check, out);
+    }
+    // `probe --domain`: the plain targets first, then each domain's block followed by the
+    // results of its MX addresses.
+    let of_domains: std::collections::HashSet<usize> = report
+        .domains
+        .iter()
+        .flat_map(|d| d.mx.iter().flat_map(|m| m.results.iter().copied()))
+        .collect();
+    let mut first = true;
+    let mut gap = |out: &mut dyn Write| -> io::Result<()> {
+        if !std::mem::take(&mut first) {
+            writeln!(out)?;
+        }
+        Ok(())
+    };
+    for (i, r) in report.results.iter().enumerate() {
+        if !of_domains.contains(&i) {
+            gap(out)?;
+            print_result(r, check, out)?;
+        }
+    }
     for d in &report.domains {
+        gap(out)?;
         super::domain::print_human(d, out)?;
-        writeln!(out)?;
+        for &i in d.mx.iter().flat_map(|m| &m.results) {
+            if let Some(r) = report.results.get(i) {
+                writeln!(out)?;
+                print_result(r, check, out)?;
+            }
+        }
     }
-    if !report.domains.is_empty() && report.results.is_empty() {
-        return Ok(());
-    }
-    print_human_results(&report.results, check, out)
+    Ok(())
 }
 
 /// The human report of `results`, one block each, as they come.
