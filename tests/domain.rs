@@ -99,6 +99,24 @@ fn lab() -> Lab {
         tamper: vec![("_25._tcp.mx-bogus".into(), "TLSA".into(), WRONG_TLSA.into())],
     };
     anchor.records.extend(big);
+    // Budgets: a chain of 10 CNAMEs, an MX host with 300 addresses, 12 MX hosts.
+    anchor.records.push("cnames IN MX 10 c0".into());
+    for i in 0..10 {
+        anchor.records.push(format!("c{i} IN CNAME c{}", i + 1));
+    }
+    anchor.records.push("c10 IN A 127.0.0.1".into());
+    anchor.records.push("many IN MX 10 mx-many".into());
+    for i in 0..300 {
+        anchor.records.push(format!(
+            "mx-many IN A 127.0.{}.{}",
+            1 + i / 250,
+            1 + i % 250
+        ));
+    }
+    for i in 0..12 {
+        anchor.records.push(format!("manymx IN MX {i} mx-m{i}"));
+        anchor.records.push(format!("mx-m{i} IN A 127.0.0.1"));
+    }
     let insecure = Zone {
         origin: "insecure.chainfix.test.".into(),
         records: lines(&[
@@ -487,4 +505,41 @@ fn a_bad_domain_or_resolver_is_a_usage_error() {
         "{}",
         nagios.stdout
     );
+}
+
+#[test]
+#[cfg_attr(
+    not(all(have_dns_servers, have_postfix)),
+    ignore = "needs knot, ldnsutils, unbound (.ci/setup-dns.sh) and Postfix (.ci/setup-mtas.sh), as root"
+)]
+fn dns_budgets_cut_long_cname_chains_huge_answers_and_too_many_mx_hosts() {
+    let lab = lab();
+    // 10 CNAMEs from the MX host: more than 8 are not followed.
+    let (status, v) = lab.json("cnames.chainfix.test");
+    let r = &v["results"][0];
+    let f = finding(&r["problems"], "dns-lookup-failed");
+    assert_eq!(f["detail"], "cname-chain", "{v:#}\n{}", lab.dns.logs());
+    assert_eq!(status, 1);
+    // 300 A records in one answer: more than 256 are refused.
+    let (status, v) = lab.json("many.chainfix.test");
+    let f = finding(&v["results"][0]["problems"], "dns-lookup-failed");
+    assert_eq!(f["detail"], "too-many-records", "{v:#}");
+    assert_eq!(status, 1);
+    // 12 MX hosts: the first 10 by preference are checked, and the report says so.
+    let (status, v) = lab.json("manymx.chainfix.test");
+    let d = &v["domains"][0];
+    let hosts: Vec<&str> = d["mx"]
+        .as_array()
+        .expect("mx")
+        .iter()
+        .map(|m| m["host"].as_str().expect("host"))
+        .collect();
+    assert_eq!(hosts.len(), 10, "{v:#}");
+    assert_eq!(hosts[0], "mx-m0.chainfix.test");
+    assert_eq!(hosts[9], "mx-m9.chainfix.test");
+    assert_eq!(
+        finding(&d["problems"], "dns-lookup-failed")["severity"],
+        "warning"
+    );
+    assert_eq!(status, 0, "{v:#}");
 }
