@@ -86,6 +86,9 @@ fn main() {
     }
     let openssl = missing_programs(&["openssl"]);
     let nginx = missing_files(&[PathBuf::from(NGINX_BIN)]);
+    // tests/domain.rs: knot serves the test zones, ldns signs them, unbound validates
+    // (.ci/setup-dns.sh).
+    let dns_servers = missing_programs(&["knotd", "ldns-keygen", "ldns-signzone", "unbound"]);
 
     let require_mta = required("CHAINFIX_REQUIRE_MTA");
     let require_ansible = required("CHAINFIX_REQUIRE_ANSIBLE");
@@ -110,6 +113,12 @@ fn main() {
         ("have_script", "util-linux script", &script, false),
         ("have_openssl", "openssl", &openssl, false),
         ("have_nginx", "nginx", &nginx, require_mta),
+        (
+            "have_dns_servers",
+            "knot, ldnsutils and unbound",
+            &dns_servers,
+            require_mta,
+        ),
     ] {
         if lacking.is_empty() {
             println!("cargo:rustc-cfg={cfg}");
@@ -127,7 +136,8 @@ fn main() {
     if !missing.is_empty() {
         eprintln!(
             "chainfix build.rs: CHAINFIX_REQUIRE_* is set but the tests cannot run:\n  {}\n\
-             Postfix and Exim: .ci/setup-mtas.sh (as root); nginx: .ci/setup-https.sh; Ansible: pip install \
+             Postfix and Exim: .ci/setup-mtas.sh (as root); nginx: .ci/setup-https.sh; knot, \
+             ldnsutils and unbound: .ci/setup-dns.sh (as root); Ansible: pip install \
              'ansible-core==2.17.*' and put it on PATH; shared data: ../shared or \
              CHAINFIX_SHARED_DIR.",
             missing.join("\n  ")

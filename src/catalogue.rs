@@ -76,6 +76,17 @@ impl Code {
         Code::BaselineStsChanged,
         Code::BaselineMxAdded,
         Code::BaselineMxRemoved,
+        Code::DnssecBogus,
+        Code::DnssecUnknown,
+        Code::NullMx,
+        Code::ImplicitMx,
+        Code::NoMailHost,
+        Code::MxNoAddress,
+        Code::DnsLookupFailed,
+        Code::DaneTlsaInsecure,
+        Code::TlsRptMissing,
+        Code::TlsRptMalformed,
+        Code::AddressNotProbed,
     ];
 
     /// One line on what the code means.
@@ -188,6 +199,19 @@ impl Code {
             Code::BaselineStsChanged => "the MTA-STS verdict changed without a failure",
             Code::BaselineMxAdded => "an MX host the baseline does not know now receives mail",
             Code::BaselineMxRemoved => "an MX host of the baseline is gone from DNS",
+            Code::DnssecBogus => "an MX, address or TLSA answer failed DNSSEC validation",
+            Code::DnssecUnknown => {
+                "the resolver is not on loopback: AD bit not trusted, DANE not applied"
+            }
+            Code::NullMx => "the domain publishes a null MX (RFC 7505): it takes no mail",
+            Code::ImplicitMx => "no MX records: the domain's own address is the mail host",
+            Code::NoMailHost => "neither MX records nor an address: mail cannot be delivered",
+            Code::MxNoAddress => "an MX host has no A/AAAA record",
+            Code::DnsLookupFailed => "a DNS lookup failed (the detail says why)",
+            Code::DaneTlsaInsecure => "TLSA records where an answer is not DNSSEC-secure: ignored",
+            Code::TlsRptMissing => "no TLS-RPT (_smtp._tls) record",
+            Code::TlsRptMalformed => "a TLS-RPT record senders cannot use",
+            Code::AddressNotProbed => "an MX address this machine has no route to was not probed",
         }
     }
 
@@ -219,6 +243,8 @@ impl Code {
             Code::BaselineRootChanged => "450 4.4.317 [Message=UntrustedRoot]; relay: 550 5.7.64",
             Code::BaselineDaneLost => "4.7.323 tlsa-invalid; bogus: 4.7.324 dnssec-invalid",
             Code::BaselineStsLost => "4.7.5 or 4.4.8 (MTA-STS, enforce mode)",
+            Code::DnssecBogus => "4.7.324 dnssec-invalid",
+            Code::NullMx => "556 5.1.10 (senders bounce at once)",
             _ => return None,
         })
     }

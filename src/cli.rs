@@ -355,6 +355,21 @@ pub struct ProbeArgs {
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
 
+    /// A mail domain to probe as a sending MTA does (repeatable): its MX hosts in preference
+    /// order (none: the domain's own address; a null MX: no mail), each address over
+    /// STARTTLS, DNSSEC, DANE (TLSA at _25._tcp.MX) and the TLS-RPT record.
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Vec<String>,
+
+    /// The DNS resolver for --domain [default: the first nameserver in /etc/resolv.conf].
+    /// DNSSEC (and so DANE) is trusted only from a resolver on a loopback address.
+    #[arg(long, value_name = "ADDR:PORT", requires = "domain")]
+    pub dns_server: Option<String>,
+
+    /// The port probed on each MX host instead of 25 (a testing hook).
+    #[arg(long, value_name = "N", requires = "domain")]
+    pub smtp_port: Option<u16>,
+
     /// Read more targets from this file, one per line (# starts a comment).
     #[arg(long, value_name = "FILE")]
     pub targets_file: Option<PathBuf>,

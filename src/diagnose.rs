@@ -27,8 +27,15 @@ pub(crate) const HOST_NDR: &str = "Exchange Online: 4.7.325 certificate-host-mis
 pub(crate) const DANE_NDR: &str = "Exchange Online: 4.7.323 tlsa-invalid";
 const STARTTLS_NDR: &str = "Exchange Online: 4.7.321 starttls-not-supported \
 (Destination mail server must support TLS to receive mail)";
+/// No Exchange Online NDR documents a plain TLS negotiation failure (4.7.5 is "Remote
+/// certificate failed MTA-STS validation", which this is not).
 const TLS_FAILED_NDR: &str =
-    "Exchange Online: 4.7.5 (TLS negotiation failed); senders that require TLS cannot deliver";
+    "No documented Exchange Online NDR; senders that require TLS queue the mail and retry";
+/// What Exchange Online says when a DNSSEC answer fails validation (DANE, RFC 7672 §2.1.1).
+pub(crate) const DNSSEC_NDR: &str = "Exchange Online: 4.7.324 dnssec-invalid";
+/// RFC 7505 §3: senders do not try a domain with a null MX; they bounce the mail at once.
+const NULL_MX_NDR: &str =
+    "Senders bounce the mail without trying: 556 5.1.10 Recipient address has null MX (RFC 7505)";
 const UNREACHABLE_NDR: &str = "Senders queue the mail and retry (4.4.x), then bounce it";
 /// What Exchange Online says when an MX host fails the domain's MTA-STS policy (RFC 8461 §4.1).
 pub(crate) const MTA_STS_MX_NDR: &str =
@@ -122,6 +129,28 @@ pub enum Code {
     BaselineStsChanged,
     BaselineMxAdded,
     BaselineMxRemoved,
+    /// `probe --domain`: a DNSSEC answer failed validation (SERVFAIL answered with CD=1).
+    DnssecBogus,
+    /// `probe --domain`: the resolver is not on loopback; its AD bit is not trusted.
+    DnssecUnknown,
+    /// `probe --domain`: the domain publishes a null MX (RFC 7505): it takes no mail.
+    NullMx,
+    /// `probe --domain`: no MX; the domain's own address is the mail host (RFC 5321 §5.1).
+    ImplicitMx,
+    /// `probe --domain`: no MX and no address: no mail host at all.
+    NoMailHost,
+    /// `probe --domain`: an MX host has no address.
+    MxNoAddress,
+    /// `probe --domain`: a DNS lookup failed (detail: the reason code).
+    DnsLookupFailed,
+    /// `probe --domain`: TLSA records in an unsigned zone, which senders ignore.
+    DaneTlsaInsecure,
+    /// `probe --domain`: no TLS-RPT record (RFC 8460).
+    TlsRptMissing,
+    /// `probe --domain`: a TLS-RPT record senders cannot use.
+    TlsRptMalformed,
+    /// `probe --domain`: an MX address this machine has no route to was not probed.
+    AddressNotProbed,
 }
 
 impl Code {
@@ -196,6 +225,17 @@ impl Code {
             Code::BaselineStsChanged => "baseline-sts-changed",
             Code::BaselineMxAdded => "baseline-mx-added",
             Code::BaselineMxRemoved => "baseline-mx-removed",
+            Code::DnssecBogus => "dnssec-bogus",
+            Code::DnssecUnknown => "dnssec-unknown",
+            Code::NullMx => "null-mx",
+            Code::ImplicitMx => "implicit-mx",
+            Code::NoMailHost => "no-mail-host",
+            Code::MxNoAddress => "mx-no-address",
+            Code::DnsLookupFailed => "dns-lookup-failed",
+            Code::DaneTlsaInsecure => "dane-tlsa-insecure",
+            Code::TlsRptMissing => "tls-rpt-missing",
+            Code::TlsRptMalformed => "tls-rpt-malformed",
+            Code::AddressNotProbed => "address-not-probed",
         }
     }
 }
@@ -274,6 +314,22 @@ impl Finding {
     fn repairable(mut self) -> Finding {
         self.repairable = true;
         self
+    }
+}
+
+/// A finding about a mail domain (`probe --domain`): no certificate; the receiver view is
+/// what a sender does about it, where that is known.
+pub fn domain_finding(code: Code, severity: Severity, message: String) -> Finding {
+    let view = match code {
+        Code::DnssecBogus => Some(DNSSEC_NDR),
+        Code::NullMx => Some(NULL_MX_NDR),
+        Code::NoMailHost | Code::MxNoAddress | Code::DnsLookupFailed => Some(UNREACHABLE_NDR),
+        _ => None,
+    };
+    let f = Finding::new(code, severity, None, message);
+    match view {
+        Some(v) => f.receiver(v),
+        None => f,
     }
 }
 

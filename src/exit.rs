@@ -55,12 +55,14 @@ pub const PROBE_STATUSES: &[Status] = &[
     (
         1,
         "error findings remain, including a target that could not be reached or has no \
-         STARTTLS",
+         STARTTLS; with --domain also the domain's own (null-mx, dnssec-bogus, no-mail-host, \
+         ...)",
     ),
     (
         2,
         "operational failure: bad usage, an unreadable --targets-file, --compare, --roots or \
-         --intermediates file",
+         --intermediates file, a bad --domain or --dns-server, no resolver in \
+         /etc/resolv.conf",
     ),
 ];
 

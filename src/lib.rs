@@ -32,6 +32,9 @@
 //!   MTA-STS verdicts) in a file, and reports what changed since as findings.
 //! * [`probe`] captures the chain a live server presents (SMTP STARTTLS or implicit TLS), which
 //!   then goes through the same stages as files.
+//! * [`dns`] and [`domain`] (`probe --domain`): a DNS stub client that trusts DNSSEC only from
+//!   a loopback resolver, and a mail domain as a sender sees it (MX hosts, addresses, TLSA
+//!   records and whether DANE applies, TLS-RPT); each address is then probed as a target.
 //!
 //! Time is a parameter: the core takes `now`; only [`app`] reads the clock.
 
@@ -45,6 +48,8 @@ pub mod cli;
 pub mod dane;
 pub mod deployed;
 pub mod diagnose;
+pub mod dns;
+pub mod domain;
 pub mod emit;
 pub mod exit;
 pub mod fetch;

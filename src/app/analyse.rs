@@ -39,6 +39,9 @@ pub(super) struct Analysis {
     warn_days: i64,
     /// `--tlsa`, `--tlsa-file` and `--accept-dane-break`.
     dane: Option<Arc<crate::dane::RecordSet>>,
+    /// Per group: the TLSA records in force for that server (`probe --domain`), in place of
+    /// `dane`.
+    group_dane: Vec<Option<Arc<crate::dane::RecordSet>>>,
     accept_dane_break: bool,
     pub problems: Vec<FileProblem>,
     pub input_certs: usize,
@@ -129,7 +132,12 @@ impl Analysis {
             crate::receivers::consult(&self.pool, &choice, &mut problems, self.model(), host)
         };
         // TLSA records name the server's chain; a CA subject is no server's.
-        let dane = self.dane.as_ref().filter(|_| !built.ca).map(|set| {
+        let set = self
+            .group_dane
+            .get(built.group)
+            .and_then(Option::as_ref)
+            .or(self.dane.as_ref());
+        let dane = set.filter(|_| !built.ca).map(|set| {
             super::dane::assess(
                 set,
                 &self.pool,
@@ -173,6 +181,12 @@ impl Analysis {
     /// presented and a CA certificate in leaf position is no leaf at all.
     pub fn drop_ca_subjects(&mut self) {
         self.leaves.retain(|b| !b.ca);
+    }
+
+    /// The TLSA records in force for each group's server (`probe --domain`: each MX host's
+    /// own RRset, where DANE applies).
+    pub fn set_group_dane(&mut self, sets: Vec<Option<Arc<crate::dane::RecordSet>>>) {
+        self.group_dane = sets;
     }
 
     /// The first leaf of input group `group`, not diagnosed.
@@ -406,6 +420,7 @@ pub(super) fn analyse(
         role: config.role,
         warn_days: config.warn_days,
         dane: config.dane.clone(),
+        group_dane: Vec::new(),
         accept_dane_break: config.accept_dane_break,
         problems,
         input_certs: inputs.len(),

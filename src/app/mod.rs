@@ -2,7 +2,8 @@
 //! (load -> pool -> chain -> diagnose -> fetch -> emit/report) for each subcommand, and is the
 //! only place that reads the clock, the environment, or the terminal. `analyse.rs` holds the
 //! part every subcommand shares; `repair.rs` the writing subcommand; `probe.rs` the live-server
-//! subcommand; `judge.rs` the same stages as a library call, for the conformance suite.
+//! subcommand, with `domain.rs` for `probe --domain` (DNS, a job per MX address, per-domain
+//! results); `judge.rs` the same stages as a library call, for the conformance suite.
 
 mod analyse;
 use analyse::Analysis;
@@ -12,6 +13,7 @@ mod deployed_reload;
 mod deployed_repair;
 mod deployed_repair_debian;
 mod deployed_repair_exim;
+mod domain;
 mod generate;
 pub mod judge;
 mod manifest;

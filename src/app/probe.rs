@@ -36,6 +36,22 @@ pub(super) fn probe(args: &ProbeArgs) -> Result<ExitCode, AppError> {
     }
 }
 
+/// One probe: a server to connect to, with what to send and check.
+pub(super) struct Job {
+    pub target: Target,
+    /// How the target is named in the report.
+    pub label: String,
+    /// SNI, in place of `--servername` (`--domain`: the MX host name).
+    pub sni: Option<String>,
+    /// The name the leaf must carry (`--host`, the target host, or the MX host name).
+    pub check_name: Option<String>,
+    /// The TLSA records in force for this server (`--domain`, where DANE applies).
+    pub dane: Option<Arc<crate::dane::RecordSet>>,
+    /// `--domain`: the domain and MX host (indices) this address belongs to.
+    pub mx: Option<(usize, usize)>,
+    pub address: Option<std::net::IpAddr>,
+}
+
 fn run(config: &Config, args: &ProbeArgs) -> Result<ExitCode, AppError> {
     let targets = targets(args)?;
     for (flag, value) in [("--helo", &args.helo), ("--servername", &args.servername)] {
@@ -56,33 +72,49 @@ fn run(config: &Config, args: &ProbeArgs) -> Result<ExitCode, AppError> {
         helo: args.helo.clone().unwrap_or_else(probe::local_hostname),
         timeout: Duration::from_secs(args.chain.timeout.max(1)),
     };
-    let outcomes = probe_all(&targets, &options, args.concurrency.max(1));
+    let mut discoveries = super::domain::discover_all(args, options.timeout)?;
+    let smtp_port = args.smtp_port.unwrap_or(25);
+    let mut jobs: Vec<Job> = targets
+        .into_iter()
+        .map(|target| Job {
+            label: target.label(),
+            check_name: config
+                .host
+                .clone()
+                .or_else(|| (!target.is_ip()).then(|| target.host.clone())),
+            target,
+            sni: None,
+            dane: None,
+            mx: None,
+            address: None,
+        })
+        .collect();
+    // Results keep the job order: plain targets, then each domain's addresses.
+    jobs.extend(super::domain::jobs(&mut discoveries, smtp_port));
+    let outcomes = probe_all(&jobs, &options, args.concurrency.max(1));
 
     let mut groups = Vec::new();
     let mut hosts = Vec::new();
     let mut group_of = Vec::new();
     let mut parse_failures: Vec<Option<Finding>> = Vec::new();
-    for (target, outcome) in targets.iter().zip(&outcomes) {
+    for (job, outcome) in jobs.iter().zip(&outcomes) {
         let (group, bad) = match outcome {
-            Ok(served) => served_group(&target.label(), served),
+            Ok(served) => served_group(&job.label, served),
             Err(_) => (Loaded::default(), None),
         };
         group_of.push(groups.len());
         groups.push(group);
         parse_failures.push(bad);
-        hosts.push(
-            config
-                .host
-                .clone()
-                .or_else(|| (!target.is_ip()).then(|| target.host.clone())),
-        );
+        hosts.push(job.check_name.clone());
     }
     let mut analysis = analyse::analyse(config, &groups, &hosts, &[], Vec::new());
+    analysis.set_group_dane(super::domain::group_dane(&jobs));
     // A server presents its leaf: one that sends only CA certificates has none to judge.
     analysis.drop_ca_subjects();
 
     let mut results = Vec::new();
-    for (i, (target, outcome)) in targets.iter().zip(&outcomes).enumerate() {
+    for (i, (job, outcome)) in jobs.iter().zip(&outcomes).enumerate() {
+        let target = &job.target;
         let mut result = match outcome {
             Err(e) => failed_result(target, diagnose::probe_failure(e)),
             Ok(_) => match served_result(&analysis, group_of[i]) {
@@ -99,8 +131,8 @@ fn run(config: &Config, args: &ProbeArgs) -> Result<ExitCode, AppError> {
                 }
             },
         };
-        result.target = Some(target.label());
-        result.file = target.label();
+        result.target = Some(job.label.clone());
+        result.file = job.label.clone();
         if let Ok(served) = outcome {
             result.tls = Some(TlsView {
                 version: served.captured.version.clone(),
@@ -109,7 +141,7 @@ fn run(config: &Config, args: &ProbeArgs) -> Result<ExitCode, AppError> {
                 starttls: served.starttls,
             });
             if let (None, true, Some(leaf)) = (
-                &config.host,
+                &job.check_name,
                 target.is_ip(),
                 first_leaf(&analysis, group_of[i]),
             ) {
@@ -126,7 +158,21 @@ fn run(config: &Config, args: &ProbeArgs) -> Result<ExitCode, AppError> {
         }
         results.push(result);
     }
-    print(config, args, &analysis, results)
+    let domains = if discoveries.is_empty() {
+        Vec::new()
+    } else {
+        let (resolver, trusted) = super::domain::resolver_label(args, options.timeout);
+        super::domain::assemble(
+            discoveries,
+            &jobs,
+            &outcomes,
+            &mut results,
+            &resolver,
+            trusted,
+            smtp_port,
+        )
+    };
+    print(config, args, &analysis, results, domains)
 }
 
 /// A name sent on the wire must be one token: no spaces, no line breaks (which would let a
@@ -164,9 +210,9 @@ fn targets(args: &ProbeArgs) -> Result<Vec<Target>, AppError> {
             }
         }
     }
-    if raw.is_empty() {
+    if raw.is_empty() && args.domain.is_empty() {
         return Err(AppError(
-            "no targets: give HOST[:PORT] or --targets-file".into(),
+            "no targets: give HOST[:PORT], --targets-file or --domain".into(),
         ));
     }
     if raw.len() > MAX_TARGETS {
@@ -177,21 +223,28 @@ fn targets(args: &ProbeArgs) -> Result<Vec<Target>, AppError> {
         .collect()
 }
 
-/// Probes every target with at most `concurrency` at a time; results in target order.
+/// Probes every job with at most `concurrency` at a time; results in job order.
 fn probe_all(
-    targets: &[Target],
+    jobs: &[Job],
     options: &ProbeOptions,
     concurrency: usize,
 ) -> Vec<Result<Served, ProbeError>> {
     let next = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<Result<Served, ProbeError>>>> =
-        targets.iter().map(|_| Mutex::new(None)).collect();
+        jobs.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|scope| {
-        for _ in 0..concurrency.min(targets.len()) {
+        for _ in 0..concurrency.min(jobs.len()) {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(target) = targets.get(i) else { break };
-                let outcome = probe::probe(target, options);
+                let Some(job) = jobs.get(i) else { break };
+                let outcome = match &job.sni {
+                    Some(sni) => {
+                        let mut opts = options.clone();
+                        opts.servername = Some(sni.clone());
+                        probe::probe(&job.target, &opts)
+                    }
+                    None => probe::probe(&job.target, options),
+                };
                 if let Ok(mut slot) = slots[i].lock() {
                     *slot = Some(outcome);
                 }
@@ -200,12 +253,12 @@ fn probe_all(
     });
     slots
         .into_iter()
-        .zip(targets)
-        .map(|(slot, t)| {
+        .zip(jobs)
+        .map(|(slot, j)| {
             slot.into_inner()
                 .ok()
                 .flatten()
-                .unwrap_or_else(|| Err(ProbeError::Resolve(t.host.clone())))
+                .unwrap_or_else(|| Err(ProbeError::Resolve(j.target.host.clone())))
         })
         .collect()
 }
@@ -252,7 +305,7 @@ fn no_leaf_finding(parse_failure: Option<Finding>) -> Finding {
     })
 }
 
-fn failed_result(target: &Target, finding: Finding) -> LeafResult {
+pub(super) fn failed_result(target: &Target, finding: Finding) -> LeafResult {
     let problems = vec![finding];
     LeafResult {
         target: Some(target.label()),
@@ -374,12 +427,17 @@ fn print(
     args: &ProbeArgs,
     analysis: &Analysis,
     results: Vec<LeafResult>,
+    domains: Vec<crate::domain::DomainResult>,
 ) -> Result<ExitCode, AppError> {
     print_problems(analysis);
     // An unreadable --roots or --intermediates file means the judgement may be wrong.
     let failed_to_load = analysis.problems.iter().any(|p| p.fatal);
-    let mut exit = results.iter().fold(Exit::Ok, |e, r| {
-        e.merge(if r.status == Status::Ok {
+    let statuses = results
+        .iter()
+        .map(|r| r.status)
+        .chain(domains.iter().map(|d| d.status));
+    let mut exit = statuses.fold(Exit::Ok, |e, s| {
+        e.merge(if s == Status::Ok {
             Exit::Ok
         } else {
             Exit::Findings
@@ -388,6 +446,7 @@ fn print(
     let mut nagios = results
         .iter()
         .map(report::nagios::status)
+        .chain(domains.iter().map(|d| report::nagios::worst(&d.problems)))
         .max()
         .unwrap_or(Nagios::Unknown);
     if failed_to_load {
@@ -398,6 +457,7 @@ fn print(
         schema: report::SCHEMA,
         results,
         errors: super::file_errors(analysis),
+        domains,
     };
     // anstream drops the colours when stdout is not a terminal or NO_COLOR is set.
     let mut out = anstream::stdout().lock();

@@ -37,6 +37,8 @@ pub enum HostFrom {
     HostOption,
     /// Neither: DANE-TA name checks cannot be made.
     Unknown,
+    /// `probe --domain`: the TLSA base domain the records were looked up at.
+    Dns,
 }
 
 impl RecordSet {
@@ -104,6 +106,35 @@ impl RecordSet {
             port,
             ttl,
         })
+    }
+}
+
+impl RecordSet {
+    /// The RRset a DNS answer gave for `_PORT._tcp.HOST` (`probe --domain`): `host` is the
+    /// TLSA base domain (RFC 7672 §2.2.3), the owner's name without its prefix.
+    pub fn from_dns(host: &str, port: u16, tlsas: Vec<Tlsa>, ttl: Option<u32>) -> RecordSet {
+        let owner = format!("_{port}._tcp.{host}");
+        let records = tlsas
+            .into_iter()
+            .take(record::MAX_RECORDS)
+            .enumerate()
+            .map(|(i, tlsa)| Record {
+                tlsa,
+                owner: Some(record::Owner {
+                    name: owner.clone(),
+                    absolute: true,
+                }),
+                ttl,
+                origin: format!("DNS {owner} #{}", i + 1),
+            })
+            .collect();
+        RecordSet {
+            records,
+            host: Some(host.to_string()),
+            host_from: HostFrom::Dns,
+            port,
+            ttl,
+        }
     }
 }
 

@@ -174,6 +174,16 @@ impl Tlsa {
         }
     }
 
+    /// A record from its wire fields (a TLSA answer, RFC 6698 §2.1).
+    pub fn from_fields(usage: u8, selector: u8, matching: u8, data: Vec<u8>) -> Tlsa {
+        Tlsa {
+            usage: Usage::from_number(usage),
+            selector: Selector::from_number(selector),
+            matching: Matching::from_number(matching),
+            data,
+        }
+    }
+
     /// The record for `cert` with these parameters.
     pub fn of(cert: &Certificate, usage: Usage, selector: Selector, matching: Matching) -> Tlsa {
         Tlsa {

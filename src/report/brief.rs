@@ -13,6 +13,12 @@ pub fn print_brief(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         .results
         .iter()
         .map(|r| plain::line(&r.file).chars().count())
+        .chain(
+            report
+                .domains
+                .iter()
+                .map(|d| plain::line(&d.domain).chars().count() + 7),
+        )
         .max()
         .unwrap_or(6)
         .max(6);
@@ -21,6 +27,18 @@ pub fn print_brief(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         "{:<width$}  {:<10}  {:<10}  {:<30}  PROBLEMS",
         "TARGET", "STATUS", "EXPIRES", "LEAF"
     )?;
+    // `probe --domain`: the domain's own findings, then its results below.
+    for d in &report.domains {
+        writeln!(
+            out,
+            "{:<width$}  {:<10}  {:<10}  {:<30}  {}",
+            format!("domain {}", plain::line(&d.domain)),
+            d.status.as_str(),
+            "-",
+            "-",
+            super::domain::codes(d)
+        )?;
+    }
     for r in &report.results {
         let (expires, leaf) = match &r.leaf {
             Some(l) => (

@@ -11,6 +11,7 @@ use crate::render::plain;
 pub(super) fn print(d: &View, out: &mut dyn Write) -> io::Result<()> {
     let host = match (&d.host, d.host_from) {
         (Some(h), HostFrom::RecordOwner) => format!("{} (from the records' owner)", plain::line(h)),
+        (Some(h), HostFrom::Dns) => format!("{} (looked up in DNS)", plain::line(h)),
         (Some(h), _) => format!("{} (from --host)", plain::line(h)),
         (None, _) => "unknown: no DANE-TA name check was made (give --host)".into(),
     };

@@ -4,13 +4,46 @@
 use std::io::{self, Write};
 
 use super::{FileError, LeafResult, Report, StaleFile, WrittenFile};
-use crate::diagnose::{Severity, Status};
+use crate::diagnose::{Finding, Severity, Status};
 use crate::render::plain;
 use crate::write::WriteOutcome;
 
 /// Prints the human report.
 pub fn print_human(report: &Report, check: bool, out: &mut dyn Write) -> io::Result<()> {
-    print_human_results(&report.results, check, out)
+    if report.domains.is_empty() {
+        return print_human_results(&report.results, check, out);
+    }
+    // `probe --domain`: the plain targets first, then each domain's block followed by the
+    // results of its MX addresses.
+    let of_domains: std::collections::HashSet<usize> = report
+        .domains
+        .iter()
+        .flat_map(|d| d.mx.iter().flat_map(|m| m.results.iter().copied()))
+        .collect();
+    let mut first = true;
+    let mut gap = |out: &mut dyn Write| -> io::Result<()> {
+        if !std::mem::take(&mut first) {
+            writeln!(out)?;
+        }
+        Ok(())
+    };
+    for (i, r) in report.results.iter().enumerate() {
+        if !of_domains.contains(&i) {
+            gap(out)?;
+            print_result(r, check, out)?;
+        }
+    }
+    for d in &report.domains {
+        gap(out)?;
+        super::domain::print_human(d, out)?;
+        for &i in d.mx.iter().flat_map(|m| &m.results) {
+            if let Some(r) = report.results.get(i) {
+                writeln!(out)?;
+                print_result(r, check, out)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The human report of `results`, one block each, as they come.
@@ -35,7 +68,7 @@ pub fn print_human_results<R: std::borrow::Borrow<LeafResult>>(
 
 /// Colours for the human report. Written as ANSI sequences; the caller's stream (anstream)
 /// strips them when stdout is not a terminal or `NO_COLOR` is set.
-mod style {
+pub(super) mod style {
     use anstyle::{AnsiColor, Style};
     pub const OK: Style = AnsiColor::Green.on_default().bold();
     pub const WARN: Style = AnsiColor::Yellow.on_default().bold();
@@ -44,7 +77,7 @@ mod style {
     pub const TITLE: Style = Style::new().bold();
 }
 
-fn status_style(status: Status) -> anstyle::Style {
+pub(super) fn status_style(status: Status) -> anstyle::Style {
     match status {
         Status::Ok => style::OK,
         Status::Repairable => style::WARN,
@@ -136,29 +169,7 @@ fn print_result(r: &LeafResult, check: bool, out: &mut dyn Write) -> io::Result<
     if let Some(k) = &r.key {
         writeln!(out, "  private key: {}", plain::line(k))?;
     }
-    if r.problems.is_empty() {
-        writeln!(out, "  problems: none")?;
-    } else {
-        writeln!(out, "  problems:")?;
-        for p in &r.problems {
-            let (sev, st) = match p.severity {
-                Severity::Error => ("error  ", style::BAD),
-                Severity::Warning => ("warning", style::WARN),
-                Severity::Info => ("info   ", style::DIM),
-            };
-            writeln!(
-                out,
-                "    {st}{sev}{st:#} {}: {}",
-                p.code.as_str(),
-                plain::line(&p.message)
-            )?;
-            if let Some(view) = &p.receiver_view {
-                let dim = style::DIM;
-                let view = plain::line(view);
-                writeln!(out, "            {dim}receivers: {view}{dim:#}")?;
-            }
-        }
-    }
+    print_findings(&r.problems, out)?;
     if let Some(d) = &r.dane {
         super::dane::print(d, out)?;
     }
@@ -216,6 +227,33 @@ fn print_result(r: &LeafResult, check: bool, out: &mut dyn Write) -> io::Result<
     }
     if let Some(stale) = &r.stale_files {
         print_stale(stale, check, out)?;
+    }
+    Ok(())
+}
+
+/// `problems:` and one line per finding (with what receivers say), or `problems: none`.
+pub(super) fn print_findings(problems: &[Finding], out: &mut dyn Write) -> io::Result<()> {
+    if problems.is_empty() {
+        return writeln!(out, "  problems: none");
+    }
+    writeln!(out, "  problems:")?;
+    for p in problems {
+        let (sev, st) = match p.severity {
+            Severity::Error => ("error  ", style::BAD),
+            Severity::Warning => ("warning", style::WARN),
+            Severity::Info => ("info   ", style::DIM),
+        };
+        writeln!(
+            out,
+            "    {st}{sev}{st:#} {}: {}",
+            p.code.as_str(),
+            plain::line(&p.message)
+        )?;
+        if let Some(view) = &p.receiver_view {
+            let dim = style::DIM;
+            let view = plain::line(view);
+            writeln!(out, "            {dim}receivers: {view}{dim:#}")?;
+        }
     }
     Ok(())
 }

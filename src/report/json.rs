@@ -198,6 +198,7 @@ mod tests {
                 schema: SCHEMA,
                 results,
                 errors,
+                domains: Vec::new(),
             };
             print_json(&report, &mut whole).expect("writes to a Vec");
             assert_eq!(

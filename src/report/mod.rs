@@ -9,6 +9,7 @@
 mod brief;
 mod dane;
 pub mod deployed;
+mod domain;
 mod human;
 mod json;
 pub mod nagios;
@@ -37,6 +38,10 @@ pub struct Report {
     pub results: Vec<LeafResult>,
     /// Files that could not be used (unreadable, damaged, wrong password).
     pub errors: Vec<FileError>,
+    /// `probe --domain`: each mail domain, its MX hosts (with indices into `results`),
+    /// DNSSEC, DANE and TLS-RPT.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<crate::domain::DomainResult>,
 }
 
 #[derive(Debug, Clone, Serialize)]

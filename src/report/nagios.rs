@@ -6,13 +6,18 @@
 use std::io::{self, Write};
 
 use super::{LeafResult, Report};
-use crate::diagnose::Severity;
+use crate::diagnose::{Finding, Severity};
 use crate::exit::Nagios;
 use crate::render::plain;
 
 /// CRITICAL for any error, WARNING for any warning, else OK.
 pub fn status(r: &LeafResult) -> Nagios {
-    let worst = r.problems.iter().map(|p| p.severity).min();
+    worst(&r.problems)
+}
+
+/// CRITICAL for any error among `problems`, WARNING for any warning, else OK.
+pub fn worst(problems: &[Finding]) -> Nagios {
+    let worst = problems.iter().map(|p| p.severity).min();
     match worst {
         Some(Severity::Error) => Nagios::Critical,
         Some(Severity::Warning) => Nagios::Warning,
@@ -22,21 +27,40 @@ pub fn status(r: &LeafResult) -> Nagios {
 
 /// `CHAINFIX STATUS - summary`, then one line per target (Nagios long output).
 pub fn print(report: &Report, overall: Nagios, out: &mut dyn Write) -> io::Result<()> {
-    let bad: Vec<String> = report
-        .results
+    let mut bad: Vec<String> = report
+        .domains
         .iter()
-        .filter(|r| status(r) != Nagios::Ok)
-        .map(|r| {
-            let codes: Vec<&str> = r
-                .problems
-                .iter()
-                .filter(|p| p.severity != Severity::Info)
-                .map(|p| p.code.as_str())
-                .collect();
-            format!("{} {}", plain::line(&r.file), codes.join(","))
+        .filter(|d| worst(&d.problems) != Nagios::Ok)
+        .map(|d| {
+            format!(
+                "domain {} {}",
+                plain::line(&d.domain),
+                super::domain::codes(d)
+            )
         })
         .collect();
-    let summary = if bad.is_empty() {
+    bad.extend(
+        report
+            .results
+            .iter()
+            .filter(|r| status(r) != Nagios::Ok)
+            .map(|r| {
+                let codes: Vec<&str> = r
+                    .problems
+                    .iter()
+                    .filter(|p| p.severity != Severity::Info)
+                    .map(|p| p.code.as_str())
+                    .collect();
+                format!("{} {}", plain::line(&r.file), codes.join(","))
+            }),
+    );
+    let summary = if bad.is_empty() && !report.domains.is_empty() {
+        format!(
+            "{} domain(s), {} target(s): no problem",
+            report.domains.len(),
+            report.results.len()
+        )
+    } else if bad.is_empty() {
         format!(
             "{} target(s) serve a complete, valid chain",
             report.results.len()
@@ -50,6 +74,14 @@ pub fn print(report: &Report, overall: Nagios, out: &mut dyn Write) -> io::Resul
         )
     };
     writeln!(out, "CHAINFIX {} - {summary}", overall.label())?;
+    for d in &report.domains {
+        writeln!(
+            out,
+            "domain {}: {}",
+            plain::line(&d.domain),
+            worst(&d.problems).label()
+        )?;
+    }
     for r in &report.results {
         let expiry = r
             .leaf

@@ -9,6 +9,7 @@
 //! signature bytes (and nothing else) from run to run.
 #![allow(dead_code)]
 
+pub mod dns;
 pub mod https;
 pub mod mta;
 use std::collections::HashMap;
