@@ -19,7 +19,10 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
 
+use common::mta::{self, Postfix};
 use common::{
     issue, pem_bundle, repo_path, run, self_signed, Alg, Chain, Output, Spec, TestEnv, PROXY_VARS,
 };
@@ -120,7 +123,38 @@ impl Fixture {
 
     /// Writes `name`.yml: one chainfix task per step (notifying the handler; failures ignored
     /// when `expect_failure`), each followed by a task saving its result to `<result>.json`.
+    /// The handler only prints a message.
     fn playbook(&self, name: &str, steps: &[(&str, Value)], expect_failure: bool) -> PathBuf {
+        let handler = json!({"ansible.builtin.debug": {"msg": "reloading the MTA"}});
+        self.playbook_with_handler(name, steps, expect_failure, handler)
+    }
+
+    /// Module arguments that repair the deployed `mta` whose configuration is `config` in
+    /// place, with chainfix's own directory `dest`; the same trust as `args`.
+    fn deployed_args(&self, mta: &str, config: &Path, dest: &str) -> Value {
+        json!({
+            "binary": env!("CARGO_BIN_EXE_chainfix"),
+            "mta": mta,
+            "config": config,
+            "dest": self.p(dest),
+            "intermediates": [self.p("pool")],
+            "roots": [self.p("root.pem")],
+            "no_default_roots": true,
+            "offline": true,
+            "cache_dir": self.p("cache"),
+            "extra_args": ["--at", AT],
+        })
+    }
+
+    /// `playbook` with `handler` (a task, named [`HANDLER`] here) as the handler.
+    fn playbook_with_handler(
+        &self,
+        name: &str,
+        steps: &[(&str, Value)],
+        expect_failure: bool,
+        mut handler: Value,
+    ) -> PathBuf {
+        handler["name"] = json!(HANDLER);
         let mut tasks = Vec::new();
         for (i, (result, args)) in steps.iter().enumerate() {
             let var = format!("chainfix_result_{i}");
@@ -149,7 +183,7 @@ impl Fixture {
             "gather_facts": false,
             "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"},
             "tasks": tasks,
-            "handlers": [{"name": HANDLER, "ansible.builtin.debug": {"msg": "reloading the MTA"}}],
+            "handlers": [handler],
         }]);
         // JSON is YAML, and needs no quoting rules.
         self.env.write(
@@ -842,4 +876,212 @@ fn example_playbook_passes_syntax_check() {
     ] {
         assert!(text.contains(needle), "the example lacks {needle}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deployed mode: `mta:` repairs a real server's configuration in place
+// ---------------------------------------------------------------------------------------------
+
+/// A running Postfix serving the fixture's leaf alone (`smtpd_tls_chain_files = KEY, LEAF`, the
+/// files in `server/`). Its idle smtpd processes exit after 5 s (`max_idle`), so one that
+/// served the old chain before a reload does not linger for Postfix's default 100 s.
+fn leaf_only_postfix(fx: &Fixture) -> Postfix {
+    mta::share_dir(fx.env.dir.path());
+    let tls = format!(
+        "smtpd_tls_chain_files = {}, {}\n",
+        fx.p("server/privkey.pem"),
+        fx.p("server/cert.pem")
+    );
+    Postfix::start(&fx.env.path("pf"), &[("max_idle", "5s")], &tls)
+}
+
+/// The handler an admin writes for this instance: `postfix -c CONF reload`.
+fn postfix_reload_handler(pf: &Postfix) -> Value {
+    json!({
+        "ansible.builtin.command": {"argv": [mta::POSTFIX_BIN, "-c", pf.conf, "reload"]},
+        "changed_when": true,
+    })
+}
+
+/// How many times the Postfix master has logged a reload (`reload -- version ...`).
+fn postfix_reloads(pf: &Postfix) -> usize {
+    pf.log().matches("reload -- version").count()
+}
+
+/// The certificates (whitespace-free base64) 127.0.0.1:`port` serves, and whether `openssl
+/// s_client -verify_return_error` trusting only the test root verified them.
+fn served(fx: &Fixture, port: u16) -> (Vec<String>, bool, String) {
+    let out = mta::s_client(
+        port,
+        &fx.env.path("root.pem"),
+        &["-showcerts", "-verify_return_error"],
+    );
+    let ok = out.status == 0 && out.stdout.contains("Verify return code: 0 (ok)");
+    (
+        mta::pem_certificates(&out.stdout),
+        ok,
+        format!("{}\n{}", out.stdout, out.stderr),
+    )
+}
+
+/// The base64 body of a PEM certificate without whitespace, as `pem_certificates` gives it.
+fn pem_body(pem: &str) -> String {
+    mta::pem_certificates(pem).concat()
+}
+
+/// Waits until three connections in a row to `port` serve the leaf and the intermediate and an
+/// independent client verifies them; panics after 60 s (an smtpd process started before the
+/// reload may answer until it has been idle for `max_idle`).
+fn wait_until_full_chain_served(fx: &Fixture, port: u16) {
+    let want = vec![pem_body(&fx.chain.leaf.pem), pem_body(&fx.chain.int.pem)];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut in_a_row = 0;
+    while in_a_row < 3 {
+        let (certs, verified, text) = served(fx, port);
+        if verified && certs == want {
+            in_a_row += 1;
+            continue;
+        }
+        in_a_row = 0;
+        assert!(
+            Instant::now() < deadline,
+            "port {port} does not serve the verified full chain 60 s after the handler ran:\n{text}"
+        );
+        thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+#[cfg_attr(
+    any(not(have_ansible), not(have_postfix)),
+    ignore = "needs ansible-playbook on PATH and Postfix (.ci/setup-mtas.sh, as root)"
+)]
+fn deployed_postfix_is_repaired_once_its_handler_reloads_it_and_a_second_run_changes_nothing() {
+    let fx = Fixture::new();
+    let pf = leaf_only_postfix(&fx);
+    let main_cf = pf.conf.join("main.cf");
+    let before = fs::read(&main_cf).expect("main.cf");
+    let (certs, _, text) = served(&fx, pf.port);
+    assert_eq!(certs.len(), 1, "the leaf alone before the repair\n{text}");
+    let pb = fx.playbook_with_handler(
+        "deployed",
+        &[(
+            "deployed",
+            fx.deployed_args("postfix", &pf.conf, "chainfix"),
+        )],
+        false,
+        postfix_reload_handler(&pf),
+    );
+
+    // Check mode: would change, changes nothing; the diff is main.cf's, without key material.
+    let check = fx.play(&pb, &["--check", "--diff"]);
+    assert_eq!(check.status, 0, "{}", show(&check));
+    assert_eq!(recap(&check).changed, 1, "{}", show(&check));
+    let r = fx.result("deployed");
+    assert_eq!(r["changed"], json!(true), "{r:#}");
+    assert_eq!(r["status"], json!("repairable"), "{r:#}");
+    assert_eq!(r["slots"][0]["action"], json!("would-repair"), "{r:#}");
+    assert_eq!(
+        fs::read(&main_cf).expect("main.cf"),
+        before,
+        "check mode edited main.cf"
+    );
+    assert!(
+        !fx.env.path("chainfix").exists(),
+        "check mode wrote into dest"
+    );
+    assert_eq!(postfix_reloads(&pf), 0, "check mode reloaded Postfix");
+    let old_line = format!(
+        "-smtpd_tls_chain_files = {}, {}",
+        fx.p("server/privkey.pem"),
+        fx.p("server/cert.pem")
+    );
+    let new_line = format!(
+        "+smtpd_tls_chain_files = {}, {}/",
+        fx.p("server/privkey.pem"),
+        fx.p("chainfix")
+    );
+    for needle in [
+        format!("--- {}", main_cf.display()),
+        old_line.clone(),
+        new_line.clone(),
+    ] {
+        assert!(
+            check.stdout.contains(&needle),
+            "no {needle:?}\n{}",
+            show(&check)
+        );
+    }
+    let printed = format!("{}\n{}\n{r}", check.stdout, check.stderr);
+    assert!(!printed.contains("PRIVATE KEY"), "{printed}");
+    for line in fx.key_lines() {
+        assert!(!printed.contains(&line), "key material printed\n{printed}");
+    }
+
+    // The real run: main.cf names the chain in dest, and the handler reloads Postfix.
+    let first = fx.play(&pb, &[]);
+    assert_eq!(first.status, 0, "{}", show(&first));
+    assert!(handler_ran(&first), "{}", show(&first));
+    assert_eq!(
+        recap(&first),
+        Recap {
+            ok: 3,
+            changed: 2,
+            failed: 0,
+            ignored: 0
+        },
+        "the repair and the handler changed something\n{}",
+        show(&first)
+    );
+    let r = fx.result("deployed");
+    assert_eq!(r["changed"], json!(true), "{r:#}");
+    assert_eq!(r["mta"], json!("postfix"), "{r:#}");
+    let slot = &r["slots"][0];
+    assert_eq!(slot["action"], json!("repaired"), "{r:#}");
+    let written = slot["written"].as_str().expect("written").to_string();
+    assert!(written.starts_with(&fx.p("chainfix/")), "{r:#}");
+    assert_eq!(
+        fs::read_to_string(&written).expect("written chain"),
+        pem_bundle(&[&fx.chain.leaf, &fx.chain.int])
+    );
+    assert_eq!(
+        pf.param("smtpd_tls_chain_files"),
+        format!("{}, {written}", fx.p("server/privkey.pem"))
+    );
+    let (reloaded, log) = mta::poll_text(
+        Duration::from_secs(20),
+        || pf.log(),
+        |l| l.matches("reload -- version").count() == 1,
+    );
+    assert!(
+        reloaded,
+        "the handler's reload is not in Postfix's log\n{}",
+        mta::tail(&log, 30)
+    );
+    wait_until_full_chain_served(&fx, pf.port);
+    let after = fs::read(&main_cf).expect("main.cf");
+
+    // Second run: nothing to change, no reload.
+    let second = fx.play(&pb, &["--diff"]);
+    assert_eq!(second.status, 0, "{}", show(&second));
+    assert_eq!(recap(&second).changed, 0, "{}", show(&second));
+    assert!(
+        !handler_ran(&second),
+        "nothing changed, no reload\n{}",
+        show(&second)
+    );
+    assert!(
+        !second.stdout.contains("+smtpd_tls_chain_files"),
+        "{}",
+        show(&second)
+    );
+    let r = fx.result("deployed");
+    assert_eq!(r["changed"], json!(false), "{r:#}");
+    assert_eq!(r["status"], json!("ok"), "{r:#}");
+    assert_eq!(r["slots"][0]["action"], json!("none"), "{r:#}");
+    assert_eq!(fs::read(&main_cf).expect("main.cf"), after);
+    assert_eq!(postfix_reloads(&pf), 1, "{}", mta::tail(&pf.log(), 30));
+    // Check mode agrees.
+    let check = fx.play(&pb, &["--check"]);
+    assert_eq!(recap(&check).changed, 0, "{}", show(&check));
 }
