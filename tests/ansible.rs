@@ -829,8 +829,23 @@ fn ansible_doc_renders_the_module() {
         "backup",
         "no_default_roots",
         "extra_args",
+        "mta",
+        "config",
     ] {
         assert!(options.contains_key(option), "option {option} undocumented");
+    }
+    assert_eq!(
+        options["mta"]["choices"],
+        json!(["postfix", "exim", "dovecot"])
+    );
+    assert_eq!(
+        options["emit"]["choices"],
+        json!(["pem", "postfix", "exim", "iis", "dane", "all"])
+    );
+    // The deployed mode's handlers are shown, one reload command per server.
+    let examples = doc["examples"].as_str().expect("examples");
+    for handler in ["postfix reload", "systemctl reload exim4", "doveadm reload"] {
+        assert!(examples.contains(handler), "EXAMPLES lack {handler}");
     }
     let returns = doc["return"].as_object().expect("return values");
     for value in [
@@ -841,6 +856,8 @@ fn ansible_doc_renders_the_module() {
         "status",
         "backup_files",
         "diff",
+        "slots",
+        "mta",
     ] {
         assert!(
             returns.contains_key(value),
@@ -1084,4 +1101,180 @@ fn deployed_postfix_is_repaired_once_its_handler_reloads_it_and_a_second_run_cha
     // Check mode agrees.
     let check = fx.play(&pb, &["--check"]);
     assert_eq!(recap(&check).changed, 0, "{}", show(&check));
+}
+
+#[test]
+#[cfg_attr(
+    any(not(have_ansible), not(have_postfix)),
+    ignore = "needs ansible-playbook on PATH and Postfix (.ci/setup-mtas.sh, as root)"
+)]
+fn deployed_diff_shows_the_main_cf_change_but_never_the_key_chainfix_copies() {
+    // The key in the leaf's own file: chainfix copies key and chain into dest (0600), and the
+    // diff must show main.cf's change without ever showing that file. postconf and `postfix
+    // check` read a configuration without a running Postfix.
+    let fx = Fixture::new();
+    mta::share_dir(fx.env.dir.path());
+    let key_and_leaf = fx.env.write(
+        "tls/key-and-leaf.pem",
+        format!("{}{}", fx.chain.leaf.key_pem, fx.chain.leaf.pem),
+    );
+    let pf = Postfix::configure(
+        &fx.env.path("pf"),
+        &[],
+        &format!("smtpd_tls_chain_files = {}\n", key_and_leaf.display()),
+    );
+    let pb = fx.playbook(
+        "diff",
+        &[("diff", fx.deployed_args("postfix", &pf.conf, "chainfix"))],
+        false,
+    );
+
+    let out = fx.play(&pb, &["--diff"]);
+    assert_eq!(out.status, 0, "{}", show(&out));
+    assert_eq!(recap(&out).changed, 1, "{}", show(&out));
+    assert!(handler_ran(&out), "{}", show(&out));
+    let r = fx.result("diff");
+    let written = r["slots"][0]["written"]
+        .as_str()
+        .unwrap_or_else(|| panic!("nothing written: {r:#}"))
+        .to_string();
+    assert!(
+        written.starts_with(&fx.p("chainfix/")) && written.ends_with("/key-and-chain.pem"),
+        "{r:#}"
+    );
+    assert_eq!(mode_of(Path::new(&written)), 0o600);
+    assert_eq!(pf.param("smtpd_tls_chain_files"), written);
+    for needle in [
+        format!("-smtpd_tls_chain_files = {}", key_and_leaf.display()),
+        format!("+smtpd_tls_chain_files = {written}"),
+    ] {
+        assert!(
+            out.stdout.contains(&needle),
+            "no {needle:?}\n{}",
+            show(&out)
+        );
+    }
+    let diffs = r["diff"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no diff: {r:#}"));
+    assert_eq!(diffs.len(), 1, "main.cf only: {r:#}");
+    let printed = format!("{}\n{}\n{r}", out.stdout, out.stderr);
+    assert!(!printed.contains("PRIVATE KEY"), "{printed}");
+    for line in fx.key_lines() {
+        assert!(
+            !printed.contains(&line),
+            "key material printed: {line}\n{printed}"
+        );
+    }
+    // What chainfix copied does hold the key, first, as postconf(5) requires.
+    let copied = fs::read_to_string(&written).expect("key-and-chain.pem");
+    assert!(
+        copied.starts_with(&fx.chain.leaf.key_pem),
+        "the key comes first"
+    );
+
+    let again = fx.play(&pb, &["--diff"]);
+    assert_eq!(again.status, 0, "{}", show(&again));
+    assert_eq!(recap(&again).changed, 0, "{}", show(&again));
+    assert!(
+        !again.stdout.contains("smtpd_tls_chain_files ="),
+        "{}",
+        show(&again)
+    );
+}
+
+#[test]
+#[cfg_attr(
+    any(not(have_ansible), not(have_postfix)),
+    ignore = "needs ansible-playbook on PATH and Postfix (.ci/setup-mtas.sh, as root)"
+)]
+fn deployed_mode_failures_change_nothing_and_notify_nothing() {
+    let fx = Fixture::new();
+    mta::share_dir(fx.env.dir.path());
+    // The key of another certificate beside the leaf: the slot cannot be repaired.
+    let other = issue(
+        &Spec::leaf("mail.example.test", Alg::Rsa2048(2)).serial(78),
+        &fx.chain.int,
+    );
+    let wrong_key = fx.env.write("tls/other-key.pem", &other.key_pem);
+    let pf = Postfix::configure(
+        &fx.env.path("pf"),
+        &[],
+        &format!(
+            "smtpd_tls_chain_files = {}, {}\n",
+            wrong_key.display(),
+            fx.p("server/cert.pem")
+        ),
+    );
+    let main_cf = pf.conf.join("main.cf");
+    let before = fs::read(&main_cf).expect("main.cf");
+
+    let args = fx.deployed_args("postfix", &pf.conf, "chainfix");
+    let mut with_src = args.clone();
+    with_src["src"] = json!([fx.p("server")]);
+    let mut with_emit = args.clone();
+    with_emit["emit"] = json!(["postfix"]);
+    let mut with_reload = args.clone();
+    with_reload["extra_args"] = json!(["--at", AT, "--reload"]);
+    let mut no_config = args.clone();
+    no_config["config"] = json!(fx.p("no-such-dir"));
+    let pb = fx.playbook(
+        "failures",
+        &[
+            ("mismatch", args),
+            ("with_src", with_src),
+            ("with_emit", with_emit),
+            ("with_reload", with_reload),
+            ("no_config", no_config),
+        ],
+        true,
+    );
+    let out = fx.play(&pb, &[]);
+    assert_eq!(out.status, 0, "failures are ignored\n{}", show(&out));
+    let rc = recap(&out);
+    assert_eq!(
+        (rc.failed, rc.ignored, rc.changed),
+        (0, 5, 0),
+        "{}",
+        show(&out)
+    );
+    assert!(!handler_ran(&out), "{}", show(&out));
+    assert_eq!(fs::read(&main_cf).expect("main.cf"), before);
+    assert!(!fx.env.path("chainfix").exists());
+
+    // The dry run said the slot cannot be repaired (exit 1): the task fails before any change.
+    let r = fx.result("mismatch");
+    assert_eq!(
+        (&r["failed"], &r["changed"], &r["rc"]),
+        (&json!(true), &json!(false), &json!(1)),
+        "{r:#}"
+    );
+    let msg = r["msg"].as_str().expect("msg");
+    assert!(
+        msg.contains("main.cf: smtpd_tls_chain_files")
+            && msg.contains("not repaired")
+            && msg.contains("no private key that matches the leaf"),
+        "{r:#}"
+    );
+    assert_eq!(r["slots"][0]["action"], json!("cannot"), "{r:#}");
+
+    let msg = |name: &str| fx.result(name)["msg"].as_str().expect("msg").to_string();
+    assert!(
+        msg("with_src").contains("mutually exclusive: src|mta"),
+        "{}",
+        msg("with_src")
+    );
+    assert!(
+        msg("with_emit").starts_with("emit does not apply with mta"),
+        "{}",
+        msg("with_emit")
+    );
+    assert!(
+        msg("with_reload").contains("the module never reloads"),
+        "{}",
+        msg("with_reload")
+    );
+    let r = fx.result("no_config");
+    assert_eq!(r["rc"], json!(2), "{r:#}");
+    assert!(msg("no_config").contains("no-such-dir"), "{r:#}");
 }
