@@ -1278,3 +1278,109 @@ fn deployed_mode_failures_change_nothing_and_notify_nothing() {
     assert_eq!(r["rc"], json!(2), "{r:#}");
     assert!(msg("no_config").contains("no-such-dir"), "{r:#}");
 }
+
+/// A running Exim (hand-written configuration) serving the fixture's leaf alone, its
+/// `remote_smtp` transport presenting the same leaf-only file.
+fn leaf_only_exim(fx: &Fixture) -> mta::Exim {
+    mta::share_dir(fx.env.dir.path());
+    mta::share_dir(&fx.env.path("server"));
+    let (key, leaf) = (
+        fx.env.path("server/privkey.pem"),
+        fx.env.path("server/cert.pem"),
+    );
+    mta::Exim::start(
+        &fx.env.path("ex"),
+        &mta::EximConfig {
+            main: mta::exim_tls_files(&key, &leaf),
+            rcpt_acl: String::new(),
+            relay_to: None,
+            transport: format!(
+                "  tls_certificate = {}\n  tls_privatekey = {}\n",
+                leaf.display(),
+                key.display()
+            ),
+        },
+    )
+}
+
+#[test]
+#[cfg_attr(
+    any(not(have_ansible), not(have_exim)),
+    ignore = "needs ansible-playbook on PATH and Exim (.ci/setup-mtas.sh, as root)"
+)]
+fn deployed_exim_is_repaired_once_its_handler_signals_it_and_a_second_run_changes_nothing() {
+    let fx = Fixture::new();
+    let ex = leaf_only_exim(&fx);
+    let before = fs::read(&ex.conf).expect("exim.conf");
+    let (certs, _, text) = served(&fx, ex.port);
+    assert_eq!(certs.len(), 1, "the leaf alone before the repair\n{text}");
+    let mut args = fx.deployed_args("exim", &ex.conf, "chainfix");
+    args["extra_args"] = json!(["--at", AT, "--exim-bin", mta::EXIM_BIN]);
+    // Without systemd: SIGHUP makes the daemon re-execute itself and read its configuration
+    // anew (what `systemctl reload exim4` does on Debian).
+    let pid = fs::read_to_string(ex.base.join("exim.pid")).expect("exim.pid");
+    let handler = json!({
+        "ansible.builtin.command": {"argv": ["kill", "-HUP", pid.trim()]},
+        "changed_when": true,
+    });
+    let pb = fx.playbook_with_handler("exim", &[("exim", args)], false, handler);
+    let sighups = || ex.mainlog().matches("SIGHUP received").count();
+
+    let check = fx.play(&pb, &["--check", "--diff"]);
+    assert_eq!(check.status, 0, "{}", show(&check));
+    assert_eq!(fx.result("exim")["changed"], json!(true));
+    assert_eq!(
+        fs::read(&ex.conf).expect("exim.conf"),
+        before,
+        "check mode edited it"
+    );
+    assert!(
+        !fx.env.path("chainfix").exists(),
+        "check mode wrote into dest"
+    );
+    assert_eq!(sighups(), 0);
+    // Both option lines, the main section's and the transport's, in one diff of exim.conf.
+    for needle in [
+        format!("-tls_certificate = {}", fx.p("server/cert.pem")),
+        format!("-  tls_certificate = {}", fx.p("server/cert.pem")),
+        format!("+tls_certificate = {}/", fx.p("chainfix")),
+        format!("+  tls_certificate = {}/", fx.p("chainfix")),
+    ] {
+        assert!(
+            check.stdout.contains(&needle),
+            "no {needle:?}\n{}",
+            show(&check)
+        );
+    }
+    let printed = format!("{}\n{}", check.stdout, check.stderr);
+    assert!(!printed.contains("PRIVATE KEY"), "{printed}");
+
+    let first = fx.play(&pb, &[]);
+    assert_eq!(first.status, 0, "{}", show(&first));
+    assert!(handler_ran(&first), "{}", show(&first));
+    assert_eq!(recap(&first).changed, 2, "{}", show(&first));
+    let r = fx.result("exim");
+    assert_eq!(r["changed"], json!(true), "{r:#}");
+    let (signalled, log) = mta::poll_text(
+        Duration::from_secs(20),
+        || ex.mainlog(),
+        |l| l.matches("SIGHUP received").count() == 1,
+    );
+    assert!(
+        signalled,
+        "no SIGHUP in Exim's log\n{}",
+        mta::tail(&log, 30)
+    );
+    wait_until_full_chain_served(&fx, ex.port);
+    let main = ex.exim(&["-bP", "tls_certificate"]).stdout;
+    assert!(main.contains(&fx.p("chainfix/")), "{main}");
+    let after = fs::read(&ex.conf).expect("exim.conf");
+
+    let second = fx.play(&pb, &[]);
+    assert_eq!(second.status, 0, "{}", show(&second));
+    assert_eq!(recap(&second).changed, 0, "{}", show(&second));
+    assert!(!handler_ran(&second), "{}", show(&second));
+    assert_eq!(fx.result("exim")["changed"], json!(false));
+    assert_eq!(fs::read(&ex.conf).expect("exim.conf"), after);
+    assert_eq!(sighups(), 1);
+}
