@@ -893,6 +893,28 @@ fn example_playbook_passes_syntax_check() {
     ] {
         assert!(text.contains(needle), "the example lacks {needle}");
     }
+
+    // The deployed mode's example: each server's task notifies the handler that reloads it.
+    let example = repo_path(
+        "packaging/ansible/ansible_collections/chainfix/mail/examples/deployed-servers.yml",
+    );
+    let out = run(fx
+        .ansible("ansible-playbook")
+        .args(["-i", "localhost,", "--syntax-check"])
+        .arg(&example));
+    assert_eq!(out.status, 0, "{}", show(&out));
+    let text = fs::read_to_string(&example).expect("example playbook");
+    for needle in [
+        "mta: postfix",
+        "mta: exim",
+        "mta: dovecot",
+        "notify: Reload Postfix",
+        "ansible.builtin.command: postfix reload",
+        "ansible.builtin.command: systemctl reload exim4",
+        "ansible.builtin.command: doveadm reload",
+    ] {
+        assert!(text.contains(needle), "deployed-servers.yml lacks {needle}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
