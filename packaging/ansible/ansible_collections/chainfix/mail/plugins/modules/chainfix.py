@@ -812,7 +812,7 @@ def deployed_args(module, binary, dest, check):
     # mistaken for the next option, nor the next option for it.
     flag = '--' + p['mta']
     if p['config'] is not None:
-        flag += '=' + p['config']
+        flag += '=' + os.path.abspath(p['config'])
     args = [binary, 'repair', flag, '--out', dest, '--json']
     if check:
         args.append('--check')
