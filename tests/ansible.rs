@@ -8,6 +8,11 @@
 //! module returns. Ansible runs with its configuration, home and temporary directories inside the
 //! test's own directory and without proxy variables; nothing leaves loopback.
 //!
+//! The deployed-mode tests (`mta:`) give the module a real Postfix or Exim from
+//! tests/common/mta.rs, serving a leaf without its intermediate on 127.0.0.1, and a handler that
+//! reloads that instance; an independent `openssl s_client` then checks what it serves. They
+//! also need `have_postfix` or `have_exim`.
+//!
 //! Without `ansible-playbook` and `ansible-doc` on PATH (`pip install 'ansible-core==2.17.*'`)
 //! when build.rs probed, `cargo test` lists these tests as ignored (cfg `have_ansible`); with
 //! `CHAINFIX_REQUIRE_ANSIBLE=1` the build fails instead.
