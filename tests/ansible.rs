@@ -8,6 +8,11 @@
 //! module returns. Ansible runs with its configuration, home and temporary directories inside the
 //! test's own directory and without proxy variables; nothing leaves loopback.
 //!
+//! The deployed-mode tests (`mta:`) give the module a real Postfix or Exim from
+//! tests/common/mta.rs, serving a leaf without its intermediate on 127.0.0.1, and a handler that
+//! reloads that instance; an independent `openssl s_client` then checks what it serves. They
+//! also need `have_postfix` or `have_exim`.
+//!
 //! Without `ansible-playbook` and `ansible-doc` on PATH (`pip install 'ansible-core==2.17.*'`)
 //! when build.rs probed, `cargo test` lists these tests as ignored (cfg `have_ansible`); with
 //! `CHAINFIX_REQUIRE_ANSIBLE=1` the build fails instead.
@@ -19,7 +24,10 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
 
+use common::mta::{self, Postfix};
 use common::{
     issue, pem_bundle, repo_path, run, self_signed, Alg, Chain, Output, Spec, TestEnv, PROXY_VARS,
 };
@@ -120,7 +128,38 @@ impl Fixture {
 
     /// Writes `name`.yml: one chainfix task per step (notifying the handler; failures ignored
     /// when `expect_failure`), each followed by a task saving its result to `<result>.json`.
+    /// The handler only prints a message.
     fn playbook(&self, name: &str, steps: &[(&str, Value)], expect_failure: bool) -> PathBuf {
+        let handler = json!({"ansible.builtin.debug": {"msg": "reloading the MTA"}});
+        self.playbook_with_handler(name, steps, expect_failure, handler)
+    }
+
+    /// Module arguments that repair the deployed `mta` whose configuration is `config` in
+    /// place, with chainfix's own directory `dest`; the same trust as `args`.
+    fn deployed_args(&self, mta: &str, config: &Path, dest: &str) -> Value {
+        json!({
+            "binary": env!("CARGO_BIN_EXE_chainfix"),
+            "mta": mta,
+            "config": config,
+            "dest": self.p(dest),
+            "intermediates": [self.p("pool")],
+            "roots": [self.p("root.pem")],
+            "no_default_roots": true,
+            "offline": true,
+            "cache_dir": self.p("cache"),
+            "extra_args": ["--at", AT],
+        })
+    }
+
+    /// `playbook` with `handler` (a task, named [`HANDLER`] here) as the handler.
+    fn playbook_with_handler(
+        &self,
+        name: &str,
+        steps: &[(&str, Value)],
+        expect_failure: bool,
+        mut handler: Value,
+    ) -> PathBuf {
+        handler["name"] = json!(HANDLER);
         let mut tasks = Vec::new();
         for (i, (result, args)) in steps.iter().enumerate() {
             let var = format!("chainfix_result_{i}");
@@ -149,7 +188,7 @@ impl Fixture {
             "gather_facts": false,
             "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"},
             "tasks": tasks,
-            "handlers": [{"name": HANDLER, "ansible.builtin.debug": {"msg": "reloading the MTA"}}],
+            "handlers": [handler],
         }]);
         // JSON is YAML, and needs no quoting rules.
         self.env.write(
@@ -795,8 +834,23 @@ fn ansible_doc_renders_the_module() {
         "backup",
         "no_default_roots",
         "extra_args",
+        "mta",
+        "config",
     ] {
         assert!(options.contains_key(option), "option {option} undocumented");
+    }
+    assert_eq!(
+        options["mta"]["choices"],
+        json!(["postfix", "exim", "dovecot"])
+    );
+    assert_eq!(
+        options["emit"]["choices"],
+        json!(["pem", "postfix", "exim", "iis", "dane", "all"])
+    );
+    // The deployed mode's handlers are shown, one reload command per server.
+    let examples = doc["examples"].as_str().expect("examples");
+    for handler in ["postfix reload", "systemctl reload exim4", "doveadm reload"] {
+        assert!(examples.contains(handler), "EXAMPLES lack {handler}");
     }
     let returns = doc["return"].as_object().expect("return values");
     for value in [
@@ -807,6 +861,8 @@ fn ansible_doc_renders_the_module() {
         "status",
         "backup_files",
         "diff",
+        "slots",
+        "mta",
     ] {
         assert!(
             returns.contains_key(value),
@@ -842,4 +898,516 @@ fn example_playbook_passes_syntax_check() {
     ] {
         assert!(text.contains(needle), "the example lacks {needle}");
     }
+
+    // The deployed mode's example: each server's task notifies the handler that reloads it.
+    let example = repo_path(
+        "packaging/ansible/ansible_collections/chainfix/mail/examples/deployed-servers.yml",
+    );
+    let out = run(fx
+        .ansible("ansible-playbook")
+        .args(["-i", "localhost,", "--syntax-check"])
+        .arg(&example));
+    assert_eq!(out.status, 0, "{}", show(&out));
+    let text = fs::read_to_string(&example).expect("example playbook");
+    for needle in [
+        "mta: postfix",
+        "mta: exim",
+        "mta: dovecot",
+        "notify: Reload Postfix",
+        "ansible.builtin.command: postfix reload",
+        "ansible.builtin.command: systemctl reload exim4",
+        "ansible.builtin.command: doveadm reload",
+    ] {
+        assert!(text.contains(needle), "deployed-servers.yml lacks {needle}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deployed mode: `mta:` repairs a real server's configuration in place
+// ---------------------------------------------------------------------------------------------
+
+/// A running Postfix serving the fixture's leaf alone (`smtpd_tls_chain_files = KEY, LEAF`, the
+/// files in `server/`). Its idle smtpd processes exit after 5 s (`max_idle`), so one that
+/// served the old chain before a reload does not linger for Postfix's default 100 s.
+fn leaf_only_postfix(fx: &Fixture) -> Postfix {
+    mta::share_dir(fx.env.dir.path());
+    let tls = format!(
+        "smtpd_tls_chain_files = {}, {}\n",
+        fx.p("server/privkey.pem"),
+        fx.p("server/cert.pem")
+    );
+    Postfix::start(&fx.env.path("pf"), &[("max_idle", "5s")], &tls)
+}
+
+/// The handler an admin writes for this instance: `postfix -c CONF reload`.
+fn postfix_reload_handler(pf: &Postfix) -> Value {
+    json!({
+        "ansible.builtin.command": {"argv": [mta::POSTFIX_BIN, "-c", pf.conf, "reload"]},
+        "changed_when": true,
+    })
+}
+
+/// How many times the Postfix master has logged a reload (`reload -- version ...`).
+fn postfix_reloads(pf: &Postfix) -> usize {
+    pf.log().matches("reload -- version").count()
+}
+
+/// The certificates (whitespace-free base64) 127.0.0.1:`port` serves, and whether `openssl
+/// s_client -verify_return_error` trusting only the test root verified them.
+fn served(fx: &Fixture, port: u16) -> (Vec<String>, bool, String) {
+    let out = mta::s_client(
+        port,
+        &fx.env.path("root.pem"),
+        &["-showcerts", "-verify_return_error"],
+    );
+    let ok = out.status == 0 && out.stdout.contains("Verify return code: 0 (ok)");
+    (
+        mta::pem_certificates(&out.stdout),
+        ok,
+        format!("{}\n{}", out.stdout, out.stderr),
+    )
+}
+
+/// The base64 body of a PEM certificate without whitespace, as `pem_certificates` gives it.
+fn pem_body(pem: &str) -> String {
+    mta::pem_certificates(pem).concat()
+}
+
+/// Waits until three connections in a row to `port` serve the leaf and the intermediate and an
+/// independent client verifies them; panics after 60 s (an smtpd process started before the
+/// reload may answer until it has been idle for `max_idle`).
+fn wait_until_full_chain_served(fx: &Fixture, port: u16) {
+    let want = vec![pem_body(&fx.chain.leaf.pem), pem_body(&fx.chain.int.pem)];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut in_a_row = 0;
+    while in_a_row < 3 {
+        let (certs, verified, text) = served(fx, port);
+        if verified && certs == want {
+            in_a_row += 1;
+            continue;
+        }
+        in_a_row = 0;
+        assert!(
+            Instant::now() < deadline,
+            "port {port} does not serve the verified full chain 60 s after the handler ran:\n{text}"
+        );
+        thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+#[cfg_attr(
+    any(not(have_ansible), not(have_postfix)),
+    ignore = "needs ansible-playbook on PATH and Postfix (.ci/setup-mtas.sh, as root)"
+)]
+fn deployed_postfix_is_repaired_once_its_handler_reloads_it_and_a_second_run_changes_nothing() {
+    let fx = Fixture::new();
+    let pf = leaf_only_postfix(&fx);
+    let main_cf = pf.conf.join("main.cf");
+    let before = fs::read(&main_cf).expect("main.cf");
+    let (certs, _, text) = served(&fx, pf.port);
+    assert_eq!(certs.len(), 1, "the leaf alone before the repair\n{text}");
+    let pb = fx.playbook_with_handler(
+        "deployed",
+        &[(
+            "deployed",
+            fx.deployed_args("postfix", &pf.conf, "chainfix"),
+        )],
+        false,
+        postfix_reload_handler(&pf),
+    );
+
+    // Check mode: would change, changes nothing; the diff is main.cf's, without key material.
+    let check = fx.play(&pb, &["--check", "--diff"]);
+    assert_eq!(check.status, 0, "{}", show(&check));
+    assert_eq!(recap(&check).changed, 1, "{}", show(&check));
+    let r = fx.result("deployed");
+    assert_eq!(r["changed"], json!(true), "{r:#}");
+    assert_eq!(r["status"], json!("repairable"), "{r:#}");
+    assert_eq!(r["slots"][0]["action"], json!("would-repair"), "{r:#}");
+    assert_eq!(
+        fs::read(&main_cf).expect("main.cf"),
+        before,
+        "check mode edited main.cf"
+    );
+    assert!(
+        !fx.env.path("chainfix").exists(),
+        "check mode wrote into dest"
+    );
+    assert_eq!(postfix_reloads(&pf), 0, "check mode reloaded Postfix");
+    let old_line = format!(
+        "-smtpd_tls_chain_files = {}, {}",
+        fx.p("server/privkey.pem"),
+        fx.p("server/cert.pem")
+    );
+    let new_line = format!(
+        "+smtpd_tls_chain_files = {}, {}/",
+        fx.p("server/privkey.pem"),
+        fx.p("chainfix")
+    );
+    for needle in [
+        format!("--- {}", main_cf.display()),
+        old_line.clone(),
+        new_line.clone(),
+    ] {
+        assert!(
+            check.stdout.contains(&needle),
+            "no {needle:?}\n{}",
+            show(&check)
+        );
+    }
+    let printed = format!("{}\n{}\n{r}", check.stdout, check.stderr);
+    assert!(!printed.contains("PRIVATE KEY"), "{printed}");
+    for line in fx.key_lines() {
+        assert!(!printed.contains(&line), "key material printed\n{printed}");
+    }
+
+    // The real run: main.cf names the chain in dest, and the handler reloads Postfix.
+    let first = fx.play(&pb, &[]);
+    assert_eq!(first.status, 0, "{}", show(&first));
+    assert!(handler_ran(&first), "{}", show(&first));
+    assert_eq!(
+        recap(&first),
+        Recap {
+            ok: 3,
+            changed: 2,
+            failed: 0,
+            ignored: 0
+        },
+        "the repair and the handler changed something\n{}",
+        show(&first)
+    );
+    let r = fx.result("deployed");
+    assert_eq!(r["changed"], json!(true), "{r:#}");
+    assert_eq!(r["mta"], json!("postfix"), "{r:#}");
+    let slot = &r["slots"][0];
+    assert_eq!(slot["action"], json!("repaired"), "{r:#}");
+    let written = slot["written"].as_str().expect("written").to_string();
+    assert!(written.starts_with(&fx.p("chainfix/")), "{r:#}");
+    assert_eq!(
+        fs::read_to_string(&written).expect("written chain"),
+        pem_bundle(&[&fx.chain.leaf, &fx.chain.int])
+    );
+    assert_eq!(
+        pf.param("smtpd_tls_chain_files"),
+        format!("{}, {written}", fx.p("server/privkey.pem"))
+    );
+    let (reloaded, log) = mta::poll_text(
+        Duration::from_secs(20),
+        || pf.log(),
+        |l| l.matches("reload -- version").count() == 1,
+    );
+    assert!(
+        reloaded,
+        "the handler's reload is not in Postfix's log\n{}",
+        mta::tail(&log, 30)
+    );
+    wait_until_full_chain_served(&fx, pf.port);
+    let after = fs::read(&main_cf).expect("main.cf");
+
+    // Second run: nothing to change, no reload.
+    let second = fx.play(&pb, &["--diff"]);
+    assert_eq!(second.status, 0, "{}", show(&second));
+    assert_eq!(recap(&second).changed, 0, "{}", show(&second));
+    assert!(
+        !handler_ran(&second),
+        "nothing changed, no reload\n{}",
+        show(&second)
+    );
+    assert!(
+        !second.stdout.contains("+smtpd_tls_chain_files"),
+        "{}",
+        show(&second)
+    );
+    let r = fx.result("deployed");
+    assert_eq!(r["changed"], json!(false), "{r:#}");
+    assert_eq!(r["status"], json!("ok"), "{r:#}");
+    assert_eq!(r["slots"][0]["action"], json!("none"), "{r:#}");
+    assert_eq!(fs::read(&main_cf).expect("main.cf"), after);
+    assert_eq!(postfix_reloads(&pf), 1, "{}", mta::tail(&pf.log(), 30));
+    // Check mode agrees.
+    let check = fx.play(&pb, &["--check"]);
+    assert_eq!(recap(&check).changed, 0, "{}", show(&check));
+}
+
+#[test]
+#[cfg_attr(
+    any(not(have_ansible), not(have_postfix)),
+    ignore = "needs ansible-playbook on PATH and Postfix (.ci/setup-mtas.sh, as root)"
+)]
+fn deployed_diff_shows_the_main_cf_change_but_never_the_key_chainfix_copies() {
+    // The key in the leaf's own file: chainfix copies key and chain into dest (0600), and the
+    // diff must show main.cf's change without ever showing that file. postconf and `postfix
+    // check` read a configuration without a running Postfix.
+    let fx = Fixture::new();
+    mta::share_dir(fx.env.dir.path());
+    let key_and_leaf = fx.env.write(
+        "tls/key-and-leaf.pem",
+        format!("{}{}", fx.chain.leaf.key_pem, fx.chain.leaf.pem),
+    );
+    let pf = Postfix::configure(
+        &fx.env.path("pf"),
+        &[],
+        &format!("smtpd_tls_chain_files = {}\n", key_and_leaf.display()),
+    );
+    let pb = fx.playbook(
+        "diff",
+        &[("diff", fx.deployed_args("postfix", &pf.conf, "chainfix"))],
+        false,
+    );
+
+    let out = fx.play(&pb, &["--diff"]);
+    assert_eq!(out.status, 0, "{}", show(&out));
+    assert_eq!(recap(&out).changed, 1, "{}", show(&out));
+    assert!(handler_ran(&out), "{}", show(&out));
+    let r = fx.result("diff");
+    let written = r["slots"][0]["written"]
+        .as_str()
+        .unwrap_or_else(|| panic!("nothing written: {r:#}"))
+        .to_string();
+    assert!(
+        written.starts_with(&fx.p("chainfix/")) && written.ends_with("/key-and-chain.pem"),
+        "{r:#}"
+    );
+    assert_eq!(mode_of(Path::new(&written)), 0o600);
+    assert_eq!(pf.param("smtpd_tls_chain_files"), written);
+    for needle in [
+        format!("-smtpd_tls_chain_files = {}", key_and_leaf.display()),
+        format!("+smtpd_tls_chain_files = {written}"),
+    ] {
+        assert!(
+            out.stdout.contains(&needle),
+            "no {needle:?}\n{}",
+            show(&out)
+        );
+    }
+    let diffs = r["diff"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no diff: {r:#}"));
+    assert_eq!(diffs.len(), 1, "main.cf only: {r:#}");
+    let printed = format!("{}\n{}\n{r}", out.stdout, out.stderr);
+    assert!(!printed.contains("PRIVATE KEY"), "{printed}");
+    for line in fx.key_lines() {
+        assert!(
+            !printed.contains(&line),
+            "key material printed: {line}\n{printed}"
+        );
+    }
+    // What chainfix copied does hold the key, first, as postconf(5) requires.
+    let copied = fs::read_to_string(&written).expect("key-and-chain.pem");
+    assert!(
+        copied.starts_with(&fx.chain.leaf.key_pem),
+        "the key comes first"
+    );
+
+    let again = fx.play(&pb, &["--diff"]);
+    assert_eq!(again.status, 0, "{}", show(&again));
+    assert_eq!(recap(&again).changed, 0, "{}", show(&again));
+    assert!(
+        !again.stdout.contains("smtpd_tls_chain_files ="),
+        "{}",
+        show(&again)
+    );
+}
+
+#[test]
+#[cfg_attr(
+    any(not(have_ansible), not(have_postfix)),
+    ignore = "needs ansible-playbook on PATH and Postfix (.ci/setup-mtas.sh, as root)"
+)]
+fn deployed_mode_failures_change_nothing_and_notify_nothing() {
+    let fx = Fixture::new();
+    mta::share_dir(fx.env.dir.path());
+    // The key of another certificate beside the leaf: the slot cannot be repaired.
+    let other = issue(
+        &Spec::leaf("mail.example.test", Alg::Rsa2048(2)).serial(78),
+        &fx.chain.int,
+    );
+    let wrong_key = fx.env.write("tls/other-key.pem", &other.key_pem);
+    let pf = Postfix::configure(
+        &fx.env.path("pf"),
+        &[],
+        &format!(
+            "smtpd_tls_chain_files = {}, {}\n",
+            wrong_key.display(),
+            fx.p("server/cert.pem")
+        ),
+    );
+    let main_cf = pf.conf.join("main.cf");
+    let before = fs::read(&main_cf).expect("main.cf");
+
+    let args = fx.deployed_args("postfix", &pf.conf, "chainfix");
+    let mut with_src = args.clone();
+    with_src["src"] = json!([fx.p("server")]);
+    let mut with_emit = args.clone();
+    with_emit["emit"] = json!(["postfix"]);
+    let mut with_reload = args.clone();
+    with_reload["extra_args"] = json!(["--at", AT, "--reload"]);
+    let mut no_config = args.clone();
+    no_config["config"] = json!(fx.p("no-such-dir"));
+    let pb = fx.playbook(
+        "failures",
+        &[
+            ("mismatch", args),
+            ("with_src", with_src),
+            ("with_emit", with_emit),
+            ("with_reload", with_reload),
+            ("no_config", no_config),
+        ],
+        true,
+    );
+    let out = fx.play(&pb, &[]);
+    assert_eq!(out.status, 0, "failures are ignored\n{}", show(&out));
+    let rc = recap(&out);
+    assert_eq!(
+        (rc.failed, rc.ignored, rc.changed),
+        (0, 5, 0),
+        "{}",
+        show(&out)
+    );
+    assert!(!handler_ran(&out), "{}", show(&out));
+    assert_eq!(fs::read(&main_cf).expect("main.cf"), before);
+    assert!(!fx.env.path("chainfix").exists());
+
+    // The dry run said the slot cannot be repaired (exit 1): the task fails before any change.
+    let r = fx.result("mismatch");
+    assert_eq!(
+        (&r["failed"], &r["changed"], &r["rc"]),
+        (&json!(true), &json!(false), &json!(1)),
+        "{r:#}"
+    );
+    let msg = r["msg"].as_str().expect("msg");
+    assert!(
+        msg.contains("main.cf: smtpd_tls_chain_files")
+            && msg.contains("not repaired")
+            && msg.contains("no private key that matches the leaf"),
+        "{r:#}"
+    );
+    assert_eq!(r["slots"][0]["action"], json!("cannot"), "{r:#}");
+
+    let msg = |name: &str| fx.result(name)["msg"].as_str().expect("msg").to_string();
+    assert!(
+        msg("with_src").contains("mutually exclusive: src|mta"),
+        "{}",
+        msg("with_src")
+    );
+    assert!(
+        msg("with_emit").starts_with("emit does not apply with mta"),
+        "{}",
+        msg("with_emit")
+    );
+    assert!(
+        msg("with_reload").contains("the module never reloads"),
+        "{}",
+        msg("with_reload")
+    );
+    let r = fx.result("no_config");
+    assert_eq!(r["rc"], json!(2), "{r:#}");
+    assert!(msg("no_config").contains("no-such-dir"), "{r:#}");
+}
+
+/// A running Exim (hand-written configuration) serving the fixture's leaf alone, its
+/// `remote_smtp` transport presenting the same leaf-only file.
+fn leaf_only_exim(fx: &Fixture) -> mta::Exim {
+    mta::share_dir(fx.env.dir.path());
+    mta::share_dir(&fx.env.path("server"));
+    let (key, leaf) = (
+        fx.env.path("server/privkey.pem"),
+        fx.env.path("server/cert.pem"),
+    );
+    mta::Exim::start(
+        &fx.env.path("ex"),
+        &mta::EximConfig {
+            main: mta::exim_tls_files(&key, &leaf),
+            rcpt_acl: String::new(),
+            relay_to: None,
+            transport: format!(
+                "  tls_certificate = {}\n  tls_privatekey = {}\n",
+                leaf.display(),
+                key.display()
+            ),
+        },
+    )
+}
+
+#[test]
+#[cfg_attr(
+    any(not(have_ansible), not(have_exim)),
+    ignore = "needs ansible-playbook on PATH and Exim (.ci/setup-mtas.sh, as root)"
+)]
+fn deployed_exim_is_repaired_once_its_handler_signals_it_and_a_second_run_changes_nothing() {
+    let fx = Fixture::new();
+    let ex = leaf_only_exim(&fx);
+    let before = fs::read(&ex.conf).expect("exim.conf");
+    let (certs, _, text) = served(&fx, ex.port);
+    assert_eq!(certs.len(), 1, "the leaf alone before the repair\n{text}");
+    let mut args = fx.deployed_args("exim", &ex.conf, "chainfix");
+    args["extra_args"] = json!(["--at", AT, "--exim-bin", mta::EXIM_BIN]);
+    // Without systemd: SIGHUP makes the daemon re-execute itself and read its configuration
+    // anew (what `systemctl reload exim4` does on Debian).
+    let pid = fs::read_to_string(ex.base.join("exim.pid")).expect("exim.pid");
+    let handler = json!({
+        "ansible.builtin.command": {"argv": ["kill", "-HUP", pid.trim()]},
+        "changed_when": true,
+    });
+    let pb = fx.playbook_with_handler("exim", &[("exim", args)], false, handler);
+    let sighups = || ex.mainlog().matches("SIGHUP received").count();
+
+    let check = fx.play(&pb, &["--check", "--diff"]);
+    assert_eq!(check.status, 0, "{}", show(&check));
+    assert_eq!(fx.result("exim")["changed"], json!(true));
+    assert_eq!(
+        fs::read(&ex.conf).expect("exim.conf"),
+        before,
+        "check mode edited it"
+    );
+    assert!(
+        !fx.env.path("chainfix").exists(),
+        "check mode wrote into dest"
+    );
+    assert_eq!(sighups(), 0);
+    // Both option lines, the main section's and the transport's, in one diff of exim.conf.
+    for needle in [
+        format!("-tls_certificate = {}", fx.p("server/cert.pem")),
+        format!("-  tls_certificate = {}", fx.p("server/cert.pem")),
+        format!("+tls_certificate = {}/", fx.p("chainfix")),
+        format!("+  tls_certificate = {}/", fx.p("chainfix")),
+    ] {
+        assert!(
+            check.stdout.contains(&needle),
+            "no {needle:?}\n{}",
+            show(&check)
+        );
+    }
+    let printed = format!("{}\n{}", check.stdout, check.stderr);
+    assert!(!printed.contains("PRIVATE KEY"), "{printed}");
+
+    let first = fx.play(&pb, &[]);
+    assert_eq!(first.status, 0, "{}", show(&first));
+    assert!(handler_ran(&first), "{}", show(&first));
+    assert_eq!(recap(&first).changed, 2, "{}", show(&first));
+    let r = fx.result("exim");
+    assert_eq!(r["changed"], json!(true), "{r:#}");
+    let (signalled, log) = mta::poll_text(
+        Duration::from_secs(20),
+        || ex.mainlog(),
+        |l| l.matches("SIGHUP received").count() == 1,
+    );
+    assert!(
+        signalled,
+        "no SIGHUP in Exim's log\n{}",
+        mta::tail(&log, 30)
+    );
+    wait_until_full_chain_served(&fx, ex.port);
+    let main = ex.exim(&["-bP", "tls_certificate"]).stdout;
+    assert!(main.contains(&fx.p("chainfix/")), "{main}");
+    let after = fs::read(&ex.conf).expect("exim.conf");
+
+    let second = fx.play(&pb, &[]);
+    assert_eq!(second.status, 0, "{}", show(&second));
+    assert_eq!(recap(&second).changed, 0, "{}", show(&second));
+    assert!(!handler_ran(&second), "{}", show(&second));
+    assert_eq!(fx.result("exim")["changed"], json!(false));
+    assert_eq!(fs::read(&ex.conf).expect("exim.conf"), after);
+    assert_eq!(sighups(), 1);
 }

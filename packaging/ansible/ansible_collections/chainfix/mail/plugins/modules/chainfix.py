@@ -13,40 +13,89 @@ module: chainfix
 short_description: Repair the TLS certificate chain a mail server presents
 version_added: "0.1.0"
 description:
-  - Runs C(chainfix repair --json) on the managed host. chainfix finds the leaf certificate and
+  - Runs C(chainfix repair --json) on the managed host, in one of two modes.
+  - B(Path mode) (O(src)). chainfix finds the leaf certificate and
     its key among O(src), builds the full chain (leaf, then intermediates in issuing order),
     verifies every signature up to a trust anchor, and writes C(fullchain.pem), C(chain.pem),
     C(cert.pem), C(privkey.pem) and, depending on O(emit), configuration snippets for Postfix,
-    Exim and IIS into O(dest).
+    Exim, IIS and DANE into O(dest).
+  - B(Deployed mode) (O(mta)). chainfix reads the configuration of the mail server as it is
+    deployed (C(chainfix repair --postfix), C(--exim) or C(--dovecot)), judges exactly the files
+    the server loads, per role, listener and SNI name, and repairs it in place - the
+    repaired chain goes into O(dest) (chainfix's own directory, C(DEST/SLOT/fullchain.pem)), the
+    configuration is pointed at it through the server's own tools, and the server's own
+    configuration check must pass, or every change is undone. Files another tool owns (certbot's
+    C(live/) links, acme.sh's directory) are never rewritten. The module B(never reloads) the
+    server. The task is C(changed) exactly when chainfix changed the configuration, so a
+    handler that reloads the server (C(postfix reload), C(systemctl reload exim4),
+    C(doveadm reload)) runs only then; see EXAMPLES.
   - All certificate logic lives in the C(chainfix) binary, which must be installed on the
     managed host (see O(binary)). This module only maps options, decides about check mode, diff
     mode, backups and file attributes, and turns the JSON report into task results.
-  - The module always starts with a dry run (C(chainfix repair --check)). If chainfix reports
-    that a chain cannot be completed or that an error finding remains (exit status 1), or an
+  - The module always starts with a dry run (C(chainfix repair --check)). In path mode, if
+    chainfix reports that a chain cannot be completed or that an error finding remains (exit status 1), or an
     operational failure (exit status 2), the task fails B(before anything is written) with
     C(msg) set to the finding's sentence. This includes leaves whose chain is complete but which
     chainfix would still write, such as an expired leaf or one that does not match O(host);
     deploying them would not make receivers accept the certificate, so the module writes
     nothing and fails. If the real run reports an error nevertheless (the inputs changed in
-    between), the task fails and RV(changed) and RV(files) say what was written.
+    between), the task fails and RV(changed) and RV(files) say what was written. For deployed
+    mode, see the notes.
   - A failed task notifies no handlers, so a reload handler only runs after a successful repair
     that changed something.
   - The task is C(changed) when chainfix created or updated a file, or when a file's owner,
-    group or mode was changed. A second run with the same inputs reports C(changed=false).
+    group or mode was changed (path mode), or when chainfix changed the server's configuration
+    (deployed mode, C(repair.changed) in chainfix's JSON). A second run with the same inputs
+    reports C(changed=false).
 options:
+  mta:
+    description:
+      - Repair this deployed mail server in place (deployed mode), instead of the files in O(src).
+      - V(postfix) reads the configuration with C(postconf) and changes it with C(postconf -e)
+        (C(postconf -P -e) for C(master.cf) overrides, C(postmap -F) for an SNI table); C(postfix
+        check) must pass before and after.
+      - V(exim) reads it with C(exim -bP) and C(exim -be); a hand-written configuration file is
+        edited line by line, Debian's generated one through its macros and C(update-exim4.conf);
+        C(exim -bV) must pass.
+      - V(dovecot) reads it with C(doveconf) (C(doveconf -n) must pass) and needs a chainfix with
+        Dovecot support (C(chainfix repair --dovecot)); an older chainfix refuses the option and
+        the task fails with its message.
+      - Mutually exclusive with O(src). The options that shape files for path mode (O(key),
+        O(emit), O(install_dir), O(include_root), O(password), O(pfx_password), O(pfx_legacy),
+        O(postfix_legacy), O(postfix_single_file), O(exim_group), O(trust_private_root),
+        O(owner), O(group), O(mode), O(backup)) do not apply and are refused.
+      - A non-default binary of the server's tools goes in O(extra_args), e.g.
+        V(["--exim-bin", "/usr/local/sbin/exim"]), V(["--postconf-bin", "/opt/postfix/sbin/postconf"]) or
+        V(["--doveconf-bin", "/usr/local/bin/doveconf"]).
+    type: str
+    choices: [postfix, exim, dovecot]
+  config:
+    description:
+      - The server's configuration in deployed mode. For V(postfix) its configuration
+        directory (C(postfix -c DIR)), for V(exim) the configuration file it reads (Debian's
+        generated C(/var/lib/exim4/config.autogenerated) included), for V(dovecot) its
+        configuration file.
+      - Defaults to the server's own (C(postconf)'s C(config_directory), the file C(exim -bV)
+        names, the file C(doveconf) reads, C(/etc/dovecot/dovecot.conf)).
+      - Only with O(mta).
+    type: path
   src:
     description:
       - Certificate files and directories on the managed host (scanned recursively), in PEM,
         DER, PKCS#7 or PKCS#12/PFX, and private keys. Files are recognised by content, not by name.
       - O(dest) may lie inside one of these directories; chainfix does not read its output
         directory as input. Only the diff preview (C(--diff)) does, as it builds elsewhere.
+      - Required unless O(mta) is given; mutually exclusive with it.
     type: list
     elements: path
-    required: true
   dest:
     description:
       - Directory chainfix writes into (C(chainfix repair --out)); created if missing.
       - With one leaf the files go into O(dest); with several, into C(dest/<name>/).
+      - In deployed mode, chainfix's own directory; each repaired slot gets C(DEST/SLOT/)
+        (C(server-smtp_inet/fullchain.pem), and C(key-and-chain.pem), 0600, only when the key
+        lived in the leaf's own file in a list). Choose a directory no other tool writes to, such as
+        C(/etc/chainfix).
     type: path
     required: true
   binary:
@@ -61,11 +110,12 @@ options:
     type: path
   emit:
     description:
-      - Output targets. Postfix and Exim read the PEM files, so they imply V(pem).
+      - Output targets. Postfix and Exim read the PEM files, so they imply V(pem). V(dane)
+        writes C(tlsa.zone), the DANE TLSA records to publish for the chain.
       - When omitted, chainfix writes all targets.
     type: list
     elements: str
-    choices: [pem, postfix, exim, iis, all]
+    choices: [pem, postfix, exim, iis, dane, all]
   install_dir:
     description:
       - Where the files will live on the mail host; the Postfix and Exim snippets and
@@ -189,8 +239,10 @@ options:
       - More arguments for C(chainfix repair), passed as they are, after the options above. For
         options this module does not cover, such as C(--max-fetches 8), and for tests
         (C(--at 2030-01-01T00:00:00Z) evaluates validity at a fixed time).
-      - C(--out), C(--check), C(--json), C(--install-dir), C(--password-env) and
-        C(--pfx-password-env) are managed by the module and refused here. Never put a password
+      - C(--out), C(--check), C(--json), C(--install-dir), C(--password-env),
+        C(--pfx-password-env), C(--postfix), C(--exim) and C(--dovecot) are managed by the
+        module and refused here, and so are C(--reload), C(--reload-deadline) and
+        C(--reload-proof) - reloading is the playbook's handler's job. Never put a password
         here; use O(password) and O(pfx_password).
     type: list
     elements: str
@@ -200,11 +252,20 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Runs C(chainfix repair --check) only and writes nothing to O(dest).
+    details:
+      - Runs C(chainfix repair --check) only and writes nothing to O(dest).
+      - In deployed mode it changes nothing at all (no file in O(dest), no configuration file)
+        and reports C(changed) when chainfix would repair a slot.
   diff_mode:
     support: full
     details:
-      - Shows the before and after text of each file whose content would change. The after
+      - In deployed mode, the unified diff of each configuration file chainfix changes (or
+        would change, in check mode), as chainfix computes it (JSON C(repair.diffs)), for
+        example the C(main.cf) line now naming C(DEST/SLOT/fullchain.pem). Only configuration
+        files are shown, never the chain or key files written into O(dest); a diff that
+        contains a private key block (a configuration holding a key inline) is replaced by
+        C((diff not shown, it contains private key material)).
+      - In path mode, the before and after text of each file whose content would change. The after
         text comes from a run into a private temporary directory with C(--install-dir) set to
         O(install_dir) (default O(dest)), so the snippets are identical to the ones that will be
         written.
@@ -215,6 +276,19 @@ attributes:
 notes:
   - RV(status) describes what O(src) presents, before the repair; after a successful repair it
     stays V(repairable) as long as the inputs are unchanged. The chain that was written is RV(chain).
+  - In deployed mode RV(status) is the worst slot's status as the server's configuration stood
+    before the run; a second run, after the repair, finds every slot V(ok).
+  - In deployed mode, the task starts with C(chainfix repair --check). If chainfix exits 1 (a
+    slot cannot be repaired, for example its key does not match its certificate) or 2 (the
+    configuration cannot be read, the server's configuration check fails), the task fails
+    before anything changes. If the real run then fails, chainfix has put every file back
+    (exit 2) and the task fails with RV(changed=false); if some slot could not be repaired
+    while others were (exit 1, inputs changed in between), it fails with RV(changed=true).
+  - Reloading is left to the playbook's handler, B(never done by the module) (chainfix's own
+    C(--reload), which also proves each listener serves the new chain, is refused in
+    O(extra_args)). A Postfix smtpd process started before the reload may serve the old chain
+    until it exits (at the latest after C(max_idle), 100 s by default); C(chainfix probe) or
+    C(chainfix repair --postfix --reload) from the command line proves what is served.
   - In check mode combined with diff mode, chainfix writes the after versions, keys included,
     into a temporary directory under the remote C(ANSIBLE_REMOTE_TMP) (mode 0700), which is
     removed before the module returns.
@@ -265,6 +339,40 @@ EXAMPLES = r'''
 - name: Show the chain that would be served
   ansible.builtin.debug:
     msg: "{{ chainfix_plan.chain | map(attribute='subject') | list }}"
+
+# Deployed mode: repair the server as its own configuration stands. The module never reloads;
+# it notifies a handler, which runs only when the configuration changed.
+- name: Repair the chain the deployed Postfix serves
+  chainfix.mail.chainfix:
+    mta: postfix                       # config: /etc/postfix-out for another instance
+    dest: /etc/chainfix
+  notify: Reload Postfix
+
+- name: Repair a Debian Exim (its macros, then update-exim4.conf)
+  chainfix.mail.chainfix:
+    mta: exim
+    config: /var/lib/exim4/config.autogenerated
+    dest: /etc/chainfix
+  notify: Reload Exim
+
+- name: Repair Dovecot (needs a chainfix with Dovecot support)
+  chainfix.mail.chainfix:
+    mta: dovecot
+    dest: /etc/chainfix
+  notify: Reload Dovecot
+
+# The handlers these tasks notify, in the play's "handlers:" section:
+- name: Reload Postfix
+  ansible.builtin.command: postfix reload  # postfix -c /etc/postfix-out reload for another instance
+  changed_when: true
+
+- name: Reload Exim
+  ansible.builtin.command: systemctl reload exim4
+  changed_when: true
+
+- name: Reload Dovecot
+  ansible.builtin.command: doveadm reload
+  changed_when: true
 '''
 
 RETURN = r'''
@@ -276,7 +384,8 @@ status:
   description:
     - What O(src) presents, as chainfix judges it, V(ok), V(repairable) (serving the built chain
       fixes every error) or V(broken). With several leaves, the worst of them.
-  returned: when chainfix found a leaf, also on failure
+    - In deployed mode, the worst of the slots, as the configuration stood before the run.
+  returned: when chainfix found a leaf or a slot, also on failure
   type: str
   sample: repairable
 chain:
@@ -373,7 +482,7 @@ backup_files:
   elements: str
   sample: ["/etc/postfix/tls/chainfix/fullchain.pem.4242.2026-11-22@10:00:00~"]
 cmd:
-  description: The chainfix command line of the run that writes (no secret is ever on it).
+  description: The chainfix command line of the run that writes or changes (no secret is ever on it).
   returned: always
   type: list
   elements: str
@@ -386,10 +495,50 @@ rc:
   returned: on failure
   type: int
 diff:
-  description: Before and after text of each file whose content changes, in diff mode.
+  description:
+    - Path mode, before and after text of each file whose content changes; deployed mode, the
+      unified diff of each configuration file that changes (C(prepared)).
   returned: in diff mode, when a file changes
   type: list
   elements: dict
+mta:
+  description: The server repaired in deployed mode.
+  returned: in deployed mode
+  type: str
+  sample: postfix
+slots:
+  description:
+    - Deployed mode, every slot of the server's configuration (one per role, listener and SNI
+      name) as chainfix judged it and what was (in check mode, would be) done to it, as in
+      chainfix's JSON C(repair.slots).
+  returned: in deployed mode, also on failure when chainfix reported them
+  type: list
+  elements: dict
+  contains:
+    slot:
+      description: The slot, role and listener or SNI name.
+      type: str
+      sample: server smtp/inet
+    settings:
+      description: The settings that name the slot's files.
+      type: str
+      sample: "main.cf: smtpd_tls_chain_files"
+    status:
+      description: V(ok), V(repairable) or V(broken), before the repair.
+      type: str
+    action:
+      description: V(none), V(would-repair) (check mode), V(repaired) or V(cannot).
+      type: str
+    reason:
+      description: Why the slot cannot be repaired (with V(cannot)).
+      type: str
+    written:
+      description: The chain file written into O(dest) for the slot, if any.
+      type: str
+    changes:
+      description: Each setting changed, with its C(old) and C(new) list of files.
+      type: list
+      elements: dict
 '''
 
 import json
@@ -404,7 +553,15 @@ from ansible.module_utils.common.text.converters import to_text
 PFX_PASSWORD_ENV = 'ANSIBLE_CHAINFIX_PFX_PASSWORD'
 SRC_PASSWORD_ENV = 'ANSIBLE_CHAINFIX_PASSWORD'
 
-MANAGED_FLAGS = ('--out', '--check', '--json', '--install-dir', '--password-env', '--pfx-password-env')
+MANAGED_FLAGS = ('--out', '--check', '--json', '--install-dir', '--password-env', '--pfx-password-env',
+                 '--postfix', '--exim', '--dovecot', '--reload', '--reload-deadline', '--reload-proof')
+# Options that shape the files of path mode; an in-place repair has no use for them.
+PATH_MODE_ONLY = ('key', 'emit', 'install_dir', 'include_root', 'password', 'pfx_password', 'pfx_legacy',
+                  'postfix_legacy', 'postfix_single_file', 'exim_group', 'trust_private_root',
+                  'owner', 'group', 'mode', 'backup')
+# Slot actions of an in-place repair that change (or, with --check, would change) something.
+DEPLOYED_CHANGE_ACTIONS = ('would-repair', 'repaired')
+KEY_IN_DIFF = '(diff not shown, it contains private key material)\n'
 KEY_FILE_NAMES = ('privkey.pem', 'key-and-chain.pem')
 KEY_FILE_SUFFIXES = ('.pfx', '.p12', '.key')
 CONTENT_ACTIONS = ('created', 'updated')
@@ -648,6 +805,117 @@ def fail(module, rc, doc, stderr, cmd, wrote=False, backup_files=None):
     module.fail_json(msg=failure_message(rc, doc, stderr), **extra)
 
 
+def deployed_args(module, binary, dest, check):
+    """`chainfix repair --MTA[=CONFIG] --out DEST --json [--check]` and the chain options."""
+    p = module.params
+    # `--postfix` takes an optional value: given, it is attached with "=" so it can never be
+    # mistaken for the next option, nor the next option for it.
+    flag = '--' + p['mta']
+    if p['config'] is not None:
+        flag += '=' + os.path.abspath(p['config'])
+    args = [binary, 'repair', flag, '--out', dest, '--json']
+    if check:
+        args.append('--check')
+    for path in p['intermediates']:
+        args += ['--intermediates', path]
+    for path in p['roots']:
+        args += ['--roots', path]
+    for name, option in (('no_default_roots', '--no-default-roots'), ('offline', '--offline')):
+        if p[name]:
+            args.append(option)
+    for name, option in (('cache_dir', '--cache-dir'), ('timeout', '--timeout'), ('host', '--host'),
+                         ('warn_days', '--warn-days')):
+        if p[name] is not None:
+            args += [option, to_text(p[name])]
+    return args + p['extra_args']
+
+
+def repair_doc(doc):
+    """The `repair` object of an in-place repair's JSON, or None."""
+    repair = (doc or {}).get('repair')
+    return repair if isinstance(repair, dict) else None
+
+
+def deployed_summary(repair):
+    slots = repair.get('slots') or []
+    out = dict(slots=slots)
+    worst = None
+    for s in slots:
+        if worst is None or STATUS_RANK.get(s.get('status'), 2) > STATUS_RANK.get(worst, 2):
+            worst = s.get('status')
+    if worst is not None:
+        out['status'] = worst
+    return out
+
+
+def safe_diff(text):
+    """chainfix's diffs are of configuration files, which name key files; a configuration may
+    still hold a key inline (Dovecot's ssl_key without "<"), and then nothing of it is shown."""
+    if 'PRIVATE KEY-----' in text:
+        return KEY_IN_DIFF
+    return text
+
+
+def config_diffs(repair):
+    return [dict(prepared=safe_diff(d.get('diff') or '')) for d in repair.get('diffs') or [] if d.get('diff')]
+
+
+def deployed_failure_message(rc, repair, stderr):
+    if rc == 1 and repair:
+        for s in repair.get('slots') or []:
+            if s.get('action') == 'cannot':
+                return '%s (%s): not repaired: %s' % (s.get('slot'), s.get('settings'), s.get('reason'))
+    return first_line(stderr) or 'chainfix exited with status %s' % rc
+
+
+def deployed(module, binary):
+    """Deployed mode: `chainfix repair --MTA` repairs the server's configuration in place; the
+    playbook's handler reloads it."""
+    p = module.params
+    for name in PATH_MODE_ONLY:
+        if p[name] not in (None, False, []):
+            module.fail_json(msg='%s does not apply with mta (an in-place repair): the deployed configuration '
+                                 'names the files' % name)
+    dest = os.path.abspath(p['dest'])
+    runner = Runner(module, binary, dest)
+    write_args = deployed_args(module, binary, dest, check=False)
+    result = dict(changed=False, cmd=write_args, mta=p['mta'])
+
+    def failed(rc, doc, err, changed):
+        repair = repair_doc(doc)
+        extra = dict(rc=rc, stderr=err, cmd=write_args, mta=p['mta'], changed=changed)
+        if repair:
+            extra.update(deployed_summary(repair))
+        module.fail_json(msg=deployed_failure_message(rc, repair, err), **extra)
+
+    # 1. Dry run: what would change, and whether every slot can be repaired. Nothing changes
+    #    unless all can (exit 0).
+    rc, doc, err = runner.run(deployed_args(module, binary, dest, check=True))
+    plan = repair_doc(doc)
+    if rc != 0 or plan is None:
+        failed(rc, doc, err, False)
+    result.update(deployed_summary(plan))
+    would_change = bool(plan.get('changed')) or any(
+        s.get('action') in DEPLOYED_CHANGE_ACTIONS for s in plan.get('slots') or [])
+    if module.check_mode or not would_change:
+        result['changed'] = would_change
+        if module._diff and config_diffs(plan):
+            result['diff'] = config_diffs(plan)
+        module.exit_json(**result)
+
+    # 2. The real run. chainfix checks the server's configuration before and after, and puts
+    #    every file back itself when anything fails (exit 2: nothing changed).
+    rc, doc, err = runner.run(write_args)
+    repair = repair_doc(doc)
+    if rc != 0 or repair is None:
+        failed(rc, doc, err, bool(repair and repair.get('changed')))
+    result.update(deployed_summary(repair))
+    result['changed'] = bool(repair.get('changed'))
+    if module._diff and result['changed'] and config_diffs(repair):
+        result['diff'] = config_diffs(repair)
+    module.exit_json(**result)
+
+
 def octal_mode(path, fallback):
     attrs = attributes(path)
     return '%04o' % attrs[2] if attrs else fallback
@@ -656,11 +924,13 @@ def octal_mode(path, fallback):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            src=dict(type='list', elements='path', required=True),
+            src=dict(type='list', elements='path'),
+            mta=dict(type='str', choices=['postfix', 'exim', 'dovecot']),
+            config=dict(type='path'),
             dest=dict(type='path', required=True),
             binary=dict(type='str', default='chainfix'),
             key=dict(type='path'),
-            emit=dict(type='list', elements='str', choices=['pem', 'postfix', 'exim', 'iis', 'all']),
+            emit=dict(type='list', elements='str', choices=['pem', 'postfix', 'exim', 'iis', 'dane', 'all']),
             install_dir=dict(type='path'),
             include_root=dict(type='bool', default=False),
             roots=dict(type='list', elements='path', default=[]),
@@ -684,16 +954,24 @@ def main():
             backup=dict(type='bool', default=False),
             extra_args=dict(type='list', elements='str', default=[]),
         ),
-        mutually_exclusive=[('postfix_legacy', 'postfix_single_file')],
+        mutually_exclusive=[('postfix_legacy', 'postfix_single_file'), ('src', 'mta')],
+        required_one_of=[('src', 'mta')],
+        required_by=dict(config='mta'),
         supports_check_mode=True,
     )
     p = module.params
 
+    for arg in p['extra_args']:
+        flag = arg.split('=', 1)[0]
+        if flag.startswith('--reload'):
+            module.fail_json(msg='extra_args must not contain %s: the module never reloads; notify a handler '
+                                 'that reloads the server' % flag)
+        if flag in MANAGED_FLAGS:
+            module.fail_json(msg='extra_args must not contain %s: the module sets it' % flag)
+    if p['mta']:
+        deployed(module, module.get_bin_path(p['binary'], required=True))
     if not p['src']:
         module.fail_json(msg='src must name at least one file or directory')
-    for arg in p['extra_args']:
-        if arg.split('=', 1)[0] in MANAGED_FLAGS:
-            module.fail_json(msg='extra_args must not contain %s: the module sets it' % arg.split('=', 1)[0])
     if p['install_dir'] is not None and not os.path.isabs(p['install_dir']):
         module.fail_json(msg='install_dir must be an absolute path: %s' % p['install_dir'])
 
