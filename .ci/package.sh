@@ -31,6 +31,10 @@ $SUDO dpkg -i "$deb"
 installed=$(/usr/bin/chainfix --version)
 echo "installed: $installed"
 [ "$installed" = "chainfix $(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)" ]
+# man-db prefers a formatted page it cached earlier when that is newer than the source, and
+# the packaged pages carry the build day's timestamp (SOURCE_DATE_EPOCH): drop any cached copy
+# of ours, so that the pages checked are the ones just installed.
+$SUDO rm -f /var/cache/man/cat1/chainfix*
 MANPAGER=cat man chainfix | grep -q 'chainfix-inspect'
 MANPAGER=cat man chainfix-repair | grep -q -- '--install-dir'
 # The sections an admin reads without the README, and nothing wider than 80 columns.
