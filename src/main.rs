@@ -9,7 +9,7 @@ fn main() -> ExitCode {
     match chainfix::app::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("chainfix: {e}");
+            chainfix::app::say(&e.to_string());
             chainfix::exit::Exit::Failure.code()
         }
     }

@@ -581,3 +581,28 @@ fn probe_output_has_one_line_per_item_when_the_served_subject_has_line_breaks() 
         brief.stdout
     );
 }
+
+#[test]
+fn a_file_name_crafted_for_the_terminal_reaches_stderr_escaped() {
+    // A damaged file whose name holds an escape sequence (clear screen, cursor home) and a
+    // line end: the error names the file, the terminal is left alone, and no second line is
+    // forged.
+    let env = TestEnv::new();
+    let name = "in/x\u{1b}[2J\u{1b}[H\nchainfix: all chains OK.pem";
+    env.write(name, "-----BEGIN CERTIFICATE-----\nnot base64 at all\n");
+    let out = run(env.cmd().args(["inspect", "--offline"]).arg(env.path("in")));
+    assert_ne!(out.status, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains('\u{1b}'), "{:?}", out.stderr);
+    assert!(
+        out.stderr.contains("x\\u{1B}[2J"),
+        "the name is shown, escaped: {:?}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr
+            .lines()
+            .any(|l| l.starts_with("chainfix: all chains OK")),
+        "a forged line: {:?}",
+        out.stderr
+    );
+}

@@ -351,11 +351,11 @@ pub fn inspect(config: &Config, source: &Source) -> Result<Exit, AppError> {
         }
     }
     if slots.is_empty() {
-        eprintln!(
-            "chainfix: {} {}: no certificate configured",
+        super::say(&format!(
+            "{} {}: no certificate configured",
             deployment.mta.as_str(),
-            crate::render::plain::line(&deployment.config.display().to_string())
-        );
+            deployment.config.display()
+        ));
         exit = exit.merge(Exit::Findings);
     }
     Ok(exit)
@@ -364,7 +364,7 @@ pub fn inspect(config: &Config, source: &Source) -> Result<Exit, AppError> {
 fn print(config: &Config, deployment: &Deployment, slots: &[SlotReport]) -> Result<(), AppError> {
     for s in slots {
         for p in &s.problems {
-            eprintln!("chainfix: {}", crate::render::plain::line(&p.to_string()));
+            super::say(&p.to_string());
         }
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());

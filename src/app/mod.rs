@@ -323,7 +323,7 @@ fn emit_report(
             "no leaf certificate among the inputs ({} certificates read)",
             analysis.input_certs
         );
-        eprintln!("chainfix: {message}");
+        say(&message);
         errors.push(FileError {
             path: paths_label(&config.paths),
             message,
@@ -378,8 +378,16 @@ fn file_errors(analysis: &Analysis) -> Vec<FileError> {
 /// File problems go to stderr, one line each, naming the file.
 fn print_problems(analysis: &Analysis) {
     for p in &analysis.problems {
-        eprintln!("chainfix: {p}");
+        say(&p.to_string());
     }
+}
+
+/// One message on stderr, one line, `chainfix: ` first. File names and tool output in it are
+/// data: line ends, controls and bidirectional formatting are escaped, so a crafted file name
+/// can neither rewrite the terminal nor forge a line of its own (a tool's multi-line output
+/// shows its line ends as `\n`).
+pub fn say(message: &str) {
+    eprintln!("chainfix: {}", crate::render::plain::line(message));
 }
 
 /// A closed pipe (`| head`) is not an error; anything else writing stdout is.

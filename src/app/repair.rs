@@ -273,7 +273,7 @@ fn write_outputs(
                 "{why}; files of earlier runs cannot be told apart from others, so none is \
                  reported as stale, and the manifest is replaced"
             );
-            eprintln!("chainfix: {}: {message}", path.display());
+            super::say(&format!("{}: {message}", path.display()));
             out.errors.push(FileError {
                 path: path.display().to_string(),
                 message,
@@ -397,7 +397,7 @@ fn write_file(
                  chgrp {name} {p} && chmod 0640 {p}",
                 p = path.display()
             );
-            eprintln!("chainfix: {}: {message}", path.display());
+            super::say(&format!("{}: {message}", path.display()));
             out.errors.push(FileError {
                 path: path.display().to_string(),
                 message,
@@ -431,7 +431,7 @@ fn write_file(
         Err(e) => {
             let why = e.to_string();
             let message = format!("cannot write: {why}");
-            eprintln!("chainfix: {}: {message}", path.display());
+            super::say(&format!("{}: {message}", path.display()));
             let error = FileError {
                 path: path.display().to_string(),
                 message,
@@ -484,7 +484,7 @@ fn stale_keys(
                        key was found to replace it; remove it (--prune does, for a file chainfix wrote), \
                        or give the key with --key"
             .to_string();
-        eprintln!("chainfix: {}: {message}", path.display());
+        super::say(&format!("{}: {message}", path.display()));
         stale.push(FileError {
             path: path.display().to_string(),
             message,

@@ -157,7 +157,7 @@ pub fn execute(
                 }
                 Err(e) => {
                     let message = format!("cannot remove this stale file: {e}");
-                    eprintln!("chainfix: {shown}: {message}");
+                    super::say(&format!("{shown}: {message}"));
                     entry.reason = Some("cannot-remove");
                     errors.push(FileError {
                         path: shown,
