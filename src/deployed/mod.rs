@@ -1,5 +1,5 @@
-//! Discovery: what a deployed mail server loads. Reads Postfix's and Exim's configuration
-//! through their own tools (`postconf`, `exim -bP`/`-be`), never by parsing their files
+//! Discovery: what a deployed mail server loads. Reads Postfix's, Exim's and Dovecot's
+//! configuration through their own tools (`postconf`, `exim -bP`/`-be`, `doveconf`), never by parsing their files
 //! ourselves where the tool can answer, and turns it into [`Slot`]s: one per role, listener
 //! and SNI name, each the certificate files and key the server loads there and the setting
 //! that names them. Each slot is then judged on its own (load -> pool -> chain -> diagnose),
@@ -8,6 +8,8 @@
 //! * [`command`] runs the tools (no shell, a deadline, an output budget).
 //! * [`postfix`] reads `postconf -x`, `postconf -P -x`, `postconf -M` and SNI map sources.
 //! * [`exim`] reads `exim -bP` for the main section and smtp transports, expanding with `-be`.
+//! * [`dovecot`] reads `doveconf -P` (2.3's `ssl_cert = <FILE` and 2.4's
+//!   `ssl_server_cert_file`), its `local`, `local_name` and `protocol` blocks and listeners.
 //! * [`certbot`] recognises files another tool owns (certbot's `live/`, acme.sh, snakeoil).
 
 pub mod access;
@@ -15,6 +17,8 @@ pub mod apply;
 pub mod certbot;
 pub mod command;
 pub mod diff;
+pub mod dovecot;
+pub mod dovecot_edit;
 pub mod exim;
 pub mod exim_edit;
 pub mod exim_macros;
@@ -32,6 +36,7 @@ use crate::chain::Role;
 pub enum Mta {
     Postfix,
     Exim,
+    Dovecot,
 }
 
 impl Mta {
@@ -39,6 +44,7 @@ impl Mta {
         match self {
             Mta::Postfix => "postfix",
             Mta::Exim => "exim",
+            Mta::Dovecot => "dovecot",
         }
     }
 }
@@ -60,6 +66,10 @@ pub enum Place {
     EximMain { file: PathBuf },
     /// An Exim smtp transport.
     EximTransport { file: PathBuf, transport: String },
+    /// A Dovecot setting, at the top level of the configuration read from `file` (and its
+    /// `!include`s) or inside the filter blocks `filter` (`local_name mx.example.com`,
+    /// `local 192.0.2.1`, `protocol imap`; outermost first).
+    Dovecot { file: PathBuf, filter: Vec<String> },
 }
 
 /// One setting that names a file of a slot: where, and which parameter.
@@ -79,6 +89,18 @@ impl fmt::Display for Setting {
                 write!(f, "{} line {line}: {name} ({})", path.display(), self.name)
             }
             Place::EximMain { file } => write!(f, "{}: {}", file.display(), self.name),
+            Place::Dovecot { file, filter } if filter.is_empty() => {
+                write!(f, "{}: {}", file.display(), self.name)
+            }
+            Place::Dovecot { file, filter } => {
+                write!(
+                    f,
+                    "{}: {} {{ {} }}",
+                    file.display(),
+                    filter.join(" { "),
+                    self.name
+                )
+            }
             Place::EximTransport { file, transport } => {
                 write!(
                     f,
@@ -100,7 +122,8 @@ pub struct Slot {
     pub services: Vec<String>,
     /// The SNI name this slot answers, when it comes from an SNI table.
     pub sni: Option<String>,
-    /// `rsa`, `ecdsa` or `dsa` for Postfix's legacy per-algorithm parameters.
+    /// `rsa`, `ecdsa` or `dsa` for Postfix's legacy per-algorithm parameters; `alt` for
+    /// Dovecot's `ssl_alt_cert`.
     pub algorithm: Option<&'static str>,
     /// The files holding the certificates (and, for `*_tls_chain_files`, the keys), in the
     /// order the server reads them.
@@ -162,8 +185,10 @@ pub struct Listener {
     pub service: String,
     pub host: String,
     pub port: u16,
-    /// TLS from the first byte (Postfix `smtpd_tls_wrappermode = yes`), not STARTTLS.
-    pub implicit_tls: bool,
+    /// How TLS starts there: STARTTLS of the listener's protocol, or `None` for TLS from the
+    /// first byte (Postfix `smtpd_tls_wrappermode = yes`, Exim's `tls_on_connect_ports`,
+    /// Dovecot's `ssl = yes` listeners).
+    pub starttls: crate::probe::StartTls,
 }
 
 /// A failure to read the configuration at all.
