@@ -256,7 +256,28 @@ pub fn discover(doveconf: &Path, config: Option<&Path>) -> Result<Deployment, Di
         })?,
     };
     let settings = Settings::new(parse(&output)?);
-    deployment_of(&settings, &file)
+    let mut deployment = deployment_of(&settings, &file)?;
+    for slot in &mut deployment.slots {
+        name_lines(&file, slot);
+    }
+    Ok(deployment)
+}
+
+/// Names the file and line that set each of the slot's settings, where the configuration
+/// and its includes show one (doveconf tells values only); left as the configuration file
+/// when not found (the repair then says why it cannot change it).
+fn name_lines(config: &Path, slot: &mut Slot) {
+    let values: Vec<Option<PathBuf>> = vec![slot.files.first().cloned(), slot.key.clone()];
+    for (setting, value) in slot.settings.iter_mut().zip(values) {
+        let (Place::Dovecot { file, line, filter }, Some(value)) = (&mut setting.place, value)
+        else {
+            continue;
+        };
+        if let Ok(at) = super::dovecot_edit::locate(config, filter, &setting.name, &value) {
+            *file = at.file;
+            *line = Some(at.line);
+        }
+    }
 }
 
 /// The slots and listeners of parsed settings (pure: unit-tested on 2.3 and 2.4 output).
@@ -379,6 +400,7 @@ fn slot_of(
     let where_ = |at: &[String], name: &str| Setting {
         place: Place::Dovecot {
             file: file.to_path_buf(),
+            line: None,
             filter: at.to_vec(),
         },
         name: name.to_string(),

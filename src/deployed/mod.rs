@@ -66,10 +66,14 @@ pub enum Place {
     EximMain { file: PathBuf },
     /// An Exim smtp transport.
     EximTransport { file: PathBuf, transport: String },
-    /// A Dovecot setting, at the top level of the configuration read from `file` (and its
-    /// `!include`s) or inside the filter blocks `filter` (`local_name mx.example.com`,
-    /// `local 192.0.2.1`, `protocol imap`; outermost first).
-    Dovecot { file: PathBuf, filter: Vec<String> },
+    /// A Dovecot setting, at the top level or inside the filter blocks `filter`
+    /// (`local_name mx.example.com`, `local 192.0.2.1`, `protocol imap`; outermost first), on
+    /// `line` of `file` (the configuration or one of its `!include`s) when that line was found.
+    Dovecot {
+        file: PathBuf,
+        line: Option<usize>,
+        filter: Vec<String>,
+    },
 }
 
 /// One setting that names a file of a slot: where, and which parameter.
@@ -89,17 +93,16 @@ impl fmt::Display for Setting {
                 write!(f, "{} line {line}: {name} ({})", path.display(), self.name)
             }
             Place::EximMain { file } => write!(f, "{}: {}", file.display(), self.name),
-            Place::Dovecot { file, filter } if filter.is_empty() => {
-                write!(f, "{}: {}", file.display(), self.name)
-            }
-            Place::Dovecot { file, filter } => {
-                write!(
-                    f,
-                    "{}: {} {{ {} }}",
-                    file.display(),
-                    filter.join(" { "),
-                    self.name
-                )
+            Place::Dovecot { file, line, filter } => {
+                write!(f, "{}", file.display())?;
+                if let Some(n) = line {
+                    write!(f, " line {n}")?;
+                }
+                if filter.is_empty() {
+                    write!(f, ": {}", self.name)
+                } else {
+                    write!(f, ": {} {{ {} }}", filter.join(" { "), self.name)
+                }
             }
             Place::EximTransport { file, transport } => {
                 write!(

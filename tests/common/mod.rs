@@ -9,6 +9,7 @@
 //! signature bytes (and nothing else) from run to run.
 #![allow(dead_code)]
 
+pub mod dovecot;
 pub mod mta;
 use std::collections::HashMap;
 use std::io::{Read, Write};
