@@ -237,9 +237,9 @@ pub struct DeployedArgs {
 #[derive(Debug, Args)]
 pub struct ReloadArgs {
     /// After repair --postfix, --exim or --dovecot changed something: reload the server
-    /// (postfix -c DIR reload; SIGHUP to Exim's daemon; doveadm -c FILE reload), then probe every listener of each repaired slot until
-    /// it serves the new chain; if one does not by the deadline, undo every change, reload
-    /// again and exit 2.
+    /// (postfix -c DIR reload; SIGHUP to Exim's daemon; doveadm -c FILE reload), then probe
+    /// every listener of each repaired slot until it serves the new chain; if one does not by
+    /// the deadline, undo every change, reload again and exit 2.
     #[arg(long)]
     pub reload: bool,
 

@@ -90,8 +90,7 @@ fn slots(doc: &Value) -> Vec<Value> {
     not(have_dovecot),
     ignore = "needs Dovecot: .ci/setup-mtas.sh, as root"
 )]
-fn dovecot_leaf_only_is_repaired_in_its_include_reloaded_proven_over_imap_pop3_and_993_then_left_alone(
-) {
+fn dovecot_leaf_only_is_repaired_in_its_include_reloaded_proven_on_imap_pop3_and_993() {
     let chain = Chain::new(&[]);
     let env = TestEnv::new();
     let (key, leaf) = files(&env, &chain);

@@ -219,7 +219,7 @@ fn slot_dir_name(slot: &crate::deployed::Slot) -> String {
         // Dovecot: named after the block that sets the certificate (`dovecot`,
         // `local 192.0.2.1`, `protocol imap`), not a listener that may come and go.
         (None, Some(Place::Dovecot { filter, .. })) if filter.is_empty() => "dovecot".into(),
-        (None, Some(Place::Dovecot { filter, .. })) => filter.join("-"),
+        (None, Some(Place::Dovecot { filter, .. })) => filter.join("-").replace(' ', "-"),
         (None, _) => slot.services.first().cloned().unwrap_or_default(),
     };
     let alg = slot.algorithm.map(|a| format!("-{a}")).unwrap_or_default();

@@ -28,9 +28,9 @@ use crate::exit::Exit;
 use crate::report::repair_in_place::Stage;
 
 /// How long the proof may take by default. Dovecot's login processes (`service_count = 1`,
-/// the default) serve one connection each and are started after the reload with the new
-/// configuration; 30 s also covers `service_count = 0` processes, which the master tells to
-/// stop accepting at the reload.
+/// the default) serve one connection each and those started after the reload read the new
+/// configuration; with `service_count = 0` a process from before the reload may still answer,
+/// which the proof's N-in-a-row rule and this deadline are there to catch.
 const DEFAULT_DEADLINE: u64 = 30;
 
 pub(super) fn repair(

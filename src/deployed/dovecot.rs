@@ -232,7 +232,8 @@ fn argument(block: &str) -> &str {
     block.split_once(' ').map(|(_, a)| a).unwrap_or_default()
 }
 
-/// The config file doveconf names in its first line: `# 2.3.19.1 (9b53102964): /etc/dovecot/dovecot.conf`.
+/// The config file doveconf names in its first line:
+/// `# 2.3.19.1 (9b53102964): /etc/dovecot/dovecot.conf`.
 fn config_of(output: &str) -> Option<PathBuf> {
     let first = output.lines().next()?.strip_prefix("# ")?;
     let (_, path) = first.split_once("): ")?;

@@ -1,6 +1,7 @@
 //! Discovery: what a deployed mail server loads. Reads Postfix's, Exim's and Dovecot's
-//! configuration through their own tools (`postconf`, `exim -bP`/`-be`, `doveconf`), never by parsing their files
-//! ourselves where the tool can answer, and turns it into [`Slot`]s: one per role, listener
+//! configuration through their own tools (`postconf`, `exim -bP`/`-be`, `doveconf`), never by
+//! parsing their files ourselves where the tool can answer (Dovecot's includes are read only
+//! to find the line to edit), and turns it into [`Slot`]s: one per role, listener
 //! and SNI name, each the certificate files and key the server loads there and the setting
 //! that names them. Each slot is then judged on its own (load -> pool -> chain -> diagnose),
 //! so a certbot `cert.pem` named by the configuration is judged as what it is, a leaf alone.

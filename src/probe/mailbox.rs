@@ -312,7 +312,7 @@ mod tests {
     fn imap_starttls_as_dovecot_answers_it_and_nothing_past_the_ok_is_read() {
         let mut p = Peer::new(
             "* OK [CAPABILITY IMAP4rev1 SASL-IR STARTTLS LOGINDISABLED] Dovecot ready.\r\n\
-             * CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS LOGINDISABLED\r\n\
+             * CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE STARTTLS\r\n\
              a001 OK Pre-login capabilities listed, post-login capabilities have more.\r\n\
              a002 OK Begin TLS negotiation now.\r\n\x16\x03\x03",
         );
@@ -369,7 +369,7 @@ mod tests {
     #[test]
     fn pop3_stls_as_dovecot_answers_it() {
         let mut p = Peer::new(
-            "+OK Dovecot ready.\r\n+OK\r\nCAPA\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nSTLS\r\nSASL\r\n.\r\n\
+            "+OK Dovecot ready.\r\n+OK\r\nCAPA\r\nTOP\r\nUIDL\r\nSTLS\r\nSASL\r\n.\r\n\
              +OK Begin TLS negotiation now.\r\n",
         );
         starttls(&mut p, Protocol::Pop3).expect("stls");
