@@ -367,3 +367,35 @@ fn probe_speaks_imap_starttls_pop3_stls_and_implicit_tls_to_real_dovecot() {
         out.stderr
     );
 }
+
+#[test]
+#[cfg_attr(
+    not(have_dovecot),
+    ignore = "needs Dovecot: .ci/setup-mtas.sh, as root"
+)]
+fn dovecot_certificate_named_through_a_variable_is_refused_and_nothing_changes() {
+    let chain = Chain::new(&[]);
+    let env = TestEnv::new();
+    let (key, _) = files(&env, &chain);
+    // doveconf shows `$ssl_client_ca_dir` unexpanded: which file Dovecot loads is not known.
+    let tls = format!(
+        "ssl_client_ca_dir = {}\nssl_cert = <$ssl_client_ca_dir/leaf.pem\nssl_key = <{}\n",
+        p(&env.path("tls")),
+        p(&key)
+    );
+    let d = Dovecot::configure(&env.path("dv"), &tls, None);
+    let conf_before = std::fs::read(&d.conf).expect("conf");
+    let out = env.path("out");
+    let refused = chainfix(&env, &d, "repair", &["--out", &p(&out)]);
+    refused.assert_status(2);
+    assert!(
+        refused
+            .stderr
+            .contains("ssl_cert: the value uses a $variable, which doveconf shows unexpanded"),
+        "{}\n{}",
+        refused.stdout,
+        refused.stderr
+    );
+    assert_eq!(std::fs::read(&d.conf).expect("conf"), conf_before);
+    assert!(!out.exists());
+}

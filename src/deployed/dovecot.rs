@@ -406,17 +406,29 @@ fn slot_of(
         },
         name: name.to_string(),
     };
-    let inline = |name: &str| {
+    let inline = |at: &[String], name: &str| {
         format!(
             "{}: the value is the PEM text itself, not a <FILE: not judged",
-            where_(&cert_at, name)
+            where_(at, name)
         )
     };
+    // doveconf shows `$variables` in these values as written (`<$dir/cert.pem`), unexpanded:
+    // which file Dovecot loads cannot be told, so nothing is judged or changed.
+    let plain = |f: PathBuf, at: &[String], name: &str| {
+        if f.to_string_lossy().contains('$') {
+            return Err(DiscoverError::Config(format!(
+                "{}: the value uses a $variable, which doveconf shows unexpanded; chainfix \
+                 cannot tell which file Dovecot loads there: name the file directly",
+                where_(at, name)
+            )));
+        }
+        Ok(f)
+    };
     let cert = match file_of(&cert_value, &settings.names) {
-        Value::File(c) => c,
+        Value::File(c) => plain(c, &cert_at, cert_name)?,
         Value::Unset => return Ok(None),
         Value::Inline => {
-            notes.push(inline(cert_name));
+            notes.push(inline(&cert_at, cert_name));
             return Ok(None);
         }
     };
@@ -424,12 +436,13 @@ fn slot_of(
     let key = match settings.effective(path, key_name) {
         Some((v, at)) => match file_of(&v, &settings.names) {
             Value::File(k) => {
+                let k = plain(k, &at, key_name)?;
                 settings_of.push(where_(&at, key_name));
                 Some(k)
             }
             Value::Unset => None,
             Value::Inline => {
-                notes.push(inline(key_name));
+                notes.push(inline(&at, key_name));
                 return Ok(None);
             }
         },
@@ -689,6 +702,18 @@ local_name mx.example.com {\n\
         let d = deployment("ssl = no\nssl_cert = </c\nssl_key = </k\n");
         assert!(d.slots.is_empty());
         assert!(d.notes[0].contains("ssl = no"));
+    }
+
+    #[test]
+    fn a_variable_in_a_file_name_is_an_error_naming_the_setting() {
+        let text = "ssl_client_ca_dir = /x\nssl_cert = <$ssl_client_ca_dir/c.pem\nssl_key = </k\n";
+        let settings = Settings::new(parse(text).expect("parse"));
+        let e = deployment_of(&settings, Path::new("/d.conf")).expect_err("a $variable");
+        assert!(
+            e.to_string()
+                .contains("/d.conf: ssl_cert: the value uses a $variable"),
+            "{e}"
+        );
     }
 
     #[test]
