@@ -35,6 +35,11 @@ pub const MAX_DEPTH: usize = 16;
 /// output budget of [`command`] bounds the bytes, this the work per line.
 pub const MAX_LINES: usize = 200_000;
 
+/// Most filter blocks that set a certificate or key (each one is a slot, judged and maybe
+/// probed). A host with a `local_name` per hosted domain has dozens; thousands would be a
+/// generated configuration this tool should not walk slot by slot.
+pub const MAX_FILTER_SLOTS: usize = 1000;
+
 /// The filter block kinds whose settings apply to some connections only.
 const FILTERS: [&str; 4] = ["local", "local_name", "protocol", "remote"];
 
@@ -206,8 +211,9 @@ impl Settings {
     }
 
     /// Every filter block (only `local`, `local_name`, `protocol`, `remote` along its path)
-    /// that sets one of `keys`, in the order doveconf prints them.
-    pub fn filters_setting(&self, keys: &[&str]) -> Vec<Vec<String>> {
+    /// that sets one of `keys`, in the order doveconf prints them; at most
+    /// [`MAX_FILTER_SLOTS`].
+    pub fn filters_setting(&self, keys: &[&str]) -> Result<Vec<Vec<String>>, DiscoverError> {
         let mut out: Vec<Vec<String>> = Vec::new();
         for e in &self.entries {
             if !e.path.is_empty()
@@ -215,10 +221,16 @@ impl Settings {
                 && keys.contains(&e.key.as_str())
                 && !out.contains(&e.path)
             {
+                if out.len() >= MAX_FILTER_SLOTS {
+                    return Err(DiscoverError::Config(format!(
+                        "more than {MAX_FILTER_SLOTS} local, local_name and protocol blocks \
+                         set a certificate or key"
+                    )));
+                }
                 out.push(e.path.clone());
             }
         }
-        out
+        Ok(out)
     }
 }
 
@@ -301,7 +313,12 @@ pub fn deployment_of(settings: &Settings, file: &Path) -> Result<Deployment, Dis
     let listeners: Vec<Listener> = logins.iter().map(|l| l.listener.clone()).collect();
 
     let mut paths: Vec<Vec<String>> = vec![Vec::new()];
-    paths.extend(settings.filters_setting(&[names.cert, names.key, names.alt_cert, names.alt_key]));
+    paths.extend(settings.filters_setting(&[
+        names.cert,
+        names.key,
+        names.alt_cert,
+        names.alt_key,
+    ])?);
     // Which slot each listener answers without SNI: the most specific matching block.
     let plain: Vec<&Vec<String>> = paths
         .iter()
@@ -714,6 +731,19 @@ local_name mx.example.com {\n\
                 .contains("/d.conf: ssl_cert: the value uses a $variable"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn more_filter_blocks_than_the_budget_is_an_error() {
+        let mut text = String::from("ssl_cert = </c\nssl_key = </k\n");
+        for i in 0..=MAX_FILTER_SLOTS {
+            text.push_str(&format!(
+                "local_name n{i}.test {{\n  ssl_cert = </c{i}\n}}\n"
+            ));
+        }
+        let settings = Settings::new(parse(&text).expect("parse"));
+        let e = deployment_of(&settings, Path::new("/d.conf")).expect_err("budget");
+        assert!(e.to_string().contains("more than 1000"), "{e}");
     }
 
     #[test]
