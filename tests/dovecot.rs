@@ -90,7 +90,7 @@ fn slots(doc: &Value) -> Vec<Value> {
     not(have_dovecot),
     ignore = "needs Dovecot: .ci/setup-mtas.sh, as root"
 )]
-fn dovecot_leaf_only_is_repaired_in_its_include_reloaded_proven_on_imap_pop3_and_993() {
+fn dovecot_leaf_only_is_repaired_in_its_include_reloaded_proven_on_143_993_110_995() {
     let chain = Chain::new(&[]);
     let env = TestEnv::new();
     let (key, leaf) = files(&env, &chain);
@@ -122,6 +122,7 @@ fn dovecot_leaf_only_is_repaired_in_its_include_reloaded_proven_on_imap_pop3_and
         "imap on 127.0.0.1",
         "imaps on 127.0.0.1",
         "pop3 on 127.0.0.1",
+        "pop3s on 127.0.0.1",
     ] {
         assert!(services.contains(l), "{services}");
     }
@@ -158,7 +159,7 @@ fn dovecot_leaf_only_is_repaired_in_its_include_reloaded_proven_on_imap_pop3_and
         fixed.stdout,
         fixed.stderr
     );
-    for port in [d.imap, d.imaps, d.pop3] {
+    for port in [d.imap, d.imaps, d.pop3, d.pop3s] {
         assert!(
             fixed
                 .stdout
@@ -185,6 +186,7 @@ fn dovecot_leaf_only_is_repaired_in_its_include_reloaded_proven_on_imap_pop3_and
     }
     assert_eq!(verified(&env, d.imaps, None, &[]), 2);
     assert_eq!(verified(&env, d.pop3, Some("pop3"), &[]), 2);
+    assert_eq!(verified(&env, d.pop3s, None, &[]), 2);
 
     // A second run changes nothing.
     let again = chainfix(&env, &d, "repair", &["--out", &p(&out), "--reload"]);
@@ -336,6 +338,7 @@ fn probe_speaks_imap_starttls_pop3_stls_and_implicit_tls_to_real_dovecot() {
         (d.imap, "imap", true),
         (d.pop3, "pop3", true),
         (d.imaps, "none", false),
+        (d.pop3s, "none", false),
     ] {
         let out = run(env
             .cmd()

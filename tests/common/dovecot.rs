@@ -3,7 +3,7 @@
 //! `.ci/setup-mtas.sh` installs Debian's dovecot-imapd and dovecot-pop3d (Dovecot 2.3). Each
 //! instance has its own configuration, `base_dir` (sockets, `master.pid`), `state_dir` and log
 //! under a directory the test gives it, listens only on 127.0.0.1 at ports picked for it (IMAP
-//! with STARTTLS, IMAP with TLS at once, POP3 with STARTTLS), needs no authentication (a
+//! and POP3, each with STARTTLS and with TLS at once), needs no authentication (a
 //! passdb that denies everyone), and is stopped when dropped. It runs as root, its processes as
 //! the package's users `dovecot` and `dovenull`: tests carry
 //! `#[cfg_attr(not(have_dovecot), ignore = ...)]`.
@@ -37,6 +37,8 @@ pub struct Dovecot {
     pub imaps: u16,
     /// POP3 with STARTTLS (a port-110 listener).
     pub pop3: u16,
+    /// POP3 with TLS at once (a port-995 listener, `ssl = yes`).
+    pub pop3s: u16,
     tag: String,
     pid: Option<u32>,
 }
@@ -54,6 +56,7 @@ impl Dovecot {
             imap: free_port(),
             imaps: free_port(),
             pop3: free_port(),
+            pop3s: free_port(),
             tag: format!("chainfix-test-{}x{}", std::process::id(), free_port()),
             pid: None,
         };
@@ -76,12 +79,13 @@ impl Dovecot {
              }}\n\
              service pop3-login {{\n\
              \x20 inet_listener pop3 {{\n    port = {pop3}\n  }}\n\
-             \x20 inet_listener pop3s {{\n    port = 0\n  }}\n\
+             \x20 inet_listener pop3s {{\n    port = {pop3s}\n    ssl = yes\n  }}\n\
              }}\n",
             tag = d.tag,
             imap = d.imap,
             imaps = d.imaps,
             pop3 = d.pop3,
+            pop3s = d.pop3s,
         );
         match tls_file {
             Some(rel) => {
