@@ -32,6 +32,18 @@ const POSTFIX_FILES: [&str; 4] = [
 
 /// The nginx tests/common/https.rs runs (installed by `.ci/setup-https.sh`).
 const NGINX_BIN: &str = "/usr/sbin/nginx";
+/// What tests/common/dovecot.rs runs (Debian's dovecot-core, with dovecot-imapd and
+/// dovecot-pop3d for the protocols).
+const DOVECOT_FILES: [&str; 5] = [
+    "/usr/sbin/dovecot",
+    "/usr/bin/doveconf",
+    "/usr/bin/doveadm",
+    "/usr/lib/dovecot/imap-login",
+    "/usr/lib/dovecot/pop3-login",
+];
+/// The users Debian's Dovecot runs its processes as (`default_internal_user`,
+/// `default_login_user`).
+const DOVECOT_USERS: [&str; 2] = ["dovecot", "dovenull"];
 
 /// Where `.ci/setup-mtas.sh` extracts Debian's exim4-config.
 const EXIM4_CONFIG_ROOT: &str = "/opt/chainfix-test/exim4-config";
@@ -74,6 +86,15 @@ fn main() {
     let mut exim4_config =
         missing_files(&[PathBuf::from(EXIM4_CONFIG_ROOT).join("usr/sbin/update-exim4.conf")]);
     exim4_config.extend(exim.iter().cloned());
+    let mut dovecot = missing_files(&DOVECOT_FILES.map(PathBuf::from));
+    for user in DOVECOT_USERS {
+        if !user_exists(user) {
+            dovecot.push(format!("the user {user}"));
+        }
+    }
+    if !root {
+        dovecot.push("root (Dovecot is started as root)".into());
+    }
     let ansible = missing_programs(&["ansible-playbook", "ansible-doc"]);
     let realworld = missing_files(&[
         shared.join("realworld/MANIFEST.tsv"),
@@ -96,6 +117,7 @@ fn main() {
     for (cfg, what, lacking, required) in [
         ("have_postfix", "Postfix", &postfix, require_mta),
         ("have_exim", "Exim", &exim, require_mta),
+        ("have_dovecot", "Dovecot", &dovecot, require_mta),
         (
             "have_exim4_config",
             "Debian's exim4-config",
@@ -136,8 +158,8 @@ fn main() {
     if !missing.is_empty() {
         eprintln!(
             "chainfix build.rs: CHAINFIX_REQUIRE_* is set but the tests cannot run:\n  {}\n\
-             Postfix and Exim: .ci/setup-mtas.sh (as root); nginx: .ci/setup-https.sh; knot, \
-             ldnsutils and unbound: .ci/setup-dns.sh (as root); Ansible: pip install \
+             Postfix, Exim and Dovecot: .ci/setup-mtas.sh (as root); nginx: .ci/setup-https.sh; \
+             knot, ldnsutils and unbound: .ci/setup-dns.sh (as root); Ansible: pip install \
              'ansible-core==2.17.*' and put it on PATH; shared data: ../shared or \
              CHAINFIX_SHARED_DIR.",
             missing.join("\n  ")

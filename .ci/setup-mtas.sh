@@ -2,6 +2,9 @@
 # Installs the real MTAs that tests/mta.rs runs on loopback (Debian bookworm):
 #   - Postfix from apt (debconf "No configuration": nothing is set up or started system-wide),
 #     plus openssl and libidn12 (the one library Exim needs beyond Postfix's dependencies);
+#   - Dovecot 2.3 from apt (dovecot-imapd, dovecot-pop3d; they create the dovecot and dovenull
+#     users). The tests run private instances (`dovecot -c FILE`) on spare loopback ports; a
+#     system-wide Dovecot the package may have started is not used;
 #   - Exim (exim4-daemon-light) only *extracted* into /opt/chainfix-test/exim, because Debian's
 #     exim4 and postfix packages conflict (both provide mail-transport-agent). The tests run
 #     /opt/chainfix-test/exim/usr/sbin/exim4 with a private -C configuration;
@@ -28,7 +31,7 @@ fi
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'; }
 
 need=()
-for pkg in postfix openssl libidn12; do
+for pkg in postfix openssl libidn12 dovecot-imapd dovecot-pop3d; do
   installed "$pkg" || need+=("$pkg")
 done
 updated=no
@@ -89,5 +92,6 @@ if ldd "$EXIM_BIN" | grep 'not found'; then
   exit 1
 fi
 postconf -d mail_version
+dovecot --version
 "$EXIM_BIN" -bV 2>/dev/null | head -1 || true
 openssl version

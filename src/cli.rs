@@ -197,7 +197,7 @@ pub struct DaneArgs {
 pub struct InputArgs {
     /// Certificate files and directories: PEM, DER, PKCS#7 (.p7b/.p7c), PKCS#12 (.pfx/.p12),
     /// private keys. Directories are scanned recursively.
-    #[arg(required_unless_present_any = ["postfix", "exim"], value_name = "PATH")]
+    #[arg(required_unless_present_any = ["postfix", "exim", "dovecot"], value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
     /// The leaf's private key, if it is not among the inputs.
@@ -222,14 +222,29 @@ pub struct DeployedArgs {
         long,
         value_name = "CONFIG_DIR",
         num_args = 0..=1,
-        conflicts_with_all = ["paths", "exim"]
+        conflicts_with_all = ["paths", "exim", "dovecot"]
     )]
     pub postfix: Option<Option<PathBuf>>,
 
     /// Judge the files a deployed Exim loads, read with exim -bP from CONFIG [default: the
     /// file Exim reads, as exim -bV says]
-    #[arg(long, value_name = "CONFIG", num_args = 0..=1, conflicts_with = "paths")]
+    #[arg(
+        long,
+        value_name = "CONFIG",
+        num_args = 0..=1,
+        conflicts_with_all = ["paths", "dovecot"]
+    )]
     pub exim: Option<Option<PathBuf>>,
+
+    /// Judge the files a deployed Dovecot loads, read with doveconf -P from CONFIG [default:
+    /// the file doveconf reads, /etc/dovecot/dovecot.conf]
+    #[arg(long, value_name = "CONFIG", num_args = 0..=1, conflicts_with = "paths")]
+    pub dovecot: Option<Option<PathBuf>>,
+
+    /// Dovecot's doveconf [default: /usr/bin/doveconf, or doveconf on PATH]; doveadm is
+    /// looked for beside it
+    #[arg(long, value_name = "PATH", env = "CHAINFIX_DOVECONF_BIN")]
+    pub doveconf_bin: Option<PathBuf>,
 
     /// The Exim binary [default: /usr/sbin/exim4, /usr/sbin/exim, or exim on PATH]
     #[arg(long, value_name = "PATH", env = "CHAINFIX_EXIM_BIN")]
@@ -243,15 +258,15 @@ pub struct DeployedArgs {
 /// After an in-place repair: reload the server and prove it serves the new chain.
 #[derive(Debug, Args)]
 pub struct ReloadArgs {
-    /// After repair --postfix or --exim changed something: reload the server (postfix -c DIR
-    /// reload; SIGHUP to Exim's daemon), then probe every listener of each repaired slot until
-    /// it serves the new chain; if one does not by the deadline, undo every change, reload
-    /// again and exit 2.
+    /// After repair --postfix, --exim or --dovecot changed something: reload the server
+    /// (postfix -c DIR reload; SIGHUP to Exim's daemon; doveadm -c FILE reload), then probe
+    /// every listener of each repaired slot until it serves the new chain; if one does not by
+    /// the deadline, undo every change, reload again and exit 2.
     #[arg(long)]
     pub reload: bool,
 
     /// Seconds the proof may take [default: Postfix's max_idle, after which no process
-    /// started before the reload is left; 30 for Exim]
+    /// started before the reload is left; 30 for Exim and Dovecot]
     #[arg(long, value_name = "SECS", requires = "reload")]
     pub reload_deadline: Option<u64>,
 
@@ -343,9 +358,13 @@ pub enum EmitArg {
 /// `--starttls` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum StartTlsArg {
-    /// EHLO and STARTTLS first (the default for every port but 465).
+    /// EHLO and STARTTLS first (the default for every port but 110, 143, 465, 993, 995).
     Smtp,
-    /// TLS right away (the default for port 465).
+    /// IMAP CAPABILITY and STARTTLS first (the default for port 143).
+    Imap,
+    /// POP3 CAPA and STLS first (the default for port 110).
+    Pop3,
+    /// TLS right away (the default for ports 465, 993 and 995).
     None,
 }
 

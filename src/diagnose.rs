@@ -335,21 +335,25 @@ pub fn domain_finding(code: Code, severity: Severity, message: String) -> Findin
 
 /// A probe that got no chain at all: the failure as a finding.
 pub fn probe_failure(e: &crate::probe::ProbeError) -> Finding {
-    use crate::probe::{ProbeError as P, SmtpError as S};
+    use crate::probe::{MailboxError as M, ProbeError as P, SmtpError as S};
     let (code, view) = match e {
         P::Resolve(_) | P::Refused(_) | P::Connect { .. } => {
             (Code::ConnectionFailed, UNREACHABLE_NDR)
         }
-        P::ConnectTimeout(_) | P::Smtp(S::Timeout(_)) | P::Tls(crate::probe::TlsError::Timeout) => {
-            (Code::Timeout, UNREACHABLE_NDR)
-        }
-        P::Smtp(S::NoStartTls | S::StartTlsRefused { .. }) => {
+        P::ConnectTimeout(_)
+        | P::Smtp(S::Timeout(_))
+        | P::Mailbox(M::Timeout(_))
+        | P::Tls(crate::probe::TlsError::Timeout) => (Code::Timeout, UNREACHABLE_NDR),
+        P::Smtp(S::NoStartTls | S::StartTlsRefused { .. })
+        | P::Mailbox(M::NoStartTls { .. } | M::StartTlsRefused { .. }) => {
             (Code::StarttlsNotSupported, STARTTLS_NDR)
         }
-        P::Smtp(S::Greeting { .. } | S::EhloRefused { .. }) => {
+        // The smtp-* codes name the session before TLS; IMAP and POP3 share them.
+        P::Smtp(S::Greeting { .. } | S::EhloRefused { .. }) | P::Mailbox(M::Greeting { .. }) => {
             (Code::SmtpGreetingRejected, UNREACHABLE_NDR)
         }
-        P::Smtp(S::Garbage(_) | S::Closed(_) | S::Io(_)) => {
+        P::Smtp(S::Garbage(_) | S::Closed(_) | S::Io(_))
+        | P::Mailbox(M::Garbage { .. } | M::Closed(_) | M::Io(_)) => {
             (Code::SmtpProtocolError, UNREACHABLE_NDR)
         }
         P::Tls(_) => (Code::TlsHandshakeFailed, TLS_FAILED_NDR),

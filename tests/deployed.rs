@@ -390,6 +390,10 @@ fn postfix_and_paths_cannot_be_given_together() {
     out.assert_status(2);
     let out = run(env.cmd().args(["inspect"]));
     out.assert_status(2);
+    for other in [["--dovecot", "--exim"], ["--dovecot", "--postfix"]] {
+        run(env.cmd().args(["inspect"]).args(other)).assert_status(2);
+    }
+    run(env.cmd().args(["inspect", "some.pem", "--dovecot"])).assert_status(2);
     // --reload is for a server repaired in place.
     env.write("server/cert.pem", Chain::new(&[]).leaf.pem);
     let out = run(env
@@ -397,7 +401,8 @@ fn postfix_and_paths_cannot_be_given_together() {
         .args(["repair", "server", "--out", "out", "--reload", "--offline"]));
     out.assert_status(2);
     assert!(
-        out.stderr.contains("--reload needs --postfix or --exim"),
+        out.stderr
+            .contains("--reload needs --postfix, --exim or --dovecot"),
         "{}",
         out.stderr
     );

@@ -1,4 +1,4 @@
-//! `inspect --postfix` / `inspect --exim`: discover what the deployed server loads
+//! `inspect --postfix` / `--exim` / `--dovecot`: discover what the deployed server loads
 //! ([`crate::deployed`]), then judge each slot on its own, as a group of its own files, so
 //! that what one listener loads never hides what another does (certbot's `cert.pem` in one
 //! slot is a leaf alone even when `fullchain.pem` sits beside it).
@@ -25,11 +25,29 @@ pub enum Source {
         exim: PathBuf,
         config: Option<PathBuf>,
     },
+    Dovecot {
+        doveconf: PathBuf,
+        config: Option<PathBuf>,
+    },
 }
 
 impl Source {
-    /// `None` when neither `--postfix` nor `--exim` was given.
+    /// `None` when none of `--postfix`, `--exim`, `--dovecot` was given.
     pub fn from_args(a: &DeployedArgs) -> Option<Source> {
+        if let Some(config) = &a.dovecot {
+            return Some(Source::Dovecot {
+                doveconf: a
+                    .doveconf_bin
+                    .clone()
+                    .unwrap_or_else(|| command::find_program(&["/usr/bin/doveconf", "doveconf"])),
+                // doveadm reload and the edits resolve includes from it: made absolute.
+                config: config.as_ref().map(|c| {
+                    std::env::current_dir()
+                        .map(|d| d.join(c))
+                        .unwrap_or_else(|_| c.clone())
+                }),
+            });
+        }
         if let Some(dir) = &a.postfix {
             return Some(Source::Postfix {
                 postconf: a
@@ -53,6 +71,9 @@ impl Source {
                 deployed::postfix::discover(postconf, dir.as_deref())
             }
             Source::Exim { exim, config } => deployed::exim::discover(exim, config.as_deref()),
+            Source::Dovecot { doveconf, config } => {
+                deployed::dovecot::discover(doveconf, config.as_deref())
+            }
         };
         found.map_err(|e| AppError(format!("reading the mail server's configuration: {e}")))
     }
@@ -336,7 +357,7 @@ fn full_chain_advice(slot: &Slot) -> Option<String> {
     })
 }
 
-/// `inspect --postfix` / `--exim`.
+/// `inspect --postfix` / `--exim` / `--dovecot`.
 pub fn inspect(config: &Config, source: &Source) -> Result<Exit, AppError> {
     let deployment = source.discover()?;
     let slots = judge(config, &deployment);

@@ -14,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use crate::deployed::proof::{Expect, Proof, ProofRule};
-use crate::probe::{self, ProbeOptions, StartTls, Target};
+use crate::probe::{self, ProbeOptions, Target};
 
 /// Probes every expectation until it is proven or the deadline (shared by all) passes.
 pub fn prove(expects: &[Expect], rule: ProofRule) -> Vec<Proof> {
@@ -32,11 +32,7 @@ fn prove_one(e: &Expect, rule: ProofRule, end: Instant) -> Proof {
         port: e.listener.port,
     };
     let options = ProbeOptions {
-        starttls: Some(if e.listener.implicit_tls {
-            StartTls::None
-        } else {
-            StartTls::Smtp
-        }),
+        starttls: Some(e.listener.starttls),
         servername: e.servername.clone(),
         helo: probe::local_hostname(),
         timeout: rule.timeout,

@@ -42,8 +42,12 @@ pub(super) enum Verdict {
 
 /// `repair --postfix`.
 pub fn repair(config: &Config, args: &RepairArgs, source: &Source) -> Result<Exit, AppError> {
-    let Source::Postfix { postconf, .. } = source else {
-        return super::deployed_repair_exim::repair(config, args, source);
+    let postconf = match source {
+        Source::Postfix { postconf, .. } => postconf,
+        Source::Exim { .. } => return super::deployed_repair_exim::repair(config, args, source),
+        Source::Dovecot { .. } => {
+            return super::deployed_repair_dovecot::repair(config, args, source)
+        }
     };
     let tools = PostfixTools::beside(postconf);
     let (deployment, slots, verdicts) = judge_and_decide(config, args, source)?;
@@ -202,16 +206,21 @@ pub(super) fn decide(s: &SlotReport, out_dir: &Path) -> Verdict {
     }
 }
 
-/// `server-smtp-inet`, `server-sni-mx.example.com`, `client-smtp-unix`: the slot's directory
+/// `server-smtp-inet`, `server-sni-mx.example.com`, `client-smtp-unix`, `server-dovecot`,
+/// `server-dovecot-alt`: the slot's directory
 /// under `--out`.
 fn slot_dir_name(slot: &crate::deployed::Slot) -> String {
     let role = match slot.role {
         crate::chain::Role::Server => "server",
         crate::chain::Role::Client => "client",
     };
-    let what = match &slot.sni {
-        Some(name) => format!("sni-{name}"),
-        None => slot.services.first().cloned().unwrap_or_default(),
+    let what = match (&slot.sni, slot.settings.first().map(|s| &s.place)) {
+        (Some(name), _) => format!("sni-{name}"),
+        // Dovecot: named after the block that sets the certificate (`dovecot`,
+        // `local 192.0.2.1`, `protocol imap`), not a listener that may come and go.
+        (None, Some(Place::Dovecot { filter, .. })) if filter.is_empty() => "dovecot".into(),
+        (None, Some(Place::Dovecot { filter, .. })) => filter.join("-").replace(' ', "-"),
+        (None, _) => slot.services.first().cloned().unwrap_or_default(),
     };
     let alg = slot.algorithm.map(|a| format!("-{a}")).unwrap_or_default();
     crate::emit::file_safe(&format!("{role}-{what}{alg}"))

@@ -12,6 +12,7 @@ mod deployed;
 mod deployed_reload;
 mod deployed_repair;
 mod deployed_repair_debian;
+mod deployed_repair_dovecot;
 mod deployed_repair_exim;
 mod domain;
 mod generate;
@@ -167,7 +168,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, AppError> {
             }
             if args.reload.reload {
                 return Err(AppError(
-                    "--reload needs --postfix or --exim (a server repaired in place)".into(),
+                    "--reload needs --postfix, --exim or --dovecot (a server repaired in place)"
+                        .into(),
                 ));
             }
             repair::repair(&config, &args).map(Exit::code)

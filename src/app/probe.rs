@@ -66,6 +66,8 @@ fn run(config: &Config, args: &ProbeArgs) -> Result<ExitCode, AppError> {
     let options = ProbeOptions {
         starttls: args.starttls.map(|s| match s {
             StartTlsArg::Smtp => StartTls::Smtp,
+            StartTlsArg::Imap => StartTls::Imap,
+            StartTlsArg::Pop3 => StartTls::Pop3,
             StartTlsArg::None => StartTls::None,
         }),
         servername: args.servername.clone(),

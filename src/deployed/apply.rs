@@ -59,7 +59,7 @@ pub fn edited_files(dir: &Path, changes: &[Change]) -> Vec<PathBuf> {
                     add(PathBuf::from(p));
                 }
             }
-            Place::EximMain { .. } | Place::EximTransport { .. } => {}
+            Place::EximMain { .. } | Place::EximTransport { .. } | Place::Dovecot { .. } => {}
         }
     }
     out
@@ -119,7 +119,7 @@ pub fn apply_postfix(
                     &[c[0], c[1], OsStr::new("-F"), OsStr::new(&table)],
                 )?;
             }
-            Place::EximMain { .. } | Place::EximTransport { .. } => {
+            Place::EximMain { .. } | Place::EximTransport { .. } | Place::Dovecot { .. } => {
                 return Err(DiscoverError::Config(
                     "an Exim setting cannot be changed with postconf".into(),
                 ))

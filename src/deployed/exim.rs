@@ -177,7 +177,11 @@ pub fn discover(program: &Path, config: Option<&Path>) -> Result<Deployment, Dis
                 service: format!("port {port}"),
                 host: host.clone(),
                 port: number,
-                implicit_tls: implicit.contains(&port),
+                starttls: if implicit.contains(&port) {
+                    crate::probe::StartTls::None
+                } else {
+                    crate::probe::StartTls::Smtp
+                },
             });
         }
     }

@@ -1,6 +1,7 @@
-//! Discovery: what a deployed mail server loads. Reads Postfix's and Exim's configuration
-//! through their own tools (`postconf`, `exim -bP`/`-be`), never by parsing their files
-//! ourselves where the tool can answer, and turns it into [`Slot`]s: one per role, listener
+//! Discovery: what a deployed mail server loads. Reads Postfix's, Exim's and Dovecot's
+//! configuration through their own tools (`postconf`, `exim -bP`/`-be`, `doveconf`), never by
+//! parsing their files ourselves where the tool can answer (Dovecot's includes are read only
+//! to find the line to edit), and turns it into [`Slot`]s: one per role, listener
 //! and SNI name, each the certificate files and key the server loads there and the setting
 //! that names them. Each slot is then judged on its own (load -> pool -> chain -> diagnose),
 //! so a certbot `cert.pem` named by the configuration is judged as what it is, a leaf alone.
@@ -8,6 +9,8 @@
 //! * [`command`] runs the tools (no shell, a deadline, an output budget).
 //! * [`postfix`] reads `postconf -x`, `postconf -P -x`, `postconf -M` and SNI map sources.
 //! * [`exim`] reads `exim -bP` for the main section and smtp transports, expanding with `-be`.
+//! * [`dovecot`] reads `doveconf -P` (2.3's `ssl_cert = <FILE` and 2.4's
+//!   `ssl_server_cert_file`), its `local`, `local_name` and `protocol` blocks and listeners.
 //! * [`certbot`] recognises files another tool owns (certbot's `live/`, acme.sh, snakeoil).
 
 pub mod access;
@@ -15,6 +18,8 @@ pub mod apply;
 pub mod certbot;
 pub mod command;
 pub mod diff;
+pub mod dovecot;
+pub mod dovecot_edit;
 pub mod exim;
 pub mod exim_edit;
 pub mod exim_macros;
@@ -32,6 +37,7 @@ use crate::chain::Role;
 pub enum Mta {
     Postfix,
     Exim,
+    Dovecot,
 }
 
 impl Mta {
@@ -39,6 +45,7 @@ impl Mta {
         match self {
             Mta::Postfix => "postfix",
             Mta::Exim => "exim",
+            Mta::Dovecot => "dovecot",
         }
     }
 }
@@ -60,6 +67,14 @@ pub enum Place {
     EximMain { file: PathBuf },
     /// An Exim smtp transport.
     EximTransport { file: PathBuf, transport: String },
+    /// A Dovecot setting, at the top level or inside the filter blocks `filter`
+    /// (`local_name mx.example.com`, `local 192.0.2.1`, `protocol imap`; outermost first), on
+    /// `line` of `file` (the configuration or one of its `!include`s) when that line was found.
+    Dovecot {
+        file: PathBuf,
+        line: Option<usize>,
+        filter: Vec<String>,
+    },
 }
 
 /// One setting that names a file of a slot: where, and which parameter.
@@ -79,6 +94,17 @@ impl fmt::Display for Setting {
                 write!(f, "{} line {line}: {name} ({})", path.display(), self.name)
             }
             Place::EximMain { file } => write!(f, "{}: {}", file.display(), self.name),
+            Place::Dovecot { file, line, filter } => {
+                write!(f, "{}", file.display())?;
+                if let Some(n) = line {
+                    write!(f, " line {n}")?;
+                }
+                if filter.is_empty() {
+                    write!(f, ": {}", self.name)
+                } else {
+                    write!(f, ": {} {{ {} }}", filter.join(" { "), self.name)
+                }
+            }
             Place::EximTransport { file, transport } => {
                 write!(
                     f,
@@ -100,7 +126,8 @@ pub struct Slot {
     pub services: Vec<String>,
     /// The SNI name this slot answers, when it comes from an SNI table.
     pub sni: Option<String>,
-    /// `rsa`, `ecdsa` or `dsa` for Postfix's legacy per-algorithm parameters.
+    /// `rsa`, `ecdsa` or `dsa` for Postfix's legacy per-algorithm parameters; `alt` for
+    /// Dovecot's `ssl_alt_cert`.
     pub algorithm: Option<&'static str>,
     /// The files holding the certificates (and, for `*_tls_chain_files`, the keys), in the
     /// order the server reads them.
@@ -162,8 +189,10 @@ pub struct Listener {
     pub service: String,
     pub host: String,
     pub port: u16,
-    /// TLS from the first byte (Postfix `smtpd_tls_wrappermode = yes`), not STARTTLS.
-    pub implicit_tls: bool,
+    /// How TLS starts there: STARTTLS of the listener's protocol, or `None` for TLS from the
+    /// first byte (Postfix `smtpd_tls_wrappermode = yes`, Exim's `tls_on_connect_ports`,
+    /// Dovecot's `ssl = yes` listeners).
+    pub starttls: crate::probe::StartTls,
 }
 
 /// A failure to read the configuration at all.

@@ -130,8 +130,14 @@ pub fn plan(slot: &Slot, facts: &Facts<'_>, dir: &Path) -> Plan {
 /// `smtpd_tls_key_file`, `eccert` -> `eckey`, `dcert` -> `dkey`, Exim's `tls_certificate` ->
 /// `tls_privatekey`.
 pub fn key_param(cert_param: &str) -> String {
-    if cert_param == "tls_certificate" {
-        return "tls_privatekey".into();
+    match cert_param {
+        "tls_certificate" => return "tls_privatekey".into(),
+        // Dovecot 2.3 and 2.4 (the files are always named apart there, so this is for
+        // completeness).
+        "ssl_cert" | "ssl_alt_cert" | "ssl_server_cert_file" | "ssl_server_alt_cert_file" => {
+            return cert_param.replace("cert", "key")
+        }
+        _ => {}
     }
     cert_param
         .replace("_tls_cert_file", "_tls_key_file")

@@ -203,7 +203,11 @@ fn listeners_of(svc: &Service, interfaces: &str, implicit_tls: bool) -> Vec<supe
             service: svc.id(),
             host,
             port,
-            implicit_tls,
+            starttls: if implicit_tls {
+                crate::probe::StartTls::None
+            } else {
+                crate::probe::StartTls::Smtp
+            },
         };
         if !out.contains(&l) {
             out.push(l);

@@ -1,5 +1,5 @@
-//! Probe stage: connect to a live mail server, get through SMTP to STARTTLS (or straight to
-//! TLS on port 465), and capture the certificate chain exactly as presented, without
+//! Probe stage: connect to a live mail server, get through SMTP, IMAP or POP3 to STARTTLS (or
+//! straight to TLS on ports 465, 993 and 995), and capture the certificate chain exactly as presented, without
 //! validating it. The captured chain then goes through the same chain building and diagnosis
 //! as files do.
 //!
@@ -11,6 +11,7 @@
 //! Every connection attempt is bounded by one deadline (`--timeout`), however slowly the
 //! server trickles bytes.
 
+pub mod mailbox;
 pub mod smtp;
 pub mod tls;
 
@@ -18,6 +19,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+pub use mailbox::MailboxError;
 pub use smtp::SmtpError;
 pub use tls::{CaptureMethod, Captured, TlsError};
 
@@ -83,13 +85,31 @@ impl Target {
 pub enum StartTls {
     /// EHLO, STARTTLS, then the handshake (ports 25 and 587).
     Smtp,
-    /// The handshake right away (port 465, "implicit TLS").
+    /// IMAP `STARTTLS` (RFC 3501 §6.2.1), then the handshake (port 143).
+    Imap,
+    /// POP3 `STLS` (RFC 2595 §4), then the handshake (port 110).
+    Pop3,
+    /// The handshake right away (ports 465, 993 and 995: "implicit TLS", RFC 8314 §3.3).
     None,
+}
+
+impl StartTls {
+    /// The choice by port when none is given: 465 (submissions), 993 (imaps) and 995 (pop3s)
+    /// start TLS at once (RFC 8314 §7.3, §7.4); 143 is IMAP and 110 POP3 with STARTTLS; any
+    /// other port is SMTP.
+    pub fn for_port(port: u16) -> StartTls {
+        match port {
+            465 | 993 | 995 => StartTls::None,
+            143 => StartTls::Imap,
+            110 => StartTls::Pop3,
+            _ => StartTls::Smtp,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct ProbeOptions {
-    /// `None`: chosen by port (465 implicit, anything else STARTTLS).
+    /// `None`: chosen by port ([`StartTls::for_port`]).
     pub starttls: Option<StartTls>,
     /// SNI; default the target host (none for an IP address).
     pub servername: Option<String>,
@@ -119,16 +139,16 @@ pub enum ProbeError {
     #[error(transparent)]
     Smtp(#[from] SmtpError),
     #[error(transparent)]
+    Mailbox(#[from] MailboxError),
+    #[error(transparent)]
     Tls(#[from] TlsError),
 }
 
 /// Probes one target.
 pub fn probe(target: &Target, opts: &ProbeOptions) -> Result<Served, ProbeError> {
-    let mode = opts.starttls.unwrap_or(if target.port == 465 {
-        StartTls::None
-    } else {
-        StartTls::Smtp
-    });
+    let mode = opts
+        .starttls
+        .unwrap_or_else(|| StartTls::for_port(target.port));
     let sni = opts
         .servername
         .clone()
@@ -145,7 +165,7 @@ pub fn probe(target: &Target, opts: &ProbeOptions) -> Result<Served, ProbeError>
     };
     Ok(Served {
         captured,
-        starttls: mode == StartTls::Smtp,
+        starttls: mode != StartTls::None,
         address,
     })
 }
@@ -156,8 +176,13 @@ fn session(
     opts: &ProbeOptions,
     capture: impl FnOnce(&mut Deadline) -> Result<Captured, TlsError>,
 ) -> Result<Captured, ProbeError> {
-    if mode == StartTls::Smtp {
-        smtp::starttls(stream, &opts.helo)?;
+    match mode {
+        StartTls::Smtp => {
+            smtp::starttls(stream, &opts.helo)?;
+        }
+        StartTls::Imap => mailbox::starttls(stream, mailbox::Protocol::Imap)?,
+        StartTls::Pop3 => mailbox::starttls(stream, mailbox::Protocol::Pop3)?,
+        StartTls::None => {}
     }
     Ok(capture(stream)?)
 }
@@ -261,5 +286,17 @@ mod tests {
         assert!(t("").is_err());
         assert!(t("smtp://mx").is_err());
         assert!(t(":25").is_err());
+    }
+
+    #[test]
+    fn ports_choose_how_tls_starts() {
+        use super::StartTls;
+        assert_eq!(StartTls::for_port(25), StartTls::Smtp);
+        assert_eq!(StartTls::for_port(587), StartTls::Smtp);
+        assert_eq!(StartTls::for_port(465), StartTls::None);
+        assert_eq!(StartTls::for_port(143), StartTls::Imap);
+        assert_eq!(StartTls::for_port(993), StartTls::None);
+        assert_eq!(StartTls::for_port(110), StartTls::Pop3);
+        assert_eq!(StartTls::for_port(995), StartTls::None);
     }
 }

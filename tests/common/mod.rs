@@ -11,6 +11,7 @@
 
 pub mod dns;
 pub mod https;
+pub mod dovecot;
 pub mod mta;
 use std::collections::HashMap;
 use std::io::{Read, Write};
