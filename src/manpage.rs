@@ -330,9 +330,9 @@ fn environment(roff: &mut Roff, kind: Option<Kind>) {
     ];
     if kind != Some(Kind::Probe) {
         items.push((
-            "CHAINFIX_POSTCONF_BIN, CHAINFIX_EXIM_BIN",
-            "the postconf and exim binaries for --postfix and --exim (as --postconf-bin and \
-             --exim-bin)",
+            "CHAINFIX_POSTCONF_BIN, CHAINFIX_EXIM_BIN, CHAINFIX_DOVECONF_BIN",
+            "the postconf, exim and doveconf binaries for --postfix, --exim and --dovecot (as \
+             --postconf-bin, --exim-bin and --doveconf-bin)",
         ));
     }
     if kind == Some(Kind::Repair) {
@@ -394,6 +394,10 @@ fn examples(roff: &mut Roff, kind: Option<Kind>) {
             (
                 "chainfix repair --postfix --out /etc/chainfix --reload",
                 "repair the deployed Postfix in place, reload it, prove it live",
+            ),
+            (
+                "chainfix repair --dovecot --out /etc/chainfix --reload",
+                "the same for Dovecot (IMAP, POP3), proven over STARTTLS and implicit TLS",
             ),
         ],
         Some(Kind::Probe) => &[

@@ -162,6 +162,7 @@ fn each_man_page_has_the_sections_an_admin_reads_alone() {
         "NO_COLOR",
         "HTTPS_PROXY",
         "XDG_CACHE_HOME",
+        "CHAINFIX_DOVECONF_BIN",
     ] {
         assert!(repair.contains(word), "chainfix-repair.1 lacks {word}");
     }

@@ -10,8 +10,8 @@
 #![allow(dead_code)]
 
 pub mod dns;
-pub mod https;
 pub mod dovecot;
+pub mod https;
 pub mod mta;
 use std::collections::HashMap;
 use std::io::{Read, Write};
