@@ -526,7 +526,49 @@ fn a_baseline_records_the_domains_and_reports_renewals_and_pinned_key_changes() 
     );
 }
 
-/// Needs no server: the option rules.
+/// Needs no server: a resolver that never answers. The domain's MX lookup fails, so nothing is
+/// recorded for it, but the file is still created; where it cannot be, the run fails after the
+/// report (exit 2), and with `--nagios` the check is UNKNOWN, alone.
+#[test]
+fn a_baseline_that_cannot_be_written_is_exit_2_and_nagios_unknown() {
+    let env = TestEnv::new();
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let resolver = silent.local_addr().expect("addr").to_string();
+    let probe = |file: &Path, extra: &[&str]| {
+        run(env
+            .cmd()
+            .args(["probe", "--domain", "example.test", "--timeout", "1"])
+            .args(["--dns-server", &resolver, "--baseline"])
+            .arg(file)
+            .args(extra))
+    };
+    let ok = env.path("b.json");
+    let out = probe(&ok, &["--json"]);
+    assert_eq!(out.status, 1, "{}{}", out.stdout, out.stderr);
+    let state: Value = serde_json::from_str(&read(&ok)).expect("baseline JSON");
+    assert_eq!(state["domains"], serde_json::json!({}), "{state:#}");
+    let missing = env.path("no-such-dir/b.json");
+    let out = probe(&missing, &[]);
+    assert_eq!(out.status, 2, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("domain example.test"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("cannot write the baseline") && out.stderr.contains("no-such-dir"),
+        "{}",
+        out.stderr
+    );
+    let nagios = probe(&missing, &["--nagios"]);
+    assert_eq!(nagios.status, 3, "{}", nagios.stdout);
+    assert!(
+        nagios
+            .stdout
+            .starts_with("CHAINFIX UNKNOWN - cannot write the baseline"),
+        "{}",
+        nagios.stdout
+    );
+    assert_eq!(nagios.stdout.lines().count(), 1, "{}", nagios.stdout);
+}
+
+/// Needs no server: the option rules, and an unusable `--sts-roots` (before any lookup).
 #[test]
 fn baseline_options_need_their_companions() {
     let env = TestEnv::new();
@@ -540,4 +582,13 @@ fn baseline_options_need_their_companions() {
         .args(["probe", "--domain", "example.test", "--update-baseline"]));
     assert_eq!(out.status, 2, "{}", out.stderr);
     assert!(out.stderr.contains("--baseline"), "{}", out.stderr);
+    let out = run(env.cmd().args([
+        "probe",
+        "--domain",
+        "example.test",
+        "--sts-roots",
+        "none.pem",
+    ]));
+    assert_eq!(out.status, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("--sts-roots"), "{}", out.stderr);
 }

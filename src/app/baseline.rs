@@ -13,7 +13,7 @@ use crate::baseline::{
     TlsaSeen,
 };
 use crate::cert::Certificate;
-use crate::domain::{self, DomainResult, MxResult};
+use crate::domain::{self, DomainResult, MailHosts, MxResult};
 use crate::mtasts::judge::MxVerdict;
 use crate::mtasts::Mode;
 use crate::report::LeafResult;
@@ -27,7 +27,7 @@ pub(super) fn read(path: Option<&Path>) -> Result<Option<Snapshot>, AppError> {
     }
 }
 
-/// This run's state of every domain, and for each MX host (by domain and MX index) the result
+/// This run's state of every domain whose MX lookup succeeded, and for each MX host (by domain and MX index) the result
 /// its state was taken from, where the changes about it go.
 pub(super) struct Seen {
     pub snapshot: Snapshot,
@@ -44,6 +44,12 @@ pub(super) fn seen(
     let mut snapshot = Snapshot::default();
     let mut source = Vec::new();
     for d in domains {
+        // Without an MX answer nothing is known: not compared, and the recorded state stays
+        // (recording "no MX host" would erase it, or report every host as new next time).
+        if d.mail_hosts == MailHosts::LookupFailed {
+            source.push(Vec::new());
+            continue;
+        }
         let mut state = DomainState::default();
         let mut sources = Vec::new();
         let mode = d.mta_sts.as_ref().and_then(|v| v.mode);
@@ -160,7 +166,7 @@ pub(super) fn report_changes(
                 .mx
                 .iter()
                 .position(|m| baseline::snapshot::normalize_name(&m.host) == h)
-                .and_then(|m| seen.source[k][m])
+                .and_then(|m| seen.source.get(k)?.get(m).copied().flatten())
         });
         match target {
             Some(i) => add_problems(&mut results[i], &[change.finding]),
