@@ -186,3 +186,84 @@ pub(super) fn write(path: &Path, state: &Snapshot) -> Result<(), AppError> {
         .map(|_| ())
         .map_err(|e| AppError(format!("cannot write the baseline {}: {e}", path.display())))
 }
+
+#[cfg(test)]
+mod tests {
+    //! How the domain stage's states and MTA-STS's verdicts are recorded.
+
+    use super::*;
+    use crate::domain::DaneView;
+    use crate::mtasts::judge::MxView;
+
+    fn mx(
+        state: domain::DaneState,
+        tlsa: Vec<crate::dane::Tlsa>,
+        sts: Option<MxVerdict>,
+    ) -> MxResult {
+        MxResult {
+            host: "mx.example.com".into(),
+            preference: Some(10),
+            cnames: Vec::new(),
+            addresses: Vec::new(),
+            address_security: None,
+            dane: DaneView {
+                state,
+                tlsa_name: None,
+                tlsa_security: None,
+                records: Vec::new(),
+            },
+            results: Vec::new(),
+            probes: Vec::new(),
+            tlsa: None,
+            tlsa_seen: tlsa,
+            mta_sts: sts.map(|verdict| MxView {
+                host: "mx.example.com".into(),
+                verdict,
+                listed: None,
+                certificate_valid: None,
+                dane: false,
+            }),
+        }
+    }
+
+    #[test]
+    fn sts_failures_are_recorded_by_mode() {
+        use MxVerdict::*;
+        let v = |verdict, mode| sts_verdict(&mx(domain::DaneState::NoTlsa, vec![], verdict), mode);
+        assert_eq!(v(Some(Pass), Some(Mode::Enforce)), StsVerdict::Valid);
+        assert_eq!(
+            v(Some(Fail), Some(Mode::Enforce)),
+            StsVerdict::EnforceFailed
+        );
+        assert_eq!(
+            v(Some(Fail), Some(Mode::Testing)),
+            StsVerdict::TestingFailed
+        );
+        assert_eq!(v(Some(Fail), Some(Mode::None)), StsVerdict::None);
+        assert_eq!(v(Some(Dane), Some(Mode::Enforce)), StsVerdict::NotUsedDane);
+        assert_eq!(v(Some(NotChecked), Some(Mode::Enforce)), StsVerdict::None);
+        assert_eq!(v(Some(NoPolicy), None), StsVerdict::None);
+        assert_eq!(v(None, None), StsVerdict::None);
+    }
+
+    #[test]
+    fn ignored_tlsa_records_are_recorded_with_why() {
+        use domain::DaneState as S;
+        let tlsa = crate::dane::Tlsa::from_fields(3, 1, 1, vec![0; 32]);
+        let d = |state, records: Vec<crate::dane::Tlsa>| {
+            dane_state(&mx(state, records, None), None, None)
+        };
+        assert_eq!(
+            d(S::Insecure, vec![tlsa.clone()]).verdict,
+            DaneVerdict::Insecure
+        );
+        assert_eq!(d(S::Insecure, vec![]), DaneState::none());
+        assert_eq!(d(S::NoTlsa, vec![]), DaneState::none());
+        assert_eq!(d(S::Bogus, vec![tlsa.clone()]).verdict, DaneVerdict::Bogus);
+        let unknown = d(S::DnssecUnknown, vec![tlsa.clone()]);
+        assert_eq!(unknown.verdict, DaneVerdict::Unknown);
+        assert_eq!(unknown.records[0].tlsa, tlsa);
+        // DANE applies, but no chain was judged this run.
+        assert_eq!(d(S::Applies, vec![tlsa]).verdict, DaneVerdict::Unknown);
+    }
+}

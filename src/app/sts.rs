@@ -74,48 +74,41 @@ pub(super) fn apply(
     port: u16,
 ) {
     for ((d, record), fetch) in domains.iter_mut().zip(records).zip(fetches) {
-        // Per MX host, for the view: its addresses' verdicts combined.
-        let hosts: Vec<Mx<'_>> =
+        // Each address's chain, judged once: (its result, the MX host's index, the verdict).
+        let verdicts: Vec<(usize, usize, Certificate)> =
             d.mx.iter()
-                .map(|m| Mx {
-                    host: &m.host,
-                    certificate: combined(
-                        m.probes
-                            .iter()
-                            .map(|p| address_verdict(&results[p.result], !p.served.is_empty())),
-                    ),
-                    dane: m.dane.state == DaneState::Applies,
+                .enumerate()
+                .flat_map(|(k, m)| m.probes.iter().map(move |p| (k, p)))
+                .map(|(k, p)| {
+                    let v = address_verdict(&results[p.result], !p.served.is_empty());
+                    (p.result, k, v)
                 })
                 .collect();
-        let by_host = mtasts::assess(&Input {
-            domain: &d.domain,
-            port,
-            record,
-            fetch: fetch.as_ref(),
-            mxs: &hosts,
-        });
+        let mx = |k: usize, certificate: Certificate| Mx {
+            host: &d.mx[k].host,
+            certificate,
+            dane: d.mx[k].dane.state == DaneState::Applies,
+        };
+        // Per MX host, for the view: its addresses' verdicts combined.
+        let hosts: Vec<Mx<'_>> = (0..d.mx.len())
+            .map(|k| {
+                let of_host = verdicts.iter().filter(|v| v.1 == k).map(|v| v.2.clone());
+                mx(k, combined(of_host))
+            })
+            .collect();
         // Per address, for the findings: each result says what its own chain did.
-        let mut owners = Vec::new();
-        let mut addresses = Vec::new();
-        for (k, m) in d.mx.iter().enumerate() {
-            for p in &m.probes {
-                owners.push((k, p.result));
-                addresses.push(Mx {
-                    host: &m.host,
-                    certificate: address_verdict(&results[p.result], !p.served.is_empty()),
-                    dane: m.dane.state == DaneState::Applies,
-                });
-            }
-        }
-        let by_address = mtasts::assess(&Input {
+        let addresses: Vec<Mx<'_>> = verdicts.iter().map(|v| mx(v.1, v.2.clone())).collect();
+        let input = |mxs| Input {
             domain: &d.domain,
             port,
             record,
             fetch: fetch.as_ref(),
-            mxs: &addresses,
-        });
-        for (&(_, i), outcome) in owners.iter().zip(&by_address.mx) {
-            add_problems(&mut results[i], &outcome.findings);
+            mxs,
+        };
+        let by_host = mtasts::assess(&input(&hosts));
+        let by_address = mtasts::assess(&input(&addresses));
+        for (v, outcome) in verdicts.iter().zip(&by_address.mx) {
+            add_problems(&mut results[v.0], &outcome.findings);
         }
         for (k, m) in d.mx.iter_mut().enumerate() {
             // A host with nothing probed (no address): its result carries the host's verdict.

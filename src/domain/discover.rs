@@ -1,7 +1,8 @@
 //! What DNS says about a mail domain, asked as a sending MTA asks: the MX hosts in preference
 //! order (RFC 5321 §5.1; none: the domain itself; a null MX: no mail, RFC 7505), each host's
 //! addresses, its TLSA records at `_25._tcp.HOST` and whether DANE applies (RFC 7672 §2.2:
-//! the MX, address and TLSA answers all secure), and the TLS-RPT record (RFC 8460 §3).
+//! the MX, address and TLSA answers all secure), the TLS-RPT record (RFC 8460 §3), and for
+//! MTA-STS the `_mta-sts` record and the policy host's addresses (RFC 8461 §3.1, §3.3).
 
 use std::net::IpAddr;
 use std::sync::Arc;
