@@ -4,7 +4,7 @@
 //! record (RFC 8460 §3). The app layer then probes each address with [`crate::probe`] and
 //! judges the served chains like any other; the results land in the structs here.
 //!
-//! Seams for later stages: [`DomainResult`] is one domain, [`MxResult`] one MX host with its
+//! What the other stages use: [`DomainResult`] is one domain, [`MxResult`] one MX host with its
 //! addresses, DNSSEC status, TLSA records and DANE state, and [`AddressProbe`] what one
 //! address served (the DER chain) and where its judged result is in the report. [`StsDns`] is
 //! what DNS says for MTA-STS (the `_mta-sts` record, the policy host's addresses); the policy
