@@ -389,6 +389,24 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "N", requires = "domain")]
     pub smtp_port: Option<u16>,
 
+    /// The port the MTA-STS policy of each --domain is fetched from instead of 443 (a testing
+    /// hook).
+    #[arg(long, value_name = "N", requires = "domain")]
+    pub sts_port: Option<u16>,
+
+    /// PEM roots trusted for the MTA-STS policy host besides Mozilla's (a testing hook).
+    #[arg(long, value_name = "FILE", requires = "domain")]
+    pub sts_roots: Option<PathBuf>,
+
+    /// Monitoring baseline for --domain: report what changed since the state recorded in FILE
+    /// (created when absent; domains it does not hold yet are added).
+    #[arg(long, value_name = "FILE", requires = "domain")]
+    pub baseline: Option<PathBuf>,
+
+    /// Rewrite the --baseline file with what this run saw (accept the changes reported).
+    #[arg(long, requires = "baseline")]
+    pub update_baseline: bool,
+
     /// Read more targets from this file, one per line (# starts a comment).
     #[arg(long, value_name = "FILE")]
     pub targets_file: Option<PathBuf>,

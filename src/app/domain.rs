@@ -193,15 +193,11 @@ pub(super) fn assemble(
                 results: indices,
                 probes,
                 tlsa: host.tlsa,
+                tlsa_seen: host.tlsa_seen,
+                mta_sts: None,
             });
         }
-        let mut all: Vec<Finding> = disc.problems.clone();
-        for m in &mx {
-            for &i in &m.results {
-                all.extend(results[i].problems.iter().cloned());
-            }
-        }
-        domains.push(DomainResult {
+        let mut d = DomainResult {
             domain: disc.domain,
             resolver: resolver.to_string(),
             dnssec_trusted: trusted,
@@ -209,15 +205,30 @@ pub(super) fn assemble(
             mx_security: disc.mx_security,
             mx,
             tls_rpt: disc.tls_rpt,
-            status: Status::of(&all),
+            mta_sts: None,
+            status: Status::Ok,
             problems: disc.problems,
-        });
+        };
+        rejudge(&mut d, results);
+        domains.push(d);
     }
     domains
 }
 
-/// Adds an MX host's findings to one of its results, most severe first, and re-judges it.
-fn add_problems(result: &mut LeafResult, extra: &[Finding]) {
+/// The domain's status: the worst of its own findings and of every result of its MX hosts.
+/// Called again whenever findings are added (MTA-STS, baseline changes).
+pub(super) fn rejudge(d: &mut DomainResult, results: &[LeafResult]) {
+    let mut all: Vec<Finding> = d.problems.clone();
+    for m in &d.mx {
+        for &i in &m.results {
+            all.extend(results[i].problems.iter().cloned());
+        }
+    }
+    d.status = Status::of(&all);
+}
+
+/// Adds findings to one result of an MX host, most severe first, and re-judges it.
+pub(super) fn add_problems(result: &mut LeafResult, extra: &[Finding]) {
     if extra.is_empty() {
         return;
     }

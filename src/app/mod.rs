@@ -3,9 +3,12 @@
 //! only place that reads the clock, the environment, or the terminal. `analyse.rs` holds the
 //! part every subcommand shares; `repair.rs` the writing subcommand; `probe.rs` the live-server
 //! subcommand, with `domain.rs` for `probe --domain` (DNS, a job per MX address, per-domain
-//! results); `judge.rs` the same stages as a library call, for the conformance suite.
+//! results), `sts.rs` for its MTA-STS policy fetch and verdicts, and `baseline.rs` for
+//! `--baseline` (the recorded state, the changes, the file written after the report);
+//! `judge.rs` the same stages as a library call, for the conformance suite.
 
 mod analyse;
+mod baseline;
 use analyse::Analysis;
 mod dane;
 mod deployed;
@@ -22,6 +25,7 @@ mod probe;
 mod progress;
 mod repair;
 mod stale;
+mod sts;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};

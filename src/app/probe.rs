@@ -74,7 +74,19 @@ fn run(config: &Config, args: &ProbeArgs) -> Result<ExitCode, AppError> {
         helo: args.helo.clone().unwrap_or_else(probe::local_hostname),
         timeout: Duration::from_secs(args.chain.timeout.max(1)),
     };
+    // Before any probe: an unusable baseline or --sts-roots file stops the run (exit 2).
+    let recorded = super::baseline::read(args.baseline.as_deref())?;
+    let sts_roots = super::sts::extra_roots(args.sts_roots.as_deref())?;
     let mut discoveries = super::domain::discover_all(args, options.timeout)?;
+    let sts_port = args.sts_port.unwrap_or(443);
+    let fetches = super::sts::fetch_all(
+        &discoveries,
+        sts_port,
+        &sts_roots,
+        options.timeout,
+        config.now,
+    );
+    let sts_records: Vec<_> = discoveries.iter().map(|d| d.sts.record.clone()).collect();
     let smtp_port = args.smtp_port.unwrap_or(25);
     let mut jobs: Vec<Job> = targets
         .into_iter()
@@ -160,7 +172,7 @@ fn run(config: &Config, args: &ProbeArgs) -> Result<ExitCode, AppError> {
         }
         results.push(result);
     }
-    let domains = if discoveries.is_empty() {
+    let mut domains = if discoveries.is_empty() {
         Vec::new()
     } else {
         let (resolver, trusted) = super::domain::resolver_label(args, options.timeout);
@@ -174,7 +186,31 @@ fn run(config: &Config, args: &ProbeArgs) -> Result<ExitCode, AppError> {
             smtp_port,
         )
     };
-    print(config, args, &analysis, results, domains)
+    super::sts::apply(&mut domains, &sts_records, &fetches, &mut results, sts_port);
+    // The changes join the findings before any status is computed; the file is written after
+    // the report (with --nagios before it: a failure to write is then UNKNOWN, alone).
+    let to_write = match &args.baseline {
+        Some(path) => {
+            let seen = super::baseline::seen(&domains, &analysis, &group_of, &results);
+            super::baseline::report_changes(
+                recorded.as_ref(),
+                &seen,
+                args.update_baseline,
+                &mut domains,
+                &mut results,
+            )
+            .map(|state| (path, state))
+        }
+        None => None,
+    };
+    if let (true, Some((path, state))) = (args.nagios, &to_write) {
+        super::baseline::write(path, state)?;
+    }
+    let code = print(config, args, &analysis, results, domains)?;
+    if let (false, Some((path, state))) = (args.nagios, &to_write) {
+        super::baseline::write(path, state)?;
+    }
+    Ok(code)
 }
 
 /// A name sent on the wire must be one token: no spaces, no line breaks (which would let a

@@ -29,19 +29,26 @@
 //! An MX host the probe could not reach is not compared (the probe's findings say why).
 
 use crate::dane::publish::RANDOM_ISSUERS;
-use crate::diagnose::{baseline_change, CertRef, Code, Finding, Severity, DANE_NDR};
+use crate::diagnose::{
+    baseline_change, CertRef, Code, Finding, Severity, DANE_NDR, DNSSEC_NDR, MTA_STS_CERT_NDR,
+    MTA_STS_MX_NDR,
+};
 
 use super::snapshot::{
     CaState, DaneState, DaneVerdict, DomainState, Fingerprint, LeafState, MxState, Snapshot,
     StsVerdict, TlsState,
 };
 
-/// What Exchange Online says when the DNSSEC answers for the TLSA records are bogus.
-const DNSSEC_NDR: &str = "Exchange Online: 4.7.324 dnssec-invalid";
 /// What Exchange Online says when an MX host fails the domain's MTA-STS policy in `enforce`
-/// mode (which one depends on why: not listed, or the certificate).
-const STS_NDR: &str = "Exchange Online: 4.4.8 MX hosts failed MTA-STS validation (host not \
-in the policy), or 4.7.5 Remote certificate failed MTA-STS validation";
+/// mode: which of the two depends on why (not listed, or the certificate), which the recorded
+/// verdict does not keep.
+fn sts_ndr(domain: &str) -> String {
+    format!(
+        "{} (host not in the policy), or {}",
+        MTA_STS_MX_NDR.replace("<domain>", domain),
+        MTA_STS_CERT_NDR
+    )
+}
 
 /// One change, and the domain and MX host it is about (`mx` is `None` for the domain as a
 /// whole), so that the caller can attach it to the result of that MX host.
@@ -620,7 +627,7 @@ fn mta_sts(
                 Severity::Error,
                 cert,
                 format!("{what} Senders that apply MTA-STS do not deliver (RFC 8461 §5)."),
-                STS_NDR,
+                &sts_ndr(ctx.domain),
             );
         }
         (StsVerdict::Valid, StsVerdict::TestingFailed) => {
@@ -1188,7 +1195,11 @@ mod tests {
             );
         }
         let changes = one(state(S::Valid), state(S::EnforceFailed));
-        assert_eq!(changes[0].finding.receiver_view.as_deref(), Some(STS_NDR));
+        let view = changes[0].finding.receiver_view.as_deref().expect("view");
+        assert!(
+            view.contains(&format!("4.4.8 MX hosts of {D} failed")) && view.contains("4.7.5"),
+            "{view}"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! What DNS says about a mail domain, asked as a sending MTA asks: the MX hosts in preference
 //! order (RFC 5321 §5.1; none: the domain itself; a null MX: no mail, RFC 7505), each host's
 //! addresses, its TLSA records at `_25._tcp.HOST` and whether DANE applies (RFC 7672 §2.2:
-//! the MX, address and TLSA answers all secure), and the TLS-RPT record (RFC 8460 §3).
+//! the MX, address and TLSA answers all secure), the TLS-RPT record (RFC 8460 §3), and for
+//! MTA-STS the `_mta-sts` record and the policy host's addresses (RFC 8461 §3.1, §3.3).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use super::{DaneState, DaneView, MailHosts};
 use crate::dane::{RecordSet, Tlsa};
 use crate::diagnose::{domain_finding, Code, Finding, Severity};
 use crate::dns::{self, DnsError, Security, Session};
+use crate::mtasts::{self, RecordOutcome};
 
 /// The SMTP port whose TLSA records senders look up (RFC 7672 §2.2.3: `_25._tcp`), also when
 /// `--smtp-port` probes another port.
@@ -24,8 +26,29 @@ pub struct Discovery {
     pub mx_security: Option<Security>,
     pub hosts: Vec<HostPlan>,
     pub tls_rpt: TlsRpt,
+    pub sts: StsDns,
     /// Findings about the domain itself.
     pub problems: Vec<Finding>,
+}
+
+/// What DNS says for MTA-STS (RFC 8461 §3.1, §3.3): the `_mta-sts.<domain>` TXT record and the
+/// addresses of the policy host `mta-sts.<domain>`, asked in the domain's session (its budget).
+#[derive(Debug, Clone)]
+pub struct StsDns {
+    pub record: RecordOutcome,
+    /// The TXT lookup failed: senders have no record (and fetch nothing).
+    pub lookup_failed: bool,
+    /// The addresses of `mta-sts.<domain>` (empty: none, or the lookup failed).
+    pub policy_addrs: Vec<IpAddr>,
+}
+
+impl StsDns {
+    /// Whether a sender (or chainfix, to notice a policy nobody announces) fetches the policy:
+    /// a record, or at least an address for the policy host.
+    pub fn fetch_wanted(&self) -> bool {
+        !self.lookup_failed
+            && (matches!(self.record, RecordOutcome::Found(_)) || !self.policy_addrs.is_empty())
+    }
 }
 
 /// One MX host to probe.
@@ -39,6 +62,8 @@ pub struct HostPlan {
     pub dane: DaneView,
     /// The TLSA RRset to judge the served chains against, when DANE applies.
     pub tlsa: Option<Arc<RecordSet>>,
+    /// The TLSA records found, also when they are ignored.
+    pub tlsa_seen: Vec<Tlsa>,
     /// Findings about this host (each of its probed addresses carries them).
     pub problems: Vec<Finding>,
 }
@@ -109,12 +134,14 @@ pub fn discover(s: &mut Session<'_>, domain: &str) -> Discovery {
         mail_hosts
     };
     let tls_rpt = tls_rpt(s, domain, &mut problems);
+    let sts = sts_dns(s, domain, &mut problems);
     Discovery {
         domain: domain.to_string(),
         mail_hosts,
         mx_security,
         hosts,
         tls_rpt,
+        sts,
         problems,
     }
 }
@@ -205,6 +232,7 @@ fn plan_host(
             records: Vec::new(),
         },
         tlsa: None,
+        tlsa_seen: Vec::new(),
         problems: Vec::new(),
     };
     let answer = match s.addresses(host) {
@@ -268,6 +296,7 @@ fn plan_host(
             .map(|t| Tlsa::from_fields(t.usage, t.selector, t.matching, t.data.clone()))
             .collect();
         plan.dane.records = tlsas.iter().map(Tlsa::rdata).collect();
+        plan.tlsa_seen = tlsas.clone();
         let path = mx_security.and(answer.security);
         plan.dane.state = if tlsa.security == Security::Bogus {
             // RFC 7672 §2.2: a bogus TLSA answer means the server cannot be authenticated;
@@ -310,6 +339,55 @@ fn plan_host(
         }
     }
     plan
+}
+
+/// The MTA-STS record of `domain` and the addresses of its policy host. A TXT lookup that
+/// fails (or fails DNSSEC validation, which a validating sender sees as SERVFAIL) leaves the
+/// sender without a record, so without a policy (RFC 8461 §3.1): a warning, nothing fetched.
+fn sts_dns(s: &mut Session<'_>, domain: &str, problems: &mut Vec<Finding>) -> StsDns {
+    let name = format!("_mta-sts.{domain}");
+    let mut out = StsDns {
+        record: RecordOutcome::Absent,
+        lookup_failed: false,
+        policy_addrs: Vec::new(),
+    };
+    match s.txt(&name) {
+        Ok(answer) if answer.security != Security::Bogus => {
+            let txts: Vec<String> = answer
+                .records
+                .iter()
+                .map(|t| String::from_utf8_lossy(t).into_owned())
+                .collect();
+            out.record = mtasts::record::parse(&txts);
+        }
+        Ok(_) => {
+            out.lookup_failed = true;
+            problems.push(domain_finding(
+                Code::DnsLookupFailed,
+                Severity::Warning,
+                format!(
+                    "The TXT records at {name} failed DNSSEC validation: validating senders \
+                     get no MTA-STS record, so no policy (RFC 8461 §3.1)."
+                ),
+            ));
+            return out;
+        }
+        Err(e) => {
+            out.lookup_failed = true;
+            problems.push(lookup_failed(
+                &format!("the TXT records at {name} (MTA-STS)"),
+                &e,
+                Severity::Warning,
+            ));
+            return out;
+        }
+    }
+    if let Some(host) = mtasts::fetch::policy_host(domain) {
+        if let Ok(answer) = s.addresses(&host) {
+            out.policy_addrs = answer.records;
+        }
+    }
+    out
 }
 
 /// The TLS-RPT record of `domain` (RFC 8460 §3).

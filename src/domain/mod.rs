@@ -4,9 +4,11 @@
 //! record (RFC 8460 §3). The app layer then probes each address with [`crate::probe`] and
 //! judges the served chains like any other; the results land in the structs here.
 //!
-//! Seams for later stages: [`DomainResult`] is one domain, [`MxResult`] one MX host with its
+//! What the other stages use: [`DomainResult`] is one domain, [`MxResult`] one MX host with its
 //! addresses, DNSSEC status, TLSA records and DANE state, and [`AddressProbe`] what one
-//! address served (the DER chain) and where its judged result is in the report.
+//! address served (the DER chain) and where its judged result is in the report. [`StsDns`] is
+//! what DNS says for MTA-STS (the `_mta-sts` record, the policy host's addresses); the policy
+//! itself is fetched and judged by [`crate::mtasts`], whose views land here (`mta_sts`).
 
 pub mod discover;
 pub mod tlsrpt;
@@ -16,11 +18,11 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::dane::RecordSet;
+use crate::dane::{RecordSet, Tlsa};
 use crate::diagnose::{Finding, Status};
 use crate::dns::Security;
 
-pub use discover::{discover, Discovery, HostPlan};
+pub use discover::{discover, Discovery, HostPlan, StsDns};
 pub use tlsrpt::TlsRpt;
 
 /// Where the mail hosts came from.
@@ -106,6 +108,12 @@ pub struct MxResult {
     /// The TLSA RRset the chains were judged against, when DANE applies.
     #[serde(skip)]
     pub tlsa: Option<Arc<RecordSet>>,
+    /// The TLSA records found, also when they are ignored (for the baseline).
+    #[serde(skip)]
+    pub tlsa_seen: Vec<Tlsa>,
+    /// What MTA-STS makes of this host (`null` when the domain was not assessed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mta_sts: Option<crate::mtasts::judge::MxView>,
 }
 
 /// What one address of an MX host served.
@@ -131,6 +139,9 @@ pub struct DomainResult {
     pub mx_security: Option<Security>,
     pub mx: Vec<MxResult>,
     pub tls_rpt: TlsRpt,
+    /// The MTA-STS record, policy and per-MX verdicts (RFC 8461).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mta_sts: Option<crate::mtasts::judge::View>,
     /// Findings about the domain itself (null MX, TLS-RPT, DNSSEC of the MX lookup, ...).
     /// Those about one MX host are in its results' `problems`.
     pub problems: Vec<Finding>,

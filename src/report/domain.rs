@@ -1,7 +1,8 @@
 //! The domain blocks of `probe --domain`: for the human report, the resolver and its DNSSEC
-//! trust, each MX host with its addresses, DNSSEC status and DANE state, the TLS-RPT record
-//! and the domain's own findings; for `--brief` and `--nagios`, one line per domain. Names
-//! from DNS are data: they go through [`crate::render::plain`].
+//! trust, each MX host with its addresses, DNSSEC status, DANE state and MTA-STS verdict, the
+//! TLS-RPT record, the MTA-STS record and policy, and the domain's own findings; for `--brief`
+//! and `--nagios`, one line per domain. Names from DNS are data: they go through
+//! [`crate::render::plain`].
 
 use std::io::{self, Write};
 
@@ -9,6 +10,7 @@ use super::human::{print_findings, status_style, style};
 use crate::diagnose::{Severity, Status};
 use crate::dns::Security;
 use crate::domain::{DaneState, DomainResult, MailHosts, TlsRpt};
+use crate::mtasts::judge::{MxVerdict, MxView, PolicyState, RecordState, View};
 use crate::render::plain;
 
 fn security(s: Option<Security>) -> &'static str {
@@ -84,6 +86,13 @@ pub(super) fn print_human(d: &DomainResult, out: &mut dyn Write) -> io::Result<(
         for r in &mx.dane.records {
             writeln!(out, "            TLSA {}", plain::line(r))?;
         }
+        if let Some(v) = mx
+            .mta_sts
+            .as_ref()
+            .filter(|v| v.verdict != MxVerdict::NoPolicy)
+        {
+            writeln!(out, "          MTA-STS: {}", sts_mx(v))?;
+        }
     }
     match &d.tls_rpt {
         TlsRpt::Present { rua, .. } => {
@@ -96,7 +105,60 @@ pub(super) fn print_human(d: &DomainResult, out: &mut dyn Write) -> io::Result<(
         }
         TlsRpt::Unknown { why } => writeln!(out, "  TLS-RPT: lookup failed: {}", plain::line(why))?,
     }
+    if let Some(v) = &d.mta_sts {
+        writeln!(out, "  MTA-STS: {}", sts_domain(v))?;
+    }
     print_findings(&d.problems, out)
+}
+
+/// The record, the policy and its mode, on one line.
+fn sts_domain(v: &View) -> String {
+    if v.record == RecordState::Absent && v.policy == PolicyState::NotFetched {
+        return "none published".into();
+    }
+    let record = match (v.record, &v.id) {
+        (RecordState::Valid, Some(id)) => format!("record id={}", plain::line(id)),
+        (RecordState::Valid, None) => "record valid".into(),
+        (RecordState::Invalid, _) => "record unusable".into(),
+        (RecordState::Absent, _) => "no record".into(),
+    };
+    let policy = match (v.policy, v.mode) {
+        (PolicyState::Valid, Some(mode)) => {
+            let mx: Vec<_> = v.mx_patterns.iter().map(|p| plain::line(p)).collect();
+            format!(
+                "policy mode {}, max_age {}, mx {}",
+                mode.as_str(),
+                v.max_age.unwrap_or_default(),
+                mx.join(", ")
+            )
+        }
+        (PolicyState::Valid, None) => {
+            "a policy is served, but without a record no sender uses it".into()
+        }
+        (PolicyState::NotFetched, _) => "no policy fetched".into(),
+        (PolicyState::Unavailable, _) => "the policy cannot be fetched".into(),
+        (PolicyState::Invalid, _) => "the policy is invalid".into(),
+    };
+    let url = v
+        .url
+        .as_deref()
+        .map(|u| format!(" ({})", plain::line(u)))
+        .unwrap_or_default();
+    format!("{record}; {policy}{url}")
+}
+
+/// One MX host's verdict.
+fn sts_mx(v: &MxView) -> &'static str {
+    match v.verdict {
+        MxVerdict::Pass => "listed, certificate valid",
+        MxVerdict::Fail if v.listed == Some(false) => {
+            "NOT LISTED in the policy (4.4.8 in enforce mode)"
+        }
+        MxVerdict::Fail => "certificate fails MTA-STS validation (4.7.5 in enforce mode)",
+        MxVerdict::NotChecked => "listed; no certificate to check",
+        MxVerdict::Dane => "not used: DANE applies (RFC 8461 §2)",
+        MxVerdict::NoPolicy => "no policy in force",
+    }
 }
 
 /// The problem codes (warnings and errors) of a domain's own findings, comma-separated.
