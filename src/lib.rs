@@ -8,8 +8,8 @@
 //!                    +- fetch <-+   (AIA caIssuers, only when an issuer is missing)
 //! ```
 //!
-//! * [`deployed`] reads what a deployed Postfix or Exim loads (through `postconf`, `exim -bP`)
-//!   into slots (role x listener x SNI name -> files), each then loaded as one group.
+//! * [`deployed`] reads what a deployed Postfix, Exim or Dovecot loads (through `postconf`,
+//!   `exim -bP`, `doveconf`) into slots (role x listener x SNI name -> files), each then loaded as one group.
 //! * [`load`] turns files and directories into certificates and keys, with per-file errors.
 //! * [`pool`] indexes every candidate issuer and knows the trust anchors.
 //! * [`chain`] searches paths from each leaf to an anchor under a budget, verifying each link
@@ -30,8 +30,10 @@
 //!   MX host as a sending MTA does (RFC 8461).
 //! * [`baseline`] records what a domain probe saw (per MX host: key, chain, root, DANE and
 //!   MTA-STS verdicts) in a file, and reports what changed since as findings.
-//! * [`probe`] captures the chain a live server presents (SMTP STARTTLS or implicit TLS), which
-//!   then goes through the same stages as files.
+//! * [`probe`] captures the chain a live server presents (SMTP STARTTLS, IMAP STARTTLS, POP3
+//!   STLS or implicit TLS), which then goes through the same stages as files.
+//! * [`manpage`] renders the man pages; the finding codes' one-line meanings and bounces come
+//!   from the catalogue (`src/catalogue.rs`).
 //! * [`dns`] and [`domain`] (`probe --domain`): a DNS stub client that trusts DNSSEC only from
 //!   a loopback resolver, and a mail domain as a sender sees it (MX hosts, addresses, TLSA
 //!   records and whether DANE applies, TLS-RPT); each address is then probed as a target.
