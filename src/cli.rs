@@ -23,8 +23,9 @@ pub struct Cli {
 pub enum Command {
     /// Show each leaf's presented chain, the chain chainfix builds, and what is wrong.
     ///
-    /// Reads certificate files, directories, PKCS#7 and PFX files (or, with --postfix or
-    /// --exim, exactly the files a deployed mail server loads), finds each leaf and its key,
+    /// Reads certificate files, directories, PKCS#7 and PFX files (or, with --postfix, --exim
+    /// or --dovecot, exactly the files a deployed mail server loads), finds each leaf and its
+    /// key,
     /// builds the chain to a trusted root (following AIA caIssuers URLs unless --offline),
     /// verifies every link's signature, and reports each problem as a finding with a stable
     /// code. The verdict follows OpenSSL 3 at security level 2, as Postfix on Debian and RHEL
@@ -37,16 +38,19 @@ pub enum Command {
     /// Does what inspect does, then writes the chain in order (leaf first, no root) with
     /// snippets for Postfix, Exim and IIS SMTP/Exchange into --out, atomically, leaving
     /// unchanged files alone. A chain the receiver model refuses, or one with a link whose
-    /// signature was not verified, is never written. With --postfix or --exim the deployed
-    /// server is repaired in place through its own tools, checked, and with --reload reloaded
+    /// signature was not verified, is never written. With --postfix, --exim or --dovecot the
+    /// deployed server is repaired in place through its own tools, checked, and with --reload reloaded
     /// and proven live; any failure undoes every change.
     #[command(after_help = crate::exit::help())]
     Repair(RepairArgs),
     /// Connect to live mail servers (STARTTLS or implicit TLS) and judge the chain they serve.
     ///
-    /// Each target is reached over SMTP (EHLO, STARTTLS; TLS at once on port 465) and the chain
-    /// it presents is captured as sent, then judged as inspect judges files. --compare checks
-    /// that the server sends what is on disk; --nagios makes it a monitoring plugin.
+    /// Each target is reached over SMTP (EHLO, STARTTLS), IMAP or POP3 STARTTLS, or TLS at once
+    /// (ports 465, 993, 995), and the chain it presents is captured as sent, then judged as
+    /// inspect judges files. --domain probes a mail domain as a sending MTA does: its MX hosts,
+    /// DNSSEC, DANE, MTA-STS and TLS-RPT, with --baseline reporting what changed since the last
+    /// run. --compare checks that the server sends what is on disk; --nagios makes it a
+    /// monitoring plugin.
     #[command(after_help = crate::exit::probe_help())]
     Probe(ProbeArgs),
     /// Print the man page or shell completions (generated from this very command line).

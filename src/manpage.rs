@@ -411,6 +411,18 @@ fn examples(roff: &mut Roff, kind: Option<Kind>) {
                 "as a Nagios/Icinga plugin",
             ),
             (
+                "chainfix probe --domain example.com",
+                "the domain as a sending MTA sees it: MX hosts, DNSSEC, DANE, MTA-STS, TLS-RPT",
+            ),
+            (
+                "chainfix probe --nagios --domain partner.example --baseline partner.json",
+                "alert when a partner's key, chain, root, DANE or MTA-STS verdict changes",
+            ),
+            (
+                "chainfix probe imap.example.com:143",
+                "IMAP STARTTLS (110: POP3 STLS; 993 and 995: TLS at once)",
+            ),
+            (
                 "chainfix probe 127.0.0.1 --compare /etc/chainfix",
                 "does the server send what is on disk?",
             ),
