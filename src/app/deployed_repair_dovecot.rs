@@ -121,7 +121,7 @@ pub(super) fn repair(
 /// Each file to change, as it is and with every repaired slot's line rewritten. Two slots
 /// that would set one line to different values are refused.
 fn edits(config: &Path, repairs: &[&SlotRepair]) -> Result<Vec<Edit>, AppError> {
-    let mut lines: Vec<(Located, String, String)> = Vec::new();
+    let mut lines: Vec<(Located, String)> = Vec::new();
     for change in repairs.iter().flat_map(|r| &r.plan.changes) {
         let Place::Dovecot { filter, .. } = &change.setting.place else {
             return Err(AppError("not a Dovecot setting".into()));
@@ -139,9 +139,9 @@ fn edits(config: &Path, repairs: &[&SlotRepair]) -> Result<Vec<Edit>, AppError> 
         let value = dovecot_edit::value_for(new, angle);
         match lines
             .iter()
-            .find(|(l, _, _)| l.file == at.file && l.line == at.line)
+            .find(|(l, _)| l.file == at.file && l.line == at.line)
         {
-            Some((_, _, v)) if *v != value => {
+            Some((_, v)) if *v != value => {
                 return Err(AppError(format!(
                     "{} line {}: two slots would set it to different files; repair them by \
                      hand; nothing was changed",
@@ -150,11 +150,11 @@ fn edits(config: &Path, repairs: &[&SlotRepair]) -> Result<Vec<Edit>, AppError> 
                 )))
             }
             Some(_) => {}
-            None => lines.push((at, change.setting.name.clone(), value)),
+            None => lines.push((at, value)),
         }
     }
     let mut edits: Vec<Edit> = Vec::new();
-    for (at, name, value) in lines {
+    for (at, value) in lines {
         let index = match edits.iter().position(|e| e.file == at.file) {
             Some(i) => i,
             None => {
@@ -169,7 +169,8 @@ fn edits(config: &Path, repairs: &[&SlotRepair]) -> Result<Vec<Edit>, AppError> 
             }
         };
         let e = &mut edits[index];
-        e.new = dovecot_edit::set_line(&e.new, at.line, &name, &value).ok_or_else(|| {
+        // The name as the line spells it (2.4: `cert_file` inside `ssl_server { }`).
+        e.new = dovecot_edit::set_line(&e.new, at.line, &at.key, &value).ok_or_else(|| {
             AppError(format!(
                 "{} has no line {}; nothing was changed",
                 at.file.display(),

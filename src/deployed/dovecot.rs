@@ -1,14 +1,24 @@
 //! Dovecot discovery: the certificate files each listener, local address, protocol and SNI
-//! name loads, read from `doveconf -c CONFIG -P` (every setting, defaults included, in
+//! name loads, read from `doveconf -c CONFIG -a -P` (every setting, defaults included, in
 //! Dovecot's block syntax, with `-P` so `ssl_key` is shown rather than hidden; key *contents*
-//! never pass through here, since the values are `<FILE` references).
+//! never pass through here, since the values are file references).
 //!
 //! Dovecot's rules (doc.dovecot.org, "SSL configuration"):
 //! * 2.3 names the files with `ssl_cert = </path` and `ssl_key = </path` (the `<` reads the
 //!   file; a value without it is the PEM text itself), and a second certificate (one key type
 //!   each) with `ssl_alt_cert`/`ssl_alt_key`. 2.4 renamed them `ssl_server_cert_file`,
 //!   `ssl_server_key_file` (and `ssl_server_alt_cert_file`/`ssl_server_alt_key_file`), plain
-//!   paths; whichever names doveconf reports are the ones used.
+//!   paths (a `<` there is an error: 2.4 reads the file and takes its text as the name);
+//!   whichever names doveconf reports are the ones used. 2.4's doveconf prints them grouped,
+//!   `ssl_server { cert_file = /path }`, which means `ssl_server_cert_file = /path`; a
+//!   configuration may use either spelling (Debian 13's `10-ssl.conf` uses the flat one).
+//! * 2.4 prints `protocols` as a boolean list (`protocols { imap = yes }`) when the
+//!   configuration builds it that way, prints an empty `listen` for its default (every IPv4
+//!   and IPv6 address), and prints only the login listeners the configuration names, without
+//!   their default port or `ssl`: Dovecot 2.4.1 still opens the built-in ones (imap 143,
+//!   imaps 993 with TLS at once, pop3 110, pop3s 995, submission 587, submissions 465), and a
+//!   named one without a port gets its built-in port, or none (checked against Debian 13's
+//!   2.4.1 with `ss -ltn`). 2.3 prints all of them with their ports.
 //! * `local IP { }`, `protocol NAME { }` and `local_name NAME { }` (SNI) blocks override the
 //!   global values; a block that sets none of them inherits. Each block that sets a certificate
 //!   or key is a slot of its own.
@@ -63,7 +73,8 @@ pub const NAMES_23: Names = Names {
     angle: true,
 };
 
-/// Dovecot 2.4 (Debian 13).
+/// Dovecot 2.4 (Debian 13). doveconf prints these grouped (`ssl_server { cert_file = }`);
+/// [`ungroup`] gives them back their flat names.
 pub const NAMES_24: Names = Names {
     cert: "ssl_server_cert_file",
     key: "ssl_server_key_file",
@@ -78,6 +89,21 @@ pub struct Entry {
     pub path: Vec<String>,
     pub key: String,
     pub value: String,
+}
+
+/// The settings group 2.4 writes as a block: `ssl_server { cert_file = X }` is
+/// `ssl_server_cert_file = X`. Only the group holding the certificate settings is read so.
+const SSL_SERVER_GROUP: &str = "ssl_server";
+
+/// A setting written inside `blocks`, as Dovecot 2.4 reads it: inside an `ssl_server` group
+/// block, the group's prefix joins the name and the group is not a block of its own.
+pub fn ungroup<'a>(blocks: &'a [String], key: &str) -> (&'a [String], String) {
+    match blocks.split_last() {
+        Some((last, outer)) if last == SSL_SERVER_GROUP => {
+            (outer, format!("{SSL_SERVER_GROUP}_{key}"))
+        }
+        _ => (blocks, key.to_string()),
+    }
 }
 
 /// Parses doveconf's block output into entries. Comments and the version header are skipped;
@@ -106,9 +132,10 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, DiscoverError> {
         }
         if let Some((key, value)) = line.split_once('=') {
             if !key.trim().contains(char::is_whitespace) {
+                let (at, key) = ungroup(&path, key.trim());
                 out.push(Entry {
-                    path: path.clone(),
-                    key: key.trim().to_string(),
+                    path: at.to_vec(),
+                    key,
                     value: unquote(value.trim()).to_string(),
                 });
                 continue;
@@ -171,30 +198,72 @@ pub fn file_of(value: &str, names: &Names) -> Value {
     }
 }
 
+/// The Dovecot release line whose configuration is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Generation {
+    V2_3,
+    V2_4,
+}
+
 /// The settings of the whole configuration, searchable by block and name.
 pub struct Settings {
     entries: Vec<Entry>,
+    pub generation: Generation,
     pub names: Names,
 }
 
 impl Settings {
     pub fn new(entries: Vec<Entry>) -> Settings {
         // 2.4 reports its own names (and none of 2.3's); anything else is read as 2.3.
-        let names = if entries.iter().any(|e| e.key == NAMES_24.cert) {
-            NAMES_24
+        let generation = if entries.iter().any(|e| e.key == NAMES_24.cert) {
+            Generation::V2_4
         } else {
-            NAMES_23
+            Generation::V2_3
         };
-        Settings { entries, names }
+        Settings::of(entries, generation)
     }
 
-    /// The value set in exactly the block `path` (`[]`: the top level).
+    /// The settings of doveconf's whole output: the generation from its first line
+    /// (`# 2.4.1-4 (7d8c0e5759): /etc/dovecot/dovecot.conf`), else from the names it uses.
+    pub fn from_output(output: &str) -> Result<Settings, DiscoverError> {
+        let entries = parse(output)?;
+        Ok(match version_of(output) {
+            Some((2, minor)) if minor >= 4 => Settings::of(entries, Generation::V2_4),
+            Some((2, _)) => Settings::of(entries, Generation::V2_3),
+            _ => Settings::new(entries),
+        })
+    }
+
+    fn of(entries: Vec<Entry>, generation: Generation) -> Settings {
+        let names = match generation {
+            Generation::V2_3 => NAMES_23,
+            Generation::V2_4 => NAMES_24,
+        };
+        Settings {
+            entries,
+            generation,
+            names,
+        }
+    }
+
+    /// The value set in exactly the block `path` (`[]`: the top level). 2.4's `doveconf -a`
+    /// prints a grouped setting twice, flat with its empty default and then in its group:
+    /// a value beats the empty default whatever the order.
     pub fn get(&self, path: &[String], key: &str) -> Option<&str> {
-        self.entries
+        let mut found = self
+            .entries
             .iter()
             .rev()
-            .find(|e| e.path == path && e.key == key)
-            .map(|e| e.value.as_str())
+            .filter(|e| e.path == path && e.key == key);
+        let last = found.next()?;
+        if !last.value.is_empty() {
+            return Some(&last.value);
+        }
+        Some(
+            found
+                .find(|e| !e.value.is_empty())
+                .map_or(last.value.as_str(), |e| e.value.as_str()),
+        )
     }
 
     fn global(&self, key: &str) -> String {
@@ -244,6 +313,16 @@ fn argument(block: &str) -> &str {
     block.split_once(' ').map(|(_, a)| a).unwrap_or_default()
 }
 
+/// The release doveconf names in its first line: `# 2.4.1-4 (7d8c0e5759): ...` -> (2, 4).
+fn version_of(output: &str) -> Option<(u32, u32)> {
+    let first = output.lines().next()?.strip_prefix("# ")?;
+    let version = first.split_whitespace().next()?;
+    let mut parts = version.split(['.', '-']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
 /// The config file doveconf names in its first line:
 /// `# 2.3.19.1 (9b53102964): /etc/dovecot/dovecot.conf`.
 fn config_of(output: &str) -> Option<PathBuf> {
@@ -260,15 +339,19 @@ struct Login {
 
 /// Reads the Dovecot configuration `config` (or doveconf's default one).
 pub fn discover(doveconf: &Path, config: Option<&Path>) -> Result<Deployment, DiscoverError> {
-    let output = command::run_ok(doveconf, config.map(|c| ("-c", c)), &[OsStr::new("-P")])?;
+    let output = command::run_ok(
+        doveconf,
+        config.map(|c| ("-c", c)),
+        &[OsStr::new("-a"), OsStr::new("-P")],
+    )?;
     let file = match config {
         Some(c) => c.to_path_buf(),
         None => config_of(&output).ok_or_else(|| DiscoverError::ToolFailed {
-            program: format!("{} -P", doveconf.display()),
+            program: format!("{} -a -P", doveconf.display()),
             message: "it did not name its configuration file".into(),
         })?,
     };
-    let settings = Settings::new(parse(&output)?);
+    let settings = Settings::from_output(&output)?;
     let mut deployment = deployment_of(&settings, &file)?;
     for slot in &mut deployment.slots {
         name_lines(&file, slot);
@@ -490,20 +573,94 @@ fn matches(path: &[String], l: &Login) -> bool {
     })
 }
 
+/// A built-in inet listener of a login service.
+struct Builtin {
+    name: &'static str,
+    port: u16,
+    /// TLS from the first byte (`ssl = yes`).
+    implicit: bool,
+}
+
+/// The login service of one protocol.
+struct LoginService {
+    protocol: &'static str,
+    service: &'static str,
+    /// Its inet listeners as Dovecot 2.4.1 opens them when the configuration does not
+    /// name them.
+    builtin: [Builtin; 2],
+}
+
+const fn builtin(name: &'static str, port: u16, implicit: bool) -> Builtin {
+    Builtin {
+        name,
+        port,
+        implicit,
+    }
+}
+
+const LOGINS: [LoginService; 3] = [
+    LoginService {
+        protocol: "imap",
+        service: "service imap-login",
+        builtin: [builtin("imap", 143, false), builtin("imaps", 993, true)],
+    },
+    LoginService {
+        protocol: "pop3",
+        service: "service pop3-login",
+        builtin: [builtin("pop3", 110, false), builtin("pop3s", 995, true)],
+    },
+    LoginService {
+        protocol: "submission",
+        service: "service submission-login",
+        builtin: [
+            builtin("submission", 587, false),
+            builtin("submissions", 465, true),
+        ],
+    },
+];
+
+/// The protocols Dovecot serves: 2.3's `protocols = imap pop3`, or 2.4's boolean list
+/// (`protocols { imap = yes }`), which may also follow a string.
+fn protocols(settings: &Settings) -> Vec<String> {
+    let mut out: Vec<String> = settings
+        .global("protocols")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    for e in &settings.entries {
+        if e.path.len() == 1 && e.path[0] == "protocols" {
+            out.retain(|p| *p != e.key);
+            if e.value == "yes" {
+                out.push(e.key.clone());
+            }
+        }
+    }
+    out
+}
+
 /// The inet listeners of the login services of the protocols Dovecot serves.
 fn logins(settings: &Settings) -> Vec<Login> {
-    let protocols = settings.global("protocols");
-    let listen = settings.global("listen");
+    let v24 = settings.generation == Generation::V2_4;
+    let protocols = protocols(settings);
+    let listen = match settings.global("listen") {
+        // 2.4 prints its default as empty; Dovecot then listens on every address.
+        l if l.trim().is_empty() && v24 => "*, ::".to_string(),
+        l => l,
+    };
     let mut out = Vec::new();
-    for (protocol, login) in [
-        ("imap", "service imap-login"),
-        ("pop3", "service pop3-login"),
-        ("submission", "service submission-login"),
-    ] {
-        if !protocols.split_whitespace().any(|p| p == protocol) {
+    for LoginService {
+        protocol,
+        service: login,
+        builtin,
+    } in LOGINS
+    {
+        if !protocols.iter().any(|p| p == protocol) {
             continue;
         }
         let mut names: Vec<&str> = Vec::new();
+        if v24 {
+            names.extend(builtin.iter().map(|b| b.name));
+        }
         for e in &settings.entries {
             if e.path.len() == 2 && e.path[0] == login && kind(&e.path[1]) == "inet_listener" {
                 let n = argument(&e.path[1]);
@@ -515,13 +672,22 @@ fn logins(settings: &Settings) -> Vec<Login> {
         for name in names {
             let at = vec![login.to_string(), format!("inet_listener {name}")];
             let value = |k: &str| settings.get(&at, k).unwrap_or_default().to_string();
-            let Ok(port) = value("port").parse::<u16>() else {
-                continue;
+            let default = builtin.iter().find(|b| v24 && b.name == name);
+            let port = match value("port") {
+                p if p.is_empty() => default.map_or(0, |b| b.port),
+                p => match p.parse::<u16>() {
+                    Ok(port) => port,
+                    Err(_) => continue,
+                },
             };
             if port == 0 {
                 continue;
             }
-            let starttls = if value("ssl") == "yes" {
+            let implicit = match value("ssl").as_str() {
+                "" => default.is_some_and(|b| b.implicit),
+                v => v == "yes",
+            };
+            let starttls = if implicit {
                 StartTls::None
             } else {
                 match protocol {
@@ -530,9 +696,11 @@ fn logins(settings: &Settings) -> Vec<Login> {
                     _ => StartTls::Smtp,
                 }
             };
-            let address = match value("address") {
-                a if a.is_empty() => listen.clone(),
-                a => a,
+            // 2.3 names a listener's own addresses `address`, 2.4 `listen`.
+            let address = match (value("address"), value("listen")) {
+                (a, _) if !a.is_empty() => a,
+                (_, l) if !l.is_empty() => l,
+                _ => listen.clone(),
             };
             let mut hosts: Vec<String> = Vec::new();
             for h in address
@@ -681,30 +849,195 @@ local_name \"mx.example.com\" {\n\
         );
     }
 
-    #[test]
-    fn dovecot_24_names_are_plain_paths() {
-        let text = "# 2.4.1 (abc): /etc/dovecot/dovecot.conf\n\
-listen = *, ::\n\
-protocols = imap\n\
+    /// Lines of `doveconf -a -P` from Debian 13's Dovecot 2.4.1 with its packaged
+    /// configuration (the rest of its 751 lines set nothing read here), in its order.
+    const DOVECOT_24_DEBIAN: &str = "# 2.4.1-4 (7d8c0e5759): /etc/dovecot/dovecot.conf\n\
+# Pigeonhole version 2.4.1-4 (0a86619f)\n\
+listen = \n\
+protocols {\n\
+  imap = yes\n\
+  pop3 = yes\n\
+}\n\
+ssl = yes\n\
+ssl_server_alt_cert_file = \n\
+ssl_server_alt_key_file = \n\
+ssl_server_cert_file = \n\
+ssl_server_key_file = \n\
 service imap-login {\n\
+  inet_listener imap {\n\
+  }\n\
   inet_listener imaps {\n\
-    port = 993\n\
-    ssl = yes\n\
   }\n\
 }\n\
-ssl_server_cert_file = /etc/ssl/mail/cert.pem\n\
-ssl_server_key_file = /etc/ssl/mail/key.pem\n\
-local_name mx.example.com {\n\
-  ssl_server_cert_file = /etc/ssl/mx/cert.pem\n\
+service pop3-login {\n\
+  inet_listener pop3 {\n\
+  }\n\
+  inet_listener pop3s {\n\
+  }\n\
+}\n\
+service submission-login {\n\
+  inet_listener submission {\n\
+  }\n\
+  inet_listener submissions {\n\
+  }\n\
+}\n\
+ssl_server {\n\
+  cert_file = /etc/dovecot/private/dovecot.pem\n\
+  key_file = /etc/dovecot/private/dovecot.key\n\
 }\n";
-        let d = deployment(text);
-        assert_eq!(d.slots.len(), 2);
-        assert_eq!(d.slots[0].files, [PathBuf::from("/etc/ssl/mail/cert.pem")]);
+
+    fn from_output(text: &str) -> Deployment {
+        let settings = Settings::from_output(text).expect("parse");
+        deployment_of(&settings, Path::new("/etc/dovecot/dovecot.conf")).expect("deployment")
+    }
+
+    fn listeners(d: &Deployment) -> Vec<(&str, u16, StartTls)> {
+        d.listeners
+            .iter()
+            .map(|l| (l.host.as_str(), l.port, l.starttls))
+            .collect()
+    }
+
+    #[test]
+    fn dovecot_24_debian_default_grouped_names_boolean_protocols_and_builtin_listeners() {
+        let settings = Settings::from_output(DOVECOT_24_DEBIAN).expect("parse");
+        assert_eq!(settings.generation, Generation::V2_4);
+        // The group's value beats the flat empty default printed before it.
+        assert_eq!(
+            settings.get(&[], "ssl_server_cert_file"),
+            Some("/etc/dovecot/private/dovecot.pem")
+        );
+        let d = from_output(DOVECOT_24_DEBIAN);
+        assert_eq!(d.slots.len(), 1, "{:?}", d.slots);
+        assert_eq!(
+            d.slots[0].files,
+            [PathBuf::from("/etc/dovecot/private/dovecot.pem")]
+        );
+        assert_eq!(
+            d.slots[0].key,
+            Some(PathBuf::from("/etc/dovecot/private/dovecot.key"))
+        );
         assert_eq!(d.slots[0].settings[0].name, "ssl_server_cert_file");
-        assert_eq!(d.slots[1].key, Some("/etc/ssl/mail/key.pem".into()));
-        assert_eq!(d.slots[1].sni.as_deref(), Some("mx.example.com"));
-        let hosts: Vec<&str> = d.listeners.iter().map(|l| l.host.as_str()).collect();
-        assert_eq!(hosts, ["127.0.0.1", "::1"]);
+        // An empty listen is every address; listeners named without a port get their
+        // built-in one; submission is not among the protocols.
+        use StartTls::{Imap, None as Tls, Pop3};
+        assert_eq!(
+            listeners(&d),
+            [
+                ("127.0.0.1", 143, Imap),
+                ("::1", 143, Imap),
+                ("127.0.0.1", 993, Tls),
+                ("::1", 993, Tls),
+                ("127.0.0.1", 110, Pop3),
+                ("::1", 110, Pop3),
+                ("127.0.0.1", 995, Tls),
+                ("::1", 995, Tls),
+            ]
+        );
+    }
+
+    /// Lines of `doveconf -a -P` from Dovecot 2.4.1 for a configuration with a listener
+    /// moved, one disabled, one without a port, and certificates in filter blocks written
+    /// both flat and grouped (doveconf prints them all grouped).
+    const DOVECOT_24_FILTERS: &str = "# 2.4.1-4 (7d8c0e5759): /srv/t/dovecot.conf\n\
+listen = 127.0.0.1\n\
+protocols = imap pop3 submission\n\
+ssl = yes\n\
+ssl_server_cert_file = \n\
+ssl_server_key_file = \n\
+service imap-login {\n\
+  inet_listener imap {\n\
+    port = 20143\n\
+  }\n\
+  inet_listener imaps {\n\
+    port = 20993\n\
+  }\n\
+  inet_listener extra {\n\
+  }\n\
+}\n\
+service pop3-login {\n\
+  inet_listener pop3 {\n\
+    port = 0\n\
+  }\n\
+}\n\
+ssl_server {\n\
+  cert_file = /srv/t/tls/leaf.pem\n\
+  key_file = /srv/t/tls/key.pem\n\
+}\n\
+protocol pop3 {\n\
+  ssl_server {\n\
+    cert_file = /srv/t/tls/pop.pem\n\
+  }\n\
+}\n\
+local 127.0.0.2 {\n\
+  ssl_server {\n\
+    cert_file = /srv/t/tls/two.pem\n\
+    key_file = /srv/t/tls/two.key\n\
+  }\n\
+}\n\
+local_name mx.example.com {\n\
+  ssl_server {\n\
+    cert_file = /srv/t/tls/mx.pem\n\
+    key_file = /srv/t/tls/mx.key\n\
+  }\n\
+}\n";
+
+    #[test]
+    fn dovecot_24_filter_blocks_with_grouped_settings_are_slots_and_listeners_merge_defaults() {
+        let d = from_output(DOVECOT_24_FILTERS);
+        let files: Vec<(&str, Option<&str>, Option<&str>)> = d
+            .slots
+            .iter()
+            .map(|s| {
+                (
+                    s.files[0].to_str().unwrap_or_default(),
+                    s.key.as_deref().and_then(Path::to_str),
+                    s.sni.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            files,
+            [
+                ("/srv/t/tls/leaf.pem", Some("/srv/t/tls/key.pem"), None),
+                ("/srv/t/tls/pop.pem", Some("/srv/t/tls/key.pem"), None),
+                ("/srv/t/tls/two.pem", Some("/srv/t/tls/two.key"), None),
+                (
+                    "/srv/t/tls/mx.pem",
+                    Some("/srv/t/tls/mx.key"),
+                    Some("mx.example.com")
+                ),
+            ]
+        );
+        assert_eq!(
+            d.slots[1].settings_label(),
+            "/etc/dovecot/dovecot.conf: protocol pop3 { ssl_server_cert_file }; \
+             /etc/dovecot/dovecot.conf: ssl_server_key_file"
+        );
+        // imaps keeps its built-in TLS at once on a new port; `extra` has no port and pop3
+        // is disabled; pop3s and both submission listeners are built in (Dovecot 2.4.1
+        // opened 995, 587 and 465 for this configuration).
+        use StartTls::{Imap, None as Tls, Smtp};
+        assert_eq!(
+            listeners(&d),
+            [
+                ("127.0.0.1", 20143, Imap),
+                ("127.0.0.1", 20993, Tls),
+                ("127.0.0.1", 995, Tls),
+                ("127.0.0.1", 587, Smtp),
+                ("127.0.0.1", 465, Tls),
+            ]
+        );
+    }
+
+    #[test]
+    fn dovecot_23_output_without_a_version_line_keeps_its_names() {
+        // No header (as in the other unit tests): the names decide, and 2.3 adds no
+        // built-in listeners doveconf did not print.
+        let d = deployment("listen = *\nprotocols = imap\nssl_cert = </c\nssl_key = </k\n");
+        assert_eq!(d.slots[0].settings[0].name, "ssl_cert");
+        assert!(d.listeners.is_empty());
+        assert_eq!(version_of(DOVECOT_23), Some((2, 3)));
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! `doveconf` tells values, not where they are set: the line is looked for in the
 //! configuration file and every file it `!include`s or `!include_try`s, in the order Dovecot
 //! reads them (an include's files in sorted order, as glob(3) gives them), inside the same
-//! filter blocks; the last such line wins, as in Dovecot. Every other byte is kept.
+//! filter blocks; the last such line wins, as in Dovecot. Every other byte is kept. 2.4's
+//! two spellings of a setting (`ssl_server_cert_file = X`, and `cert_file = X` inside an
+//! `ssl_server { }` group) are the same setting; the line keeps the spelling it had.
 //!
 //! Refused, so that an edit never lands where Dovecot does not read it: a value written with
 //! `$variables`, a line whose value is not the one doveconf reported (set some other way), an
@@ -10,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::dovecot::{block_header, unquote};
+use super::dovecot::{block_header, ungroup, unquote};
 
 /// Most configuration files read (the main file and its includes). Debian's layout has 20.
 pub const MAX_FILES: usize = 256;
@@ -63,11 +65,13 @@ pub enum EditError {
     Budget(String),
 }
 
-/// The line that sets a value: its file, its 1-based number and the value as written.
+/// The line that sets a value: its file, its 1-based number, the setting's name and the
+/// value as written there (`cert_file` inside 2.4's `ssl_server { }` group).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Located {
     pub file: PathBuf,
     pub line: usize,
+    pub key: String,
     pub value: String,
 }
 
@@ -174,10 +178,12 @@ fn walk_file(
         if let Some((key, value)) = line.split_once('=') {
             let key = key.trim();
             if !key.contains(char::is_whitespace) {
-                if key == walk.name && blocks.as_slice() == walk.filter {
+                let (at, name) = ungroup(blocks, key);
+                if name == walk.name && at == walk.filter {
                     walk.found = Some(Located {
                         file: file.to_path_buf(),
                         line: i + 1,
+                        key: key.to_string(),
                         value: value.trim().to_string(),
                     });
                 }
@@ -359,6 +365,31 @@ mod tests {
         )
         .expect("local_name");
         assert_eq!((mx.file.ends_with("20-names.conf"), mx.line), (true, 2));
+    }
+
+    #[test]
+    fn dovecot_24_grouped_and_flat_spellings_are_one_setting_and_keep_their_spelling() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let main = write(
+            d.path(),
+            "dovecot.conf",
+            "ssl_server_cert_file = /old.pem\n\
+             ssl_server {\n  cert_file = /a.pem\n  key_file = /a.key\n}\n\
+             local_name mx.test {\n  ssl_server_cert_file = /mx.pem\n}\n",
+        );
+        let at = locate(&main, &[], "ssl_server_cert_file", Path::new("/a.pem")).expect("group");
+        assert_eq!((at.line, at.key.as_str()), (3, "cert_file"));
+        let mx = locate(
+            &main,
+            &["local_name mx.test".into()],
+            "ssl_server_cert_file",
+            Path::new("/mx.pem"),
+        )
+        .expect("flat in a filter");
+        assert_eq!((mx.line, mx.key.as_str()), (7, "ssl_server_cert_file"));
+        let text = std::fs::read_to_string(&main).expect("read");
+        let new = set_line(&text, at.line, &at.key, "/new.pem").expect("line 3");
+        assert!(new.contains("ssl_server {\n  cert_file = /new.pem\n  key_file"));
     }
 
     #[test]
