@@ -240,7 +240,7 @@ pub struct DeployedArgs {
     )]
     pub exim: Option<Option<PathBuf>>,
 
-    /// Judge the files a deployed Dovecot loads, read with doveconf -P from CONFIG [default:
+    /// Judge the files a deployed Dovecot loads, read with doveconf -a -P from CONFIG [default:
     /// the file doveconf reads, /etc/dovecot/dovecot.conf]
     #[arg(long, value_name = "CONFIG", num_args = 0..=1, conflicts_with = "paths")]
     pub dovecot: Option<Option<PathBuf>>,

@@ -9,7 +9,7 @@
 //! * [`command`] runs the tools (no shell, a deadline, an output budget).
 //! * [`postfix`] reads `postconf -x`, `postconf -P -x`, `postconf -M` and SNI map sources.
 //! * [`exim`] reads `exim -bP` for the main section and smtp transports, expanding with `-be`.
-//! * [`dovecot`] reads `doveconf -P` (2.3's `ssl_cert = <FILE` and 2.4's
+//! * [`dovecot`] reads `doveconf -a -P` (2.3's `ssl_cert = <FILE` and 2.4's
 //!   `ssl_server_cert_file`), its `local`, `local_name` and `protocol` blocks and listeners.
 //! * [`certbot`] recognises files another tool owns (certbot's `live/`, acme.sh, snakeoil).
 
