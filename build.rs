@@ -8,7 +8,9 @@
 //! `CHAINFIX_REQUIRE_MTA=1`, `CHAINFIX_REQUIRE_ANSIBLE=1` and `CHAINFIX_REQUIRE_SHARED=1`
 //! (set by `.ci/run`) turn a missing requirement into a build failure, so CI cannot go green
 //! with tests ignored. Overrides: `CHAINFIX_EXIM_ROOT` (where Exim was extracted, default
-//! `/opt/chainfix-test/exim`) and `CHAINFIX_SHARED_DIR` (default `../shared` beside the crate).
+//! `/opt/chainfix-test/exim`), `CHAINFIX_DOVECOT24_ROOT` (the Debian 13 tree holding Dovecot
+//! 2.4, default `/opt/chainfix-test/dovecot24`) and `CHAINFIX_SHARED_DIR` (default `../shared`
+//! beside the crate).
 //!
 //! The probe reruns when one of those variables or `PATH` changes, or when a probed file (or
 //! the directory a missing one would appear in) changes; after installing into a directory that
@@ -45,6 +47,9 @@ const DOVECOT_FILES: [&str; 5] = [
 /// `default_login_user`).
 const DOVECOT_USERS: [&str; 2] = ["dovecot", "dovenull"];
 
+/// Where `.ci/setup-dovecot24.sh` puts Debian 13's tree with Dovecot 2.4.
+const DEFAULT_DOVECOT24_ROOT: &str = "/opt/chainfix-test/dovecot24";
+
 /// Where `.ci/setup-mtas.sh` extracts Debian's exim4-config.
 const EXIM4_CONFIG_ROOT: &str = "/opt/chainfix-test/exim4-config";
 
@@ -55,6 +60,7 @@ fn main() {
         "CHAINFIX_REQUIRE_ANSIBLE",
         "CHAINFIX_REQUIRE_SHARED",
         "CHAINFIX_EXIM_ROOT",
+        "CHAINFIX_DOVECOT24_ROOT",
         "CHAINFIX_SHARED_DIR",
         "PATH",
     ] {
@@ -67,6 +73,13 @@ fn main() {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_EXIM_ROOT));
     let shared = shared_dir();
     println!("cargo:rustc-env=CHAINFIX_EXIM_ROOT={}", exim_root.display());
+    let dovecot24_root = env::var_os("CHAINFIX_DOVECOT24_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DOVECOT24_ROOT));
+    println!(
+        "cargo:rustc-env=CHAINFIX_DOVECOT24_ROOT={}",
+        dovecot24_root.display()
+    );
     println!("cargo:rustc-env=CHAINFIX_SHARED_DIR={}", shared.display());
 
     let mut missing: Vec<String> = Vec::new();
@@ -95,6 +108,12 @@ fn main() {
     if !root {
         dovecot.push("root (Dovecot is started as root)".into());
     }
+    // tests/dovecot24.rs runs the same programs inside that tree, through chroot(8).
+    let mut dovecot24 = missing_files(&DOVECOT_FILES.map(|f| dovecot24_root.join(&f[1..])));
+    dovecot24.extend(missing_programs(&["chroot"]));
+    if !root {
+        dovecot24.push("root (chroot and Dovecot need it)".into());
+    }
     let ansible = missing_programs(&["ansible-playbook", "ansible-doc"]);
     let realworld = missing_files(&[
         shared.join("realworld/MANIFEST.tsv"),
@@ -118,6 +137,7 @@ fn main() {
         ("have_postfix", "Postfix", &postfix, require_mta),
         ("have_exim", "Exim", &exim, require_mta),
         ("have_dovecot", "Dovecot", &dovecot, require_mta),
+        ("have_dovecot24", "Dovecot 2.4", &dovecot24, require_mta),
         (
             "have_exim4_config",
             "Debian's exim4-config",
@@ -158,7 +178,8 @@ fn main() {
     if !missing.is_empty() {
         eprintln!(
             "chainfix build.rs: CHAINFIX_REQUIRE_* is set but the tests cannot run:\n  {}\n\
-             Postfix, Exim and Dovecot: .ci/setup-mtas.sh (as root); nginx: .ci/setup-https.sh; \
+             Postfix, Exim and Dovecot: .ci/setup-mtas.sh (as root); Dovecot 2.4: \
+             .ci/setup-dovecot24.sh (as root); nginx: .ci/setup-https.sh; \
              knot, ldnsutils and unbound: .ci/setup-dns.sh (as root); Ansible: pip install \
              'ansible-core==2.17.*' and put it on PATH; shared data: ../shared or \
              CHAINFIX_SHARED_DIR.",

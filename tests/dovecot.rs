@@ -402,3 +402,143 @@ fn dovecot_certificate_named_through_a_variable_is_refused_and_nothing_changes()
     assert_eq!(std::fs::read(&d.conf).expect("conf"), conf_before);
     assert!(!out.exists());
 }
+
+/// `chainfix SUBCOMMAND --dovecot CONF TRUST --intermediates pool EXTRA` run inside
+/// `d`'s tree (Dovecot 2.4 in Debian 13's), with every path as Dovecot sees it.
+fn chainfix_inside(env: &TestEnv, d: &Dovecot, sub: &str, extra: &[&str]) -> Output {
+    let inner = |rel: &str| p(&d.release.inner(&env.path(rel)));
+    let trust = [
+        "--at",
+        AT,
+        "--offline",
+        "--no-default-roots",
+        "--roots",
+        &inner("root.pem"),
+    ];
+    run(d
+        .release
+        .chainfix()
+        .env("XDG_CACHE_HOME", inner("cache"))
+        .args([sub, "--dovecot", &p(&d.conf_inner())])
+        .args(trust)
+        .args(["--intermediates", &inner("pool")])
+        .args(extra))
+}
+
+#[test]
+#[cfg_attr(
+    not(have_dovecot24),
+    ignore = "needs Dovecot 2.4: .ci/setup-dovecot24.sh, as root"
+)]
+fn dovecot24_flat_and_grouped_settings_are_repaired_in_their_own_spelling_reloaded_and_proven() {
+    let release = dovecot::Release::dovecot24();
+    let env = TestEnv {
+        dir: release.test_dir(),
+    };
+    let chain = Chain::new(&[]);
+    files(&env, &chain);
+    let inner = |rel: &str| p(&release.inner(&env.path(rel)));
+    let (leaf, key) = (inner("tls/leaf.pem"), inner("tls/key.pem"));
+    let name = "mx.example.test";
+    // As Debian 13's conf.d/10-ssl.conf spells them, and as doveconf prints them back.
+    let tls = format!(
+        "ssl_server_cert_file = {leaf}\nssl_server_key_file = {key}\n\
+         local_name {name} {{\n  ssl_server {{\n    cert_file = {leaf}\n    \
+         key_file = {key}\n  }}\n}}\n"
+    );
+    let d = Dovecot::start_release(
+        release.clone(),
+        &env.path("dv"),
+        &tls,
+        Some("conf.d/10-ssl.conf"),
+    );
+    let include = env.path("dv/conf.d/10-ssl.conf");
+    let sni = ["-servername", name];
+    assert_eq!(served(&env, d.imap, Some("imap"), &[]), (false, 1));
+    assert_eq!(served(&env, d.imaps, None, &sni), (false, 1));
+
+    // Discovery: both slots, each named at its line, whichever its spelling.
+    let inspect = chainfix_inside(&env, &d, "inspect", &["--json"]);
+    inspect.assert_status(1);
+    let doc = inspect.json();
+    let s = slots(&doc);
+    assert_eq!(s.len(), 2, "{doc:#}");
+    let include_inner = p(&release.inner(&include));
+    assert_eq!(
+        s[0]["settings"][0],
+        format!("{include_inner} line 1: ssl_server_cert_file"),
+        "{doc:#}"
+    );
+    assert_eq!(
+        s[1]["settings"][0],
+        format!("{include_inner} line 5: local_name {name} {{ ssl_server_cert_file }}"),
+        "{doc:#}"
+    );
+    assert!(s.iter().all(|s| s["status"] == "repairable"), "{doc:#}");
+
+    // Repair, reload with doveadm, prove every listener with and without the SNI name.
+    let out = inner("out");
+    let include_before = std::fs::read_to_string(&include).expect("include");
+    let conf_before = std::fs::read(&d.conf).expect("conf");
+    let fixed = chainfix_inside(&env, &d, "repair", &["--out", &out, "--reload"]);
+    fixed.assert_status(0);
+    assert!(
+        fixed
+            .stdout
+            .contains("every listener proven to serve the new chain"),
+        "{}\n{}",
+        fixed.stdout,
+        fixed.stderr
+    );
+    for port in [d.imap, d.imaps, d.pop3, d.pop3s] {
+        for label in [format!("{port}"), format!("{port} (SNI {name})")] {
+            assert!(
+                fixed
+                    .stdout
+                    .contains(&format!("127.0.0.1:{label}: serves the new chain")),
+                "{label}: {}",
+                fixed.stdout
+            );
+        }
+    }
+    // Each line keeps its spelling; nothing else changes.
+    let global = format!("{out}/server-dovecot/fullchain.pem");
+    let named = format!("{out}/server-sni-{name}/fullchain.pem");
+    let expected = include_before
+        .replacen(
+            &format!("ssl_server_cert_file = {leaf}"),
+            &format!("ssl_server_cert_file = {global}"),
+            1,
+        )
+        .replacen(
+            &format!("    cert_file = {leaf}"),
+            &format!("    cert_file = {named}"),
+            1,
+        );
+    assert_ne!(expected, include_before);
+    assert_eq!(
+        std::fs::read_to_string(&include).expect("include"),
+        expected
+    );
+    assert_eq!(std::fs::read(&d.conf).expect("conf"), conf_before);
+    // An independent client, trusting the test root alone, verifies the whole chain.
+    for _ in 0..3 {
+        assert_eq!(verified(&env, d.imap, Some("imap"), &[]), 2);
+    }
+    assert_eq!(verified(&env, d.imaps, None, &[]), 2);
+    assert_eq!(verified(&env, d.pop3, Some("pop3"), &sni), 2);
+    assert_eq!(verified(&env, d.pop3s, None, &sni), 2);
+
+    // A second run changes nothing.
+    let again = chainfix_inside(&env, &d, "repair", &["--out", &out, "--reload"]);
+    again.assert_status(0);
+    assert!(
+        again.stdout.contains("Nothing to change."),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(&include).expect("include"),
+        expected
+    );
+}

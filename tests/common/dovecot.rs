@@ -7,6 +7,11 @@
 //! passdb that denies everyone), and is stopped when dropped. It runs as root, its processes as
 //! the package's users `dovecot` and `dovenull`: tests carry
 //! `#[cfg_attr(not(have_dovecot), ignore = ...)]`.
+//!
+//! Dovecot 2.4 (Debian 13's) runs the same way from the Debian 13 tree `.ci/setup-dovecot24.sh`
+//! makes, through chroot(8) ([`Release::Chroot`]): its configuration, files and the chainfix
+//! under test live inside that tree, and its listeners are on the same loopback. Those tests
+//! carry `#[cfg_attr(not(have_dovecot24), ignore = ...)]`.
 
 use std::fs;
 use std::io::Read;
@@ -26,8 +31,78 @@ pub const DOVECONF_BIN: &str = "/usr/bin/doveconf";
 /// The administration tool (`reload`, `stop`).
 pub const DOVEADM_BIN: &str = "/usr/bin/doveadm";
 
+/// Where a Dovecot's programs run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Release {
+    /// This host's (Debian 12's Dovecot 2.3).
+    Host,
+    /// Inside this Debian 13 tree (Dovecot 2.4), through chroot(8).
+    Chroot(PathBuf),
+}
+
+impl Release {
+    /// Debian 13's Dovecot 2.4 in the tree build.rs found (`CHAINFIX_DOVECOT24_ROOT`).
+    pub fn dovecot24() -> Release {
+        Release::Chroot(PathBuf::from(env!("CHAINFIX_DOVECOT24_ROOT")))
+    }
+
+    /// A command running `program` (an absolute path as the release sees it).
+    pub fn command(&self, program: &str) -> Command {
+        match self {
+            Release::Host => Command::new(program),
+            Release::Chroot(root) => {
+                let mut cmd = Command::new("chroot");
+                cmd.arg(root).arg(program);
+                cmd
+            }
+        }
+    }
+
+    /// `path`, a path on this host, as the release's programs see it.
+    pub fn inner(&self, path: &Path) -> PathBuf {
+        match self {
+            Release::Host => path.to_path_buf(),
+            Release::Chroot(root) => {
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap_or_else(|_| panic!("{} is outside {}", path.display(), root.display()));
+                Path::new("/").join(rel)
+            }
+        }
+    }
+
+    /// Where a test's directory goes: anywhere on the host, or under the tree's `/tmp`.
+    pub fn test_dir(&self) -> tempfile::TempDir {
+        match self {
+            Release::Host => tempfile::tempdir(),
+            Release::Chroot(root) => tempfile::tempdir_in(root.join("tmp")),
+        }
+        .expect("creating the test directory")
+    }
+
+    /// The chainfix under test, run as the release sees it: inside a tree, a copy made once
+    /// per test process at `/usr/local/bin/chainfix-under-test` (renamed into place, so a
+    /// copy running in another process is not disturbed).
+    pub fn chainfix(&self) -> Command {
+        let Release::Chroot(root) = self else {
+            return Command::new(env!("CARGO_BIN_EXE_chainfix"));
+        };
+        static COPIED: std::sync::Once = std::sync::Once::new();
+        let inside = "/usr/local/bin/chainfix-under-test";
+        COPIED.call_once(|| {
+            let target = root.join(&inside[1..]);
+            let partial = target.with_extension(format!("partial-{}", std::process::id()));
+            fs::copy(env!("CARGO_BIN_EXE_chainfix"), &partial)
+                .unwrap_or_else(|e| panic!("{}: {e}", partial.display()));
+            fs::rename(&partial, &target).unwrap_or_else(|e| panic!("{}: {e}", target.display()));
+        });
+        self.command(inside)
+    }
+}
+
 /// A running private Dovecot.
 pub struct Dovecot {
+    pub release: Release,
     pub base: PathBuf,
     /// Its configuration file (`dovecot -c`, `doveconf -c`).
     pub conf: PathBuf,
@@ -48,9 +123,32 @@ impl Dovecot {
     /// then `tls` (the `ssl_cert`/`ssl_key` lines and blocks under test) as written, or an
     /// `!include` of it when `tls_file` names a file relative to `base`.
     pub fn configure(base: &Path, tls: &str, tls_file: Option<&str>) -> Dovecot {
+        Dovecot::configure_release(Release::Host, base, tls, tls_file)
+    }
+
+    /// `configure` for `release` (`base` on this host, inside the release's tree); 2.4's
+    /// configuration adds the version lines it requires and names its passdb by driver.
+    pub fn configure_release(
+        release: Release,
+        base: &Path,
+        tls: &str,
+        tls_file: Option<&str>,
+    ) -> Dovecot {
         fs::create_dir_all(base).unwrap_or_else(|e| panic!("{}: {e}", base.display()));
         share_dir(base);
+        let (versions, passdb) = match release {
+            Release::Host => (
+                "",
+                "passdb {\n  driver = static\n  args = password=\n  deny = yes\n}\n",
+            ),
+            Release::Chroot(_) => (
+                "dovecot_config_version = 2.4.0\ndovecot_storage_version = 2.4.0\n",
+                "passdb static {\n  password = x\n  deny = yes\n}\n",
+            ),
+        };
+        let inner = release.inner(base);
         let d = Dovecot {
+            release,
             base: base.to_path_buf(),
             conf: base.join("dovecot.conf"),
             imap: free_port(),
@@ -60,9 +158,10 @@ impl Dovecot {
             tag: format!("chainfix-test-{}x{}", std::process::id(), free_port()),
             pid: None,
         };
-        let b = base.display();
+        let b = inner.display();
         let mut text = format!(
             "# Test instance written by tests/common/dovecot.rs\n\
+             {versions}\
              base_dir = {b}/run\n\
              state_dir = {b}/state\n\
              log_path = {b}/dovecot.log\n\
@@ -72,7 +171,7 @@ impl Dovecot {
              default_internal_user = dovecot\n\
              default_login_user = dovenull\n\
              login_greeting = {tag}\n\
-             passdb {{\n  driver = static\n  args = password=\n  deny = yes\n}}\n\
+             {passdb}\
              service imap-login {{\n\
              \x20 inet_listener imap {{\n    port = {imap}\n  }}\n\
              \x20 inet_listener imaps {{\n    port = {imaps}\n    ssl = yes\n  }}\n\
@@ -104,7 +203,17 @@ impl Dovecot {
 
     /// `configure`, check with `doveconf -n`, start, and wait for the IMAP greeting.
     pub fn start(base: &Path, tls: &str, tls_file: Option<&str>) -> Dovecot {
-        let mut d = Dovecot::configure(base, tls, tls_file);
+        Dovecot::start_release(Release::Host, base, tls, tls_file)
+    }
+
+    /// `start` for `release`.
+    pub fn start_release(
+        release: Release,
+        base: &Path,
+        tls: &str,
+        tls_file: Option<&str>,
+    ) -> Dovecot {
+        let mut d = Dovecot::configure_release(release, base, tls, tls_file);
         d.start_now();
         d
     }
@@ -116,19 +225,28 @@ impl Dovecot {
         fs::write(&self.conf, conf).expect("dovecot.conf");
     }
 
+    /// The configuration file as Dovecot sees it (inside its tree).
+    pub fn conf_inner(&self) -> PathBuf {
+        self.release.inner(&self.conf)
+    }
+
     /// `doveconf -c CONF ARGS`.
     pub fn doveconf(&self, args: &[&str]) -> Output {
-        run(Command::new(DOVECONF_BIN)
+        run(self
+            .release
+            .command(DOVECONF_BIN)
             .arg("-c")
-            .arg(&self.conf)
+            .arg(self.conf_inner())
             .args(args))
     }
 
     /// `doveadm -c CONF reload`.
     pub fn reload(&self) {
-        let out = run(Command::new(DOVEADM_BIN)
+        let out = run(self
+            .release
+            .command(DOVEADM_BIN)
             .arg("-c")
-            .arg(&self.conf)
+            .arg(self.conf_inner())
             .arg("reload"));
         assert_eq!(out.status, 0, "doveadm reload: {}", out.stderr);
         thread::sleep(Duration::from_millis(500));
@@ -147,9 +265,11 @@ impl Dovecot {
         // they go to a file, or a reader would wait for their end for as long as it runs.
         let capture = self.base.join("dovecot-start.out");
         let file = fs::File::create(&capture).expect("capture file");
-        let mut child = Command::new(DOVECOT_BIN)
+        let mut child = self
+            .release
+            .command(DOVECOT_BIN)
             .arg("-c")
-            .arg(&self.conf)
+            .arg(self.conf_inner())
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("capture file"))
             .stderr(file)
