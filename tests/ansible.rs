@@ -27,6 +27,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::dovecot::{self, Dovecot};
 use common::mta::{self, Postfix};
 use common::{
     issue, pem_bundle, repo_path, run, self_signed, Alg, Chain, Output, Spec, TestEnv, PROXY_VARS,
@@ -952,11 +953,13 @@ fn postfix_reloads(pf: &Postfix) -> usize {
     pf.log().matches("reload -- version").count()
 }
 
-/// The certificates (whitespace-free base64) 127.0.0.1:`port` serves, and whether `openssl
-/// s_client -verify_return_error` trusting only the test root verified them.
-fn served(fx: &Fixture, port: u16) -> (Vec<String>, bool, String) {
-    let out = mta::s_client(
+/// The certificates (whitespace-free base64) 127.0.0.1:`port` serves after STARTTLS of
+/// `starttls` (`smtp`, `imap`), and whether `openssl s_client -verify_return_error` trusting
+/// only the test root verified them.
+fn served(fx: &Fixture, port: u16, starttls: &str) -> (Vec<String>, bool, String) {
+    let out = dovecot::s_client(
         port,
+        Some(starttls),
         &fx.env.path("root.pem"),
         &["-showcerts", "-verify_return_error"],
     );
@@ -976,12 +979,12 @@ fn pem_body(pem: &str) -> String {
 /// Waits until three connections in a row to `port` serve the leaf and the intermediate and an
 /// independent client verifies them; panics after 60 s (an smtpd process started before the
 /// reload may answer until it has been idle for `max_idle`).
-fn wait_until_full_chain_served(fx: &Fixture, port: u16) {
+fn wait_until_full_chain_served(fx: &Fixture, port: u16, starttls: &str) {
     let want = vec![pem_body(&fx.chain.leaf.pem), pem_body(&fx.chain.int.pem)];
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut in_a_row = 0;
     while in_a_row < 3 {
-        let (certs, verified, text) = served(fx, port);
+        let (certs, verified, text) = served(fx, port, starttls);
         if verified && certs == want {
             in_a_row += 1;
             continue;
@@ -1005,7 +1008,7 @@ fn deployed_postfix_is_repaired_once_its_handler_reloads_it_and_a_second_run_cha
     let pf = leaf_only_postfix(&fx);
     let main_cf = pf.conf.join("main.cf");
     let before = fs::read(&main_cf).expect("main.cf");
-    let (certs, _, text) = served(&fx, pf.port);
+    let (certs, _, text) = served(&fx, pf.port, "smtp");
     assert_eq!(certs.len(), 1, "the leaf alone before the repair\n{text}");
     let pb = fx.playbook_with_handler(
         "deployed",
@@ -1102,7 +1105,7 @@ fn deployed_postfix_is_repaired_once_its_handler_reloads_it_and_a_second_run_cha
         "the handler's reload is not in Postfix's log\n{}",
         mta::tail(&log, 30)
     );
-    wait_until_full_chain_served(&fx, pf.port);
+    wait_until_full_chain_served(&fx, pf.port, "smtp");
     let after = fs::read(&main_cf).expect("main.cf");
 
     // Second run: nothing to change, no reload.
@@ -1339,7 +1342,7 @@ fn deployed_exim_is_repaired_once_its_handler_signals_it_and_a_second_run_change
     let fx = Fixture::new();
     let ex = leaf_only_exim(&fx);
     let before = fs::read(&ex.conf).expect("exim.conf");
-    let (certs, _, text) = served(&fx, ex.port);
+    let (certs, _, text) = served(&fx, ex.port, "smtp");
     assert_eq!(certs.len(), 1, "the leaf alone before the repair\n{text}");
     let mut args = fx.deployed_args("exim", &ex.conf, "chainfix");
     args["extra_args"] = json!(["--at", AT, "--exim-bin", mta::EXIM_BIN]);
@@ -1398,7 +1401,7 @@ fn deployed_exim_is_repaired_once_its_handler_signals_it_and_a_second_run_change
         "no SIGHUP in Exim's log\n{}",
         mta::tail(&log, 30)
     );
-    wait_until_full_chain_served(&fx, ex.port);
+    wait_until_full_chain_served(&fx, ex.port, "smtp");
     let main = ex.exim(&["-bP", "tls_certificate"]).stdout;
     assert!(main.contains(&fx.p("chainfix/")), "{main}");
     let after = fs::read(&ex.conf).expect("exim.conf");
@@ -1410,4 +1413,95 @@ fn deployed_exim_is_repaired_once_its_handler_signals_it_and_a_second_run_change
     assert_eq!(fx.result("exim")["changed"], json!(false));
     assert_eq!(fs::read(&ex.conf).expect("exim.conf"), after);
     assert_eq!(sighups(), 1);
+}
+
+/// A running Dovecot 2.3 serving the fixture's leaf alone, named in an included file as
+/// Debian's `conf.d/10-ssl.conf` does.
+fn leaf_only_dovecot(fx: &Fixture) -> Dovecot {
+    mta::share_dir(fx.env.dir.path());
+    let tls = format!(
+        "ssl_cert = <{}\nssl_key = <{}\n",
+        fx.p("server/cert.pem"),
+        fx.p("server/privkey.pem")
+    );
+    Dovecot::start(&fx.env.path("dv"), &tls, Some("conf.d/10-ssl.conf"))
+}
+
+#[test]
+#[cfg_attr(
+    any(not(have_ansible), not(have_dovecot)),
+    ignore = "needs ansible-playbook on PATH and Dovecot (.ci/setup-mtas.sh, as root)"
+)]
+fn deployed_dovecot_is_repaired_once_its_handler_reloads_it_and_a_second_run_changes_nothing() {
+    let fx = Fixture::new();
+    let d = leaf_only_dovecot(&fx);
+    let include = fx.env.path("dv/conf.d/10-ssl.conf");
+    let before = fs::read(&include).expect("10-ssl.conf");
+    let (certs, _, text) = served(&fx, d.imap, "imap");
+    assert_eq!(certs.len(), 1, "the leaf alone before the repair\n{text}");
+    let mut args = fx.deployed_args("dovecot", &d.conf, "chainfix");
+    args["extra_args"] = json!(["--at", AT, "--doveconf-bin", dovecot::DOVECONF_BIN]);
+    let handler = json!({
+        "ansible.builtin.command": {
+            "argv": [dovecot::DOVEADM_BIN, "-c", d.conf, "reload"],
+        },
+        "changed_when": true,
+    });
+    let pb = fx.playbook_with_handler("dovecot", &[("dovecot", args)], false, handler);
+    let reloads = || d.log().matches("SIGHUP received").count();
+
+    let check = fx.play(&pb, &["--check", "--diff"]);
+    assert_eq!(check.status, 0, "{}", show(&check));
+    assert_eq!(fx.result("dovecot")["changed"], json!(true));
+    assert_eq!(
+        fs::read(&include).expect("10-ssl.conf"),
+        before,
+        "check mode edited it"
+    );
+    assert!(
+        !fx.env.path("chainfix").exists(),
+        "check mode wrote into dest"
+    );
+    assert_eq!(reloads(), 0);
+    // The one line, in a diff of the included file that sets it.
+    for needle in [
+        format!("-ssl_cert = <{}", fx.p("server/cert.pem")),
+        format!("+ssl_cert = <{}/", fx.p("chainfix")),
+    ] {
+        assert!(
+            check.stdout.contains(&needle),
+            "no {needle:?}\n{}",
+            show(&check)
+        );
+    }
+    let printed = format!("{}\n{}", check.stdout, check.stderr);
+    assert!(!printed.contains("PRIVATE KEY"), "{printed}");
+
+    let first = fx.play(&pb, &[]);
+    assert_eq!(first.status, 0, "{}", show(&first));
+    assert!(handler_ran(&first), "{}", show(&first));
+    assert_eq!(recap(&first).changed, 2, "{}", show(&first));
+    assert_eq!(fx.result("dovecot")["changed"], json!(true));
+    let (reloaded, log) = mta::poll_text(
+        Duration::from_secs(20),
+        || d.log(),
+        |l| l.matches("SIGHUP received").count() == 1,
+    );
+    assert!(
+        reloaded,
+        "no reload in Dovecot's log\n{}",
+        mta::tail(&log, 30)
+    );
+    wait_until_full_chain_served(&fx, d.imap, "imap");
+    let now = d.doveconf(&["-h", "ssl_cert"]).stdout;
+    assert!(now.contains(&fx.p("chainfix/")), "{now}");
+    let after = fs::read(&include).expect("10-ssl.conf");
+
+    let second = fx.play(&pb, &[]);
+    assert_eq!(second.status, 0, "{}", show(&second));
+    assert_eq!(recap(&second).changed, 0, "{}", show(&second));
+    assert!(!handler_ran(&second), "{}", show(&second));
+    assert_eq!(fx.result("dovecot")["changed"], json!(false));
+    assert_eq!(fs::read(&include).expect("10-ssl.conf"), after);
+    assert_eq!(reloads(), 1);
 }
