@@ -16,9 +16,9 @@
 //!   configuration builds it that way, prints an empty `listen` for its default (every IPv4
 //!   and IPv6 address), and prints only the login listeners the configuration names, without
 //!   their default port or `ssl`: Dovecot 2.4.1 still opens the built-in ones (imap 143,
-//!   imaps 993 with TLS at once, pop3 110, pop3s 995, submission 587, submissions 465), and a
-//!   named one without a port gets its built-in port, or none (checked against Debian 13's
-//!   2.4.1 with `ss -ltn`). 2.3 prints all of them with their ports.
+//!   pop3 110 and submission 587 with STARTTLS; imaps 993, pop3s 995 and submissions 465 with
+//!   TLS at once), and a named one without a port gets its built-in port, or none (checked
+//!   against Debian 13's 2.4.1 with `ss -ltn`). 2.3 prints all of them with their ports.
 //! * `local IP { }`, `protocol NAME { }` and `local_name NAME { }` (SNI) blocks override the
 //!   global values; a block that sets none of them inherits. Each block that sets a certificate
 //!   or key is a slot of its own.
