@@ -1333,34 +1333,46 @@ fn leaf_only_exim(fx: &Fixture) -> mta::Exim {
     )
 }
 
-#[test]
-#[cfg_attr(
-    any(not(have_ansible), not(have_exim)),
-    ignore = "needs ansible-playbook on PATH and Exim (.ci/setup-mtas.sh, as root)"
-)]
-fn deployed_exim_is_repaired_once_its_handler_signals_it_and_a_second_run_changes_nothing() {
-    let fx = Fixture::new();
-    let ex = leaf_only_exim(&fx);
-    let before = fs::read(&ex.conf).expect("exim.conf");
-    let (certs, _, text) = served(&fx, ex.port, "smtp");
+/// A deployed server for [`deployed_round_trip`]: its `mta:` and `config:`, the file the
+/// repair edits, the module's `extra_args`, the playbook's handler, the server's log and the
+/// line it logs for each reload, the lines check mode's diff must show, and where and how it
+/// serves TLS.
+struct DeployedServer<'a> {
+    mta: &'a str,
+    config: &'a Path,
+    edited: PathBuf,
+    extra_args: Value,
+    handler: Value,
+    log: &'a dyn Fn() -> String,
+    reload_line: &'a str,
+    diff: Vec<String>,
+    port: u16,
+    starttls: &'a str,
+}
+
+/// Check mode reports a change, shows `diff` without key material and changes nothing; the
+/// first run changes the file and notifies the handler, which reloads the server once, after
+/// which an independent client gets the verified full chain; the second run changes nothing
+/// and notifies nothing.
+fn deployed_round_trip(fx: &Fixture, server: &DeployedServer<'_>) {
+    let reloads = || (server.log)().matches(server.reload_line).count();
+    let before = fs::read(&server.edited).expect("the edited file");
+    let (certs, _, text) = served(fx, server.port, server.starttls);
     assert_eq!(certs.len(), 1, "the leaf alone before the repair\n{text}");
-    let mut args = fx.deployed_args("exim", &ex.conf, "chainfix");
-    args["extra_args"] = json!(["--at", AT, "--exim-bin", mta::EXIM_BIN]);
-    // Without systemd: SIGHUP makes the daemon re-execute itself and read its configuration
-    // anew (what `systemctl reload exim4` does on Debian).
-    let pid = fs::read_to_string(ex.base.join("exim.pid")).expect("exim.pid");
-    let handler = json!({
-        "ansible.builtin.command": {"argv": ["kill", "-HUP", pid.trim()]},
-        "changed_when": true,
-    });
-    let pb = fx.playbook_with_handler("exim", &[("exim", args)], false, handler);
-    let sighups = || ex.mainlog().matches("SIGHUP received").count();
+    let mut args = fx.deployed_args(server.mta, server.config, "chainfix");
+    args["extra_args"] = server.extra_args.clone();
+    let pb = fx.playbook_with_handler(
+        server.mta,
+        &[(server.mta, args)],
+        false,
+        server.handler.clone(),
+    );
 
     let check = fx.play(&pb, &["--check", "--diff"]);
     assert_eq!(check.status, 0, "{}", show(&check));
-    assert_eq!(fx.result("exim")["changed"], json!(true));
+    assert_eq!(fx.result(server.mta)["changed"], json!(true));
     assert_eq!(
-        fs::read(&ex.conf).expect("exim.conf"),
+        fs::read(&server.edited).expect("the edited file"),
         before,
         "check mode edited it"
     );
@@ -1368,16 +1380,10 @@ fn deployed_exim_is_repaired_once_its_handler_signals_it_and_a_second_run_change
         !fx.env.path("chainfix").exists(),
         "check mode wrote into dest"
     );
-    assert_eq!(sighups(), 0);
-    // Both option lines, the main section's and the transport's, in one diff of exim.conf.
-    for needle in [
-        format!("-tls_certificate = {}", fx.p("server/cert.pem")),
-        format!("-  tls_certificate = {}", fx.p("server/cert.pem")),
-        format!("+tls_certificate = {}/", fx.p("chainfix")),
-        format!("+  tls_certificate = {}/", fx.p("chainfix")),
-    ] {
+    assert_eq!(reloads(), 0);
+    for needle in &server.diff {
         assert!(
-            check.stdout.contains(&needle),
+            check.stdout.contains(needle),
             "no {needle:?}\n{}",
             show(&check)
         );
@@ -1389,30 +1395,67 @@ fn deployed_exim_is_repaired_once_its_handler_signals_it_and_a_second_run_change
     assert_eq!(first.status, 0, "{}", show(&first));
     assert!(handler_ran(&first), "{}", show(&first));
     assert_eq!(recap(&first).changed, 2, "{}", show(&first));
-    let r = fx.result("exim");
-    assert_eq!(r["changed"], json!(true), "{r:#}");
-    let (signalled, log) = mta::poll_text(
+    assert_eq!(fx.result(server.mta)["changed"], json!(true));
+    let (reloaded, log) = mta::poll_text(
         Duration::from_secs(20),
-        || ex.mainlog(),
-        |l| l.matches("SIGHUP received").count() == 1,
+        || (server.log)(),
+        |l| l.matches(server.reload_line).count() == 1,
     );
     assert!(
-        signalled,
-        "no SIGHUP in Exim's log\n{}",
+        reloaded,
+        "no {:?} in the server's log\n{}",
+        server.reload_line,
         mta::tail(&log, 30)
     );
-    wait_until_full_chain_served(&fx, ex.port, "smtp");
-    let main = ex.exim(&["-bP", "tls_certificate"]).stdout;
-    assert!(main.contains(&fx.p("chainfix/")), "{main}");
-    let after = fs::read(&ex.conf).expect("exim.conf");
+    wait_until_full_chain_served(fx, server.port, server.starttls);
+    let after = fs::read(&server.edited).expect("the edited file");
 
     let second = fx.play(&pb, &[]);
     assert_eq!(second.status, 0, "{}", show(&second));
     assert_eq!(recap(&second).changed, 0, "{}", show(&second));
     assert!(!handler_ran(&second), "{}", show(&second));
-    assert_eq!(fx.result("exim")["changed"], json!(false));
-    assert_eq!(fs::read(&ex.conf).expect("exim.conf"), after);
-    assert_eq!(sighups(), 1);
+    assert_eq!(fx.result(server.mta)["changed"], json!(false));
+    assert_eq!(fs::read(&server.edited).expect("the edited file"), after);
+    assert_eq!(reloads(), 1);
+}
+
+#[test]
+#[cfg_attr(
+    any(not(have_ansible), not(have_exim)),
+    ignore = "needs ansible-playbook on PATH and Exim (.ci/setup-mtas.sh, as root)"
+)]
+fn deployed_exim_is_repaired_once_its_handler_signals_it_and_a_second_run_changes_nothing() {
+    let fx = Fixture::new();
+    let ex = leaf_only_exim(&fx);
+    // Without systemd: SIGHUP makes the daemon re-execute itself and read its configuration
+    // anew (what `systemctl reload exim4` does on Debian).
+    let pid = fs::read_to_string(ex.base.join("exim.pid")).expect("exim.pid");
+    deployed_round_trip(
+        &fx,
+        &DeployedServer {
+            mta: "exim",
+            config: &ex.conf,
+            edited: ex.conf.clone(),
+            extra_args: json!(["--at", AT, "--exim-bin", mta::EXIM_BIN]),
+            handler: json!({
+                "ansible.builtin.command": {"argv": ["kill", "-HUP", pid.trim()]},
+                "changed_when": true,
+            }),
+            log: &|| ex.mainlog(),
+            reload_line: "SIGHUP received",
+            // Both option lines, the main section's and the transport's, in one diff.
+            diff: vec![
+                format!("-tls_certificate = {}", fx.p("server/cert.pem")),
+                format!("-  tls_certificate = {}", fx.p("server/cert.pem")),
+                format!("+tls_certificate = {}/", fx.p("chainfix")),
+                format!("+  tls_certificate = {}/", fx.p("chainfix")),
+            ],
+            port: ex.port,
+            starttls: "smtp",
+        },
+    );
+    let main = ex.exim(&["-bP", "tls_certificate"]).stdout;
+    assert!(main.contains(&fx.p("chainfix/")), "{main}");
 }
 
 /// A running Dovecot 2.3 serving the fixture's leaf alone, named in an included file as
@@ -1435,73 +1478,30 @@ fn leaf_only_dovecot(fx: &Fixture) -> Dovecot {
 fn deployed_dovecot_is_repaired_once_its_handler_reloads_it_and_a_second_run_changes_nothing() {
     let fx = Fixture::new();
     let d = leaf_only_dovecot(&fx);
-    let include = fx.env.path("dv/conf.d/10-ssl.conf");
-    let before = fs::read(&include).expect("10-ssl.conf");
-    let (certs, _, text) = served(&fx, d.imap, "imap");
-    assert_eq!(certs.len(), 1, "the leaf alone before the repair\n{text}");
-    let mut args = fx.deployed_args("dovecot", &d.conf, "chainfix");
-    args["extra_args"] = json!(["--at", AT, "--doveconf-bin", dovecot::DOVECONF_BIN]);
-    let handler = json!({
-        "ansible.builtin.command": {
-            "argv": [dovecot::DOVEADM_BIN, "-c", d.conf, "reload"],
+    deployed_round_trip(
+        &fx,
+        &DeployedServer {
+            mta: "dovecot",
+            config: &d.conf,
+            // The one line, in the included file that sets it.
+            edited: fx.env.path("dv/conf.d/10-ssl.conf"),
+            extra_args: json!(["--at", AT, "--doveconf-bin", dovecot::DOVECONF_BIN]),
+            handler: json!({
+                "ansible.builtin.command": {
+                    "argv": [dovecot::DOVEADM_BIN, "-c", d.conf, "reload"],
+                },
+                "changed_when": true,
+            }),
+            log: &|| d.log(),
+            reload_line: "SIGHUP received",
+            diff: vec![
+                format!("-ssl_cert = <{}", fx.p("server/cert.pem")),
+                format!("+ssl_cert = <{}/", fx.p("chainfix")),
+            ],
+            port: d.imap,
+            starttls: "imap",
         },
-        "changed_when": true,
-    });
-    let pb = fx.playbook_with_handler("dovecot", &[("dovecot", args)], false, handler);
-    let reloads = || d.log().matches("SIGHUP received").count();
-
-    let check = fx.play(&pb, &["--check", "--diff"]);
-    assert_eq!(check.status, 0, "{}", show(&check));
-    assert_eq!(fx.result("dovecot")["changed"], json!(true));
-    assert_eq!(
-        fs::read(&include).expect("10-ssl.conf"),
-        before,
-        "check mode edited it"
     );
-    assert!(
-        !fx.env.path("chainfix").exists(),
-        "check mode wrote into dest"
-    );
-    assert_eq!(reloads(), 0);
-    // The one line, in a diff of the included file that sets it.
-    for needle in [
-        format!("-ssl_cert = <{}", fx.p("server/cert.pem")),
-        format!("+ssl_cert = <{}/", fx.p("chainfix")),
-    ] {
-        assert!(
-            check.stdout.contains(&needle),
-            "no {needle:?}\n{}",
-            show(&check)
-        );
-    }
-    let printed = format!("{}\n{}", check.stdout, check.stderr);
-    assert!(!printed.contains("PRIVATE KEY"), "{printed}");
-
-    let first = fx.play(&pb, &[]);
-    assert_eq!(first.status, 0, "{}", show(&first));
-    assert!(handler_ran(&first), "{}", show(&first));
-    assert_eq!(recap(&first).changed, 2, "{}", show(&first));
-    assert_eq!(fx.result("dovecot")["changed"], json!(true));
-    let (reloaded, log) = mta::poll_text(
-        Duration::from_secs(20),
-        || d.log(),
-        |l| l.matches("SIGHUP received").count() == 1,
-    );
-    assert!(
-        reloaded,
-        "no reload in Dovecot's log\n{}",
-        mta::tail(&log, 30)
-    );
-    wait_until_full_chain_served(&fx, d.imap, "imap");
     let now = d.doveconf(&["-h", "ssl_cert"]).stdout;
     assert!(now.contains(&fx.p("chainfix/")), "{now}");
-    let after = fs::read(&include).expect("10-ssl.conf");
-
-    let second = fx.play(&pb, &[]);
-    assert_eq!(second.status, 0, "{}", show(&second));
-    assert_eq!(recap(&second).changed, 0, "{}", show(&second));
-    assert!(!handler_ran(&second), "{}", show(&second));
-    assert_eq!(fx.result("dovecot")["changed"], json!(false));
-    assert_eq!(fs::read(&include).expect("10-ssl.conf"), after);
-    assert_eq!(reloads(), 1);
 }
