@@ -441,9 +441,10 @@ fn install_script_keeps_hostile_names_in_comments_without_quotes_or_line_ends() 
             }
         }
     }
-    // The names are still there for a reader, in comments.
+    // The names are still there for a reader, in comments (the line break already written
+    // `\0A` by the name's own RFC 4514 escaping, the quote by the comment's).
     assert!(
-        script.contains("# CN=O\\u{2019}Neill CA\\nmyhostname"),
+        script.contains("# CN=O\\u{2019}Neill CA\\0Amyhostname"),
         "the intermediate's name, escaped, must be in a comment:\n{script}"
     );
     assert_no_line_starts_with_a_marker("install-chain.ps1", script);

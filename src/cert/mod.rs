@@ -7,6 +7,7 @@
 //! cheap next to the public-key operation itself, which is the chain stage's (`chain::link`).
 
 mod extensions;
+mod name;
 mod sigalg;
 
 pub use extensions::{
@@ -20,6 +21,8 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
+
+use name::{display_name, name_key};
 
 use sha2::{Digest, Sha256};
 use x509_parser::certificate::X509Certificate;
@@ -340,60 +343,6 @@ fn shared_name(name: &X509Name<'_>) -> (Arc<str>, Arc<str>) {
         }
         new
     })
-}
-
-fn display_name(name: &X509Name<'_>) -> String {
-    let s = name.to_string();
-    if s.is_empty() {
-        "(empty name)".to_string()
-    } else {
-        s
-    }
-}
-
-/// RFC 5280 §7.1 name comparison, simplified: attribute type plus the value with case folded
-/// and internal whitespace collapsed. Values that are not strings compare by their bytes.
-fn name_key(name: &X509Name<'_>) -> String {
-    let mut key = String::new();
-    for rdn in name.iter_rdn() {
-        key.push('/');
-        for (i, attr) in rdn.iter().enumerate() {
-            if i > 0 {
-                key.push('+');
-            }
-            push_oid(&mut key, attr.attr_type());
-            key.push('=');
-            match attr.as_str() {
-                // Whitespace runs folded to one space, then lower-cased.
-                Ok(s) if s.is_ascii() => {
-                    for (i, word) in s.split_whitespace().enumerate() {
-                        if i > 0 {
-                            key.push(' ');
-                        }
-                        key.extend(word.bytes().map(|b| char::from(b.to_ascii_lowercase())));
-                    }
-                }
-                Ok(s) => {
-                    let folded = s.split_whitespace().collect::<Vec<_>>().join(" ");
-                    key.push_str(&folded.to_lowercase());
-                }
-                Err(_) => key.push_str(&hex(attr.attr_value().data)),
-            }
-        }
-    }
-    key.shrink_to_fit();
-    key
-}
-
-/// Appends an OID in dotted form. The X.520 attribute types (2.5.4.n, nearly every name's)
-/// are written without building a string for each.
-fn push_oid(out: &mut String, oid: &x509_parser::der_parser::oid::Oid<'_>) {
-    use std::fmt::Write;
-    match oid.as_bytes() {
-        // Writing to a String cannot fail.
-        [0x55, 0x04, n] if *n < 0x80 => drop(write!(out, "2.5.4.{n}")),
-        _ => out.push_str(&oid.to_id_string()),
-    }
 }
 
 fn key_kind(x: &X509Certificate<'_>) -> KeyKind {
@@ -762,23 +711,6 @@ mod tests {
                 x509_parser::utils::format_serial(bytes),
                 "{bytes:02x?}"
             );
-        }
-    }
-
-    #[test]
-    fn attribute_types_are_written_as_the_oid_crate_writes_them() {
-        use x509_parser::der_parser::oid::Oid;
-        for n in 0..=255u8 {
-            for bytes in [
-                vec![0x55, 0x04, n],
-                vec![0x55, 0x04, n, 0x01],
-                vec![0x2a, n],
-            ] {
-                let oid = Oid::new(std::borrow::Cow::Borrowed(&bytes));
-                let mut written = String::new();
-                push_oid(&mut written, &oid);
-                assert_eq!(written, oid.to_id_string(), "{bytes:02x?}");
-            }
         }
     }
 

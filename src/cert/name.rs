@@ -1,0 +1,278 @@
+//! Distinguished names as text: the display form reports show, and the matching key chains
+//! are built on. Both are unambiguous, so that a value crafted to look like more of the
+//! name can neither pass for it on screen nor match it.
+//!
+//! * Display: the attributes in the certificate's order, `TYPE=value`, RDNs joined by `, `
+//!   and the attributes of a multi-valued RDN by ` + ` (x509-parser's layout, which reports
+//!   have always used), with each value escaped as RFC 4514 §2.4 says: `"`, `+`, `,`, `;`,
+//!   `<`, `>` and `\` by a backslash, a leading `#` or space and a trailing space too, and
+//!   control characters as `\XX`. So `CN=evil\, O=Bank` is one attribute, never two. A value
+//!   that is not a string (or not valid text) is `#` and the hex of its content; a type
+//!   without a short name is written dotted (§2.3).
+//! * Key: RFC 5280 §7.1's comparison, simplified as OpenSSL's canonical encoding does it
+//!   (`x509_name_canon`): attribute type, and the value with case folded and whitespace runs
+//!   collapsed; values that are not strings compare by their bytes. RDNs are introduced by
+//!   `/` and a multi-valued RDN's attributes joined by `+`; a `/`, `+` or `\` inside a value
+//!   is escaped with `\`, so a CN of `a/2.5.4.10=b` cannot match the two RDNs `CN=a`, `O=b`
+//!   (OpenSSL's comparison keeps them apart, so chainfix's must too).
+
+use x509_parser::der_parser::asn1_rs::Tag;
+use x509_parser::der_parser::oid::Oid;
+use x509_parser::objects::{oid2abbrev, oid_registry};
+use x509_parser::x509::{AttributeTypeAndValue, X509Name};
+
+/// The display form of `name` (see the module documentation); `(empty name)` for none.
+pub fn display_name(name: &X509Name<'_>) -> String {
+    let mut out = String::new();
+    for (i, rdn) in name.iter_rdn().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        for (j, attr) in rdn.iter().enumerate() {
+            if j > 0 {
+                out.push_str(" + ");
+            }
+            push_type(&mut out, attr.attr_type());
+            out.push('=');
+            match text(attr) {
+                Some(value) => push_escaped(&mut out, &value),
+                None => {
+                    out.push('#');
+                    out.push_str(&super::hex(attr.attr_value().data));
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push_str("(empty name)");
+    }
+    out
+}
+
+/// The type's short name (`CN`, `O`, ...) as x509-parser names it, else its dotted form.
+fn push_type(out: &mut String, oid: &Oid<'_>) {
+    match oid2abbrev(oid, oid_registry()) {
+        Ok(abbrev) => out.push_str(abbrev),
+        Err(_) => push_oid(out, oid),
+    }
+}
+
+/// The value of a string attribute as text: the one-byte string types read as UTF-8 (as
+/// x509-parser does), BMPString as UTF-16 and UniversalString as UTF-32, both big-endian.
+/// `None` for another type or bytes that are not text in it.
+fn text(attr: &AttributeTypeAndValue<'_>) -> Option<String> {
+    let value = attr.attr_value();
+    let data = value.data;
+    match value.tag() {
+        Tag::NumericString
+        | Tag::VisibleString
+        | Tag::PrintableString
+        | Tag::GeneralString
+        | Tag::GraphicString
+        | Tag::T61String
+        | Tag::VideotexString
+        | Tag::Utf8String
+        | Tag::Ia5String => std::str::from_utf8(data).ok().map(str::to_string),
+        Tag::BmpString if data.len() % 2 == 0 => {
+            let units = data
+                .chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]));
+            char::decode_utf16(units)
+                .collect::<Result<String, _>>()
+                .ok()
+        }
+        Tag::UniversalString if data.len() % 4 == 0 => data
+            .chunks_exact(4)
+            .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+            .collect(),
+        _ => None,
+    }
+}
+
+/// Appends `value` escaped as RFC 4514 §2.4 says, control characters as `\XX`.
+fn push_escaped(out: &mut String, value: &str) {
+    let last = value.chars().count().saturating_sub(1);
+    for (i, c) in value.chars().enumerate() {
+        match c {
+            '"' | '+' | ',' | ';' | '<' | '>' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '#' if i == 0 => out.push_str("\\#"),
+            ' ' if i == 0 || i == last => out.push_str("\\ "),
+            c if c.is_control() => {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push('\\');
+                    out.push_str(&super::hex(&[b]).to_ascii_uppercase());
+                }
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// The matching key of `name` (see the module documentation).
+pub fn name_key(name: &X509Name<'_>) -> String {
+    let mut key = String::new();
+    for rdn in name.iter_rdn() {
+        key.push('/');
+        for (i, attr) in rdn.iter().enumerate() {
+            if i > 0 {
+                key.push('+');
+            }
+            push_oid(&mut key, attr.attr_type());
+            key.push('=');
+            match attr.as_str() {
+                // Whitespace runs folded to one space, then lower-cased.
+                Ok(s) if s.is_ascii() => {
+                    for (i, word) in s.split_whitespace().enumerate() {
+                        if i > 0 {
+                            key.push(' ');
+                        }
+                        for b in word.bytes() {
+                            push_key_char(&mut key, char::from(b.to_ascii_lowercase()));
+                        }
+                    }
+                }
+                Ok(s) => {
+                    let folded = s.split_whitespace().collect::<Vec<_>>().join(" ");
+                    for c in folded.to_lowercase().chars() {
+                        push_key_char(&mut key, c);
+                    }
+                }
+                Err(_) => key.push_str(&super::hex(attr.attr_value().data)),
+            }
+        }
+    }
+    key.shrink_to_fit();
+    key
+}
+
+/// One character of a key's value: the key's own separators escaped.
+fn push_key_char(key: &mut String, c: char) {
+    if matches!(c, '/' | '+' | '\\') {
+        key.push('\\');
+    }
+    key.push(c);
+}
+
+/// Appends an OID in dotted form. The X.520 attribute types (2.5.4.n, nearly every name's)
+/// are written without building a string for each.
+fn push_oid(out: &mut String, oid: &Oid<'_>) {
+    use std::fmt::Write;
+    match oid.as_bytes() {
+        // Writing to a String cannot fail.
+        [0x55, 0x04, n] if *n < 0x80 => drop(write!(out, "2.5.4.{n}")),
+        _ => out.push_str(&oid.to_id_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use x509_parser::prelude::{FromDer, X509Certificate};
+
+    /// One attribute: OID bytes, string tag, value bytes.
+    type Atv<'a> = (&'a [u8], u8, &'a [u8]);
+
+    /// DER of a Name: each inner list one RDN.
+    fn name_der(rdns: &[&[Atv<'_>]]) -> Vec<u8> {
+        fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+            assert!(body.len() < 128, "short form only");
+            let mut out = vec![tag, body.len() as u8];
+            out.extend_from_slice(body);
+            out
+        }
+        let mut seq = Vec::new();
+        for rdn in rdns {
+            let mut set = Vec::new();
+            for (oid, tag, value) in rdn.iter() {
+                let mut atv = tlv(0x06, oid);
+                atv.extend(tlv(*tag, value));
+                set.extend(tlv(0x30, &atv));
+            }
+            seq.extend(tlv(0x31, &set));
+        }
+        tlv(0x30, &seq)
+    }
+
+    const CN: &[u8] = &[0x55, 0x04, 0x03];
+    const O: &[u8] = &[0x55, 0x04, 0x0a];
+    const UTF8: u8 = 0x0c;
+
+    fn parsed(der: &[u8]) -> X509Name<'_> {
+        X509Name::from_der(der).expect("a name").1
+    }
+
+    #[test]
+    fn a_value_that_looks_like_more_attributes_is_escaped_and_keyed_apart() {
+        let crafted = name_der(&[&[(CN, UTF8, b"evil, O=Bank")]]);
+        let two = name_der(&[&[(CN, UTF8, b"evil")], &[(O, UTF8, b"Bank")]]);
+        let multi = name_der(&[&[(CN, UTF8, b"evil"), (O, UTF8, b"Bank")]]);
+        assert_eq!(display_name(&parsed(&crafted)), "CN=evil\\, O=Bank");
+        assert_eq!(display_name(&parsed(&two)), "CN=evil, O=Bank");
+        assert_eq!(display_name(&parsed(&multi)), "CN=evil + O=Bank");
+        let keyed = name_der(&[&[(CN, UTF8, b"a/2.5.4.10=b")]]);
+        let apart = name_der(&[&[(CN, UTF8, b"a")], &[(O, UTF8, b"b")]]);
+        let plus = name_der(&[&[(CN, UTF8, b"a+2.5.4.10=b")]]);
+        let together = name_der(&[&[(CN, UTF8, b"a"), (O, UTF8, b"b")]]);
+        assert_ne!(name_key(&parsed(&keyed)), name_key(&parsed(&apart)));
+        assert_ne!(name_key(&parsed(&plus)), name_key(&parsed(&together)));
+        assert_eq!(name_key(&parsed(&apart)), "/2.5.4.3=a/2.5.4.10=b");
+    }
+
+    #[test]
+    fn edges_controls_and_non_strings_are_shown_unambiguously() {
+        let edges = name_der(&[&[(CN, UTF8, b"#x ")], &[(O, UTF8, b" a\x1bb\"")]]);
+        assert_eq!(display_name(&parsed(&edges)), "CN=\\#x\\ , O=\\ a\\1Bb\\\"");
+        // An OCTET STRING value, and a UTF8String that is not UTF-8: hex, never text.
+        let octets = name_der(&[&[(CN, 0x04, b"ab")], &[(O, UTF8, b"\xff")]]);
+        assert_eq!(display_name(&parsed(&octets)), "CN=#6162, O=#ff");
+        // BMPString and UniversalString are decoded.
+        let wide = name_der(&[&[(CN, 0x1e, b"\x00h\x00i")], &[(O, 0x1c, b"\x00\x00\x00o")]]);
+        assert_eq!(display_name(&parsed(&wide)), "CN=hi, O=o");
+        assert_eq!(display_name(&parsed(&name_der(&[]))), "(empty name)");
+    }
+
+    #[test]
+    fn attribute_types_are_written_as_the_oid_crate_writes_them() {
+        for n in 0..=255u8 {
+            for bytes in [
+                vec![0x55, 0x04, n],
+                vec![0x55, 0x04, n, 0x01],
+                vec![0x2a, n],
+            ] {
+                let oid = Oid::new(std::borrow::Cow::Borrowed(&bytes));
+                let mut written = String::new();
+                push_oid(&mut written, &oid);
+                assert_eq!(written, oid.to_id_string(), "{bytes:02x?}");
+            }
+        }
+    }
+
+    #[test]
+    fn plain_names_read_as_x509_parser_shows_them() {
+        let mut checked = 0;
+        for der in webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter() {
+            let (_, x) = X509Certificate::from_der(der.as_ref()).expect("parses");
+            let plain = x.subject().iter_attributes().all(|a| {
+                text(a).is_some_and(|v| {
+                    !v.contains(['"', '+', ',', ';', '<', '>', '\\'])
+                        && !v.starts_with(['#', ' '])
+                        && !v.ends_with(' ')
+                        && !v.contains(char::is_control)
+                })
+            });
+            if plain {
+                // x509-parser writes a type it has no short name for as `OID(2.5.4.97)`;
+                // RFC 4514 §2.3 and chainfix write it dotted.
+                let theirs = x.subject().to_string();
+                let theirs = theirs.replace("OID(", "").replace(")=", "=");
+                assert_eq!(display_name(x.subject()), theirs);
+                checked += 1;
+            }
+        }
+        assert!(checked > 50, "only {checked} plain names");
+    }
+}
