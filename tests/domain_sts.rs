@@ -361,7 +361,7 @@ fn mta_sts_policies_are_fetched_and_each_mx_is_judged_as_senders_judge_it() {
         assert_eq!(status, 0, "{v:#}");
     }
 
-    // DANE applies: MTA-STS is not used for the MX (RFC 8461 §2), though it is not listed.
+    // DANE applies: senders doing both use DANE for the MX, though the policy does not list it.
     let (status, v) = lab.json("dane.chainfix.test");
     let mx = &v["domains"][0]["mx"][0];
     assert_eq!(mx["dane"]["state"], "applies", "{v:#}\n{}", lab.dns.logs());

@@ -191,7 +191,8 @@ impl DaneVerdict {
 pub enum StsVerdict {
     /// No policy (no `_mta-sts` record, or mode `none`).
     None,
-    /// DANE applies to the host, so senders do not use MTA-STS for it (RFC 8461 §2).
+    /// DANE applies to the host, so senders that implement both use DANE for it, not
+    /// MTA-STS (RFC 8461 §2: MTA-STS never overrides a failing DANE check).
     NotUsedDane,
     /// Listed in the policy, and the certificate is valid for it.
     Valid,

@@ -146,7 +146,7 @@ pub enum FetchError {
         status: u16,
         reason: String,
     },
-    /// The media type is not `text/plain` (RFC 8461 §3.3); the Content-Type sent, if any.
+    /// The media type is not `text/plain` (RFC 8461 §3.2); the Content-Type sent, if any.
     ContentType(Option<String>),
     /// The body is over the limit (bytes).
     TooLarge(usize),
@@ -286,12 +286,13 @@ impl fmt::Display for FetchError {
             FetchError::ContentType(None) => {
                 write!(
                     f,
-                    "no Content-Type; the policy must be text/plain (RFC 8461 §3.3)"
+                    "no Content-Type; senders should accept only text/plain (RFC 8461 §3.2)"
                 )
             }
             FetchError::ContentType(Some(t)) => write!(
                 f,
-                "Content-Type \"{}\", not text/plain (RFC 8461 §3.3)",
+                "Content-Type \"{}\", not text/plain, which senders should require (RFC 8461 \
+                 §3.2)",
                 quote(t)
             ),
             FetchError::TooLarge(limit) => write!(

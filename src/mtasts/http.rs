@@ -1,7 +1,7 @@
 //! The HTTP/1.1 exchange of the policy fetch over an established TLS stream: one GET with
 //! `Connection: close`, and the response read under budgets (header bytes and lines, body
-//! size). Only a 200 with a `text/plain` body is a policy (RFC 8461 §3.3); a 3xx is refused,
-//! never followed.
+//! size). Only a 200 is a policy (RFC 8461 §3.3), and only with a `text/plain` body (§3.2:
+//! senders SHOULD check the media type; chainfix does); a 3xx is refused, never followed.
 
 use std::io::{self, Read, Write};
 
@@ -9,7 +9,7 @@ use super::fetch::FetchError;
 
 /// The policy's path on the policy host (RFC 8461 §3.2).
 pub const POLICY_PATH: &str = "/.well-known/mta-sts.txt";
-/// Largest policy body accepted: RFC 8461 §3.3 suggests "a maximum policy size 64 kilobytes".
+/// Largest policy body accepted: RFC 8461 §3.3 suggests a maximum policy size of 64 kilobytes.
 pub const MAX_BODY: usize = 64 * 1024;
 /// Most bytes of status line and header fields. RFC 9112 sets no limit; 16 KiB is twice the
 /// largest header nginx and Apache accept by default (8 KiB), room for any honest response.
@@ -49,7 +49,7 @@ pub fn exchange<S: Read + Write>(stream: &mut S, host: &str) -> Result<Vec<u8>, 
             reason: head.reason.clone(),
         });
     }
-    // RFC 8461 §3.3: "senders SHOULD validate that the media type is "text/plain"".
+    // RFC 8461 §3.2: "senders SHOULD validate that the media type is "text/plain"".
     let content_type = head.field("content-type");
     let media = content_type.map(|v| v.split(';').next().unwrap_or("").trim());
     if !media.is_some_and(|m| m.eq_ignore_ascii_case("text/plain")) {

@@ -2,8 +2,8 @@
 //! §3), then each MX host (§4.1 listed, §4.2 certificate), and what the policy mode makes of a
 //! failure (§5): `enforce` errors (Exchange Online 4.4.8 and 4.7.5), `testing` warnings (mail
 //! still flows, a TLS-RPT report is sent), `none` information. An MX that DANE applies to is
-//! not judged by MTA-STS (§2: MTA-STS never overrides DANE; senders doing both, Exchange Online
-//! among them, use DANE for it).
+//! not judged by MTA-STS (§2: a passing MTA-STS check never overrides a failing DANE one;
+//! senders doing both use DANE for it: common practice, not a rule of the RFC).
 
 use serde::Serialize;
 
@@ -271,8 +271,9 @@ fn judge_mx(domain: &str, mx: &Mx<'_>, policy: Option<&Policy>) -> MxOutcome {
             Code::MtaStsSupersededByDane,
             Severity::Info,
             format!(
-                "{host}: DANE applies (secure TLSA records), so senders authenticate it with \
-                 DANE and do not use {domain}'s MTA-STS policy for it (RFC 8461 §2); {would}."
+                "{host}: DANE applies (secure TLSA records), so senders that implement both \
+                 authenticate it with DANE, not with {domain}'s MTA-STS policy (RFC 8461 §2 \
+                 forbids a passing MTA-STS check to override a failing DANE one); {would}."
             ),
             None,
         ));
@@ -395,7 +396,7 @@ fn invalid_policy(domain: &str, e: &PolicyError, url: &str) -> Finding {
     let mut f = finding(
         Code::MtaStsPolicyInvalid,
         Severity::Warning,
-        format!("{domain}'s MTA-STS policy is invalid: {e}; {NO_POLICY} (RFC 8461 §3.2)."),
+        format!("{domain}'s MTA-STS policy is invalid: {e}; {NO_POLICY} (RFC 8461 §3.3)."),
         Some(url),
     );
     f.detail = Some(e.code());

@@ -24,7 +24,7 @@
 //!   server's text escaped; `code()` is a stable detail code.
 //! * [`judge::Mx`]: `host` (the MX name), `certificate` ([`judge::Certificate`]: `Valid`,
 //!   `Invalid(codes)`, or `NotChecked` when no chain was captured), `dane` (true when DANE
-//!   applies to this MX: then MTA-STS is not used for it, RFC 8461 §2).
+//!   applies to this MX: then senders that implement both use DANE for it, RFC 8461 §2).
 //!   [`judge::Certificate::from_findings`] derives the certificate verdict from chainfix's
 //!   findings for the chain the MX served, analysed with the MX host as `--host` against the
 //!   roots senders trust (Mozilla's, plus `--roots`).

@@ -83,7 +83,7 @@ impl fmt::Display for RecordError {
             ),
             RecordError::NotStsV1(r) => write!(
                 f,
-                "the TXT record \"{}\" does not begin with the exact `v=STSv1;` (case \
+                "the TXT record \"{}\" does not begin with `v=STSv1` and then `;` (case \
                  matters), so senders discard it (RFC 8461 §3.1)",
                 quote(r)
             ),

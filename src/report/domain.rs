@@ -156,7 +156,7 @@ fn sts_mx(v: &MxView) -> &'static str {
         }
         MxVerdict::Fail => "certificate fails MTA-STS validation (4.7.5 in enforce mode)",
         MxVerdict::NotChecked => "listed; no certificate to check",
-        MxVerdict::Dane => "not used: DANE applies (RFC 8461 §2)",
+        MxVerdict::Dane => "not used: DANE applies, and senders doing both use DANE",
         MxVerdict::NoPolicy => "no policy in force",
     }
 }
