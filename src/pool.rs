@@ -309,8 +309,9 @@ impl Pool {
     }
 
     /// Candidate issuers of `child`, lazy anchors parsed as needed: same name as its issuer,
-    /// minus those whose subject key id
-    /// contradicts its authority key id (RFC 5280 §4.2.1.1; RFC 4158 §3.5.12). Ordered so that
+    /// minus those whose subject key id contradicts its authority key id, or whose serial or
+    /// issuer name contradicts the authority key identifier's (RFC 5280 §4.2.1.1; RFC 4158
+    /// §3.5.12; OpenSSL's `X509_check_akid` refuses all three). Ordered so that
     /// a matching key id and a trust anchor come first, then by id for determinism.
     pub fn issuers_of(&self, child: &Certificate) -> Vec<Id> {
         let mut out: Vec<Id> = self.candidates(child).collect();
@@ -363,6 +364,7 @@ impl Pool {
                             (Some(aki), Some(ski)) => aki == ski,
                             _ => true,
                         }
+                        && !child.akid_names_another_issuer(c)
                 })
             })
     }

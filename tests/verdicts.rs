@@ -115,6 +115,9 @@ struct Make<'a> {
     sign: &'a [&'a str],
     /// Leaf validity (2024-01-01..2034-01-01) rather than CA validity (2020-01-01..2045-01-01).
     leaf: bool,
+    /// The authorityKeyIdentifier also names the issuer's issuer and serial
+    /// (`issuer:always`), as Windows AD CS writes it.
+    aki_issuer_serial: bool,
 }
 
 impl<'a> Make<'a> {
@@ -129,6 +132,7 @@ impl<'a> Make<'a> {
             forger: None,
             sign: &["-sha256"],
             leaf: false,
+            aki_issuer_serial: false,
         }
     }
 
@@ -143,6 +147,7 @@ impl<'a> Make<'a> {
             forger: None,
             sign: &["-sha256"],
             leaf: true,
+            aki_issuer_serial: false,
         }
     }
 
@@ -158,6 +163,11 @@ impl<'a> Make<'a> {
 
     fn sign(mut self, sign: &'a [&'a str]) -> Make<'a> {
         self.sign = sign;
+        self
+    }
+
+    fn aki_issuer_serial(mut self) -> Make<'a> {
+        self.aki_issuer_serial = true;
         self
     }
 
@@ -231,7 +241,11 @@ fn make(env: &TestEnv, file: &str, m: &Make<'_>) -> Made {
     match m.issuer {
         None => args.extend(["-key".to_string(), subject_key]),
         Some(issuer) => {
-            ext.push_str("authorityKeyIdentifier = keyid:always\n");
+            ext.push_str(if m.aki_issuer_serial {
+                "authorityKeyIdentifier = keyid:always, issuer:always\n"
+            } else {
+                "authorityKeyIdentifier = keyid:always\n"
+            });
             let (ca, ca_key) = match m.forger {
                 None => (issuer.file.clone(), issuer.key.path()),
                 Some(forger) => {
@@ -1201,6 +1215,114 @@ fn sha256_reissue_is_built_over_its_sha1_twin() {
     assert_receiver_rejects(&env, &root, &leaf, &[&bad], "error 68");
     assert_receiver_accepts(&env, &root, &leaf, &[&good]);
     assert_good_twin_wins(&env, &root, &good, &bad, &leaf);
+}
+
+/// A CA certificate re-issued with the same name and key but a new serial, and a leaf whose
+/// authorityKeyIdentifier names the issuer by its issuer and serial too: OpenSSL's
+/// `X509_check_akid` refuses the twin the leaf does not name (it is never a candidate, so the
+/// receiver finds no issuer), although the name, key id and signature all match.
+#[test]
+fn intermediate_the_leaf_names_by_serial_is_built_over_its_reissued_twin() {
+    let env = TestEnv::new();
+    let [root, good, bad, _] = twins(&env, CA, &["-sha256"]);
+    let leaf = make(
+        &env,
+        "leaf.pem",
+        &Make::leaf(Key::Rsa('c'), 1091, &good).aki_issuer_serial(),
+    );
+    assert!(
+        text_of(&env, "leaf.pem").contains("serial:04:30"),
+        "the leaf's AKI names serial 1072:\n{}",
+        text_of(&env, "leaf.pem")
+    );
+    assert_receiver_rejects(
+        &env,
+        &root,
+        &leaf,
+        &[&bad],
+        "unable to get local issuer certificate",
+    );
+    assert_receiver_accepts(&env, &root, &leaf, &[&good]);
+    assert_good_twin_wins(&env, &root, &good, &bad, &leaf);
+
+    // Served with the twin alone: not fine, and nothing written.
+    bundle(&env, "served.pem", &[&leaf, &bad]);
+    let out = inspect(&env, &["served.pem", "--roots", "root.pem"]);
+    let r = only_result(&out);
+    assert_ne!(r["status"], "ok", "{r:#}");
+    assert!(!chain_sha256(&r).contains(&bad.sha256()), "{r:#}");
+    let out = repair(&env, "out-served", &["served.pem", "--roots", "root.pem"]);
+    assert_ne!(out.status, 0, "{}", out.stdout);
+    assert!(!env.path("out-served/fullchain.pem").exists());
+}
+
+/// The same CA certificate (name, key, serial) issued by two roots, and a leaf whose
+/// authorityKeyIdentifier names its issuer's issuer: served with the copy under the other
+/// root, and trusting that root only, OpenSSL finds no issuer (`X509_check_akid` compares the
+/// AKI's directoryName with the candidate's issuer), and chainfix does not call it fine.
+#[test]
+fn intermediate_under_another_root_than_the_leaf_names_is_not_its_issuer() {
+    let env = TestEnv::new();
+    let root = make(
+        &env,
+        "root.pem",
+        &Make::ca("Twin Root", Key::Rsa('a'), 1071),
+    );
+    let other = make(
+        &env,
+        "other-root.pem",
+        &Make::ca("Other Root", Key::Rsa('d'), 1095),
+    );
+    let int = make(
+        &env,
+        "int.pem",
+        &Make::ca("Twin CA", Key::Rsa('b'), 1072).by(&root),
+    );
+    let cross = make(
+        &env,
+        "cross.pem",
+        &Make::ca("Twin CA", Key::Rsa('b'), 1072).by(&other),
+    );
+    let leaf = make(
+        &env,
+        "leaf.pem",
+        &Make::leaf(Key::Rsa('c'), 1096, &int).aki_issuer_serial(),
+    );
+    assert!(
+        text_of(&env, "leaf.pem").contains("DirName:/CN=Twin Root"),
+        "{}",
+        text_of(&env, "leaf.pem")
+    );
+    assert_receiver_accepts(&env, &root, &leaf, &[&int]);
+    assert_receiver_rejects(
+        &env,
+        &other,
+        &leaf,
+        &[&cross],
+        "unable to get local issuer certificate",
+    );
+
+    bundle(&env, "served.pem", &[&leaf, &cross]);
+    let out = inspect(&env, &["served.pem", "--roots", "other-root.pem"]);
+    let r = only_result(&out);
+    assert_ne!(r["status"], "ok", "{r:#}");
+    assert!(!chain_sha256(&r).contains(&cross.sha256()), "{r:#}");
+    let out = inspect(
+        &env,
+        &[
+            "served.pem",
+            "--roots",
+            "root.pem",
+            "--intermediates",
+            "int.pem",
+        ],
+    );
+    let r = only_result(&out);
+    assert_eq!(
+        chain_sha256(&r),
+        vec![leaf.sha256(), int.sha256(), root.sha256()],
+        "{r:#}"
+    );
 }
 
 #[test]

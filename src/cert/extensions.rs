@@ -125,6 +125,12 @@ pub struct Rare {
     /// constraints to them).
     pub subject_emails: Vec<String>,
     pub name_constraints: Option<NameConstraints>,
+    /// The authorityKeyIdentifier's authorityCertSerialNumber: the issuer's serial, leading
+    /// zero bytes removed (the integer's value).
+    pub aki_serial: Option<Vec<u8>>,
+    /// The first directoryName of the authorityKeyIdentifier's authorityCertIssuer: the
+    /// issuer's own issuer, as [`name_key`] writes it.
+    pub aki_issuer: Option<String>,
 }
 
 impl Rare {
@@ -214,7 +220,20 @@ pub(super) fn read(x: &X509Certificate<'_>) -> Extensions {
             }
         } else if *oid == OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER {
             match AuthorityKeyIdentifier::from_der(value) {
-                Ok((_, a)) => out.aki = a.key_identifier.as_ref().map(|k| k.0.to_vec()),
+                Ok((_, a)) => {
+                    out.aki = a.key_identifier.as_ref().map(|k| k.0.to_vec());
+                    out.rare.aki_serial = a.authority_cert_serial.map(|s| {
+                        let first = s.iter().position(|&b| b != 0).unwrap_or(s.len());
+                        s[first..].to_vec()
+                    });
+                    // OpenSSL's X509_check_akid reads the first directoryName only.
+                    out.rare.aki_issuer = a.authority_cert_issuer.as_ref().and_then(|names| {
+                        names.iter().find_map(|n| match n {
+                            GeneralName::DirectoryName(d) => Some(name_key(d)),
+                            _ => None,
+                        })
+                    });
+                }
                 Err(_) => flaw(&mut out, Flaw::DamagedExtension("authorityKeyIdentifier")),
             }
         } else if *oid == OID_X509_EXT_BASIC_CONSTRAINTS {

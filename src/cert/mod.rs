@@ -166,6 +166,31 @@ impl Certificate {
         self.rare.as_ref().and_then(|r| r.name_constraints.as_ref())
     }
 
+    /// Whether this certificate's authorityKeyIdentifier names another certificate than
+    /// `issuer` by serial number or by issuer name: OpenSSL's `X509_check_akid` (called from
+    /// `X509_check_issued` for every issuer candidate, trust anchors included) then refuses the
+    /// candidate with `X509_V_ERR_AKID_ISSUER_SERIAL_MISMATCH`. The key identifier is compared
+    /// where candidates are found ([`crate::pool`]).
+    pub fn akid_names_another_issuer(&self, issuer: &Certificate) -> bool {
+        let Some(rare) = self.rare.as_deref() else {
+            return false;
+        };
+        let serial_differs = rare.aki_serial.as_deref().is_some_and(|value| {
+            let theirs = issuer
+                .serial
+                .split(':')
+                .skip_while(|byte| *byte == "00")
+                .collect::<Vec<_>>()
+                .join(":");
+            serial_text(value) != theirs
+        });
+        let issuer_differs = rare
+            .aki_issuer
+            .as_deref()
+            .is_some_and(|name| *name != *issuer.issuer_key);
+        serial_differs || issuer_differs
+    }
+
     /// Subject and issuer are the same name (RFC 5280 §3.2: self-issued).
     pub fn is_self_issued(&self) -> bool {
         *self.subject_key == *self.issuer_key
