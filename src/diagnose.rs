@@ -798,11 +798,27 @@ fn trust(case: &Case<'_>, out: &mut Vec<Finding>) {
                 tip.subject, tip.issuer
             )
         } else {
-            format!(
-                "The issuer of {} ({}) was not found in the inputs, --intermediates, the \
-                 download cache, the trust store or over AIA.",
-                tip.subject, tip.issuer
-            )
+            let ruled_out = case.pool.named_but_ruled_out(tip);
+            match ruled_out.first() {
+                Some(&other) => format!(
+                    "No issuer of {} that its authorityKeyIdentifier allows was found in the \
+                     inputs, --intermediates, the download cache, the trust store or over AIA: \
+                     {} certificate(s) named {} were found (sha256 {}...), but the \
+                     authorityKeyIdentifier names another one (another key identifier, serial \
+                     number or issuer: the CA was re-keyed or re-issued under the same name), \
+                     and receivers do not take it as the issuer (OpenSSL's X509_check_akid). \
+                     Serve the CA certificate the authorityKeyIdentifier names.",
+                    tip.subject,
+                    ruled_out.len(),
+                    tip.issuer,
+                    &crate::cert::hex(&case.cert(other).sha256)[..16],
+                ),
+                None => format!(
+                    "The issuer of {} ({}) was not found in the inputs, --intermediates, the \
+                     download cache, the trust store or over AIA.",
+                    tip.subject, tip.issuer
+                ),
+            }
         };
         out.push(
             Finding::new(

@@ -347,6 +347,26 @@ impl Pool {
             .collect()
     }
 
+    /// The certificates that bear `child`'s issuer name but that its authorityKeyIdentifier
+    /// rules out as its issuer (another key id, serial number or issuer name): a CA re-keyed
+    /// or re-issued under the same name. Not candidates; named in the report.
+    pub fn named_but_ruled_out(&self, child: &Certificate) -> Vec<Id> {
+        let ids = self
+            .by_subject
+            .get(&self.names.hash_one(&child.issuer_key))
+            .map_or(&[][..], Vec::as_slice);
+        let candidates: Vec<Id> = self.candidates(child).collect();
+        ids.iter()
+            .copied()
+            .filter(|&id| self.subject_key(id) == &*child.issuer_key)
+            .filter(|id| !candidates.contains(id))
+            .filter(|&id| {
+                self.parsed(id)
+                    .is_some_and(|e| e.cert.sha256 != child.sha256 || child.is_self_issued())
+            })
+            .collect()
+    }
+
     /// The candidate issuers of `child`, unordered: see [`Pool::issuers_of`].
     fn candidates<'a>(&'a self, child: &'a Certificate) -> impl Iterator<Item = Id> + 'a {
         let ids = self

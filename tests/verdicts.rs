@@ -1251,6 +1251,14 @@ fn intermediate_the_leaf_names_by_serial_is_built_over_its_reissued_twin() {
     let r = only_result(&out);
     assert_ne!(r["status"], "ok", "{r:#}");
     assert!(!chain_sha256(&r).contains(&bad.sha256()), "{r:#}");
+    // The report says why the CA served is not the issuer, and which it is.
+    let missing = expect_error(&r, "missing-intermediate");
+    let message = missing["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("authorityKeyIdentifier names another one")
+            && message.contains(&bad.sha256()[..16]),
+        "{message}"
+    );
     let out = repair(&env, "out-served", &["served.pem", "--roots", "root.pem"]);
     assert_ne!(out.status, 0, "{}", out.stdout);
     assert!(!env.path("out-served/fullchain.pem").exists());
