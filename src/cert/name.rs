@@ -9,12 +9,16 @@
 //!   control characters as `\XX`. So `CN=evil\, O=Bank` is one attribute, never two. A value
 //!   that is not a string (or not valid text) is `#` and the hex of its content; a type
 //!   without a short name is written dotted (§2.3).
-//! * Key: RFC 5280 §7.1's comparison, simplified as OpenSSL's canonical encoding does it
-//!   (`x509_name_canon`): attribute type, and the value with case folded and whitespace runs
-//!   collapsed; values that are not strings compare by their bytes. RDNs are introduced by
-//!   `/` and a multi-valued RDN's attributes joined by `+`; a `/`, `+` or `\` inside a value
-//!   is escaped with `\`, so a CN of `a/2.5.4.10=b` cannot match the two RDNs `CN=a`, `O=b`
-//!   (OpenSSL's comparison keeps them apart, so chainfix's must too).
+//! * Key: RFC 5280 §7.1's comparison as OpenSSL's canonical encoding makes it
+//!   (`x509_name_canon`, `asn1_string_canon` in crypto/x509/x_name.c): attribute type, and
+//!   for the string types it canonicalises the value as UTF-8 with white space trimmed and
+//!   collapsed and ASCII letters lower-cased; other values compare as type and bytes. RDNs are
+//!   introduced by `/` and a multi-valued RDN's attributes joined by `+`; a `/`, `+`, `\` or
+//!   `#` inside a value is escaped with `\`, so a CN of `a/2.5.4.10=b` cannot match the two
+//!   RDNs `CN=a`, `O=b` (OpenSSL's comparison keeps them apart, so chainfix's must too).
+//!   Unlike OpenSSL, the attributes of a multi-valued RDN are not sorted: two spellings of one
+//!   RDN in different orders do not match (chainfix then finds no issuer where OpenSSL would,
+//!   never the other way round).
 
 use x509_parser::der_parser::asn1_rs::Tag;
 use x509_parser::der_parser::oid::Oid;
@@ -123,25 +127,16 @@ pub fn name_key(name: &X509Name<'_>) -> String {
             }
             push_oid(&mut key, attr.attr_type());
             key.push('=');
-            match attr.as_str() {
-                // Whitespace runs folded to one space, then lower-cased.
-                Ok(s) if s.is_ascii() => {
-                    for (i, word) in s.split_whitespace().enumerate() {
-                        if i > 0 {
-                            key.push(' ');
-                        }
-                        for b in word.bytes() {
-                            push_key_char(&mut key, char::from(b.to_ascii_lowercase()));
-                        }
-                    }
+            let value = attr.attr_value();
+            match canonical_text(value.tag(), value.data) {
+                Some(text) => push_folded(&mut key, &text),
+                // Compared as the type and the bytes, as OpenSSL compares them.
+                None => {
+                    use std::fmt::Write;
+                    // Writing to a String cannot fail.
+                    let _ = write!(key, "#{}:", value.tag().0);
+                    key.push_str(&super::hex(value.data));
                 }
-                Ok(s) => {
-                    let folded = s.split_whitespace().collect::<Vec<_>>().join(" ");
-                    for c in folded.to_lowercase().chars() {
-                        push_key_char(&mut key, c);
-                    }
-                }
-                Err(_) => key.push_str(&super::hex(attr.attr_value().data)),
             }
         }
     }
@@ -149,9 +144,72 @@ pub fn name_key(name: &X509Name<'_>) -> String {
     key
 }
 
+/// The text OpenSSL's canonical name encoding (`asn1_string_canon`) compares for a value of
+/// type `tag`: the string types it canonicalises (UTF8String, BMPString, UniversalString,
+/// PrintableString, T61String, IA5String, VisibleString) converted to UTF-8 as
+/// `ASN1_STRING_to_UTF8` does (the one-byte types as Latin-1); `None` for the other types and
+/// for bytes that are not text in their type, which compare as they are.
+fn canonical_text(tag: Tag, data: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
+    use std::borrow::Cow;
+    match tag {
+        _ if data.is_ascii()
+            && matches!(
+                tag,
+                Tag::Utf8String
+                    | Tag::PrintableString
+                    | Tag::Ia5String
+                    | Tag::VisibleString
+                    | Tag::T61String
+            ) =>
+        {
+            std::str::from_utf8(data).ok().map(Cow::Borrowed)
+        }
+        Tag::Utf8String => std::str::from_utf8(data).ok().map(Cow::Borrowed),
+        Tag::PrintableString | Tag::Ia5String | Tag::VisibleString | Tag::T61String => {
+            Some(Cow::Owned(data.iter().map(|&b| char::from(b)).collect()))
+        }
+        Tag::BmpString if data.len() % 2 == 0 => {
+            let units = data
+                .chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]));
+            char::decode_utf16(units)
+                .collect::<Result<String, _>>()
+                .ok()
+                .map(Cow::Owned)
+        }
+        Tag::UniversalString if data.len() % 4 == 0 => data
+            .chunks_exact(4)
+            .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+            .collect::<Option<String>>()
+            .map(Cow::Owned),
+        _ => None,
+    }
+}
+
+/// Appends `text` folded as `asn1_string_canon` folds it: leading and trailing white space
+/// dropped, each inner run made one space, ASCII letters lower-cased (other letters keep their
+/// case: OpenSSL does not fold them). White space is ASCII's (`ossl_isspace`: space, tab, LF,
+/// VT, FF, CR).
+fn push_folded(key: &mut String, text: &str) {
+    let mut started = false;
+    let mut space = false;
+    for c in text.chars() {
+        if matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r') {
+            space = started;
+            continue;
+        }
+        if space {
+            key.push(' ');
+            space = false;
+        }
+        started = true;
+        push_key_char(key, c.to_ascii_lowercase());
+    }
+}
+
 /// One character of a key's value: the key's own separators escaped.
 fn push_key_char(key: &mut String, c: char) {
-    if matches!(c, '/' | '+' | '\\') {
+    if matches!(c, '/' | '+' | '\\' | '#') {
         key.push('\\');
     }
     key.push(c);
@@ -220,6 +278,36 @@ mod tests {
         assert_ne!(name_key(&parsed(&keyed)), name_key(&parsed(&apart)));
         assert_ne!(name_key(&parsed(&plus)), name_key(&parsed(&together)));
         assert_eq!(name_key(&parsed(&apart)), "/2.5.4.3=a/2.5.4.10=b");
+    }
+
+    #[test]
+    fn keys_compare_as_openssl_canonical_encoding_compares() {
+        let key = |der: Vec<u8>| name_key(&parsed(&der));
+        let utf8 = key(name_der(&[&[(CN, UTF8, b"example ca")]]));
+        // PrintableString, case and white space: the same name.
+        assert_eq!(key(name_der(&[&[(CN, 0x13, b"  Example \t CA ")]])), utf8);
+        // BMPString "ABC" and UTF8String "abc"; T61String's Latin-1 0xE9 and UTF-8 "é".
+        assert_eq!(
+            key(name_der(&[&[(CN, 0x1e, b"\x00A\x00B\x00C")]])),
+            key(name_der(&[&[(CN, UTF8, b"abc")]]))
+        );
+        assert_eq!(
+            key(name_der(&[&[(CN, 0x14, b"\xe9")]])),
+            key(name_der(&[&[(CN, UTF8, "é".as_bytes())]]))
+        );
+        // OpenSSL folds ASCII letters only, and ASCII white space only.
+        assert_ne!(
+            key(name_der(&[&[(CN, UTF8, "É".as_bytes())]])),
+            key(name_der(&[&[(CN, UTF8, "é".as_bytes())]]))
+        );
+        assert_ne!(
+            key(name_der(&[&[(CN, UTF8, "a\u{a0}b".as_bytes())]])),
+            key(name_der(&[&[(CN, UTF8, b"a b")]]))
+        );
+        // A value of another type compares as type and bytes, never as some text.
+        let octets = key(name_der(&[&[(CN, 0x04, b"ab")]]));
+        assert_eq!(octets, "/2.5.4.3=#4:6162");
+        assert_ne!(octets, key(name_der(&[&[(CN, UTF8, b"#4:6162")]])));
     }
 
     #[test]
