@@ -1333,6 +1333,58 @@ fn intermediate_under_another_root_than_the_leaf_names_is_not_its_issuer() {
     );
 }
 
+/// An intermediate that requires an explicit policy (policyConstraints requireExplicitPolicy 0,
+/// critical) over a leaf with no certificatePolicies: OpenSSL checks policies only when asked
+/// (`X509_V_FLAG_POLICY_CHECK`, `openssl verify -policy_check`), which Postfix and Exim do not
+/// do, so receivers accept the chain, and chainfix calls it ok.
+#[test]
+fn policy_constraints_are_not_applied_as_openssl_does_not_apply_them_by_default() {
+    let env = TestEnv::new();
+    let root = make(
+        &env,
+        "root.pem",
+        &Make::ca("Policy Root", Key::Rsa('a'), 1101),
+    );
+    let int = make(
+        &env,
+        "int.pem",
+        &Make::ca("Policy CA", Key::Rsa('b'), 1102)
+            .ext(&format!(
+                "{CA}policyConstraints = critical, requireExplicitPolicy:0\n\
+                 inhibitAnyPolicy = critical, 0\n"
+            ))
+            .by(&root),
+    );
+    let leaf = make(&env, "leaf.pem", &Make::leaf(Key::Rsa('c'), 1103, &int));
+    assert_receiver_accepts(&env, &root, &leaf, &[&int]);
+    // Asked to, OpenSSL refuses it: the fixture does carry the constraint.
+    bundle(&env, "sent-rest.pem", &[&int]);
+    let strict = env.openssl(&[
+        "verify",
+        "-no-CApath",
+        "-no-CAstore",
+        "-attime",
+        AT_EPOCH,
+        "-policy_check",
+        "-CAfile",
+        "root.pem",
+        "-untrusted",
+        "sent-rest.pem",
+        "leaf.pem",
+    ]);
+    assert!(
+        strict.stdout.contains("no explicit policy")
+            || strict.stderr.contains("no explicit policy"),
+        "{}{}",
+        strict.stdout,
+        strict.stderr
+    );
+
+    bundle(&env, "fullchain.pem", &[&leaf, &int]);
+    let out = inspect(&env, &["fullchain.pem", "--roots", "root.pem"]);
+    assert_ok_chain(&out, &[&leaf, &int, &root]);
+}
+
 #[test]
 fn sha1_signed_intermediate_alone_is_a_weak_signature_error_and_broken() {
     let env = TestEnv::new();
