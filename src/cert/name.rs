@@ -16,9 +16,8 @@
 //!   introduced by `/` and a multi-valued RDN's attributes joined by `+`; a `/`, `+`, `\` or
 //!   `#` inside a value is escaped with `\`, so a CN of `a/2.5.4.10=b` cannot match the two
 //!   RDNs `CN=a`, `O=b` (OpenSSL's comparison keeps them apart, so chainfix's must too).
-//!   Unlike OpenSSL, the attributes of a multi-valued RDN are not sorted: two spellings of one
-//!   RDN in different orders do not match (chainfix then finds no issuer where OpenSSL would,
-//!   never the other way round).
+//!   The attributes of a multi-valued RDN are sorted, as the canonical encoding of a SET is,
+//!   so their order does not matter.
 
 use x509_parser::der_parser::asn1_rs::Tag;
 use x509_parser::der_parser::oid::Oid;
@@ -121,27 +120,45 @@ pub fn name_key(name: &X509Name<'_>) -> String {
     let mut key = String::new();
     for rdn in name.iter_rdn() {
         key.push('/');
-        for (i, attr) in rdn.iter().enumerate() {
-            if i > 0 {
-                key.push('+');
-            }
-            push_oid(&mut key, attr.attr_type());
-            key.push('=');
-            let value = attr.attr_value();
-            match canonical_text(value.tag(), value.data) {
-                Some(text) => push_folded(&mut key, &text),
-                // Compared as the type and the bytes, as OpenSSL compares them.
-                None => {
-                    use std::fmt::Write;
-                    // Writing to a String cannot fail.
-                    let _ = write!(key, "#{}:", value.tag().0);
-                    key.push_str(&super::hex(value.data));
-                }
+        let mut attrs = rdn.iter();
+        match (attrs.next(), attrs.next()) {
+            (Some(attr), None) => push_attribute(&mut key, attr),
+            (None, _) => {}
+            // A multi-valued RDN is a SET: OpenSSL's canonical encoding sorts its members,
+            // so their order does not matter; sorting their keys gives the same equality.
+            _ => {
+                let mut parts: Vec<String> = rdn
+                    .iter()
+                    .map(|attr| {
+                        let mut part = String::new();
+                        push_attribute(&mut part, attr);
+                        part
+                    })
+                    .collect();
+                parts.sort_unstable();
+                key.push_str(&parts.join("+"));
             }
         }
     }
     key.shrink_to_fit();
     key
+}
+
+/// One attribute of a key: its type, `=`, and its value folded (or its type and bytes).
+fn push_attribute(key: &mut String, attr: &AttributeTypeAndValue<'_>) {
+    push_oid(key, attr.attr_type());
+    key.push('=');
+    let value = attr.attr_value();
+    match canonical_text(value.tag(), value.data) {
+        Some(text) => push_folded(key, &text),
+        // Compared as the type and the bytes, as OpenSSL compares them.
+        None => {
+            use std::fmt::Write;
+            // Writing to a String cannot fail.
+            let _ = write!(key, "#{}:", value.tag().0);
+            key.push_str(&super::hex(value.data));
+        }
+    }
 }
 
 /// The text OpenSSL's canonical name encoding (`asn1_string_canon`) compares for a value of
@@ -303,6 +320,15 @@ mod tests {
         assert_ne!(
             key(name_der(&[&[(CN, UTF8, "a\u{a0}b".as_bytes())]])),
             key(name_der(&[&[(CN, UTF8, b"a b")]]))
+        );
+        // A multi-valued RDN is a set: its order does not matter, its members do.
+        assert_eq!(
+            key(name_der(&[&[(CN, UTF8, b"a"), (O, UTF8, b"b")]])),
+            key(name_der(&[&[(O, UTF8, b"B"), (CN, UTF8, b"a")]]))
+        );
+        assert_ne!(
+            key(name_der(&[&[(CN, UTF8, b"a"), (O, UTF8, b"b")]])),
+            key(name_der(&[&[(CN, UTF8, b"a"), (O, UTF8, b"c")]]))
         );
         // A value of another type compares as type and bytes, never as some text.
         let octets = key(name_der(&[&[(CN, 0x04, b"ab")]]));
