@@ -76,18 +76,8 @@ fn text(attr: &AttributeTypeAndValue<'_>) -> Option<String> {
         | Tag::VideotexString
         | Tag::Utf8String
         | Tag::Ia5String => std::str::from_utf8(data).ok().map(str::to_string),
-        Tag::BmpString if data.len() % 2 == 0 => {
-            let units = data
-                .chunks_exact(2)
-                .map(|c| u16::from_be_bytes([c[0], c[1]]));
-            char::decode_utf16(units)
-                .collect::<Result<String, _>>()
-                .ok()
-        }
-        Tag::UniversalString if data.len() % 4 == 0 => data
-            .chunks_exact(4)
-            .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
-            .collect(),
+        Tag::BmpString => utf16_be(data),
+        Tag::UniversalString => utf32_be(data),
         _ => None,
     }
 }
@@ -185,22 +175,33 @@ fn canonical_text(tag: Tag, data: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
         Tag::PrintableString | Tag::Ia5String | Tag::VisibleString | Tag::T61String => {
             Some(Cow::Owned(data.iter().map(|&b| char::from(b)).collect()))
         }
-        Tag::BmpString if data.len() % 2 == 0 => {
-            let units = data
-                .chunks_exact(2)
-                .map(|c| u16::from_be_bytes([c[0], c[1]]));
-            char::decode_utf16(units)
-                .collect::<Result<String, _>>()
-                .ok()
-                .map(Cow::Owned)
-        }
-        Tag::UniversalString if data.len() % 4 == 0 => data
-            .chunks_exact(4)
-            .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
-            .collect::<Option<String>>()
-            .map(Cow::Owned),
+        Tag::BmpString => utf16_be(data).map(Cow::Owned),
+        Tag::UniversalString => utf32_be(data).map(Cow::Owned),
         _ => None,
     }
+}
+
+/// BMPString content (UTF-16, big-endian) as text; `None` if it is not.
+fn utf16_be(data: &[u8]) -> Option<String> {
+    if data.len() % 2 != 0 {
+        return None;
+    }
+    let units = data
+        .chunks_exact(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]));
+    char::decode_utf16(units)
+        .collect::<Result<String, _>>()
+        .ok()
+}
+
+/// UniversalString content (UTF-32, big-endian) as text; `None` if it is not.
+fn utf32_be(data: &[u8]) -> Option<String> {
+    if data.len() % 4 != 0 {
+        return None;
+    }
+    data.chunks_exact(4)
+        .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+        .collect()
 }
 
 /// Appends `text` folded as `asn1_string_canon` folds it: leading and trailing white space

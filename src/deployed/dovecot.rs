@@ -209,7 +209,6 @@ pub enum Generation {
 pub struct Settings {
     entries: Vec<Entry>,
     pub generation: Generation,
-    pub names: Names,
 }
 
 impl Settings {
@@ -235,14 +234,17 @@ impl Settings {
     }
 
     fn of(entries: Vec<Entry>, generation: Generation) -> Settings {
-        let names = match generation {
-            Generation::V2_3 => NAMES_23,
-            Generation::V2_4 => NAMES_24,
-        };
         Settings {
             entries,
             generation,
-            names,
+        }
+    }
+
+    /// The certificate settings' names in this generation.
+    pub fn names(&self) -> Names {
+        match self.generation {
+            Generation::V2_3 => NAMES_23,
+            Generation::V2_4 => NAMES_24,
         }
     }
 
@@ -378,7 +380,7 @@ fn name_lines(config: &Path, slot: &mut Slot) {
 
 /// The slots and listeners of parsed settings (pure: unit-tested on 2.3 and 2.4 output).
 pub fn deployment_of(settings: &Settings, file: &Path) -> Result<Deployment, DiscoverError> {
-    let names = settings.names;
+    let names = settings.names();
     let mut notes = Vec::new();
     if settings.global("ssl") == "no" {
         notes.push("ssl = no: Dovecot offers no TLS on any listener".into());
@@ -524,7 +526,7 @@ fn slot_of(
         }
         Ok(f)
     };
-    let cert = match file_of(&cert_value, &settings.names) {
+    let cert = match file_of(&cert_value, &settings.names()) {
         Value::File(c) => plain(c, &cert_at, cert_name)?,
         Value::Unset => return Ok(None),
         Value::Inline => {
@@ -534,7 +536,7 @@ fn slot_of(
     };
     let mut settings_of = vec![where_(&cert_at, cert_name)];
     let key = match settings.effective(path, key_name) {
-        Some((v, at)) => match file_of(&v, &settings.names) {
+        Some((v, at)) => match file_of(&v, &settings.names()) {
             Value::File(k) => {
                 let k = plain(k, &at, key_name)?;
                 settings_of.push(where_(&at, key_name));
